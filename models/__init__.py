@@ -1,0 +1,44 @@
+"""The neuron model library: ``get(name)`` returns a fresh :class:`splitpinn.Model`.
+
+Names: ``lif``, ``izhikevich`` (presets RS IB CH FS LTS TC RZ), ``hh``, ``fhn``,
+``morris-lecar``, ``frac-lif``, ``fo-hh``, ``frac-izhikevich``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from splitpinn.model import Model, ModelError
+
+from .fhn import fhn
+from .hh import fo_hh, hh
+from .izhikevich import frac_izhikevich, izhikevich
+from .lif import frac_lif, lif
+from .morris_lecar import morris_lecar
+
+LIBRARY: dict[str, Callable[[], Model]] = {
+    "lif": lif,
+    "izhikevich": izhikevich,
+    "hh": hh,
+    "fhn": fhn,
+    "morris-lecar": morris_lecar,
+    "frac-lif": frac_lif,
+    "fo-hh": fo_hh,
+    "frac-izhikevich": frac_izhikevich,
+}
+
+
+def names() -> list[str]:
+    """Names of the library models."""
+    return list(LIBRARY)
+
+
+def get(name: str) -> Model:
+    """A new instance of the library model ``name``; raises ModelError for unknown names."""
+    try:
+        return LIBRARY[name]()
+    except KeyError:
+        raise ModelError(f"unknown model {name!r} (known: {', '.join(LIBRARY)})") from None
+
+
+__all__ = ["LIBRARY", "get", "names"]

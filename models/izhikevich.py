@@ -1,0 +1,43 @@
+"""Izhikevich (2003) simple model with its named firing presets, and a fractional variant."""
+
+import sympy as sp
+
+from splitpinn.model import Event, I_ext, Model, State
+
+v, u, a, b, c, d, I, alpha = sp.symbols("v u a b c d I alpha", real=True)
+
+#: (a, b, c, d) of Izhikevich (2003), Fig. 2.
+PRESETS = {
+    "RS": dict(a=0.02, b=0.2, c=-65.0, d=8.0),
+    "IB": dict(a=0.02, b=0.2, c=-55.0, d=4.0),
+    "CH": dict(a=0.02, b=0.2, c=-50.0, d=2.0),
+    "FS": dict(a=0.1, b=0.2, c=-65.0, d=2.0),
+    "LTS": dict(a=0.02, b=0.25, c=-65.0, d=2.0),
+    "TC": dict(a=0.02, b=0.25, c=-65.0, d=0.05),
+    "RZ": dict(a=0.1, b=0.26, c=-65.0, d=2.0),
+}
+
+
+def _izhikevich(name: str, order, extra: dict, description: str) -> Model:
+    return Model(
+        name=name,
+        states=[State("v", -65.0, order), State("u", b * v, order)],
+        equations={"v": 0.04 * v**2 + 5 * v + 140 - u + I_ext, "u": a * (b * v - u)},
+        parameters={**PRESETS["RS"], "I": 10.0, **extra},
+        stimulus=I,
+        events=[Event(v >= 30, {"v": c, "u": u + d})],
+        presets=PRESETS,
+        default_preset="RS",
+        description=description,
+    )
+
+
+def izhikevich() -> Model:
+    """v' = 0.04v² + 5v + 140 − u + I, u' = a(bv − u); v ≥ 30 → v = c, u = u + d."""
+    return _izhikevich("izhikevich", 1.0, {}, "Izhikevich (2003) simple spiking model")
+
+
+def frac_izhikevich() -> Model:
+    """Izhikevich model with Caputo order alpha on v and u, same reset."""
+    return _izhikevich("frac-izhikevich", alpha, {"alpha": 0.9},
+                       "fractional-order Izhikevich model (Caputo order alpha on v and u)")

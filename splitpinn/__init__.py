@@ -1,0 +1,19 @@
+"""splitpinn: splitting physics-informed neural networks for neuron models.
+
+Declare a model symbolically (:class:`Model`), solve it with ``solve(model, method=...)``
+("reference", "split-pinn" or "vanilla-pinn") and compare methods with ``compare``.
+"""
+
+import os
+
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+
+from . import stimulus  # noqa: E402
+from .api import METHODS, solve  # noqa: E402
+from .model import BoundModel, Event, I_ext, Model, ModelError, SpikeDetector, State, t  # noqa: E402
+from .reference import SolverError  # noqa: E402
+from .solution import Solution  # noqa: E402
+
+__all__ = ["METHODS", "BoundModel", "Event", "I_ext", "Model", "ModelError", "Solution",
+           "SolverError", "SpikeDetector", "State", "solve", "stimulus", "t"]
+__version__ = "0.1.0"

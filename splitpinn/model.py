@@ -1,0 +1,374 @@
+"""Symbolic declaration of neuron models.
+
+A :class:`Model` holds sympy right-hand sides for its states, parameters with defaults,
+auxiliary expressions (rate functions), a stimulus ``I_ext(t)`` and threshold events.  It
+validates itself on construction, so a typo in an equation fails at declaration rather than
+deep inside a solver.  :meth:`Model.bind` fixes parameter values and initial conditions and
+returns a :class:`BoundModel` whose right-hand side, Jacobian and events are lambdified to
+numpy (and the right-hand side to torch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+#: Time symbol (ms).  Stimuli and auxiliaries may depend on it.
+t = sp.Symbol("t", real=True)
+#: The stimulus symbol.  Equations refer to it; the model's ``stimulus`` expression defines it.
+I_ext = sp.Symbol("I_ext", real=True)
+
+_RESERVED = {"t", "I_ext"}
+
+
+class ModelError(ValueError):
+    """A model declaration, parameter or initial value is invalid."""
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable: name, initial value and Caputo order (1 = ordinary derivative).
+
+    ``initial`` and ``order`` may be numbers or sympy expressions of the parameters; ``initial``
+    may also use other states' symbols (meaning their initial values) and auxiliaries, e.g.
+    ``u0 = b*v`` or a gate at its steady state.
+    """
+
+    name: str
+    initial: float | sp.Expr
+    order: float | sp.Expr = 1.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A threshold event: when ``condition`` (``lhs >= rhs``) becomes true, apply ``reset``.
+
+    ``reset`` maps state names to new values (expressions of states and parameters, evaluated
+    before the reset).  During ``refractory`` ms after the event the states in ``clamp``
+    (default: the reset states) are held at their reset values.
+    """
+
+    condition: sp.Rel
+    reset: Mapping[str, float | sp.Expr]
+    refractory: float | sp.Expr = 0.0
+    clamp: tuple[str, ...] | None = None
+
+    @property
+    def clamped(self) -> tuple[str, ...]:
+        return tuple(self.reset) if self.clamp is None else tuple(self.clamp)
+
+
+@dataclass(frozen=True)
+class SpikeDetector:
+    """Spikes of a model without reset events: upward crossings of ``threshold`` by ``state``."""
+
+    state: str
+    threshold: float
+
+
+@dataclass
+class Model:
+    """A symbolic neuron model.  See the module docstring; all times are in ms.
+
+    Parameters
+    ----------
+    name: short identifier, e.g. ``"hh"``.
+    states: the state variables, in order.
+    equations: right-hand side per state name: ``d^alpha X/dt^alpha = equations[X]``.
+    parameters: parameter name -> default value.
+    auxiliaries: name -> expression (may use states, parameters, ``t``, ``I_ext`` and earlier
+        auxiliaries); substituted before analysis.
+    stimulus: expression of ``t`` and parameters that ``I_ext`` stands for (default 0).
+    events: threshold events with reset.
+    spike_detector: for models without events, how to read spikes off a trace.
+    presets: preset name -> parameter overrides; ``default_preset`` is applied by default.
+    """
+
+    name: str
+    states: list[State]
+    equations: Mapping[str, sp.Expr]
+    parameters: Mapping[str, float]
+    auxiliaries: Mapping[str, sp.Expr] = field(default_factory=dict)
+    stimulus: sp.Expr | float = 0.0
+    events: list[Event] = field(default_factory=list)
+    spike_detector: SpikeDetector | None = None
+    presets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    default_preset: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self.states = list(self.states)
+        self.equations = {k: sp.sympify(v) for k, v in self.equations.items()}
+        self.parameters = {k: float(v) for k, v in self.parameters.items()}
+        self.auxiliaries = {k: sp.sympify(v) for k, v in self.auxiliaries.items()}
+        self.stimulus = sp.sympify(self.stimulus)
+        self.events = list(self.events)
+        self._validate()
+
+    # -- names and symbols ---------------------------------------------------------------
+    @property
+    def state_names(self) -> list[str]:
+        return [s.name for s in self.states]
+
+    def symbol(self, name: str) -> sp.Symbol:
+        """The sympy symbol of a state, parameter or auxiliary."""
+        return sp.Symbol(name, real=True)
+
+    @property
+    def state_symbols(self) -> list[sp.Symbol]:
+        return [self.symbol(n) for n in self.state_names]
+
+    def rhs_expressions(self) -> list[sp.Expr]:
+        """Right-hand sides with auxiliaries and stimulus substituted (states, params, t)."""
+        return [self.expand(self.equations[n]) for n in self.state_names]
+
+    def expand(self, expr: sp.Expr) -> sp.Expr:
+        """Substitute auxiliaries (innermost last) and the stimulus into ``expr``."""
+        expr = sp.sympify(expr)
+        for _ in range(len(self.auxiliaries) + 1):
+            subs = {self.symbol(k): v for k, v in self.auxiliaries.items()}
+            new = expr.xreplace(subs)
+            if new == expr:
+                break
+            expr = new
+        return expr.xreplace({I_ext: self.stimulus})
+
+    # -- validation ------------------------------------------------------------------------
+    def _validate(self) -> None:
+        names = self.state_names
+        kinds = [("state", names), ("parameter", list(self.parameters)),
+                 ("auxiliary", list(self.auxiliaries))]
+        seen: dict[str, str] = {}
+        for kind, group in kinds:
+            for n in group:
+                if not n.isidentifier():
+                    raise ModelError(f"{self.name}: {kind} name {n!r} is not an identifier")
+                if n in _RESERVED:
+                    raise ModelError(f"{self.name}: {kind} name {n!r} is reserved")
+                if n in seen:
+                    raise ModelError(f"{self.name}: name {n!r} is both a {seen[n]} and a {kind}")
+                seen[n] = kind
+        for n in names:
+            if n not in self.equations:
+                raise ModelError(f"{self.name}: state {n!r} has no equation")
+        for n in self.equations:
+            if n not in names:
+                raise ModelError(f"{self.name}: equation for {n!r}, which is not a state")
+        for k, v in self.parameters.items():
+            if not math.isfinite(v):
+                raise ModelError(f"{self.name}: parameter {k} = {v} is not finite")
+        self._check_acyclic_auxiliaries()
+        allowed = {self.symbol(n) for n in seen} | {t, I_ext}
+        params = {self.symbol(n) for n in self.parameters}
+        checks = [(f"equation of {n}", e) for n, e in self.equations.items()]
+        checks += [(f"auxiliary {n}", e) for n, e in self.auxiliaries.items()]
+        checks.append(("stimulus", self.stimulus))
+        for ev in self.events:
+            checks.append(("event condition", ev.condition))
+            checks += [(f"reset of {k}", sp.sympify(v)) for k, v in ev.reset.items()]
+            for k in list(ev.reset) + list(ev.clamped):
+                if k not in names:
+                    raise ModelError(f"{self.name}: event resets or clamps unknown state {k!r}")
+            if not isinstance(ev.condition, sp.Rel) or ev.condition.rel_op not in (">=", ">"):
+                raise ModelError(f"{self.name}: event condition must read 'lhs >= rhs'")
+        for what, expr in checks:
+            unknown = sp.sympify(expr).free_symbols - allowed
+            if unknown:
+                raise ModelError(f"{self.name}: unknown symbol(s) "
+                                 f"{', '.join(sorted(map(str, unknown)))} in {what}")
+        for s in self.states:
+            self._check_constant(f"initial value of {s.name}", self.expand(s.initial),
+                                 params | set(self.state_symbols))
+            self._check_constant(f"order of {s.name}", s.order, params)
+            for ev in self.events:
+                self._check_constant("refractory period", ev.refractory, params)
+        if self.stimulus.free_symbols - params - {t}:
+            raise ModelError(f"{self.name}: the stimulus may depend only on t and parameters")
+        if self.spike_detector and self.spike_detector.state not in names:
+            raise ModelError(f"{self.name}: spike detector on unknown state "
+                             f"{self.spike_detector.state!r}")
+        if self.default_preset is not None and self.default_preset not in self.presets:
+            raise ModelError(f"{self.name}: default preset {self.default_preset!r} is not defined")
+        for pname, overrides in self.presets.items():
+            for k in overrides:
+                if k not in self.parameters:
+                    raise ModelError(f"{self.name}: preset {pname} sets unknown parameter {k!r}")
+        self.bind()  # defaults must give finite initial values and valid orders
+
+    def _check_constant(self, what: str, value, allowed: set) -> None:
+        unknown = sp.sympify(value).free_symbols - allowed
+        if unknown:
+            raise ModelError(f"{self.name}: {what} uses {', '.join(sorted(map(str, unknown)))}, "
+                             "which is not a parameter")
+
+    def _check_acyclic_auxiliaries(self) -> None:
+        aux = {self.symbol(k): k for k in self.auxiliaries}
+        deps = {k: {aux[s] for s in v.free_symbols if s in aux}
+                for k, v in self.auxiliaries.items()}
+        done: set[str] = set()
+        while deps:
+            ready = [k for k, d in deps.items() if d <= done]
+            if not ready:
+                raise ModelError(f"{self.name}: auxiliaries {sorted(deps)} depend on each other "
+                                 "in a cycle")
+            for k in ready:
+                done.add(k)
+                del deps[k]
+
+    # -- binding ----------------------------------------------------------------------------
+    def resolve_parameters(self, preset: str | None = None,
+                           overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+        """Defaults, then the preset (or the default preset), then ``overrides``."""
+        values = dict(self.parameters)
+        preset = preset if preset is not None else self.default_preset
+        if preset is not None:
+            if preset not in self.presets:
+                known = ", ".join(self.presets) or "none"
+                raise ModelError(f"{self.name}: unknown preset {preset!r} (known: {known})")
+            values.update(self.presets[preset])
+        for k, v in (overrides or {}).items():
+            if k not in values:
+                raise ModelError(f"{self.name}: unknown parameter {k!r} "
+                                 f"(known: {', '.join(self.parameters)})")
+            v = _finite(v, f"parameter {k}")
+            values[k] = v
+        return values
+
+    def bind(self, parameters: Mapping[str, float] | None = None,
+             initial: Mapping[str, float] | None = None,
+             preset: str | None = None) -> BoundModel:
+        """Fix parameter values (preset, then overrides) and initial values; lambdify."""
+        return BoundModel(self, self.resolve_parameters(preset, parameters), initial or {},
+                          preset if preset is not None else self.default_preset)
+
+    def with_stimulus(self, stimulus: sp.Expr | float) -> Model:
+        """A copy of this model driven by another stimulus expression of ``t``."""
+        return Model(self.name, self.states, self.equations, self.parameters, self.auxiliaries,
+                     stimulus, self.events, self.spike_detector, self.presets,
+                     self.default_preset, self.description)
+
+    def __str__(self) -> str:
+        lines = [f"model {self.name}: {self.description}".rstrip(": ")]
+        for s in self.states:
+            d = "d" if s.order == 1 else f"D^{s.order}"
+            lines.append(f"  {d}{s.name}/dt = {self.equations[s.name]}   ({s.name}0 = {s.initial})")
+        lines.append("  parameters: " + ", ".join(f"{k}={v:g}" for k, v in self.parameters.items()))
+        return "\n".join(lines)
+
+
+def _finite(value, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ModelError(f"{what}: {value!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ModelError(f"{what}: {value!r} is not a finite number")
+    return v
+
+
+def _lambdify(args, expr, modules=("numpy",)) -> Callable:
+    return sp.lambdify(args, expr, modules=list(modules), cse=True)
+
+
+class BoundModel:
+    """A model with numbers: parameter values, initial state, orders and numeric callables.
+
+    Attributes: ``model``, ``parameters`` (dict), ``preset``, ``names`` (state names),
+    ``y0`` (initial state), ``orders`` (Caputo order per state), ``events``.
+    """
+
+    def __init__(self, model: Model, parameters: Mapping[str, float],
+                 initial: Mapping[str, float], preset: str | None = None) -> None:
+        self.model = model
+        self.parameters = dict(parameters)
+        self.preset = preset
+        self.names = model.state_names
+        psubs = {model.symbol(k): sp.Float(v) for k, v in self.parameters.items()}
+        for k in initial:
+            if k not in self.names:
+                raise ModelError(f"{model.name}: unknown state {k!r} "
+                                 f"(known: {', '.join(self.names)})")
+        self.y0 = self._initial_values(psubs, initial)
+        self.orders = np.array([self._order(s, psubs) for s in model.states])
+        self.rhs_exprs = [e.xreplace(psubs) for e in model.rhs_expressions()]
+        self.symbols = model.state_symbols
+        args = (t, *self.symbols)
+        self._rhs = _lambdify(args, self.rhs_exprs)
+        self.events = [BoundEvent(ev, model, psubs, args) for ev in model.events]
+
+    def _initial_values(self, psubs, initial) -> np.ndarray:
+        model = self.model
+        given = {model.symbol(k): _finite(v, f"initial value of {k}") for k, v in initial.items()}
+        exprs = {model.symbol(s.name): model.expand(s.initial).xreplace(psubs)
+                 for s in model.states}
+        values: dict[sp.Symbol, float] = dict(given)
+        for _ in range(len(exprs) + 1):
+            for sym, e in exprs.items():
+                if sym not in values and e.free_symbols <= set(values):
+                    values[sym] = _finite(e.xreplace(values).evalf(), f"initial value of {sym}")
+        missing = [str(s) for s in exprs if s not in values]
+        if missing:
+            raise ModelError(f"{model.name}: initial values of {', '.join(missing)} depend on "
+                             "each other in a cycle")
+        return np.array([values[model.symbol(n)] for n in self.names], dtype=float)
+
+    def _order(self, state: State, psubs) -> float:
+        a = _finite(sp.sympify(state.order).xreplace(psubs), f"order of {state.name}")
+        if not 0 < a <= 1:
+            raise ModelError(f"order of {state.name} must lie in (0, 1], got {a:g}")
+        return a
+
+    @property
+    def fractional(self) -> bool:
+        """True when any state has a Caputo order below 1."""
+        return bool(np.any(self.orders < 1))
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def rhs(self, time, y) -> np.ndarray:
+        """Right-hand side; ``y`` has shape (n_states,) or (n_states, m) for m points."""
+        y = np.asarray(y, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            out = self._rhs(time, *y)
+        return np.array(np.broadcast_arrays(*out, y[0]), dtype=float)[: len(self.names)]
+
+    def spike_times_from_trace(self, time: np.ndarray, states: Mapping[str, np.ndarray]):
+        """Upward threshold crossings of the spike detector, by linear interpolation."""
+        det = self.model.spike_detector
+        if det is None:
+            return np.array([])
+        v = np.asarray(states[det.state]) - det.threshold
+        idx = np.nonzero((v[:-1] < 0) & (v[1:] >= 0))[0]
+        return time[idx] - v[idx] * (time[idx + 1] - time[idx]) / (v[idx + 1] - v[idx])
+
+
+class BoundEvent:
+    """Numeric form of an :class:`Event`: ``g(t, y)`` crosses zero upward at the event."""
+
+    def __init__(self, event: Event, model: Model, psubs, args) -> None:
+        cond = event.condition
+        self.g = _lambdify(args, model.expand(cond.lhs - cond.rhs).xreplace(psubs))
+        names = model.state_names
+        self.reset_index = [names.index(k) for k in event.reset]
+        self._reset = _lambdify(args, [sp.sympify(v).xreplace(psubs)
+                                       for v in event.reset.values()])
+        self.refractory = _finite(sp.sympify(event.refractory).xreplace(psubs),
+                                  "refractory period")
+        if self.refractory < 0:
+            raise ModelError(f"refractory period must be >= 0, got {self.refractory:g}")
+        self.clamp_index = [names.index(k) for k in event.clamped]
+
+    def value(self, time: float, y: np.ndarray) -> float:
+        return float(self.g(time, *y))
+
+    def apply(self, time: float, y: np.ndarray) -> np.ndarray:
+        """The state just after the reset."""
+        y = np.array(y, dtype=float)
+        y[self.reset_index] = self._reset(time, *y)
+        return y
+
