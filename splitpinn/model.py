@@ -103,7 +103,8 @@ class Model:
     def __post_init__(self) -> None:
         self.states = list(self.states)
         self.equations = {k: sp.sympify(v) for k, v in self.equations.items()}
-        self.parameters = {k: float(v) for k, v in self.parameters.items()}
+        self.parameters = {k: _number(v, f"{self.name}: parameter {k}")
+                           for k, v in self.parameters.items()}
         self.auxiliaries = {k: sp.sympify(v) for k, v in self.auxiliaries.items()}
         self.stimulus = sp.sympify(self.stimulus)
         self.events = list(self.events)
@@ -123,11 +124,14 @@ class Model:
         return [self.symbol(n) for n in self.state_names]
 
     def rhs_expressions(self) -> list[sp.Expr]:
-        """Right-hand sides with auxiliaries and stimulus substituted (states, params, t)."""
-        return [self.expand(self.equations[n]) for n in self.state_names]
+        """Right-hand sides with auxiliaries substituted: expressions of the states,
+        parameters, ``t`` and ``I_ext`` (the stimulus is kept apart so that solvers can
+        evaluate it on its own)."""
+        return [self.expand(self.equations[n], stimulus=False) for n in self.state_names]
 
-    def expand(self, expr: sp.Expr) -> sp.Expr:
-        """Substitute auxiliaries (innermost last) and the stimulus into ``expr``."""
+    def expand(self, expr: sp.Expr, stimulus: bool = True) -> sp.Expr:
+        """Substitute auxiliaries (innermost last) and, if ``stimulus``, the stimulus for
+        ``I_ext`` into ``expr``."""
         expr = sp.sympify(expr)
         for _ in range(len(self.auxiliaries) + 1):
             subs = {self.symbol(k): v for k, v in self.auxiliaries.items()}
@@ -135,7 +139,7 @@ class Model:
             if new == expr:
                 break
             expr = new
-        return expr.xreplace({I_ext: self.stimulus})
+        return expr.xreplace({I_ext: self.stimulus}) if stimulus else expr
 
     # -- validation ------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -181,6 +185,8 @@ class Model:
                 raise ModelError(f"{self.name}: unknown symbol(s) "
                                  f"{', '.join(sorted(map(str, unknown)))} in {what}")
         for s in self.states:
+            if s.initial is None:
+                raise ModelError(f"{self.name}: state {s.name!r} has no initial value")
             self._check_constant(f"initial value of {s.name}", self.expand(s.initial),
                                  params | set(self.state_symbols))
             self._check_constant(f"order of {s.name}", s.order, params)
@@ -260,6 +266,13 @@ class Model:
         return "\n".join(lines)
 
 
+def _number(value, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ModelError(f"{what}: {value!r} is not a number") from None
+
+
 def _finite(value, what: str) -> float:
     try:
         v = float(value)
@@ -296,9 +309,12 @@ class BoundModel:
         self.orders = np.array([self._order(s, psubs) for s in model.states])
         self.rhs_exprs = [e.xreplace(psubs) for e in model.rhs_expressions()]
         self.symbols = model.state_symbols
-        args = (t, *self.symbols)
-        self._rhs = _lambdify(args, self.rhs_exprs)
-        self.events = [BoundEvent(ev, model, psubs, args) for ev in model.events]
+        self.args = (t, I_ext, *self.symbols)
+        self._rhs = _lambdify(self.args, self.rhs_exprs)
+        stimulus = model.stimulus.xreplace(psubs)
+        self.stimulus_expr = stimulus
+        self._stimulus = _lambdify((t,), stimulus)
+        self.events = [BoundEvent(ev, model, psubs, (t, *self.symbols)) for ev in model.events]
 
     def _initial_values(self, psubs, initial) -> np.ndarray:
         model = self.model
@@ -334,8 +350,15 @@ class BoundModel:
         """Right-hand side; ``y`` has shape (n_states,) or (n_states, m) for m points."""
         y = np.asarray(y, dtype=float)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            out = self._rhs(time, *y)
+            out = self._rhs(time, self.stimulus(time), *y)
         return np.array(np.broadcast_arrays(*out, y[0]), dtype=float)[: len(self.names)]
+
+    def stimulus(self, time):
+        """I_ext at ``time`` (ms); scalar or array like ``time``."""
+        value = self._stimulus(time)
+        if np.ndim(time) == 0 or np.ndim(value) == np.ndim(time):
+            return value
+        return np.full(np.shape(time), value, dtype=float)
 
     def spike_times_from_trace(self, time: np.ndarray, states: Mapping[str, np.ndarray]):
         """Upward threshold crossings of the spike detector, by linear interpolation."""

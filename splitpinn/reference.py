@@ -89,7 +89,8 @@ def solve_reference(bound: BoundModel, t_end: float, dt: float = 0.01, *, method
         if detector:
             spikes += [s for s in sol.t_events[-1] if s < seg_end]
         mask = (grid >= t0) & (grid < seg_end)
-        out[:, mask] = sol.sol(grid[mask])
+        if mask.any():  # a segment shorter than dt may hold no grid point
+            out[:, mask] = sol.sol(grid[mask])
         y = sol.y[:, -1].copy()
         if hits:
             t_hit, k = min(hits)

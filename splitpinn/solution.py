@@ -60,6 +60,12 @@ def _jsonable(value):
     raise TypeError(f"cannot store {type(value).__name__} in meta")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path`` and rename it into place, so a
     failed write never leaves a partial ``path``."""
@@ -68,6 +74,7 @@ def write_atomically(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,181 @@
+"""Reassembly: march the splitting composition step by step, with events and memory.
+
+Each step of length h runs the plan's stages (each sub-problem advanced by its sub-solver
+with the other states frozen).  Threshold crossings are located inside a step by root
+finding on the composed flow as a smooth function of the step length (not by step
+detection); the reset is applied and marching continues from the event time.  States
+clamped by a refractory period are frozen until it ends.  A stage whose PINN misses its
+residual tolerance is retried on halved steps; if that fails the solve stops with a
+:class:`SolverError` naming the time and the sub-problem.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+import numpy as np
+from scipy.optimize import brentq
+
+from .model import BoundModel, ModelError
+from .progress import advance_to, progress_bar
+from .reference import SolverError
+from .solution import Solution, output_grid
+from .splitting import Plan, plan
+from .subsolvers import (
+    AdamLBFGSPINN,
+    ClassicalRK4,
+    ExactFlow,
+    LeastSquaresPINN,
+    Stage,
+    StageFailure,
+)
+
+TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}
+#: Default split-PINN step (ms): integer-order models, fractional ones.
+DEFAULT_DT = {False: 0.02, True: 0.01}
+MAX_HALVINGS = 4
+
+
+class Marcher:
+    """Advances the full state by composed sub-flows; see the module docstring."""
+
+    def __init__(self, bound: BoundModel, the_plan: Plan, trainer, memory=None) -> None:
+        self.bound, self.plan, self.memory = bound, the_plan, memory or {}
+        self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
+                        "classical": ClassicalRK4(bound)}
+        self.frozen = np.zeros(len(bound.names), dtype=bool)
+        self.stages_run = 0
+
+    def step(self, time: float, y: np.ndarray, h: float) -> np.ndarray:
+        """The state after one composed step of length ``h`` from ``(time, y)``."""
+        y = y.copy()
+        clock = np.zeros(len(self.plan.subproblems))
+        for k, c in self.plan.stages:
+            sub = self.plan.subproblems[k]
+            solver = self.solvers[sub.solver]
+            stage = Stage(time + clock[k] * h, c * h, y, self.frozen, self.memory.get(k))
+            try:
+                y[sub.index] = solver.advance(sub, stage)
+            except StageFailure as exc:
+                y[sub.index] = self._retry(solver, sub, stage, exc)
+            clock[k] += c
+            self.stages_run += 1
+        return y
+
+    def _retry(self, solver, sub, stage: Stage, failure: StageFailure) -> np.ndarray:
+        """Advance ``stage`` in 2, 4, ... equal parts; fractional stages cannot be split
+        (their memory is recorded per full step), so they fail at once."""
+        if stage.memory is None:
+            for level in range(1, MAX_HALVINGS + 1):
+                parts = 2**level
+                y = stage.y.copy()
+                try:
+                    for j in range(parts):
+                        part = Stage(stage.t0 + j * stage.h / parts, stage.h / parts, y,
+                                     stage.frozen)
+                        y[sub.index] = solver.advance(sub, part)
+                    return y[sub.index]
+                except StageFailure as exc:
+                    failure = exc
+        raise SolverError(f"sub-problem {sub.name} failed at t = {stage.t0:.6g} ms "
+                          f"(stage of {stage.h:.3g} ms): {failure}")
+
+
+def _crossing(fun, h: float) -> float:
+    """Root of ``fun(s)`` on (0, h] where fun(0) < 0 <= fun(h), to ~1e-13 ms."""
+    if fun(h) == 0.0:
+        return h
+    return brentq(fun, 0.0, h, xtol=1e-13, rtol=4 * np.finfo(float).eps)
+
+
+def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
+    if trainer not in TRAINERS:
+        raise ModelError(f"unknown trainer {trainer!r} (known: {', '.join(TRAINERS)})")
+    try:
+        return TRAINERS[trainer](bound, seed=seed, **options)
+    except TypeError as exc:
+        raise ModelError(f"trainer {trainer}: {exc}") from None
+
+
+def solve_split(bound: BoundModel, t_end: float, dt: float | None = None, *,
+                scheme: str | None = None, trainer: str = "least-squares",
+                solvers="pinn", partition=None, history: str | None = None, seed: int = 0,
+                quiet: bool = True, trainer_options: dict | None = None) -> Solution:
+    """Split-PINN solve of ``bound`` on [0, t_end] with step ``dt`` (also the output grid).
+
+    ``scheme``, ``partition`` and ``solvers`` go to :func:`splitpinn.splitting.plan`;
+    ``trainer`` picks the PINN trainer ("least-squares" or "adam-lbfgs") and
+    ``trainer_options`` its settings; ``history`` ("full"/"fast") the fractional memory.
+    """
+    start = _time.perf_counter()
+    dt = dt or DEFAULT_DT[bound.fractional]
+    the_plan = plan(bound, scheme, partition, solvers)
+    pinn = _make_trainer(bound, trainer, seed, trainer_options or {})
+    grid = output_grid(t_end, dt)
+    memory = None
+    if bound.fractional:
+        from .fractional_memory import SplitMemory
+
+        memory = SplitMemory(bound, the_plan, t_end, grid[1] - grid[0], history)
+    marcher = Marcher(bound, the_plan, pinn, memory.stage_memories if memory else None)
+    detector = bound.model.spike_detector
+    det_index = bound.index(detector.state) if detector else None
+
+    def crossing_values(y):
+        values = [ev.value(0.0, y) for ev in bound.events]
+        if detector:
+            values.append(y[det_index] - detector.threshold)
+        return np.array(values)
+
+    out = np.empty((len(bound.names), len(grid)))
+    out[:, 0] = y = bound.y0.copy()
+    spikes: list[float] = []
+    refractory_end, clamp = -np.inf, []
+    bar = progress_bar(t_end, f"split-PINN {bound.model.name}", quiet)
+    for n in range(1, len(grid)):
+        time, target = grid[n - 1], grid[n]
+        while time < target:
+            stop = refractory_end if time < refractory_end < target else target
+            marcher.frozen[:] = False
+            if time < refractory_end:
+                marcher.frozen[clamp] = True
+            h = stop - time
+            y_new = marcher.step(time, y, h)
+            before, after = crossing_values(y), crossing_values(y_new)
+            fired = np.nonzero((before < 0) & (after >= 0))[0]
+            if fired.size == 0:
+                if memory:
+                    memory.record(stop, y_new)
+                time, y = stop, y_new
+                continue
+            where = {}
+            for k in fired:
+                where[k] = _crossing(
+                    lambda s, k=k: crossing_values(marcher.step(time, y, s))[k], h)
+            k = min(where, key=where.get)
+            s = where[k]
+            if k >= len(bound.events):  # spike detector: record, no reset
+                spikes.append(time + s)
+                if memory:
+                    memory.record(stop, y_new)
+                time, y = stop, y_new
+                continue
+            event = bound.events[k]
+            y_hit = marcher.step(time, y, s)
+            time = time + s
+            spikes.append(time)
+            y = event.apply(time, y_hit)
+            if memory:
+                memory.record(time, y_hit)
+                memory.record(time, y)  # the jump: the reset stays in the memory
+            refractory_end, clamp = time + event.refractory, event.clamp_index
+        out[:, n] = y
+        advance_to(bar, target)
+    bar.close()
+    settings = {"name": "split-pinn", "scheme": the_plan.scheme, "plan": the_plan.describe(),
+                "dt": float(grid[1] - grid[0]), **pinn.settings(),
+                "stages": marcher.stages_run, "max_residual": pinn.max_residual}
+    if memory:
+        settings["history"] = memory.kind
+    return Solution(grid, out, list(bound.names), np.array(spikes),
+                    {"solver": settings, "wall_time_s": _time.perf_counter() - start})

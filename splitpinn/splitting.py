@@ -1,0 +1,201 @@
+"""Splitting planner: partition a model's states into sub-problems, classify each, and compose
+their flows with a splitting scheme.
+
+Classification (stricter than brian2's): a sub-problem is *linear* when its right-hand sides
+are affine in its own states with coefficients that depend on nothing but parameters (and
+``I_ext``/``t`` in the inhomogeneous part); *conditionally linear* when they are affine in its
+own states with coefficients that depend on other (frozen) states; otherwise *nonlinear*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from .model import I_ext, BoundModel, ModelError, t
+
+KINDS = ("linear", "conditionally linear", "nonlinear")
+SOLVERS = ("pinn", "exact", "classical")
+
+# Yoshida (1990) triple-jump weights: three Strang steps of w1, w0, w1 give order 4.
+_W1 = 1.0 / (2.0 - 2.0 ** (1.0 / 3.0))
+_W0 = 1.0 - 2.0 * _W1
+SCHEMES = {"lie": 1, "strang": 2, "yoshida": 4}
+
+
+@dataclass
+class SubProblem:
+    """States advanced together with all other states frozen.
+
+    ``f(t, I, y)`` returns the right-hand sides of ``states`` for the full state ``y`` (shape
+    (n,) or (n, m)); ``jacobian(t, I, y)`` their derivatives with respect to ``states``.
+    """
+
+    name: str
+    states: list[str]
+    index: np.ndarray
+    orders: np.ndarray
+    kind: str
+    reason: str
+    solver: str
+    uses_time: bool
+    decoupled: bool
+    exprs: list[sp.Expr] = field(repr=False)
+    f: object = field(repr=False)
+    jacobian: object = field(repr=False)
+
+    @property
+    def fractional(self) -> bool:
+        return bool(np.any(self.orders < 1))
+
+
+@dataclass
+class Plan:
+    """Sub-problems, the scheme and its stages ``(sub-problem index, step fraction)``."""
+
+    model: str
+    subproblems: list[SubProblem]
+    scheme: str
+    stages: list[tuple[int, float]]
+
+    @property
+    def order(self) -> int:
+        return SCHEMES[self.scheme] if len(self.subproblems) > 1 else 0
+
+    def describe(self) -> dict:
+        """A JSON-friendly summary for metadata."""
+        return {"scheme": self.scheme,
+                "subproblems": [{"states": s.states, "kind": s.kind, "solver": s.solver}
+                                for s in self.subproblems],
+                "stages": [[self.subproblems[i].name, c] for i, c in self.stages]}
+
+    def __str__(self) -> str:
+        order = f"order {self.order}" if self.order else "no splitting error"
+        lines = [f"splitting plan for {self.model}: {self.scheme} ({order}), "
+                 f"{len(self.stages)} stage(s) per step"]
+        for k, s in enumerate(self.subproblems):
+            frac = "" if not s.fractional else \
+                f", Caputo orders {', '.join(f'{a:g}' for a in s.orders)}"
+            lines.append(f"  [{k}] {s.name}: {s.kind}, solver {s.solver}{frac}")
+            lines.append(f"      {s.reason}")
+            for name, e in zip(s.states, s.exprs, strict=True):
+                text = str(e)
+                lines.append(f"      d{name}/dt = {text if len(text) < 90 else text[:87] + '...'}")
+        stage_text = " -> ".join(f"{self.subproblems[i].name}({c:.6g}h)" for i, c in self.stages)
+        lines.append(f"  stages: {stage_text}")
+        return "\n".join(lines)
+
+
+def default_partition(bound: BoundModel) -> list[list[str]]:
+    """The membrane state (first state) alone, the recovery/gating states together."""
+    names = bound.names
+    return [names[:1], names[1:]] if len(names) > 1 else [names]
+
+
+def classify(exprs: Sequence[sp.Expr], own: Sequence[sp.Symbol],
+             others: Sequence[sp.Symbol]) -> tuple[str, str]:
+    """Return ``(kind, reason)`` of the right-hand sides ``exprs`` in the states ``own``."""
+    for e in exprs:
+        for x in own:
+            coeff = sp.diff(e, x)
+            if coeff.has(*own):
+                bad = [str(y) for y in own if coeff.has(y)]
+                return "nonlinear", f"d({e})/d{x} depends on {', '.join(bad)}"
+    depends = sorted({str(y) for e in exprs for x in own
+                      for y in sp.diff(e, x).free_symbols if y in set(others)})
+    if depends:
+        return ("conditionally linear",
+                f"affine in {', '.join(map(str, own))}; coefficients depend on "
+                f"{', '.join(depends)} (frozen during the sub-step)")
+    return "linear", f"affine in {', '.join(map(str, own))} with constant coefficients"
+
+
+def scheme_stages(n: int, scheme: str) -> list[tuple[int, float]]:
+    """Stages ``(sub-problem, fraction of h)`` of a scheme over ``n`` sub-problems, with
+    neighbouring stages of the same sub-problem merged."""
+    if scheme not in SCHEMES:
+        raise ModelError(f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES)})")
+    if n == 1:
+        return [(0, 1.0)]
+    lie = [(k, 1.0) for k in range(n)]
+
+    def strang(c):
+        half = [(k, c / 2) for k in range(n - 1)]
+        return half + [(n - 1, c)] + half[::-1]
+
+    stages = {"lie": lie, "strang": strang(1.0),
+              "yoshida": strang(_W1) + strang(_W0) + strang(_W1)}[scheme]
+    merged: list[tuple[int, float]] = []
+    for k, c in stages:
+        if merged and merged[-1][0] == k:
+            merged[-1] = (k, merged[-1][1] + c)
+        else:
+            merged.append((k, c))
+    return merged
+
+
+def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem:
+    index = np.array([bound.index(s) for s in states])
+    own = [bound.symbols[i] for i in index]
+    others = [s for s in bound.symbols if s not in own]
+    exprs = [bound.rhs_exprs[i] for i in index]
+    kind, reason = classify(exprs, own, others)
+    if solver == "exact" and kind == "nonlinear":
+        raise ModelError(f"sub-problem {', '.join(states)} is nonlinear ({reason}); "
+                         "no exact flow exists, use pinn or classical")
+    jac = [[sp.diff(e, x) for x in own] for e in exprs]
+    if solver == "exact" and any(c.has(t) for row in jac for c in row):
+        raise ModelError(f"sub-problem {', '.join(states)}: time-dependent coefficients, "
+                         "no exact flow")
+    args = bound.args
+    return SubProblem(
+        name=",".join(states), states=list(states), index=index,
+        orders=bound.orders[index], kind=kind, reason=reason, solver=solver,
+        uses_time=any(e.has(t) or e.has(I_ext) for e in exprs),
+        decoupled=all(jac[i][j] == 0 for i in range(len(own)) for j in range(len(own))
+                      if i != j),
+        exprs=exprs,
+        f=sp.lambdify(args, exprs, modules="numpy", cse=True),
+        jacobian=sp.lambdify(args, jac, modules="numpy", cse=True))
+
+
+def plan(bound: BoundModel, scheme: str | None = None,
+         partition: Sequence[Sequence[str]] | None = None,
+         solvers: Mapping[str, str] | str = "pinn") -> Plan:
+    """Build the splitting plan of ``bound``.
+
+    ``scheme``: "lie", "strang" or "yoshida" (default: yoshida, or lie for fractional models,
+    whose L1 memory is recorded once per step).  ``partition``: lists of state names that
+    override the default (membrane state | the rest).  ``solvers``: one solver for all
+    sub-problems, or a mapping from a sub-problem's first state (or its comma-joined name) to
+    "pinn", "exact" or "classical"; unmentioned sub-problems use "pinn".
+    """
+    if scheme is None:
+        scheme = "lie" if bound.fractional else "yoshida"
+    if bound.fractional and scheme != "lie":
+        raise ModelError("fractional models are composed with the lie scheme only "
+                         "(the L1 history is recorded once per full step)")
+    partition = [list(p) for p in (partition or default_partition(bound))]
+    flat = [s for p in partition for s in p]
+    for s in flat:
+        if s not in bound.names:
+            raise ModelError(f"partition names unknown state {s!r} (known: {', '.join(bound.names)})")
+    if sorted(flat) != sorted(bound.names) or any(not p for p in partition):
+        raise ModelError("partition must list every state exactly once in non-empty groups")
+    chosen = {}
+    for p in partition:
+        name = ",".join(p)
+        solver = solvers if isinstance(solvers, str) else \
+            solvers.get(name, solvers.get(p[0], "pinn"))
+        if solver not in SOLVERS:
+            raise ModelError(f"unknown sub-solver {solver!r} (known: {', '.join(SOLVERS)})")
+        chosen[name] = solver
+    if not isinstance(solvers, str):
+        for key in solvers:
+            if key not in chosen and not any(key == p[0] for p in partition):
+                raise ModelError(f"solver given for {key!r}, which is not a sub-problem")
+    subs = [_subproblem(bound, p, chosen[",".join(p)]) for p in partition]
+    return Plan(bound.model.name, subs, scheme, scheme_stages(len(subs), scheme))
