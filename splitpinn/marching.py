@@ -88,6 +88,11 @@ def _crossing(fun, h: float) -> float:
     return brentq(fun, 0.0, h, xtol=1e-13, rtol=4 * np.finfo(float).eps)
 
 
+def _event_function(marcher: Marcher, values, time: float, y: np.ndarray, k: int):
+    """s -> k-th crossing value after a composed step of length s from (time, y)."""
+    return lambda s: values(marcher.step(time, y, s))[k]
+
+
 def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
     if trainer not in TRAINERS:
         raise ModelError(f"unknown trainer {trainer!r} (known: {', '.join(TRAINERS)})")
@@ -148,10 +153,8 @@ def solve_split(bound: BoundModel, t_end: float, dt: float | None = None, *,
                     memory.record(stop, y_new)
                 time, y = stop, y_new
                 continue
-            where = {}
-            for k in fired:
-                where[k] = _crossing(
-                    lambda s, k=k: crossing_values(marcher.step(time, y, s))[k], h)
+            where = {k: _crossing(_event_function(marcher, crossing_values, time, y, k), h)
+                     for k in fired}
             k = min(where, key=where.get)
             s = where[k]
             if k >= len(bound.events):  # spike detector: record, no reset

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .model import I_ext, BoundModel, ModelError, t
+from .model import BoundModel, I_ext, ModelError, t
 
 KINDS = ("linear", "conditionally linear", "nonlinear")
 SOLVERS = ("pinn", "exact", "classical")
@@ -182,7 +182,8 @@ def plan(bound: BoundModel, scheme: str | None = None,
     flat = [s for p in partition for s in p]
     for s in flat:
         if s not in bound.names:
-            raise ModelError(f"partition names unknown state {s!r} (known: {', '.join(bound.names)})")
+            raise ModelError(f"partition names unknown state {s!r} "
+                             f"(known: {', '.join(bound.names)})")
     if sorted(flat) != sorted(bound.names) or any(not p for p in partition):
         raise ModelError("partition must list every state exactly once in non-empty groups")
     chosen = {}
