@@ -1,0 +1,162 @@
+"""The command line: bad input fails cleanly with no file; a good solve writes the contract."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from splitpinn.cli import main
+
+SOLVE = ["solve", "lif", "--method", "reference", "--t-end", "10", "--quiet"]
+
+BAD_INPUT = {
+    "unknown model": ["solve", "nosuch", "--method", "reference", "--t-end", "10"],
+    "unknown method": ["solve", "lif", "--method", "bogus", "--t-end", "10"],
+    "unknown preset": ["solve", "izhikevich", "--method", "reference", "--preset", "ZZ",
+                       "--t-end", "10"],
+    "unknown parameter": SOLVE + ["--set", "Q=1"],
+    "unknown state": SOLVE + ["--init", "W=1"],
+    "assignment without =": SOLVE + ["--set", "I"],
+    "non-numeric parameter": SOLVE + ["--set", "I=abc"],
+    "non-numeric initial": SOLVE + ["--init", "V=minus-sixty"],
+    "nan parameter": SOLVE + ["--set", "I=nan"],
+    "inf parameter": SOLVE + ["--set", "tau=inf"],
+    "-inf initial": SOLVE + ["--init", "V=-inf"],
+    "alpha 0": ["solve", "frac-lif", "--method", "reference", "--t-end", "10",
+                "--set", "alpha=0"],
+    "alpha 1.5": ["solve", "frac-lif", "--method", "reference", "--t-end", "10",
+                  "--set", "alpha=1.5"],
+    "alpha -0.2": ["solve", "frac-lif", "--method", "reference", "--t-end", "10",
+                   "--set", "alpha=-0.2"],
+    "t_end 0": ["solve", "lif", "--method", "reference", "--t-end", "0"],
+    "t_end negative": ["solve", "lif", "--method", "reference", "--t-end", "-5"],
+    "t_end nan": ["solve", "lif", "--method", "reference", "--t-end", "nan"],
+    "t_end non-numeric": ["solve", "lif", "--method", "reference", "--t-end", "ten"],
+    "dt 0": SOLVE + ["--dt", "0"],
+    "dt negative": SOLVE + ["--dt", "-0.1"],
+    "dt inf": SOLVE + ["--dt", "inf"],
+}
+
+
+def assert_clean_failure(status, err):
+    assert status != 0
+    lines = err.strip("\n").splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("splitpinn:")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_fails_cleanly_without_output(case, tmp_path, capsys):
+    out, plot = tmp_path / "x.npz", tmp_path / "x.png"
+    status = main(BAD_INPUT[case] + ["--out", str(out), "--plot", str(plot)])
+    captured = capsys.readouterr()
+    assert_clean_failure(status, captured.err)
+    assert not out.exists() and not plot.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary files left behind either
+
+
+@pytest.mark.parametrize("option", ["--out", "--plot"])
+def test_missing_output_directory(option, tmp_path, capsys):
+    target = tmp_path / "missing" / ("x.npz" if option == "--out" else "x.png")
+    status = main(SOLVE + [option, str(target)])
+    captured = capsys.readouterr()
+    assert_clean_failure(status, captured.err)
+    assert "missing" in captured.err
+    assert not target.exists() and not target.parent.exists()
+
+
+def test_bad_input_names_the_culprit(capsys):
+    assert main(SOLVE + ["--set", "Q=1"]) != 0
+    assert "'Q'" in capsys.readouterr().err
+    assert main(SOLVE + ["--init", "W=1"]) != 0
+    assert "'W'" in capsys.readouterr().err
+    assert main(["solve", "frac-lif", "--method", "reference", "--t-end", "10",
+                 "--set", "alpha=1.5"]) != 0
+    assert "(0, 1]" in capsys.readouterr().err
+
+
+def test_console_script_reports_bad_input_without_traceback(tmp_path):
+    exe = Path(sys.executable).with_name("splitpinn")
+    exe = str(exe) if exe.exists() else shutil.which("splitpinn")
+    assert exe, "the splitpinn entry point is not installed"
+    proc = subprocess.run([exe, "solve", "nosuch", "--method", "reference", "--t-end", "10",
+                           "--out", "x.npz"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert_clean_failure(proc.returncode, proc.stderr)
+    assert "nosuch" in proc.stderr
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_solve_writes_npz_and_png(tmp_path, capsys):
+    out, plot = tmp_path / "x.npz", tmp_path / "x.png"
+    status = main(["solve", "lif", "--method", "reference", "--t-end", "30", "--out", str(out),
+                   "--plot", str(plot), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.err == ""  # --quiet: no progress bar
+    with np.load(out, allow_pickle=False) as data:
+        assert {"t", "V", "spike_times", "meta"} <= set(data.files)
+        t, v, spikes = data["t"], data["V"], data["spike_times"]
+        meta = json.loads(str(data["meta"]))
+    assert t.ndim == v.ndim == spikes.ndim == 1 and t.shape == v.shape
+    assert t[0] == 0.0 and t[-1] == 30.0
+    # LIF defaults (tau 10, R I = 20, V_rest = V_reset = -65, V_th = -50, t_ref 2):
+    # T = 10 ln 4, spikes at T and 2T + 2
+    period = 10 * math.log(4)
+    np.testing.assert_allclose(spikes, [period, 2 * period + 2], rtol=0, atol=1e-6)
+    assert v.max() < -50.0 + 1e-9 and v.min() >= -65.0 - 1e-9
+    assert meta["model"] == "lif" and meta["method"] == "reference"
+    assert meta["parameters"]["tau"] == 10.0 and meta["parameters"]["V_th"] == -50.0
+    assert meta["initial"] == {"V": -65.0}
+    assert isinstance(meta["wall_time_s"], float) and 0 < meta["wall_time_s"] < 60
+    png = plot.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    # outputs get an ordinary file's permissions, like any file created here
+    (tmp_path / "plain").touch()
+    plain = (tmp_path / "plain").stat().st_mode & 0o777
+    assert out.stat().st_mode & 0o777 == plain == plot.stat().st_mode & 0o777
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "x.npz", "x.png"]
+
+
+def test_solve_overrides_reach_the_output(tmp_path, capsys):
+    out = tmp_path / "x.npz"
+    status = main(["solve", "lif", "--method", "reference", "--t-end", "10", "--dt", "0.7",
+                   "--set", "V_reset=-70", "--set", "t_ref=3", "--init", "V=-70",
+                   "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    with np.load(out, allow_pickle=False) as data:
+        t, v = data["t"], data["V"]
+        meta = json.loads(str(data["meta"]))
+    # --dt 0.7 does not divide 10: a uniform grid of spacing <= 0.7 ending exactly at 10
+    steps = np.diff(t)
+    assert t[-1] == 10.0 and np.all(steps <= 0.7) and steps.min() > 0.6
+    np.testing.assert_allclose(steps, steps[0], rtol=0, atol=1e-12)
+    assert meta["parameters"]["V_reset"] == -70.0 and meta["parameters"]["t_ref"] == 3.0
+    assert meta["initial"] == {"V": -70.0}
+    # from -70 towards V_rest + R I = -45 with tau = 10 (no spike before 10 ms)
+    np.testing.assert_allclose(v, -45.0 - 25.0 * np.exp(-t / 10.0), rtol=0, atol=1e-7)
+
+
+def test_progress_bar_on_stderr_unless_quiet(capsys):
+    assert main(["solve", "lif", "--method", "reference", "--t-end", "10"]) == 0
+    captured = capsys.readouterr()
+    assert "ms" in captured.err and "Traceback" not in captured.err
+    assert "lif" in captured.out
+
+
+def test_models_lists_library_and_presets(capsys):
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    for name in ["lif", "izhikevich", "hh", "fhn", "morris-lecar", "frac-lif", "fo-hh",
+                 "frac-izhikevich"]:
+        assert any(line.split()[0] == name for line in text.splitlines() if line.strip()), name
+    izh = next(line for line in text.splitlines() if line.startswith("izhikevich"))
+    for preset in ["RS", "IB", "CH", "FS", "LTS", "TC", "RZ"]:
+        assert preset in izh.split()
+
