@@ -45,3 +45,52 @@ def plot_solution(solution: Solution, title: str = ""):
     axes[-1, 0].set_xlabel("t (ms)")
     fig.tight_layout()
     return fig
+
+
+def plot_comparison(comparison) -> dict:
+    """Figures of a :class:`splitpinn.compare.Comparison`: ``traces`` (states overlaid),
+    ``error`` (|method − reference| of each state over time, log scale) and ``raster``
+    (spike times per method)."""
+    sols = comparison.solutions
+    ref = sols[comparison.reference]
+    names = ref.names
+    figs = {}
+    fig, axes = plt.subplots(len(names), 1, figsize=(9, 2.2 + 1.6 * len(names)), sharex=True,
+                             squeeze=False)
+    for k, name in enumerate(names):
+        for j, (method, sol) in enumerate(sols.items()):
+            axes[k, 0].plot(sol.t, sol[name], lw=1.6 if j == 0 else 1.0,
+                            ls="-" if j == 0 else "--", label=method)
+        axes[k, 0].set_ylabel(name)
+    axes[0, 0].legend(loc="upper right")
+    axes[0, 0].set_title(f"{comparison.model}: traces")
+    axes[-1, 0].set_xlabel("t (ms)")
+    fig.tight_layout()
+    figs["traces"] = fig
+
+    fig, axes = plt.subplots(len(names), 1, figsize=(9, 2.2 + 1.6 * len(names)), sharex=True,
+                             squeeze=False)
+    for k, name in enumerate(names):
+        for method, sol in sols.items():
+            if method == comparison.reference:
+                continue
+            err = np.abs(np.interp(ref.t, sol.t, sol[name]) - ref[name])
+            axes[k, 0].semilogy(ref.t, np.maximum(err, 1e-16), lw=1.0, label=method)
+        axes[k, 0].set_ylabel(f"|error| {name}")
+    axes[0, 0].legend(loc="upper right")
+    axes[0, 0].set_title(f"{comparison.model}: error against {comparison.reference}")
+    axes[-1, 0].set_xlabel("t (ms)")
+    fig.tight_layout()
+    figs["error"] = fig
+
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.5 * len(sols)))
+    for j, sol in enumerate(sols.values()):
+        ax.vlines(sol.spike_times, j + 0.6, j + 1.4, color=f"C{j}")
+    ax.set_yticks(range(1, len(sols) + 1), list(sols))
+    ax.set_ylim(0.4, len(sols) + 0.6)
+    ax.set_xlim(ref.t[0], ref.t[-1])
+    ax.set_xlabel("t (ms)")
+    ax.set_title(f"{comparison.model}: spike raster")
+    fig.tight_layout()
+    figs["raster"] = fig
+    return figs

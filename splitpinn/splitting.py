@@ -30,8 +30,9 @@ SCHEMES = {"lie": 1, "strang": 2, "yoshida": 4}
 class SubProblem:
     """States advanced together with all other states frozen.
 
-    ``f(t, I, y)`` returns the right-hand sides of ``states`` for the full state ``y`` (shape
-    (n,) or (n, m)); ``jacobian(t, I, y)`` their derivatives with respect to ``states``.
+    ``f(t, I, *y)`` returns the right-hand sides of ``states`` for the full state ``y``;
+    ``jacobian(t, I, *y)`` their derivatives with respect to ``states`` and
+    ``jacobian_diagonal`` only d f_k / d x_k (enough when the components are ``decoupled``).
     """
 
     name: str
@@ -46,6 +47,7 @@ class SubProblem:
     exprs: list[sp.Expr] = field(repr=False)
     f: object = field(repr=False)
     jacobian: object = field(repr=False)
+    jacobian_diagonal: object = field(repr=False)
 
     @property
     def fractional(self) -> bool:
@@ -147,9 +149,10 @@ def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem
         raise ModelError(f"sub-problem {', '.join(states)} is nonlinear ({reason}); "
                          "no exact flow exists, use pinn or classical")
     jac = [[sp.diff(e, x) for x in own] for e in exprs]
-    if solver == "exact" and any(c.has(t) for row in jac for c in row):
-        raise ModelError(f"sub-problem {', '.join(states)}: time-dependent coefficients, "
-                         "no exact flow")
+    if solver == "exact" and any(e.has(t) or (e.has(I_ext) and bound.stimulus_expr.has(t))
+                                 for e in exprs):
+        raise ModelError(f"sub-problem {', '.join(states)}: time-dependent right-hand side "
+                         "(stimulus), no exact flow")
     args = bound.args
     return SubProblem(
         name=",".join(states), states=list(states), index=index,
@@ -159,7 +162,9 @@ def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem
                       if i != j),
         exprs=exprs,
         f=sp.lambdify(args, exprs, modules="numpy", cse=True),
-        jacobian=sp.lambdify(args, jac, modules="numpy", cse=True))
+        jacobian=sp.lambdify(args, jac, modules="numpy", cse=True),
+        jacobian_diagonal=sp.lambdify(args, [jac[i][i] for i in range(len(own))],
+                                      modules="numpy", cse=True))
 
 
 def plan(bound: BoundModel, scheme: str | None = None,

@@ -1,0 +1,174 @@
+"""The vanilla PINN baseline: one DeepXDE network over the whole interval [0, t_end].
+
+This is what a user would try instead of split-PINN: no splitting, no time marching, one
+fully connected network trained with Adam on the residuals of all the model's ODEs at
+collocation points spread over [0, t_end].  It is given the usual, fair conditioning — the
+initial condition is imposed exactly by an output transform, time enters the network scaled
+to [-1, 1] and each state's output and residual are scaled by that state's magnitude — so that
+its failure on spiking dynamics (design: rel. L2(V) ≈ 0.6 on HH 0–20 ms) is the method's, not a
+handicap.  DeepXDE is imported only when a solve runs, so ``import splitpinn`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import time as _time
+
+import numpy as np
+import sympy as sp
+
+from .model import BoundModel, ModelError
+from .solution import Solution, output_grid
+
+#: Collocation points per ms of simulated time by default, and the default's bounds.
+POINTS_PER_MS = 20
+MIN_POINTS = 500
+MAX_POINTS = 4000
+
+
+def default_points(t_end: float) -> int:
+    """About ``POINTS_PER_MS`` collocation points per ms, at least ``MIN_POINTS`` and at most
+    ``MAX_POINTS`` (beyond that a single network is the bottleneck, not the sampling)."""
+    return int(min(MAX_POINTS, max(MIN_POINTS, round(POINTS_PER_MS * t_end))))
+
+
+def check_supported(bound: BoundModel) -> None:
+    """Raise :class:`ModelError` for models the vanilla PINN cannot represent honestly: a
+    fractional (Caputo) order, or reset events (a smooth network cannot jump)."""
+    if bound.fractional:
+        raise ModelError(f"vanilla-pinn supports integer-order models only (model "
+                         f"{bound.model.name} has Caputo orders {bound.orders.tolist()})")
+    if bound.model.events:
+        raise ModelError(f"vanilla-pinn cannot represent reset events (model "
+                         f"{bound.model.name}); use split-pinn or reference")
+
+
+def _import_deepxde(quiet: bool):
+    """Import DeepXDE with the pytorch backend; the banner it prints on first import is
+    swallowed when ``quiet``."""
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    with contextlib.ExitStack() as stack:
+        if quiet:
+            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        import deepxde as dde
+    if dde.backend.backend_name != "pytorch":
+        raise ModelError(f"vanilla-pinn needs DeepXDE's pytorch backend, but DDE_BACKEND="
+                         f"{dde.backend.backend_name!r}")
+    return dde
+
+
+def solve_vanilla_pinn(bound: BoundModel, t_end: float, dt: float = 0.01, *,
+                       iterations: int = 5000, width: int = 64, depth: int = 3,
+                       learning_rate: float = 1e-3, points: int | None = None, seed: int = 0,
+                       quiet: bool = True) -> Solution:
+    """Train one DeepXDE network u(t) on [0, t_end] ms and sample it on the grid of spacing
+    ``dt``.
+
+    u_k(t) = y0_k + (t/t_end)·s_k·N_k(2t/t_end − 1) with s_k = max(1, |y0_k|) meets the initial
+    condition exactly; the loss is the mean square of (u_k' − f_k(t, I(t), u))/s_k at ``points``
+    uniform collocation points (default :func:`default_points`).  ``depth`` hidden tanh layers
+    of ``width`` units, Adam for ``iterations`` steps at ``learning_rate``, float64, seeded by
+    ``seed`` (same seed, same result).  Raises :class:`ModelError` for fractional models and
+    models with reset events.
+    """
+    check_supported(bound)
+    for name, value in (("iterations", iterations), ("width", width), ("depth", depth)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ModelError(f"{name} must be a positive integer, got {value!r}")
+    if not np.isfinite(learning_rate) or learning_rate <= 0:
+        raise ModelError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    n_points = default_points(t_end) if points is None else points
+    if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or n_points < 2:
+        raise ModelError(f"points must be an integer >= 2, got {points!r}")
+    n_points = int(n_points)
+
+    start = _time.perf_counter()
+    dde = _import_deepxde(quiet)
+    import torch
+
+    previous_dtype, previous_threads = torch.get_default_dtype(), torch.get_num_threads()
+    sink = io.StringIO()
+    try:
+        # a network this small runs fastest on one thread (intra-op threads on 2 shared
+        # cores spin and slow every step ~5x); restored below
+        torch.set_num_threads(1)
+        with contextlib.redirect_stdout(sink):  # DeepXDE's own prints go to stdout
+            dde.config.set_default_float("float64")
+            dde.config.set_random_seed(int(seed))
+            model, final_loss = _train(dde, torch, bound, float(t_end), int(iterations),
+                                       int(width), int(depth), float(learning_rate),
+                                       n_points, quiet)
+            grid = output_grid(t_end, dt)
+            y = np.asarray(model.predict(grid[:, None]), dtype=float).T
+    finally:
+        torch.set_default_dtype(previous_dtype)  # DeepXDE set it globally; give it back
+        torch.set_num_threads(previous_threads)
+    states = dict(zip(bound.names, y, strict=True))
+    spikes = np.asarray(bound.spike_times_from_trace(grid, states), dtype=float)
+    meta = {
+        "solver": {"name": "deepxde", "iterations": int(iterations), "width": int(width),
+                   "depth": int(depth), "points": n_points,
+                   "learning_rate": float(learning_rate), "final_loss": final_loss,
+                   "seed": int(seed), "threads": 1},
+        "wall_time_s": _time.perf_counter() - start,
+    }
+    return Solution(grid, y, list(bound.names), spikes, meta)
+
+
+def _train(dde, torch, bound: BoundModel, t_end: float, iterations: int, width: int,
+           depth: int, learning_rate: float, n_points: int, quiet: bool):
+    """Build the DeepXDE model and run Adam; returns (model, final training loss)."""
+    n = len(bound.names)
+    y0 = torch.tensor(bound.y0, dtype=torch.float64)
+    scale = torch.tensor(np.maximum(1.0, np.abs(bound.y0)), dtype=torch.float64)
+    rhs = sp.lambdify(bound.args, bound.rhs_exprs, modules="torch", cse=True)
+
+    def residual(x, u, stim):
+        """(u_k' − f_k)/s_k for every state k; ``stim`` is I_ext at the points (numpy)."""
+        du = [dde.grad.jacobian(u, x, i=k, j=0) for k in range(n)]
+        f = rhs(x, stim, *(u[:, k:k + 1] for k in range(n)))
+        return [(du[k] - f[k]) / scale[k] for k in range(n)]
+
+    geometry = dde.geometry.TimeDomain(0.0, t_end)
+    # the stimulus may be a Heaviside step, which torch cannot lambdify: evaluate it with
+    # numpy at the collocation points and hand it to the residual as an auxiliary variable
+    data = dde.data.PDE(geometry, residual, [], num_domain=n_points, num_boundary=0,
+                        train_distribution="uniform",
+                        auxiliary_var_function=lambda x: np.asarray(
+                            bound.stimulus(x[:, 0]), dtype=float).reshape(-1, 1))
+    net = dde.nn.FNN([1] + [width] * depth + [n], "tanh", "Glorot normal")
+    net.apply_feature_transform(lambda x: 2.0 * x / t_end - 1.0)
+    net.apply_output_transform(lambda x, out: y0 + (x / t_end) * scale * out)
+    model = dde.Model(data, net)
+    model.compile("adam", lr=learning_rate, verbose=0)
+    callbacks = [] if quiet else [_ProgressCallback(dde, iterations, bound.model.name)]
+    try:
+        _, state = model.train(iterations=iterations, display_every=iterations + 1,
+                               callbacks=callbacks, verbose=0)
+    finally:
+        for cb in callbacks:
+            cb.close()
+    return model, float(np.sum(state.loss_train))
+
+
+def _ProgressCallback(dde, iterations: int, name: str):
+    """A DeepXDE callback driving a tqdm bar (stderr) over the Adam iterations."""
+    from tqdm.auto import tqdm
+
+    class Progress(dde.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bar = tqdm(total=iterations, desc=f"vanilla-pinn {name}", unit="it",
+                            file=sys.stderr, leave=False, dynamic_ncols=True)
+
+        def on_epoch_end(self) -> None:
+            self.bar.update(1)
+
+        def close(self) -> None:
+            self.bar.close()
+
+    return Progress()
