@@ -314,6 +314,8 @@ class BoundModel:
         stimulus = model.stimulus.xreplace(psubs)
         self.stimulus_expr = stimulus
         self._stimulus = _lambdify((t,), stimulus)
+        #: The stimulus value when it does not depend on time, else None.
+        self.constant_stimulus = None if stimulus.has(t) else _finite(stimulus, "stimulus")
         self.events = [BoundEvent(ev, model, psubs, (t, *self.symbols)) for ev in model.events]
 
     def _initial_values(self, psubs, initial) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import sympy as sp
@@ -49,7 +50,7 @@ class SubProblem:
     jacobian: object = field(repr=False)
     jacobian_diagonal: object = field(repr=False)
 
-    @property
+    @cached_property
     def fractional(self) -> bool:
         return bool(np.any(self.orders < 1))
 

@@ -58,7 +58,9 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, y_sub: np.nd
     args = list(y)
     for k, i in enumerate(sub.index):
         args[i] = y_sub[k]
-    stim = bound.stimulus(times)
+    stim = bound.constant_stimulus
+    if stim is None:
+        stim = bound.stimulus(times)
     n = len(sub.index)
     f = np.empty((n, len(times)))
     jac = None
@@ -196,6 +198,7 @@ class LeastSquaresPINN:
         self.p = self.tau[:, None] * colloc.phi  # u − u₀ for an ordinary derivative
         self.d = colloc.phi + self.tau[:, None] * colloc.dphi  # d/dτ of it
         self._warm: dict[str, tuple[np.ndarray, float]] = {}
+        self._integer_operators: dict[str, tuple] = {}
         self.iterations = 0
         self.max_residual = 0.0
 
@@ -215,6 +218,8 @@ class LeastSquaresPINN:
         c(t) = 1/(Γ(2−α)(t − t₀)^α).  The row at τ = 0 (where c is infinite) is dropped.
         A sub-problem with fractional states has 2K weights per state (integer-order states
         leave the second half at zero)."""
+        if not sub.fractional and sub.name in self._integer_operators:
+            return self._integer_operators[sub.name]
         s, m = len(sub.index), len(self.tau)
         width = self.features * (2 if sub.fractional else 1)
         vals = np.zeros((s, m, width))
@@ -235,6 +240,8 @@ class LeastSquaresPINN:
                 ops[k] = scale[k] * np.hstack([self.phi, self.tau[:, None] ** (1 - a) * self.phi])
                 known[k, tail] = stage.h * history[:, k] * (not stage.frozen[sub.index[k]])
                 weight[k, ~tail] = 0.0
+        else:
+            self._integer_operators[sub.name] = vals, ops, known, weight
         return vals, ops, known, weight
 
     def _linearised(self, sub, stage, w, operators):
