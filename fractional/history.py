@@ -1,0 +1,278 @@
+"""Memory of the L1 Caputo derivative for time-marching solvers.
+
+A solver marching t_0 < t_1 < ... splits the L1 derivative at a time t in (t_last, t_last + h]
+into the part fixed by completed intervals (the history) and the part from the current interval:
+
+    D^a u(t) ~ history_term(t) + local_coefficient(t) * (u(t) - u_last),
+
+    history_term(t) = sum_k (u_{k+1} - u_k)/(t_{k+1} - t_k)
+                            * [(t - t_k)^(1-a) - (t - t_{k+1})^(1-a)] / Gamma(2-a)  (+ jumps),
+    local_coefficient(t) = 1 / (Gamma(2-a) (t - t_last)^a).
+
+At t = t_last + h this is exactly the L1 scheme. A jump (u changes at one instant, e.g. a spike
+reset) adds du (t - t_jump)^(-a) / Gamma(1-a), the Caputo derivative of a step, so memory survives
+resets. Components of order a = 1 have no history; their local term is the backward difference.
+
+`FullHistory` keeps every sample (exact, O(N) work per evaluation and O(N) memory).
+`FastHistory` folds all but the most recent intervals into sum-of-exponentials accumulators
+(`soe.soe_kernel`): O(N_exp) work per step and O(N_exp) memory, relative kernel error <= tol.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import numpy as np
+from scipy.special import rgamma
+
+from .l1 import l1_kernel_quotient, validate_alpha
+from .soe import soe_kernel
+
+FAST_THRESHOLD_STEPS = 2000  # above this many steps the fast history is the default
+_ROUNDING = 8 * np.finfo(float).eps  # relative rounding of a difference of two times
+
+
+def _interval_terms(t, a, b, du, groups):
+    """History contribution at times t (P,) of intervals [a_k, b_k] with increments du (K, m).
+
+    Intervals with b_k == a_k are jumps. groups: (alpha, component indices, 1/Gamma(1-alpha))
+    per distinct order below 1. Returns (P, m). Requires t > b_k for all k.
+    """
+    out = np.zeros((t.shape[0], du.shape[1]))
+    h = b - a
+    jump = h == 0
+    any_jump = bool(jump.any())
+    if any_jump:
+        h = np.where(jump, 1.0, h)  # placeholder length, overwritten below
+    gap_b = t[:, None] - b
+    for order, comp, rg1 in groups:
+        coef = l1_kernel_quotient(gap_b, h, order)
+        if any_jump:
+            coef[:, jump] = rg1 * gap_b[:, jump] ** (-order)
+        out[:, comp] = coef @ du[:, comp]
+    return out
+
+
+class History(ABC):
+    """Common interface: append completed intervals, evaluate history and local coefficients.
+
+    alpha: Caputo order(s) in (0, 1], a scalar or one per component; t0: initial time (ms in
+    splitpinn, any unit here); u0: 1-D array of initial state values, one per component.
+    """
+
+    def __init__(self, alpha, t0: float, u0):
+        u0 = np.array(u0, dtype=float, ndmin=1)
+        if u0.ndim != 1:
+            raise ValueError(f"u0 must be a 1-D array of state values, got shape {u0.shape}")
+        alpha = np.asarray(validate_alpha(alpha), dtype=float)
+        if alpha.ndim > 1 or (alpha.ndim == 1 and alpha.shape != u0.shape):
+            raise ValueError(
+                f"alpha must be a scalar or have one order per component ({u0.shape[0]}), "
+                f"got shape {alpha.shape}"
+            )
+        if not math.isfinite(t0):
+            raise ValueError(f"t0 must be finite, got {t0!r}")
+        self._alpha = np.broadcast_to(alpha, u0.shape).copy()
+        self._rg1 = rgamma(1.0 - self._alpha)  # jump factor 1/Gamma(1-a); 0 for a = 1
+        self._rg2 = rgamma(2.0 - self._alpha)
+        # Components of order 1 have no memory (the kernel of a first derivative is local).
+        self._groups = [
+            (order, np.flatnonzero(self._alpha == order), float(rgamma(1.0 - order)))
+            for order in np.unique(self._alpha)
+            if order < 1.0
+        ]
+        self._t_last = float(t0)
+        self._u_last = u0
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """Caputo order of each component."""
+        return self._alpha.copy()
+
+    @property
+    def t_last(self) -> float:
+        """End time of the last completed interval (t0 before any append)."""
+        return self._t_last
+
+    @property
+    def u_last(self) -> np.ndarray:
+        """State at t_last (after any jump recorded there)."""
+        return self._u_last.copy()
+
+    @property
+    @abstractmethod
+    def memory_floats(self) -> int:
+        """Number of floats the object holds for the memory."""
+
+    def append(self, t: float, u) -> None:
+        """Record the state u (1-D) at the end of the completed interval [t_last, t].
+
+        t == t_last records a jump of u at that instant (kept in memory, e.g. a spike reset).
+        """
+        t = float(t)
+        u = np.array(u, dtype=float, ndmin=1)
+        if u.shape != self._u_last.shape:
+            raise ValueError(f"u must have shape {self._u_last.shape}, got {u.shape}")
+        if not t >= self._t_last:
+            raise ValueError(f"times must not decrease: t={t!r} < t_last={self._t_last!r}")
+        self._record(t, u)
+        self._t_last = t
+        self._u_last = u
+
+    def history_term(self, t) -> np.ndarray:
+        """L1 history part of D^a u at time(s) t > t_last: shape (n_components,) or (P, n_comp)."""
+        times, scalar = self._times(t)
+        out = self._history(times)
+        return out[0] if scalar else out
+
+    def local_coefficient(self, t) -> np.ndarray:
+        """1/(Gamma(2-a)(t - t_last)^a): multiplies u(t) - u_last; same shape as history_term."""
+        times, scalar = self._times(t)
+        out = self._rg2 * (times[:, None] - self._t_last) ** (-self._alpha)
+        return out[0] if scalar else out
+
+    def _times(self, t):
+        times = np.asarray(t, dtype=float)
+        if times.ndim > 1:
+            raise ValueError(f"t must be a scalar or a 1-D array, got shape {times.shape}")
+        scalar = times.ndim == 0
+        times = times.reshape(-1)
+        if not times.min() > self._t_last:
+            raise ValueError(f"evaluation times must exceed t_last={self._t_last!r}")
+        return times, scalar
+
+    @abstractmethod
+    def _record(self, t: float, u: np.ndarray) -> None:
+        """Store the interval [t_last, t] ending at state u (called before t_last moves)."""
+
+    @abstractmethod
+    def _history(self, t: np.ndarray) -> np.ndarray:
+        """History at times t (P,), shape (P, n_components)."""
+
+
+class FullHistory(History):
+    """Exact history: keeps all samples; O(N) work per evaluation, O(N) memory."""
+
+    def __init__(self, alpha, t0: float, u0):
+        super().__init__(alpha, t0, u0)
+        self._n = 1
+        self._t = np.empty(64)
+        self._u = np.empty((64, self._u_last.shape[0]))
+        self._t[0] = self._t_last
+        self._u[0] = self._u_last
+
+    @property
+    def memory_floats(self) -> int:
+        return self._t.size + self._u.size
+
+    def _record(self, t, u):
+        if self._n == self._t.shape[0]:  # amortised O(1) append by doubling
+            self._t = np.concatenate([self._t, np.empty_like(self._t)])
+            self._u = np.concatenate([self._u, np.empty_like(self._u)])
+        self._t[self._n] = t
+        self._u[self._n] = u
+        self._n += 1
+
+    def _history(self, t):
+        ts, us = self._t[: self._n], self._u[: self._n]
+        return _interval_terms(t, ts[:-1], ts[1:], np.diff(us, axis=0), self._groups)
+
+
+class FastHistory(History):
+    """Sum-of-exponentials history (Jiang et al., CiCP 2017): O(N_exp) per step and memory.
+
+    t_end: last time at which the history is evaluated; dt_min: the smallest time step (intervals
+    whose end is closer than dt_min to t_last are kept exact, so shorter steps stay correct);
+    tol: relative accuracy of the kernel (t - tau)^(-a) on [dt_min, t_end - t0].
+    """
+
+    def __init__(self, alpha, t0: float, u0, t_end: float, dt_min: float, tol: float = 1e-8):
+        super().__init__(alpha, t0, u0)
+        span = float(t_end) - self._t_last
+        if not (0 < dt_min < span):
+            raise ValueError(
+                f"need 0 < dt_min < t_end - t0, got dt_min={dt_min!r}, t_end - t0={span!r}"
+            )
+        # Steps equal to dt_min up to rounding of the times still count as dt_min.
+        self._delta = float(dt_min) * (1.0 - 1e-6)
+        self._t_max = self._t_last + span * (1.0 + 1e-9)  # slack for rounding only
+        nodes = {
+            order: soe_kernel(order, self._delta, span, tol)
+            for order in np.unique(self._alpha)
+            if order < 1.0
+        }
+        n_exp = max((len(s) for s, _ in nodes.values()), default=1)
+        m = self._alpha.shape[0]
+        self._s = np.ones((m, n_exp))  # padding nodes carry zero weight
+        self._w = np.zeros((m, n_exp))  # includes the factor 1/Gamma(1-a)
+        for c, order in enumerate(self._alpha):
+            if order < 1.0:
+                s, w = nodes[order]
+                self._s[c, : len(s)] = s
+                self._w[c, : len(s)] = w * self._rg1[c]
+        self._acc = np.zeros((m, n_exp))  # weighted sums over absorbed intervals at _t_ref
+        self._t_ref = self._t_last
+        self._window: list[tuple[float, float, np.ndarray]] = []  # exact recent (a, b, du)
+        self._cache: dict[str, tuple[float, np.ndarray]] = {}
+
+    @property
+    def n_exp(self) -> int:
+        """Number of exponentials per component."""
+        return self._s.shape[1]
+
+    @property
+    def memory_floats(self) -> int:
+        window = sum(2 + du.size for _, _, du in self._window)
+        return self._s.size + self._w.size + self._acc.size + window
+
+    def _factor(self, key: str, h: float, scale: float, fn) -> np.ndarray:
+        """fn(h) per node, reused while h repeats up to the rounding of times of size scale."""
+        hit = self._cache.get(key)
+        if hit is None or abs(hit[0] - h) > _ROUNDING * scale:
+            hit = (h, fn(h))
+            self._cache[key] = hit
+        return hit[1]
+
+    def _record(self, t, u):
+        self._window.append((self._t_last, t, u - self._u_last))
+        while self._window and t - self._window[0][1] >= self._delta:
+            self._absorb(*self._window.pop(0))
+
+    def _absorb(self, a, b, du):
+        """Fold interval [a, b] (or a jump if a == b) into the accumulators, now referenced to b."""
+        s, w = self._s, self._w
+        scale = abs(b) + abs(self._t_ref)
+        decay = self._factor("decay", b - self._t_ref, scale, lambda d: np.exp(-s * d))
+        if b > a:  # w * integral_a^b exp(-s (b - tau)) dtau / (b - a): u is linear on [a, b]
+            gain = self._factor("gain", b - a, scale, lambda h: -w * np.expm1(-s * h) / (s * h))
+        else:
+            gain = w
+        self._acc = self._acc * decay + du[:, None] * gain
+        self._t_ref = b
+
+    def _history(self, t):
+        if t.max() > self._t_max:
+            raise ValueError(f"evaluation time beyond t_end={self._t_max!r} of the SOE kernel")
+        decay = np.exp(-self._s * (t - self._t_ref)[:, None, None])
+        out = (decay * self._acc).sum(axis=2)
+        if self._window:
+            a, b, du = (np.array(x) for x in zip(*self._window, strict=True))
+            out += _interval_terms(t, a, b, du, self._groups)
+        return out
+
+
+def make_history(
+    kind: str, alpha, t0: float, u0, *, t_end: float, dt_min: float, tol: float = 1e-8
+) -> History:
+    """Build a "full" or "fast" history (t_end, dt_min and tol are used by "fast" only)."""
+    if kind == "full":
+        return FullHistory(alpha, t0, u0)
+    if kind == "fast":
+        return FastHistory(alpha, t0, u0, t_end, dt_min, tol)
+    raise ValueError(f"history kind must be 'full' or 'fast', got {kind!r}")
+
+
+def default_history_kind(n_steps: int) -> str:
+    """Return "fast" for runs longer than FAST_THRESHOLD_STEPS steps, else "full"."""
+    return "fast" if n_steps > FAST_THRESHOLD_STEPS else "full"
