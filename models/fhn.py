@@ -17,4 +17,5 @@ def fhn() -> Model:
         stimulus=I,
         spike_detector=SpikeDetector("v", 1.0),
         description="FitzHugh-Nagumo model",
+        default_dt=0.05,
     )

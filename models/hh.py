@@ -39,7 +39,8 @@ def _steady_state(x: str) -> sp.Expr:
     return a / (a + b)
 
 
-def _hh(name, orders, parameters, stimulus, presets=None, default_preset=None, description=""):
+def _hh(name, orders, parameters, stimulus, presets=None, default_preset=None, description="",
+        default_dt=None):
     return Model(
         name=name,
         states=[State("V", -65.0)] + [State(x, _steady_state(x), orders[x]) for x in "mhn"],
@@ -55,13 +56,15 @@ def _hh(name, orders, parameters, stimulus, presets=None, default_preset=None, d
         presets=presets or {},
         default_preset=default_preset,
         description=description,
+        default_dt=default_dt,
     )
 
 
 def hh() -> Model:
     """Hodgkin–Huxley: C V' = I − g_Na m³h(V−E_Na) − g_K n⁴(V−E_K) − g_L(V−E_L), gates
     x' = α_x(V)(1−x) − β_x(V)x; starts at rest with the gates at steady state."""
-    return _hh("hh", {x: 1.0 for x in "mhn"}, PARAMETERS, I, description="Hodgkin-Huxley model")
+    return _hh("hh", {x: 1.0 for x in "mhn"}, PARAMETERS, I, description="Hodgkin-Huxley model",
+               default_dt=0.0125)
 
 
 def fo_hh() -> Model:

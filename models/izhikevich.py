@@ -29,6 +29,7 @@ def _izhikevich(name: str, order, extra: dict, description: str) -> Model:
         presets=PRESETS,
         default_preset="RS",
         description=description,
+        default_dt=None if order != 1.0 else 0.05,
     )
 
 

@@ -17,6 +17,7 @@ def _lif(name: str, order, parameters: dict, description: str) -> Model:
         stimulus=I,
         events=[Event(V >= V_th, {"V": V_reset}, refractory=t_ref)],
         description=description,
+        default_dt=None if order != 1.0 else 0.05,
     )
 
 

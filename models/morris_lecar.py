@@ -29,4 +29,5 @@ def morris_lecar() -> Model:
         stimulus=I,
         spike_detector=SpikeDetector("V", 0.0),
         description="Morris-Lecar model",
+        default_dt=0.05,
     )

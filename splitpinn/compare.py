@@ -83,9 +83,9 @@ def compare(model, methods: Sequence[str], t_end: float, dt: float | None = None
     Without ``dt`` every method uses split-PINN's default step, so all share one grid."""
     model = resolve_model(model)
     if dt is None:
-        from .marching import DEFAULT_DT
+        from .marching import default_step
 
-        dt = DEFAULT_DT[model.bind(parameters, initial, preset).fractional]
+        dt = default_step(model.bind(parameters, initial, preset))
     solutions = {m: solve(model, m, t_end, dt, parameters=parameters, initial=initial,
                           preset=preset, quiet=quiet, **(options or {}).get(m, {}))
                  for m in methods}

@@ -32,7 +32,7 @@ from .subsolvers import (
 )
 
 TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}
-#: Default split-PINN step (ms): integer-order models, fractional ones.
+#: Split-PINN step (ms) for models that declare no ``default_dt``: integer order, fractional.
 DEFAULT_DT = {False: 0.02, True: 0.01}
 MAX_HALVINGS = 4
 
@@ -84,6 +84,12 @@ class Marcher:
                           f"(stage of {stage.h:.3g} ms): {failure}")
 
 
+def default_step(bound: BoundModel) -> float:
+    """The split-PINN step (ms) used when none is given: the model's ``default_dt`` if it
+    declares one, else :data:`DEFAULT_DT`."""
+    return bound.model.default_dt or DEFAULT_DT[bound.fractional]
+
+
 def _crossing(fun, h: float) -> float:
     """Root of ``fun(s)`` on (0, h] where fun(0) < 0 <= fun(h), to ~1e-13 ms."""
     if fun(h) == 0.0:
@@ -125,7 +131,7 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
     # BLAS is limited to one thread: the sub-problems are tiny, and a thread pool only adds
     # synchronisation overhead (20x slower expm under load was measured).
     start = _time.perf_counter()
-    dt = dt or DEFAULT_DT[bound.fractional]
+    dt = dt or default_step(bound)
     the_plan = plan(bound, scheme, partition, solvers)
     pinn = _make_trainer(bound, trainer, seed, trainer_options or {})
     grid = output_grid(t_end, dt)

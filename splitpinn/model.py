@@ -86,6 +86,8 @@ class Model:
     events: threshold events with reset.
     spike_detector: for models without events, how to read spikes off a trace.
     presets: preset name -> parameter overrides; ``default_preset`` is applied by default.
+    default_dt: the split-PINN step (ms) to use when none is given (accurate and fast for this
+        model's time scales); None falls back to the method's generic default.
     """
 
     name: str
@@ -99,6 +101,7 @@ class Model:
     presets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     default_preset: str | None = None
     description: str = ""
+    default_dt: float | None = None
 
     def __post_init__(self) -> None:
         self.states = list(self.states)
@@ -197,6 +200,9 @@ class Model:
         if self.spike_detector and self.spike_detector.state not in names:
             raise ModelError(f"{self.name}: spike detector on unknown state "
                              f"{self.spike_detector.state!r}")
+        if self.default_dt is not None and not (math.isfinite(self.default_dt)
+                                                and self.default_dt > 0):
+            raise ModelError(f"{self.name}: default_dt must be a finite number > 0 ms")
         if self.default_preset is not None and self.default_preset not in self.presets:
             raise ModelError(f"{self.name}: default preset {self.default_preset!r} is not defined")
         for pname, overrides in self.presets.items():
@@ -255,7 +261,7 @@ class Model:
         """A copy of this model driven by another stimulus expression of ``t``."""
         return Model(self.name, self.states, self.equations, self.parameters, self.auxiliaries,
                      stimulus, self.events, self.spike_detector, self.presets,
-                     self.default_preset, self.description)
+                     self.default_preset, self.description, self.default_dt)
 
     def __str__(self) -> str:
         lines = [f"model {self.name}: {self.description}".rstrip(": ")]
