@@ -2,6 +2,7 @@
 
 import sympy as sp
 
+from splitpinn.functions import XOverOneMinusExp
 from splitpinn.model import I_ext, Model, SpikeDetector, State
 from splitpinn.stimulus import step
 
@@ -12,17 +13,12 @@ eta, gate, t_on = sp.symbols("eta gate t_on", real=True)
 GATES = ("n", "m", "h")
 
 
-def x_over_expm1(x: sp.Expr) -> sp.Expr:
-    """x / (1 − e^(−x)), with its removable singularity at x = 0 filled by the series."""
-    return sp.Piecewise((1 + x / 2 + x**2 / 12, sp.Abs(x) < 1e-4), (x / (1 - sp.exp(-x)), True))
-
-
 RATES = {
-    "alpha_m": x_over_expm1((V + 40) / 10),
+    "alpha_m": XOverOneMinusExp((V + 40) / 10),
     "beta_m": 4 * sp.exp(-(V + 65) / 18),
     "alpha_h": 0.07 * sp.exp(-(V + 65) / 20),
     "beta_h": 1 / (1 + sp.exp(-(V + 35) / 10)),
-    "alpha_n": 0.1 * x_over_expm1((V + 55) / 10),
+    "alpha_n": 0.1 * XOverOneMinusExp((V + 55) / 10),
     "beta_n": 0.125 * sp.exp(-(V + 65) / 80),
 }
 PARAMETERS = dict(C=1.0, g_Na=120.0, g_K=36.0, g_L=0.3, E_Na=50.0, E_K=-77.0, E_L=-54.387,

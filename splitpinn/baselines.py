@@ -18,8 +18,8 @@ import sys
 import time as _time
 
 import numpy as np
-import sympy as sp
 
+from .functions import lambdify
 from .model import BoundModel, ModelError
 from .reference import SolverError
 from .solution import Solution, output_grid
@@ -132,7 +132,7 @@ def _train(dde, torch, bound: BoundModel, t_end: float, iterations: int, width: 
     n = len(bound.names)
     y0 = torch.tensor(bound.y0, dtype=torch.float64)
     scale = torch.tensor(np.maximum(1.0, np.abs(bound.y0)), dtype=torch.float64)
-    rhs = sp.lambdify(bound.args, bound.rhs_exprs, modules="torch", cse=True)
+    rhs = lambdify(bound.args, bound.rhs_exprs, "torch")
 
     def residual(x, u, stim):
         """(u_k' − f_k)/s_k for every state k; ``stim`` is I_ext at the points (numpy)."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from .functions import lambdify
+
 #: Time symbol (ms).  Stimuli and auxiliaries may depend on it.
 t = sp.Symbol("t", real=True)
 #: The stimulus symbol.  Equations refer to it; the model's ``stimulus`` expression defines it.
@@ -289,8 +291,8 @@ def _finite(value, what: str) -> float:
     return v
 
 
-def _lambdify(args, expr, modules=("numpy",)) -> Callable:
-    return sp.lambdify(args, expr, modules=list(modules), cse=True)
+def _lambdify(args, expr) -> Callable:
+    return lambdify(args, expr, "numpy")
 
 
 class BoundModel:

@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
+from .functions import lambdify
 from .model import BoundModel, I_ext, ModelError, t
 
 KINDS = ("linear", "conditionally linear", "nonlinear")
@@ -162,10 +163,9 @@ def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem
         decoupled=all(jac[i][j] == 0 for i in range(len(own)) for j in range(len(own))
                       if i != j),
         exprs=exprs,
-        f=sp.lambdify(args, exprs, modules="numpy", cse=True),
-        jacobian=sp.lambdify(args, jac, modules="numpy", cse=True),
-        jacobian_diagonal=sp.lambdify(args, [jac[i][i] for i in range(len(own))],
-                                      modules="numpy", cse=True))
+        f=lambdify(args, exprs),
+        jacobian=lambdify(args, jac),
+        jacobian_diagonal=lambdify(args, [jac[i][i] for i in range(len(own))]))
 
 
 def plan(bound: BoundModel, scheme: str | None = None,

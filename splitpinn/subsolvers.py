@@ -25,6 +25,7 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 
+from .functions import lambdify
 from .model import BoundModel, ModelError
 from .splitting import SubProblem
 
@@ -359,9 +360,7 @@ class AdamLBFGSPINN:
 
     def _torch_rhs(self, sub: SubProblem):
         if sub.name not in self._rhs:
-            import sympy as sp
-
-            self._rhs[sub.name] = sp.lambdify(self.bound.args, sub.exprs, modules="torch")
+            self._rhs[sub.name] = lambdify(self.bound.args, sub.exprs, "torch")
         return self._rhs[sub.name]
 
     def advance(self, sub: SubProblem, stage: Stage) -> np.ndarray:

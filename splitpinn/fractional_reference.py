@@ -1,0 +1,471 @@
+"""Reference solvers for fractional-order models (Caputo order 0 < alpha <= 1 per state).
+
+Two independent methods, both marched on the output grid with the same event semantics as the
+split-PINN marcher (:mod:`splitpinn.marching`), so that the three can be compared point by point:
+
+* ``method="l1"`` (default): the implicit L1 scheme with Newton's method per step for the whole
+  system.  At a step ending at t the L1 relation reads
+  ``history_term(t) + local_coefficient(t)·(u − u_last) = f(t, u)`` (one
+  :class:`splitpinn.fractional.History` keeps the memory, full or fast); order-1 states have no
+  history and their local coefficient 1/h turns the relation into backward Euler.
+* ``method="adams"``: the fractional Adams–Bashforth–Moulton predictor–corrector (PECE) of
+  Diethelm, Ford & Freed (Nonlinear Dyn. 29, 2002) on the Volterra form
+  ``u(t) = u(t_s) + I^alpha[f − h](t)`` of each segment [t_s, …]; product-rectangle predictor,
+  product-trapezoid corrector (for alpha = 1: Euler predictor, trapezoidal corrector).  The
+  weights of the uniform part are precomputed (a convolution); the first interval of a segment
+  may be shorter (segments start at events and refractory ends, which lie between grid points).
+  ``h`` is the memory of the earlier segments, jumps included, taken from an L1 history of the
+  recorded trajectory; without events there is a single segment and ``h = 0``.
+
+Events: when a threshold is crossed inside a step, the crossing time is found by root finding
+on the step map as a function of the step length; the history records the state before and
+after the reset at the event time (a jump: the memory is kept across resets); the clamped
+states are held until the refractory period ends (their equation switched off, the history
+keeps recording them); event times and refractory ends split a step.  Spike-detector crossings
+are located the same way, without reset.
+
+A reset whose states are not clamped by a refractory period cannot be represented by the Adams
+method: with the jump in the memory, the Volterra equation ``u = u(t_s) + I^alpha[f − h]`` gives
+``u(t_s+) = u(t_s−)`` (the Riemann–Liouville integral of the jump's Caputo derivative
+``du (t − t_s)^(−alpha)/Gamma(1 − alpha)`` is ``du``), i.e. the reset is undone at once.  The
+L1 scheme undoes a fraction 1 − alpha of it in the first step after the reset instead (and
+the rest over the following steps).  ``method="adams"`` therefore refuses such models
+(e.g. frac-izhikevich) with a :class:`ModelError`; frac-LIF (reset V clamped for t_ref) works.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time as _time
+
+import numpy as np
+import sympy as sp
+from scipy.optimize import brentq
+from scipy.special import gamma as _gamma
+
+from .fractional import default_history_kind, make_history
+from .model import BoundModel, ModelError
+from .progress import advance_to, progress_bar
+from .reference import SolverError
+from .solution import Solution, output_grid
+
+#: Methods of :func:`solve_fractional_reference`.
+METHODS = ("l1", "adams")
+#: Kinds of L1 memory (``--history``).
+HISTORY_KINDS = ("full", "fast")
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
+_SAME_STEP = 1e-9  # relative tolerance for "this step has the grid spacing"
+
+
+# -- right-hand side --------------------------------------------------------------------------
+class _RightHandSide:
+    """f(t, y) and its Jacobian at single points, lambdified from ``bound.rhs_exprs``.
+
+    ``linear`` is True when the Jacobian is a constant matrix (f affine in the states with
+    coefficients free of t and I_ext): one Newton step is then exact.
+    """
+
+    def __init__(self, bound: BoundModel) -> None:
+        self.bound = bound
+        exprs = [sp.sympify(e) for e in bound.rhs_exprs]
+        jac = sp.Matrix(exprs).jacobian(list(bound.symbols))
+        self._f = sp.lambdify(bound.args, exprs, modules="numpy", cse=True)
+        dependent = set(bound.args)
+        self.linear = not any(e.free_symbols & dependent for e in jac)
+        if self.linear:
+            self._jac_const = np.array(jac.tolist(), dtype=float)
+        else:
+            self._jac = sp.lambdify(bound.args, jac.tolist(), modules="numpy", cse=True)
+        stim = sp.sympify(bound.stimulus_expr)
+        self._stim_const = None if stim.free_symbols else float(stim)
+        self.evaluations = 0
+
+    def stimulus(self, t: float) -> float:
+        if self._stim_const is not None:
+            return self._stim_const
+        return float(self.bound.stimulus(t))
+
+    def f(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
+        self.evaluations += 1
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return np.array(self._f(t, stim, *y), dtype=float)
+
+    def jacobian(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
+        if self.linear:
+            return self._jac_const
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return np.array(self._jac(t, stim, *y), dtype=float)
+
+
+# -- implicit L1 ------------------------------------------------------------------------------
+class _L1Stepper:
+    """Implicit L1 steps from the history's last point; Newton per step for the whole system."""
+
+    def __init__(self, rhs: _RightHandSide, history, newton_tol: float, max_newton: int):
+        self.rhs, self.history = rhs, history
+        self.newton_tol, self.max_newton = newton_tol, max_newton
+        self.newton_iterations = 0
+
+    def trial(self, t: float, active: np.ndarray) -> np.ndarray:
+        """The state at time t >= t_last (not recorded); clamped states (~active) held."""
+        hist = self.history
+        u_last = hist.u_last
+        if t <= hist.t_last:
+            return u_last
+        known = hist.history_term(t)
+        coef = hist.local_coefficient(t)
+        return self._newton(t, known, coef, u_last, active)
+
+    def _newton(self, t, known, coef, u_last, active):
+        rhs, n = self.rhs, len(u_last)
+        stim = rhs.stimulus(t)
+        u = u_last.copy()
+        clamped = ~active
+        any_clamped = bool(clamped.any())
+        for _ in range(self.max_newton):
+            self.newton_iterations += 1
+            r = known + coef * (u - u_last) - rhs.f(t, stim, u)
+            m = np.diag(coef) - rhs.jacobian(t, stim, u)
+            if any_clamped:
+                r[clamped] = 0.0
+                m[clamped, :] = 0.0
+                m[clamped, clamped] = 1.0
+            du = -r / m[0, 0] if n == 1 else np.linalg.solve(m, -r)
+            u = u + du
+            if not np.all(np.isfinite(u)):
+                break
+            if rhs.linear or np.all(np.abs(du) <= self.newton_tol * np.maximum(1.0, np.abs(u))):
+                return u
+        raise SolverError(f"L1 Newton iteration did not converge at t = {t:.10g} ms "
+                          f"(last update {np.max(np.abs(du)):.3g}); try a smaller dt")
+
+    def accept(self, t: float, y: np.ndarray, restart_active=None) -> None:
+        self.history.append(t, y)
+
+    def jump(self, t: float, y_before: np.ndarray, y_after: np.ndarray, active) -> None:
+        self.history.append(t, y_before)
+        self.history.append(t, y_after)  # same time: a jump, kept in the memory
+
+    @property
+    def memory_floats(self) -> int:
+        return self.history.memory_floats
+
+
+# -- Adams–Bashforth–Moulton ------------------------------------------------------------------
+def interval_weights(g, h, alpha):
+    """Product-integration weights of one interval of length h ending g >= 0 before T.
+
+    With x = (end of interval) − tau and kernel (T − tau)^(alpha−1)/Gamma(alpha) = (g + x)^(alpha−1)
+    /Gamma(alpha), returns (P, L, R): P = ∫_0^h kernel dx (rectangle rule, left value),
+    L = ∫ kernel·x/h dx and R = ∫ kernel·(h − x)/h dx (trapezoid: weights of the left and the
+    right node).  Arrays broadcast; closed forms at g = 0 and for g < h, 16-point
+    Gauss–Legendre for g >= h (the integrand is analytic there, error ~ 5.8^-32).
+    """
+    g, h, a = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (g, h, alpha)))
+    p_out, l_out, r_out = (np.empty(g.shape) for _ in range(3))
+    zero, far = g == 0, g >= h
+    near = ~zero & ~far
+    if zero.any():
+        hz, az = h[zero], a[zero]
+        p_out[zero] = hz**az / az
+        l_out[zero] = hz**az / (az + 1)
+        r_out[zero] = hz**az / (az * (az + 1))
+    if near.any():
+        gn, hn, an = g[near], h[near], a[near]
+        j0 = ((gn + hn) ** an - gn**an) / an
+        j1 = ((gn + hn) ** (an + 1) - gn ** (an + 1)) / (an + 1) - gn * j0
+        p_out[near], l_out[near], r_out[near] = j0, j1 / hn, j0 - j1 / hn
+    far &= ~zero
+    if far.any():
+        gf, hf, af = g[far][:, None], h[far][:, None], a[far][:, None]
+        x = hf * (_GL_X + 1) / 2
+        kern = (gf + x) ** (af - 1) * (hf / 2 * _GL_W)
+        p_out[far] = kern.sum(1)
+        l_out[far] = (kern * x).sum(1) / hf[:, 0]
+        r_out[far] = (kern * (hf - x)).sum(1) / hf[:, 0]
+    scale = 1.0 / _gamma(a)
+    return p_out * scale, l_out * scale, r_out * scale
+
+
+class _AdamsStepper:
+    """Fractional ABM (PECE) per segment; see the module docstring.
+
+    A segment starts at tau_0 (t = 0, an event, or a refractory end) with state u_s; its nodes
+    are tau_0, tau_1 = tau_0 + h0 (h0 <= dt) and then steps of the grid spacing dt.  F_k =
+    (f(tau_k, u_k) − h(tau_k))·active is stored per node.
+    """
+
+    def __init__(self, rhs: _RightHandSide, orders: np.ndarray, y0: np.ndarray, dt: float,
+                 n_steps: int, make_memory):
+        self.rhs, self.orders, self.dt = rhs, orders.astype(float), float(dt)
+        self.fractional = self.orders < 1
+        self.m = len(orders)
+        size = n_steps + 2
+        j = np.arange(size, dtype=float)
+        p, l_w, r_w = interval_weights(j[None, :], 1.0, self.orders[:, None])  # (m, size)
+        self._dta = dt**self.orders
+        # Reversed tables so that sum_k W[n-k] F_k is a dot product with a tail slice.
+        self._p_rev = np.ascontiguousarray(p[:, ::-1])
+        c = l_w[:, :-1] + r_w[:, 1:]  # node weight from the interval on each side
+        self._c_rev = np.ascontiguousarray(c[:, ::-1])
+        self._l, self._r0 = l_w, r_w[:, 0]
+        self._size = size - 1  # length of _c_rev
+        self._psize = size
+        self.memory = make_memory() if make_memory else None
+        self.restarts = 0
+        self._start(0.0, np.asarray(y0, float), np.ones(self.m, bool), np.zeros(self.m), None)
+
+    # segment bookkeeping ----------------------------------------------------------------
+    def _start(self, t0, u0, active, h0, forcing):
+        self.u_s, self.active, self.forcing = u0.copy(), active.copy(), forcing
+        self.times = [float(t0)]
+        self.u_last = u0.copy()
+        self.F = np.empty((self.m, 64))
+        stim = self.rhs.stimulus(t0)
+        self.F[:, 0] = (self.rhs.f(t0, stim, u0) - h0) * active
+        self.n = 0
+
+    def _forcing(self, t):
+        if self.forcing is None:
+            return 0.0
+        return self.forcing.history_term(t)
+
+    def _F(self, t, u):
+        return (self.rhs.f(t, self.rhs.stimulus(t), u) - self._forcing(t)) * self.active
+
+    def _push(self, t, f_new):
+        if self.n + 1 == self.F.shape[1]:
+            self.F = np.concatenate([self.F, np.empty_like(self.F)], axis=1)
+        self.n += 1
+        self.F[:, self.n] = f_new
+        self.times.append(float(t))
+
+    # steps ----------------------------------------------------------------------------
+    def trial(self, t: float, active: np.ndarray) -> np.ndarray:
+        if not np.array_equal(active, self.active):
+            raise RuntimeError("internal: the clamp changed inside an Adams segment")
+        s = t - self.times[-1]
+        if s <= 0:
+            return self.u_last.copy()
+        if self.n >= 1 and abs(s - self.dt) <= _SAME_STEP * self.dt:
+            return self._uniform_step(t)
+        return self._general_step(t)
+
+    def _uniform_step(self, t):
+        """PECE to t = tau_n + dt with the precomputed convolution weights."""
+        n, f = self.n, self.F
+        g, h0 = t - self.times[1], self.times[1] - self.times[0]
+        p1, l1, r1 = interval_weights(g, h0, self.orders)
+        pred = self.u_s + p1 * f[:, 0]
+        corr = self.u_s + l1 * f[:, 0] + r1 * f[:, 1]
+        conv_p, conv_c = np.empty(self.m), np.empty(self.m)
+        for c in range(self.m):
+            conv_p[c] = self._p_rev[c, self._psize - n:] @ f[c, 1:n + 1]
+            conv_c[c] = (self._c_rev[c, self._size - n + 1:] @ f[c, 2:n + 1]
+                         + self._l[c, n - 1] * f[c, 1])
+        pred += self._dta * conv_p
+        f_new = self._F(t, pred)
+        return corr + self._dta * (conv_c + self._r0 * f_new)
+
+    def _general_step(self, t):
+        """PECE to any t > tau_n with weights computed for this mesh (O(n) powers)."""
+        n, f = self.n, self.F[:, : self.n + 1]
+        tau = np.append(self.times, t)
+        p, l_w, r_w = interval_weights((t - tau[1:])[None, :], np.diff(tau)[None, :],
+                                       self.orders[:, None])
+        pred = self.u_s + (p * f).sum(1)
+        f_new = self._F(t, pred)
+        corr = self.u_s + (l_w * f).sum(1) + (r_w[:, :n] * f[:, 1:]).sum(1)
+        return corr + r_w[:, n] * f_new
+
+    def accept(self, t: float, y: np.ndarray, restart_active=None) -> None:
+        """Record the node (t, y); restart the segment there when the clamp ends (or when the
+        step is not a grid step, which keeps every segment's mesh of the form above)."""
+        s = t - self.times[-1]
+        if restart_active is not None or (self.n >= 1 and
+                                          abs(s - self.dt) > _SAME_STEP * self.dt):
+            active = self.active if restart_active is None else restart_active
+            self._restart(t, y, y, active)
+            return
+        if self.memory is not None:
+            self.memory.append(t, y)
+        self._push(t, self._F(t, y))
+        self.u_last = y.copy()
+
+    def jump(self, t: float, y_before: np.ndarray, y_after: np.ndarray, active) -> None:
+        self._restart(t, y_before, y_after, active)
+
+    def _restart(self, t, y_before, y_after, active):
+        """New segment at t from y_after; h(t) is the L1 memory of everything before t
+        (its right limit at t: the last interval counts with gap 0; none for order 1)."""
+        memory = self.memory
+        if memory is None:
+            raise RuntimeError("internal: an Adams restart needs the recorded memory")
+        h0 = np.zeros(self.m)
+        if t > memory.t_last:
+            h0 = memory.history_term(t) + memory.local_coefficient(t) * (y_before
+                                                                         - memory.u_last)
+            h0 = np.where(self.fractional, h0, 0.0)
+            memory.append(t, y_before)
+        if not np.array_equal(y_after, y_before):
+            memory.append(t, y_after)
+        self.restarts += 1
+        self._start(t, y_after, active, h0, copy.deepcopy(memory))
+
+    @property
+    def memory_floats(self) -> int:
+        tables = self._p_rev.size + self._c_rev.size + self._l.size
+        stored = self.F.size + len(self.times)
+        extra = 2 * self.memory.memory_floats if self.memory is not None else 0
+        return tables + stored + extra
+
+
+# -- marching ---------------------------------------------------------------------------------
+def _crossing(fun, h: float) -> float:
+    """Root of fun(s) on (0, h] where fun(0) < 0 <= fun(h), to ~1e-13 ms."""
+    if fun(h) == 0.0:
+        return h
+    return brentq(fun, 0.0, h, xtol=1e-13, rtol=4 * np.finfo(float).eps)
+
+
+def _check_adams_events(bound: BoundModel) -> None:
+    for k, event in enumerate(bound.events):
+        unclamped = set(event.reset_index) - set(event.clamp_index)
+        if event.reset_index and (event.refractory <= 0 or unclamped):
+            raise ModelError(
+                f"{bound.model.name}: method 'adams' supports resets only when every reset "
+                f"state is clamped for a refractory period > 0 (event {k}); with the memory "
+                "kept across the reset, the Volterra form undoes an unclamped reset at once. "
+                "Use method 'l1'.")
+
+
+def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
+                               history: str | None = None, quiet: bool = True,
+                               method: str = "l1", newton_tol: float = 1e-12,
+                               max_newton: int = 30, history_tol: float = 1e-8) -> Solution:
+    """Solve a (fractional-order) model on [0, t_end] ms with step ``dt`` (the output grid).
+
+    ``method``: "l1" (implicit L1, Newton per step) or "adams" (fractional
+    Adams–Bashforth–Moulton predictor–corrector); ``history``: "full" or "fast" L1 memory
+    (default: :func:`splitpinn.fractional.default_history_kind` of the number of steps),
+    ``history_tol`` the relative kernel accuracy of the fast one; ``newton_tol`` and
+    ``max_newton``: Newton's stopping rule (|du| <= tol·max(1, |u|)) and iteration cap.
+    Works for integer-order models too (all orders 1: backward Euler / trapezoid).
+    Raises ModelError for bad options, SolverError when Newton fails.
+    """
+    if method not in METHODS:
+        raise ModelError(f"unknown fractional reference method {method!r} "
+                         f"(known: {', '.join(METHODS)})")
+    for name, value in (("t_end", t_end), ("dt", dt)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ModelError(f"{name} must be a finite number > 0 ms, got {value!r}")
+    grid = output_grid(t_end, dt)
+    n_steps = len(grid) - 1
+    kind = default_history_kind(n_steps) if history is None else history
+    if kind not in HISTORY_KINDS:
+        raise ModelError(f"unknown history {history!r} (known: {', '.join(HISTORY_KINDS)})")
+    if method == "adams":
+        _check_adams_events(bound)
+    start = _time.perf_counter()
+    step = float(grid[1] - grid[0])
+    rhs = _RightHandSide(bound)
+    y0 = np.asarray(bound.y0, dtype=float)
+
+    def new_memory():
+        return make_history(kind, bound.orders, 0.0, y0, t_end=t_end * (1 + 1e-9),
+                            dt_min=step, tol=history_tol)
+
+    if method == "l1":
+        stepper = _L1Stepper(rhs, new_memory(), newton_tol, max_newton)
+    else:
+        stepper = _AdamsStepper(rhs, bound.orders, y0, step, n_steps,
+                                new_memory if bound.events else None)
+    bar = progress_bar(t_end, f"reference ({method}) {bound.model.name}", quiet)
+    try:
+        out, spikes = _march(bound, grid, stepper, bar)
+    finally:
+        bar.close()
+    settings = {"name": "fractional-reference", "method": method, "history": kind,
+                "dt": step, "rhs_evaluations": rhs.evaluations,
+                "memory_floats": int(stepper.memory_floats)}
+    if method == "l1":
+        settings.update(newton_tol=newton_tol, newton_iterations=stepper.newton_iterations)
+    else:
+        settings["segments"] = stepper.restarts + 1
+    if kind == "fast":
+        settings["history_tol"] = history_tol
+    return Solution(grid, out, list(bound.names), np.array(spikes),
+                    {"solver": settings, "wall_time_s": _time.perf_counter() - start})
+
+
+def _march(bound: BoundModel, grid: np.ndarray, stepper, bar):
+    """March on ``grid`` with events, as :func:`splitpinn.marching.solve_split` does."""
+    detector = bound.model.spike_detector
+    det_index = bound.index(detector.state) if detector else None
+    events = bound.events
+
+    def crossing_values(time, y):
+        values = [ev.value(time, y) for ev in events]
+        if detector:
+            values.append(y[det_index] - detector.threshold)
+        return np.array(values)
+
+    n_states = len(bound.names)
+    out = np.empty((n_states, len(grid)))
+    out[:, 0] = y = np.asarray(bound.y0, dtype=float).copy()
+    all_active = np.ones(n_states, dtype=bool)
+    spikes: list[float] = []
+    refractory_end, clamp = -np.inf, []
+    watch = bool(events) or detector is not None
+    for n in range(1, len(grid)):
+        time, target = float(grid[n - 1]), float(grid[n])
+        while time < target:
+            stop = refractory_end if time < refractory_end < target else target
+            clamped = time < refractory_end
+            active = all_active
+            if clamped:
+                active = all_active.copy()
+                active[clamp] = False
+            ends_clamp = all_active if clamped and stop >= refractory_end else None
+            y_new = stepper.trial(stop, active)
+            if not np.all(np.isfinite(y_new)):
+                raise SolverError(f"non-finite state at t = {stop:.10g} ms")
+            fired = np.array([], dtype=int)
+            if watch:
+                before, after = crossing_values(time, y), crossing_values(stop, y_new)
+                fired = np.nonzero((before < 0) & (after >= 0))[0]
+            if fired.size == 0:
+                stepper.accept(stop, y_new, ends_clamp)
+                time, y = stop, y_new
+                continue
+            h = stop - time
+            where = {}
+            for k in fired:
+                def value(s, k=k, time=time, active=active):
+                    return crossing_values(time + s, stepper.trial(time + s, active))[k]
+
+                where[k] = _crossing(value, h)
+            k = min(where, key=where.get)
+            s = where[k]
+            if k >= len(events):  # spike detector: record the time, no reset
+                spikes.append(time + s)
+                stepper.accept(stop, y_new, ends_clamp)
+                time, y = stop, y_new
+                continue
+            event = events[k]
+            t_hit = time + s
+            y_hit = stepper.trial(t_hit, active)
+            spikes.append(t_hit)
+            y_reset = event.apply(t_hit, y_hit)
+            refractory_end, clamp = t_hit + event.refractory, event.clamp_index
+            after_active = all_active
+            if t_hit < refractory_end:
+                after_active = all_active.copy()
+                after_active[clamp] = False
+            stepper.jump(t_hit, y_hit, y_reset, after_active)
+            time, y = t_hit, y_reset
+        out[:, n] = y
+        advance_to(bar, target)
+    return out, spikes
