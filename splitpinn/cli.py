@@ -79,6 +79,7 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the four commands (errors raise :class:`InputError`)."""
     parser = _Parser(prog="splitpinn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("models", help="list the library models and their presets")
@@ -120,7 +121,7 @@ def _common(args) -> dict:
                 preset=args.preset, quiet=args.quiet)
 
 
-def cmd_models(args) -> None:
+def _cmd_models(args) -> None:
     from . import models
 
     for name in models.names():
@@ -132,7 +133,7 @@ def cmd_models(args) -> None:
               f"parameters: {' '.join(model.parameters)}")
 
 
-def cmd_plan(args) -> None:
+def _cmd_plan(args) -> None:
     from .api import resolve_model
     from .splitting import plan
 
@@ -141,7 +142,7 @@ def cmd_plan(args) -> None:
     print(plan(bound, scheme=args.scheme))
 
 
-def cmd_solve(args) -> None:
+def _cmd_solve(args) -> None:
     from .api import solve
 
     solution = solve(args.model, args.method, args.t_end, args.dt, **_common(args),
@@ -158,7 +159,7 @@ def cmd_solve(args) -> None:
           + (f", first at {spikes[0]:.4f} ms" if len(spikes) else ""))
 
 
-def cmd_compare(args) -> None:
+def _cmd_compare(args) -> None:
     from .api import METHODS
     from .compare import compare, write_comparison
 
@@ -179,7 +180,7 @@ def cmd_compare(args) -> None:
     print(comparison.summary())
 
 
-COMMANDS = {"models": cmd_models, "plan": cmd_plan, "solve": cmd_solve, "compare": cmd_compare}
+COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "solve": _cmd_solve, "compare": _cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
