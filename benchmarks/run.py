@@ -47,19 +47,20 @@ class Case:
 
 
 CASES = [
-    Case("hh I=10", "hh", 100.0, 0.02, [
+    Case("hh I=10", "hh", 100.0, 0.0125, [
         Run("reference (DOP853, rtol 1e-10)", "reference", {}),
         Run("split-PINN defaults (LS, Yoshida)", "split-pinn", {}),
         Run("split-PINN LS, Strang", "split-pinn", {"scheme": "strang"}, dt=0.01),
-        Run("split-PINN exact sub-flows, Yoshida", "split-pinn", {"solvers": "exact"}),
+        Run("split-PINN exact sub-flows, Yoshida", "split-pinn", {"solvers": "exact"},
+            repeats=1),
     ]),
-    Case("hh I=10 short", "hh", 20.0, 0.02, [
+    Case("hh I=10 short", "hh", 20.0, 0.0125, [
         Run("split-PINN defaults", "split-pinn", {}),
         Run("vanilla PINN (DeepXDE, 5000 Adam)", "vanilla-pinn", {}, repeats=1),
-        Run("split-PINN Adam->L-BFGS (paper), 0-2 ms", "split-pinn",
-            {"trainer": "adam-lbfgs"}, t_end=2.0, repeats=1),
+        Run("split-PINN Adam->L-BFGS (paper trainer), Strang", "split-pinn",
+            {"trainer": "adam-lbfgs", "scheme": "strang"}, t_end=0.5, dt=0.05, repeats=1),
     ]),
-    Case("izhikevich RS", "izhikevich", 200.0, 0.02, [
+    Case("izhikevich RS", "izhikevich", 200.0, 0.05, [
         Run("reference (DOP853, rtol 1e-10)", "reference", {}),
         Run("split-PINN defaults", "split-pinn", {}),
         Run("split-PINN LS, Strang", "split-pinn", {"scheme": "strang"}, dt=0.01),

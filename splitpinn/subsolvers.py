@@ -324,8 +324,8 @@ class AdamLBFGSPINN:
     name = "adam-lbfgs"
 
     def __init__(self, bound: BoundModel, width: int = 20, depth: int = 2, points: int = 24,
-                 adam_iterations: int = 200, learning_rate: float = 1e-3,
-                 lbfgs_iterations: int = 100, tol: float = 1e-3, seed: int = 0) -> None:
+                 adam_iterations: int = 100, learning_rate: float = 1e-3,
+                 lbfgs_iterations: int = 50, tol: float = 1e-3, seed: int = 0) -> None:
         import torch
 
         self.torch, self.bound = torch, bound
