@@ -29,8 +29,9 @@ method: with the jump in the memory, the Volterra equation ``u = u(t_s) + I^alph
 ``u(t_s+) = u(t_s−)`` (the Riemann–Liouville integral of the jump's Caputo derivative
 ``du (t − t_s)^(−alpha)/Gamma(1 − alpha)`` is ``du``), i.e. the reset is undone at once.  The
 L1 scheme undoes a fraction 1 − alpha of it in the first step after the reset instead (and
-the rest over the following steps).  ``method="adams"`` therefore refuses such models
-(e.g. frac-izhikevich) with a :class:`ModelError`; frac-LIF (reset V clamped for t_ref) works.
+the rest over the following steps).  ``method="adams"`` therefore stops with a
+:class:`ModelError` when such an event fires (e.g. a spike of frac-izhikevich); frac-LIF (V
+clamped for t_ref) works.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
 from scipy.special import gamma as _gamma
+from threadpoolctl import threadpool_limits
 
 from .fractional import default_history_kind, make_history
+from .functions import lambdify
 from .model import BoundModel, ModelError
 from .progress import advance_to, progress_bar
 from .reference import SolverError
@@ -71,13 +74,13 @@ class _RightHandSide:
         self.bound = bound
         exprs = [sp.sympify(e) for e in bound.rhs_exprs]
         jac = sp.Matrix(exprs).jacobian(list(bound.symbols))
-        self._f = sp.lambdify(bound.args, exprs, modules="numpy", cse=True)
+        self._f = lambdify(bound.args, exprs, "numpy")
         dependent = set(bound.args)
         self.linear = not any(e.free_symbols & dependent for e in jac)
         if self.linear:
             self._jac_const = np.array(jac.tolist(), dtype=float)
         else:
-            self._jac = sp.lambdify(bound.args, jac.tolist(), modules="numpy", cse=True)
+            self._jac = lambdify(bound.args, jac.tolist(), "numpy")
         stim = sp.sympify(bound.stimulus_expr)
         self._stim_const = None if stim.free_symbols else float(stim)
         self.evaluations = 0
@@ -189,6 +192,15 @@ def interval_weights(g, h, alpha):
     return p_out * scale, l_out * scale, r_out * scale
 
 
+def _far_weights(g: float, h: float, alpha: np.ndarray, rgamma: np.ndarray):
+    """``interval_weights`` for scalars g >= h > 0 and a vector of orders (the hot path)."""
+    x = h * (_GL_X + 1) / 2
+    kern = (g + x)[None, :] ** (alpha[:, None] - 1) * ((h / 2) * _GL_W)
+    p = kern.sum(1)
+    left = kern @ x / h
+    return p * rgamma, left * rgamma, (p - left) * rgamma
+
+
 class _AdamsStepper:
     """Fractional ABM (PECE) per segment; see the module docstring.
 
@@ -202,6 +214,7 @@ class _AdamsStepper:
         self.rhs, self.orders, self.dt = rhs, orders.astype(float), float(dt)
         self.fractional = self.orders < 1
         self.m = len(orders)
+        self._rgamma = 1.0 / _gamma(self.orders)
         size = n_steps + 2
         j = np.arange(size, dtype=float)
         p, l_w, r_w = interval_weights(j[None, :], 1.0, self.orders[:, None])  # (m, size)
@@ -257,7 +270,7 @@ class _AdamsStepper:
         """PECE to t = tau_n + dt with the precomputed convolution weights."""
         n, f = self.n, self.F
         g, h0 = t - self.times[1], self.times[1] - self.times[0]
-        p1, l1, r1 = interval_weights(g, h0, self.orders)
+        p1, l1, r1 = _far_weights(g, h0, self.orders, self._rgamma)  # g = n dt >= h0
         pred = self.u_s + p1 * f[:, 0]
         corr = self.u_s + l1 * f[:, 0] + r1 * f[:, 1]
         conv_p, conv_c = np.empty(self.m), np.empty(self.m)
@@ -330,15 +343,15 @@ def _crossing(fun, h: float) -> float:
     return brentq(fun, 0.0, h, xtol=1e-13, rtol=4 * np.finfo(float).eps)
 
 
-def _check_adams_events(bound: BoundModel) -> None:
-    for k, event in enumerate(bound.events):
-        unclamped = set(event.reset_index) - set(event.clamp_index)
-        if event.reset_index and (event.refractory <= 0 or unclamped):
-            raise ModelError(
-                f"{bound.model.name}: method 'adams' supports resets only when every reset "
-                f"state is clamped for a refractory period > 0 (event {k}); with the memory "
-                "kept across the reset, the Volterra form undoes an unclamped reset at once. "
-                "Use method 'l1'.")
+def _check_adams_event(bound: BoundModel, event) -> None:
+    """Raise ModelError for a reset that the Adams method cannot represent (see the module
+    docstring): a reset state not clamped for a refractory period > 0."""
+    unclamped = set(event.reset_index) - set(event.clamp_index)
+    if event.reset_index and (event.refractory <= 0 or unclamped):
+        raise ModelError(
+            f"{bound.model.name}: method 'adams' supports resets only when every reset state is "
+            "clamped for a refractory period > 0; with the memory kept across the reset, the "
+            "Volterra form undoes an unclamped reset at once. Use method 'l1'.")
 
 
 def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
@@ -359,15 +372,17 @@ def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
         raise ModelError(f"unknown fractional reference method {method!r} "
                          f"(known: {', '.join(METHODS)})")
     for name, value in (("t_end", t_end), ("dt", dt)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        try:
+            ok = math.isfinite(float(value)) and float(value) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise ModelError(f"{name} must be a finite number > 0 ms, got {value!r}")
     grid = output_grid(t_end, dt)
     n_steps = len(grid) - 1
     kind = default_history_kind(n_steps) if history is None else history
     if kind not in HISTORY_KINDS:
         raise ModelError(f"unknown history {history!r} (known: {', '.join(HISTORY_KINDS)})")
-    if method == "adams":
-        _check_adams_events(bound)
     start = _time.perf_counter()
     step = float(grid[1] - grid[0])
     rhs = _RightHandSide(bound)
@@ -384,7 +399,10 @@ def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
                                 new_memory if bound.events else None)
     bar = progress_bar(t_end, f"reference ({method}) {bound.model.name}", quiet)
     try:
-        out, spikes = _march(bound, grid, stepper, bar)
+        # One BLAS thread: the systems and dot products are small; a thread pool only adds
+        # synchronisation (a 10^4-long dot product took ms on a loaded machine).
+        with threadpool_limits(limits=1, user_api="blas"):
+            out, spikes = _march(bound, grid, stepper, bar)
     finally:
         bar.close()
     settings = {"name": "fractional-reference", "method": method, "history": kind,
@@ -455,6 +473,8 @@ def _march(bound: BoundModel, grid: np.ndarray, stepper, bar):
                 time, y = stop, y_new
                 continue
             event = events[k]
+            if isinstance(stepper, _AdamsStepper):
+                _check_adams_event(bound, event)
             t_hit = time + s
             y_hit = stepper.trial(t_hit, active)
             spikes.append(t_hit)

@@ -99,7 +99,7 @@ def _crossing(fun, h: float) -> float:
 
 def _event_function(marcher: Marcher, values, time: float, y: np.ndarray, k: int):
     """s -> k-th crossing value after a composed step of length s from (time, y)."""
-    return lambda s: values(marcher.step(time, y, s))[k]
+    return lambda s: values(time + s, marcher.step(time, y, s))[k]
 
 
 def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
@@ -144,8 +144,8 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
     detector = bound.model.spike_detector
     det_index = bound.index(detector.state) if detector else None
 
-    def crossing_values(y):
-        values = [ev.value(0.0, y) for ev in bound.events]
+    def crossing_values(time, y):
+        values = [ev.value(time, y) for ev in bound.events]
         if detector:
             values.append(y[det_index] - detector.threshold)
         return np.array(values)
@@ -164,7 +164,7 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
                 marcher.frozen[clamp] = True
             h = stop - time
             y_new = marcher.step(time, y, h)
-            before, after = crossing_values(y), crossing_values(y_new)
+            before, after = crossing_values(time, y), crossing_values(stop, y_new)
             fired = np.nonzero((before < 0) & (after >= 0))[0]
             if fired.size == 0:
                 if memory:
