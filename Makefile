@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
+DEMO_T_END ?= 20
+DEMO_ITERATIONS ?= 5000
 
 .PHONY: install demo test lint clean
 
@@ -16,7 +18,8 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/splitpinn compare hh --methods reference,split-pinn,vanilla-pinn --t-end 20 --out $(DEMO_DIR)
+	$(VENV)/bin/splitpinn compare hh --methods reference,split-pinn,vanilla-pinn \
+		--t-end $(DEMO_T_END) --iterations $(DEMO_ITERATIONS) --out $(DEMO_DIR)
 	@echo "figures and metrics in $(DEMO_DIR)/"
 
 lint: install

@@ -101,18 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _method_options(args, method: str) -> dict:
-    """The options of ``args`` that ``method`` takes; refuse those it does not."""
+ACCEPTED_OPTIONS = {"reference": {"history"}, "split-pinn": {"history", "scheme", "trainer"},
+                    "vanilla-pinn": {"iterations"}}
+
+
+def _method_options(args, methods: list[str]) -> dict[str, dict]:
+    """Per method, the options of ``args`` that it takes; refuse an option that none of
+    ``methods`` takes."""
     given = {"history": args.history, "scheme": args.scheme, "trainer": args.trainer,
              "iterations": args.iterations}
-    accepted = {"reference": {"history"}, "split-pinn": {"history", "scheme", "trainer"},
-                "vanilla-pinn": {"iterations"}}.get(method, set())
-    options = {k: v for k, v in given.items() if v is not None}
-    if method in ("split-pinn", "vanilla-pinn"):
-        options["seed"] = args.seed
-    for k in options:
-        if k != "seed" and k not in accepted:
-            raise InputError(f"--{k} does not apply to method {method}")
+    given = {k: v for k, v in given.items() if v is not None}
+    for k in given:
+        if not any(k in ACCEPTED_OPTIONS.get(m, ()) for m in methods):
+            raise InputError(f"--{k} does not apply to method {', '.join(methods)}")
+    options = {}
+    for m in methods:
+        options[m] = {k: v for k, v in given.items() if k in ACCEPTED_OPTIONS.get(m, ())}
+        if m in ("split-pinn", "vanilla-pinn"):
+            options[m]["seed"] = args.seed
     return options
 
 
@@ -142,11 +148,20 @@ def _cmd_plan(args) -> None:
     print(plan(bound, scheme=args.scheme))
 
 
+def _check_methods(methods: list[str]) -> None:
+    from .api import METHODS
+
+    for m in methods:
+        if m not in METHODS:
+            raise InputError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+
+
 def _cmd_solve(args) -> None:
     from .api import solve
 
+    _check_methods([args.method])
     solution = solve(args.model, args.method, args.t_end, args.dt, **_common(args),
-                     **_method_options(args, args.method))
+                     **_method_options(args, [args.method])[args.method])
     if args.out:
         solution.save(args.out)
     if args.plot:
@@ -160,13 +175,10 @@ def _cmd_solve(args) -> None:
 
 
 def _cmd_compare(args) -> None:
-    from .api import METHODS
     from .compare import compare, write_comparison
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for m in methods:
-        if m not in METHODS:
-            raise InputError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+    _check_methods(methods)
     if len(methods) < 2:
         raise InputError("--methods needs at least two methods, the reference first")
     out = Path(args.out)
@@ -175,7 +187,7 @@ def _cmd_compare(args) -> None:
     if not out.parent.is_dir():
         raise InputError(f"directory {str(out.parent)!r} does not exist")
     comparison = compare(args.model, methods, args.t_end, args.dt, **_common(args),
-                         options={m: _method_options(args, m) for m in methods})
+                         options=_method_options(args, methods))
     write_comparison(comparison, out)
     print(comparison.summary())
 
