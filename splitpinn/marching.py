@@ -22,6 +22,7 @@ from .progress import advance_to, progress_bar
 from .reference import SolverError
 from .solution import Solution, output_grid
 from .splitting import Plan, plan
+from .stimulus import breakpoints
 from .subsolvers import (
     AdamLBFGSPINN,
     ClassicalRK4,
@@ -82,6 +83,16 @@ class Marcher:
                     failure = exc
         raise SolverError(f"sub-problem {sub.name} failed at t = {stage.t0:.6g} ms "
                           f"(stage of {stage.h:.3g} ms): {failure}")
+
+
+def _next_stop(time: float, target: float, refractory_end: float, breaks: np.ndarray) -> float:
+    """End of the next step from ``time``: the grid point ``target``, or earlier the end of a
+    refractory period or a stimulus discontinuity (not closer than 1e-9 ms to either end)."""
+    stop = target
+    if time < refractory_end < stop:
+        stop = refractory_end
+    inside = breaks[(breaks > time + 1e-9) & (breaks < stop - 1e-9)]
+    return float(inside[0]) if inside.size else stop
 
 
 def default_step(bound: BoundModel) -> float:
@@ -154,11 +165,12 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
     out[:, 0] = y = bound.y0.copy()
     spikes: list[float] = []
     refractory_end, clamp = -np.inf, []
+    breaks = breakpoints(bound.stimulus_expr, t_end)  # steps end where the stimulus jumps
     bar = progress_bar(t_end, f"split-PINN {bound.model.name}", quiet)
     for n in range(1, len(grid)):
         time, target = grid[n - 1], grid[n]
         while time < target:
-            stop = refractory_end if time < refractory_end < target else target
+            stop = _next_stop(time, target, refractory_end, breaks)
             marcher.frozen[:] = False
             if time < refractory_end:
                 marcher.frozen[clamp] = True

@@ -14,6 +14,7 @@ from scipy.integrate import solve_ivp
 from .model import BoundModel, ModelError
 from .progress import advance_to, progress_bar
 from .solution import Solution, output_grid
+from .stimulus import breakpoints
 
 #: Integration methods of ``solve_ivp`` that the reference accepts.
 METHODS = ("DOP853", "RK45", "Radau", "BDF", "LSODA")
@@ -68,8 +69,9 @@ def solve_reference(bound: BoundModel, t_end: float, dt: float = 0.01, *, method
     chunk = t_end / 100  # restart points only for the progress bar; tolerances stay tight
     bar = progress_bar(t_end, f"reference {bound.model.name}", quiet)
     n_rhs = 0
+    breaks = breakpoints(bound.stimulus_expr, t_end)  # restart where the stimulus jumps
     while t0 < t_end:
-        t_stop = min(t_end, t0 + chunk)
+        t_stop = min(t_end, t0 + chunk, *breaks[breaks > t0 + 1e-12][:1])
         if t0 < refractory_end:
             t_stop = min(t_stop, refractory_end)
         frozen = list(clamp) if t0 < refractory_end else []
