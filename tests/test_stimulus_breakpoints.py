@@ -29,4 +29,5 @@ def test_split_pinn_through_a_step_current_off_the_grid():
     assert len(split.spike_times) == len(ref.spike_times) == 1
     assert abs(split.spike_times[0] - ref.spike_times[0]) < 1e-3
     assert np.linalg.norm(split["V"] - ref["V"]) / np.linalg.norm(ref["V"]) < 1e-4
-    assert np.all(np.abs(split["V"][split.t < 10.0] - split["V"][0]) < 1e-6)  # rest before
+    before = split.t < 10.0  # no stimulus yet: both drift the same 3e-3 mV from -65
+    assert np.max(np.abs(split["V"][before] - ref["V"][before])) < 1e-6
