@@ -73,6 +73,9 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
                    help="fractional memory: full sum or sum-of-exponentials (default by length)")
     p.add_argument("--scheme", help="split-PINN composition: lie, strang or yoshida")
     p.add_argument("--trainer", help="split-PINN trainer: least-squares or adam-lbfgs")
+    p.add_argument("--integrator",
+                   help="reference integrator: DOP853 (default), RK45, Radau, BDF, LSODA; "
+                        "fractional: l1 (default) or adams")
     p.add_argument("--iterations", type=int, help="vanilla-PINN Adam iterations")
     p.add_argument("--seed", type=int, default=0, help="random seed for the PINNs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -101,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-ACCEPTED_OPTIONS = {"reference": {"history"}, "split-pinn": {"history", "scheme", "trainer"},
+ACCEPTED_OPTIONS = {"reference": {"history", "integrator"},
+                    "split-pinn": {"history", "scheme", "trainer"},
                     "vanilla-pinn": {"iterations"}}
 
 
@@ -109,7 +113,7 @@ def _method_options(args, methods: list[str]) -> dict[str, dict]:
     """Per method, the options of ``args`` that it takes; refuse an option that none of
     ``methods`` takes."""
     given = {"history": args.history, "scheme": args.scheme, "trainer": args.trainer,
-             "iterations": args.iterations}
+             "iterations": args.iterations, "integrator": args.integrator}
     given = {k: v for k, v in given.items() if v is not None}
     for k in given:
         if not any(k in ACCEPTED_OPTIONS.get(m, ()) for m in methods):

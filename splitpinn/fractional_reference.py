@@ -3,12 +3,12 @@
 Two independent methods, both marched on the output grid with the same event semantics as the
 split-PINN marcher (:mod:`splitpinn.marching`), so that the three can be compared point by point:
 
-* ``method="l1"`` (default): the implicit L1 scheme with Newton's method per step for the whole
+* ``integrator="l1"`` (default): the implicit L1 scheme with Newton's method per step for the whole
   system.  At a step ending at t the L1 relation reads
   ``history_term(t) + local_coefficient(t)·(u − u_last) = f(t, u)`` (one
   :class:`splitpinn.fractional.History` keeps the memory, full or fast); order-1 states have no
   history and their local coefficient 1/h turns the relation into backward Euler.
-* ``method="adams"``: the fractional Adams–Bashforth–Moulton predictor–corrector (PECE) of
+* ``integrator="adams"``: the fractional Adams–Bashforth–Moulton predictor–corrector (PECE) of
   Diethelm, Ford & Freed (Nonlinear Dyn. 29, 2002) on the Volterra form
   ``u(t) = u(t_s) + I^alpha[f − h](t)`` of each segment [t_s, …]; product-rectangle predictor,
   product-trapezoid corrector (for alpha = 1: Euler predictor, trapezoidal corrector).  The
@@ -29,7 +29,7 @@ method: with the jump in the memory, the Volterra equation ``u = u(t_s) + I^alph
 ``u(t_s+) = u(t_s−)`` (the Riemann–Liouville integral of the jump's Caputo derivative
 ``du (t − t_s)^(−alpha)/Gamma(1 − alpha)`` is ``du``), i.e. the reset is undone at once.  The
 L1 scheme undoes a fraction 1 − alpha of it in the first step after the reset instead (and
-the rest over the following steps).  ``method="adams"`` therefore stops with a
+the rest over the following steps).  ``integrator="adams"`` therefore stops with a
 :class:`ModelError` when such an event fires (e.g. a spike of frac-izhikevich); frac-LIF (V
 clamped for t_ref) works.
 """
@@ -54,7 +54,7 @@ from .reference import SolverError
 from .solution import Solution, output_grid
 
 #: Methods of :func:`solve_fractional_reference`.
-METHODS = ("l1", "adams")
+INTEGRATORS = ("l1", "adams")
 #: Kinds of L1 memory (``--history``).
 HISTORY_KINDS = ("full", "fast")
 
@@ -349,18 +349,18 @@ def _check_adams_event(bound: BoundModel, event) -> None:
     unclamped = set(event.reset_index) - set(event.clamp_index)
     if event.reset_index and (event.refractory <= 0 or unclamped):
         raise ModelError(
-            f"{bound.model.name}: method 'adams' supports resets only when every reset state is "
-            "clamped for a refractory period > 0; with the memory kept across the reset, the "
-            "Volterra form undoes an unclamped reset at once. Use method 'l1'.")
+            f"{bound.model.name}: integrator 'adams' supports resets only when every reset state "
+            "is clamped for a refractory period > 0; with the memory kept across the reset, the "
+            "Volterra form undoes an unclamped reset at once. Use integrator 'l1'.")
 
 
 def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
                                history: str | None = None, quiet: bool = True,
-                               method: str = "l1", newton_tol: float = 1e-12,
+                               integrator: str = "l1", newton_tol: float = 1e-12,
                                max_newton: int = 30, history_tol: float = 1e-8) -> Solution:
     """Solve a (fractional-order) model on [0, t_end] ms with step ``dt`` (the output grid).
 
-    ``method``: "l1" (implicit L1, Newton per step) or "adams" (fractional
+    ``integrator``: "l1" (implicit L1, Newton per step) or "adams" (fractional
     Adams–Bashforth–Moulton predictor–corrector); ``history``: "full" or "fast" L1 memory
     (default: :func:`splitpinn.fractional.default_history_kind` of the number of steps),
     ``history_tol`` the relative kernel accuracy of the fast one; ``newton_tol`` and
@@ -368,9 +368,9 @@ def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
     Works for integer-order models too (all orders 1: backward Euler / trapezoid).
     Raises ModelError for bad options, SolverError when Newton fails.
     """
-    if method not in METHODS:
-        raise ModelError(f"unknown fractional reference method {method!r} "
-                         f"(known: {', '.join(METHODS)})")
+    if integrator not in INTEGRATORS:
+        raise ModelError(f"unknown fractional reference integrator {integrator!r} "
+                         f"(known: {', '.join(INTEGRATORS)})")
     for name, value in (("t_end", t_end), ("dt", dt)):
         try:
             ok = math.isfinite(float(value)) and float(value) > 0
@@ -392,12 +392,12 @@ def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
         return make_history(kind, bound.orders, 0.0, y0, t_end=t_end * (1 + 1e-9),
                             dt_min=step, tol=history_tol)
 
-    if method == "l1":
+    if integrator == "l1":
         stepper = _L1Stepper(rhs, new_memory(), newton_tol, max_newton)
     else:
         stepper = _AdamsStepper(rhs, bound.orders, y0, step, n_steps,
                                 new_memory if bound.events else None)
-    bar = progress_bar(t_end, f"reference ({method}) {bound.model.name}", quiet)
+    bar = progress_bar(t_end, f"reference ({integrator}) {bound.model.name}", quiet)
     try:
         # One BLAS thread: the systems and dot products are small; a thread pool only adds
         # synchronisation (a 10^4-long dot product took ms on a loaded machine).
@@ -405,10 +405,10 @@ def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
             out, spikes = _march(bound, grid, stepper, bar)
     finally:
         bar.close()
-    settings = {"name": "fractional-reference", "method": method, "history": kind,
+    settings = {"name": "fractional-reference", "integrator": integrator, "history": kind,
                 "dt": step, "rhs_evaluations": rhs.evaluations,
                 "memory_floats": int(stepper.memory_floats)}
-    if method == "l1":
+    if integrator == "l1":
         settings.update(newton_tol=newton_tol, newton_iterations=stepper.newton_iterations)
     else:
         settings["segments"] = stepper.restarts + 1

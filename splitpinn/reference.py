@@ -17,7 +17,7 @@ from .solution import Solution, output_grid
 from .stimulus import breakpoints
 
 #: Integration methods of ``solve_ivp`` that the reference accepts.
-METHODS = ("DOP853", "RK45", "Radau", "BDF", "LSODA")
+INTEGRATORS = ("DOP853", "RK45", "Radau", "BDF", "LSODA")
 
 
 class SolverError(RuntimeError):
@@ -43,21 +43,35 @@ def _detector(bound: BoundModel):
     return g
 
 
-def solve_reference(bound: BoundModel, t_end: float, dt: float = 0.01, *, method: str = "DOP853",
-                    rtol: float = 1e-10, atol: float = 1e-10, quiet: bool = True,
+def solve_reference(bound: BoundModel, t_end: float, dt: float = 0.01, *,
+                    integrator: str | None = None, rtol: float | None = None,
+                    atol: float | None = None, quiet: bool = True,
                     history: str | None = None) -> Solution:
     """Solve ``bound`` on [0, t_end] ms and sample on the grid of spacing ``dt``.
 
-    Events stop the integrator at the crossing (located to solver precision), the reset is
-    applied, the clamped states are held for the refractory period, and integration restarts
-    from the event time.  ``history`` only applies to fractional models.
+    Integer order: ``solve_ivp`` with ``integrator`` (default DOP853) at ``rtol``/``atol``
+    (default 1e-10).  Events stop the integrator at the crossing (located to solver
+    precision), the reset is applied, the clamped states are held for the refractory period,
+    and integration restarts from the event time.  Fractional order: ``integrator`` "l1"
+    (default) or "adams" with ``history`` "full" or "fast" (see
+    :func:`splitpinn.fractional_reference.solve_fractional_reference`).
     """
     if bound.fractional:
         from .fractional_reference import solve_fractional_reference
 
-        return solve_fractional_reference(bound, t_end, dt, history=history, quiet=quiet)
-    if method not in METHODS:
-        raise ModelError(f"unknown reference method {method!r} (known: {', '.join(METHODS)})")
+        if rtol is not None or atol is not None:
+            raise ModelError("rtol/atol apply to integer-order models; fractional references "
+                             "are fixed-step (choose dt)")
+        return solve_fractional_reference(bound, t_end, dt, history=history, quiet=quiet,
+                                          integrator=integrator or "l1")
+    if history is not None:
+        raise ModelError("--history applies to fractional-order models only")
+    integrator = integrator or "DOP853"
+    if integrator not in INTEGRATORS:
+        raise ModelError(f"unknown reference integrator {integrator!r} "
+                         f"(known: {', '.join(INTEGRATORS)})")
+    rtol = 1e-10 if rtol is None else rtol
+    atol = 1e-10 if atol is None else atol
     start = _time.perf_counter()
     grid = output_grid(t_end, dt)
     out = np.empty((len(bound.names), len(grid)))
@@ -81,7 +95,7 @@ def solve_reference(bound: BoundModel, t_end: float, dt: float = 0.01, *, method
             dy[frozen] = 0.0
             return dy
 
-        sol = solve_ivp(fun, (t0, t_stop), y, method=method, dense_output=True,
+        sol = solve_ivp(fun, (t0, t_stop), y, method=integrator, dense_output=True,
                         events=terminal + detector, rtol=rtol, atol=atol)
         if sol.status == -1:
             raise SolverError(f"reference solver failed at t = {sol.t[-1]:.6g} ms: {sol.message}")
@@ -106,7 +120,7 @@ def solve_reference(bound: BoundModel, t_end: float, dt: float = 0.01, *, method
         advance_to(bar, t0)
     bar.close()
     out[:, -1] = y
-    meta = {"solver": {"name": "solve_ivp", "method": method, "rtol": rtol, "atol": atol,
+    meta = {"solver": {"name": "solve_ivp", "integrator": integrator, "rtol": rtol, "atol": atol,
                        "rhs_evaluations": int(n_rhs)},
             "wall_time_s": _time.perf_counter() - start}
     return Solution(grid, out, list(bound.names), np.array(spikes), meta)

@@ -62,7 +62,7 @@ def relaxation_errors():
         for method in ("l1", "adams"):
             at_end, worst = [], []
             for dt in RELAX_DTS:
-                sol = solve_fractional_reference(bound, 1.0, dt, method=method, history="full")
+                sol = solve_fractional_reference(bound, 1.0, dt, integrator=method, history="full")
                 ref = exact[:: round(dt * 320)]
                 assert sol.t.shape == ref.shape
                 at_end.append(abs(sol.y[0, -1] - ref[-1]))
@@ -124,7 +124,7 @@ def test_alpha_one_is_backward_euler_against_solve_ivp():
     for dt in dts:
         sol = solve_fractional_reference(izh, 13.0, dt)
         ref_y = izh_ref.y[:, :: round(dt / dts[-1])]
-        assert sol.meta["solver"]["method"] == "l1"
+        assert sol.meta["solver"]["integrator"] == "l1"
         before = sol.t < 10.0  # the spike is at 12.24 ms
         state_err.append(np.max(np.abs(sol.y[:, before] - ref_y[:, before])))
         assert len(sol.spike_times) == len(izh_ref.spike_times) == 1
@@ -147,7 +147,7 @@ def test_l1_and_adams_agree_on_nonlinear_fractional_problem():
     diffs = []
     for dt in (0.04, 0.02):
         l1 = solve_fractional_reference(bound, 30.0, dt)
-        adams = solve_fractional_reference(bound, 30.0, dt, method="adams")
+        adams = solve_fractional_reference(bound, 30.0, dt, integrator="adams")
         assert l1.spike_times.size == adams.spike_times.size == 0
         later = l1.t >= 5.0
         diffs.append(np.max(np.abs(l1.y[:, later] - adams.y[:, later])))
@@ -163,7 +163,7 @@ def test_l1_and_adams_agree_across_resets():
     diffs = []
     for dt in (0.04, 0.02):
         l1 = solve_fractional_reference(bound, 40.0, dt)
-        adams = solve_fractional_reference(bound, 40.0, dt, method="adams")
+        adams = solve_fractional_reference(bound, 40.0, dt, integrator="adams")
         assert len(l1.spike_times) == len(adams.spike_times) == 3
         diffs.append(np.max(np.abs(l1.spike_times - adams.spike_times)))
         assert adams.meta["solver"]["segments"] == 1 + 3 + 2  # events, refractory ends < 40
@@ -258,8 +258,8 @@ def test_bad_options_raise_model_error():
         solve_fractional_reference(bound, 10.0, 0.1, history="medium")
     with pytest.raises(ModelError, match="history"):
         solve_reference(bound, 10.0, 0.1, history="medium")
-    with pytest.raises(ModelError, match="method"):
-        solve_fractional_reference(bound, 10.0, 0.1, method="euler")
+    with pytest.raises(ModelError, match="integrator"):
+        solve_fractional_reference(bound, 10.0, 0.1, integrator="euler")
     with pytest.raises(ModelError, match="dt"):
         solve_fractional_reference(bound, 10.0, 0.0)
 
@@ -267,7 +267,7 @@ def test_bad_options_raise_model_error():
 def test_adams_refuses_an_unclamped_reset_and_l1_handles_it():
     bound = models.get("frac-izhikevich").bind({"alpha": 0.9})
     with pytest.raises(ModelError, match="adams.*clamped"):
-        solve_fractional_reference(bound, 8.0, 0.01, method="adams")
+        solve_fractional_reference(bound, 8.0, 0.01, integrator="adams")
     sol = solve_fractional_reference(bound, 8.0, 0.01)
     assert len(sol.spike_times) >= 2 and np.all(sol["v"] < 30.0)
 

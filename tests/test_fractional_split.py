@@ -22,7 +22,7 @@ def test_frac_lif_split_pinn_matches_the_l1_reference():
     bound = models.get("frac-lif").bind({"alpha": 0.6, "I": 1.5})
     split = solve_split(bound, 200.0, 0.01)
     ref = solve_reference(bound, 200.0, 0.01)
-    assert ref.meta["solver"]["method"] == "l1"
+    assert ref.meta["solver"]["integrator"] == "l1"
     np.testing.assert_array_equal(split.t, ref.t)
     assert len(split.spike_times) == len(ref.spike_times) == 6
     assert np.max(np.abs(split.spike_times - ref.spike_times)) < 0.1
@@ -41,7 +41,7 @@ def test_fo_hh_split_pinn_against_references(t_on):
     assert bound.orders.tolist() == [1.0, 1.0, 1.0, 0.8]
     split = solve_split(bound, 30.0, 0.01)
     l1 = solve_reference(bound, 30.0, 0.01)
-    adams = solve_fractional_reference(bound, 30.0, 0.01, method="adams")
+    adams = solve_fractional_reference(bound, 30.0, 0.01, integrator="adams")
     assert len(split.spike_times) == len(l1.spike_times) == len(adams.spike_times) >= 1
     assert _rel_l2(split["V"], l1["V"]) < 0.02
     assert _rel_l2(split["V"], adams["V"]) < 3e-3
