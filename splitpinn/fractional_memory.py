@@ -37,6 +37,11 @@ class SplitMemory:
                             t_end=t_end * (1 + 1e-9), dt_min=dt * 1e-3, tol=tol)
             for k, sub in enumerate(plan.subproblems) if sub.fractional}
 
+    @property
+    def memory_floats(self) -> int:
+        """Floats held by all histories (grows with the steps for "full", not for "fast")."""
+        return sum(h.memory_floats for h in self.stage_memories.values())
+
     def record(self, time: float, y: np.ndarray) -> None:
         """Append the state ``y`` at ``time`` (same time as the last record: a jump)."""
         for k, history in self.stage_memories.items():

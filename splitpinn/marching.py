@@ -210,5 +210,6 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
                 "stages": marcher.stages_run, "max_residual": pinn.max_residual}
     if memory:
         settings["history"] = memory.kind
+        settings["memory_floats"] = memory.memory_floats
     return Solution(grid, out, list(bound.names), np.array(spikes),
                     {"solver": settings, "wall_time_s": _time.perf_counter() - start})
