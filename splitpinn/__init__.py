@@ -8,12 +8,13 @@ import os
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
-from . import models, stimulus  # noqa: E402
+from . import compare, models, reference, splitting, stimulus  # noqa: E402
 from .api import METHODS, solve  # noqa: E402
 from .model import BoundModel, Event, I_ext, Model, ModelError, SpikeDetector, State, t  # noqa: E402
 from .reference import SolverError  # noqa: E402
 from .solution import Solution  # noqa: E402
 
 __all__ = ["METHODS", "BoundModel", "Event", "I_ext", "Model", "ModelError", "Solution",
-           "SolverError", "SpikeDetector", "State", "models", "solve", "stimulus", "t"]
+           "SolverError", "SpikeDetector", "State", "compare", "models", "reference", "solve",
+           "splitting", "stimulus", "t"]
 __version__ = "0.1.0"

@@ -152,6 +152,13 @@ def _cmd_plan(args) -> None:
     print(plan(bound, scheme=args.scheme))
 
 
+def _headless() -> None:
+    """Draw figures off-screen (the command line never opens windows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def _check_methods(methods: list[str]) -> None:
     from .api import METHODS
 
@@ -169,6 +176,7 @@ def _cmd_solve(args) -> None:
     if args.out:
         solution.save(args.out)
     if args.plot:
+        _headless()
         from .plotting import plot_solution, save_figure
 
         save_figure(plot_solution(solution), args.plot)
@@ -190,6 +198,7 @@ def _cmd_compare(args) -> None:
         raise InputError(f"--out {args.out!r} exists and is not a directory")
     if not out.parent.is_dir():
         raise InputError(f"directory {str(out.parent)!r} does not exist")
+    _headless()
     comparison = compare(args.model, methods, args.t_end, args.dt, **_common(args),
                          options=_method_options(args, methods))
     write_comparison(comparison, out)
@@ -210,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ModelError, ValueError) as exc:
         print(f"splitpinn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. `splitpinn models | head`: the reader left, say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (SolverError, OSError) as exc:
         print(f"splitpinn: failed: {exc}", file=sys.stderr)
         return EXIT_FAILED

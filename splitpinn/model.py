@@ -268,8 +268,8 @@ class Model:
     def __str__(self) -> str:
         lines = [f"model {self.name}: {self.description}".rstrip(": ")]
         for s in self.states:
-            d = "d" if s.order == 1 else f"D^{s.order}"
-            lines.append(f"  {d}{s.name}/dt = {self.equations[s.name]}   ({s.name}0 = {s.initial})")
+            lhs = f"d{s.name}/dt" if s.order == 1 else f"D^({s.order}) {s.name}"
+            lines.append(f"  {lhs} = {self.equations[s.name]}   ({s.name}0 = {s.initial})")
         lines.append("  parameters: " + ", ".join(f"{k}={v:g}" for k, v in self.parameters.items()))
         return "\n".join(lines)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def progress_bar(t_end: float, desc: str, quiet: bool = False) -> tqdm:

@@ -85,9 +85,10 @@ class Plan:
                 f", Caputo orders {', '.join(f'{a:g}' for a in s.orders)}"
             lines.append(f"  [{k}] {s.name}: {s.kind}, solver {s.solver}{frac}")
             lines.append(f"      {s.reason}")
-            for name, e in zip(s.states, s.exprs, strict=True):
+            for name, order, e in zip(s.states, s.orders, s.exprs, strict=True):
                 text = str(e)
-                lines.append(f"      d{name}/dt = {text if len(text) < 90 else text[:87] + '...'}")
+                lhs = f"d{name}/dt" if order == 1 else f"D^{order:g} {name}"
+                lines.append(f"      {lhs} = {text if len(text) < 90 else text[:87] + '...'}")
         stage_text = " -> ".join(f"{self.subproblems[i].name}({c:.6g}h)" for i, c in self.stages)
         lines.append(f"  stages: {stage_text}")
         return "\n".join(lines)
