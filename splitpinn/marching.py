@@ -95,6 +95,22 @@ def _next_stop(time: float, target: float, refractory_end: float, breaks: np.nda
     return float(inside[0]) if inside.size else stop
 
 
+def _check_fractional_resets(bound: BoundModel) -> None:
+    """Refuse a reset of a Caputo state that no refractory clamp holds: with the jump kept
+    in the memory, the L1 relation right after it is singular and undoes part of the reset
+    at every step, so the answer depends on dt (see README, "Known limits")."""
+    for event in bound.events:
+        clamped = set(event.clamp_index) if event.refractory > 0 else set()
+        loose = [bound.names[i] for i in event.reset_index
+                 if bound.orders[i] < 1 and i not in clamped]
+        if loose:
+            raise ModelError(
+                f"{bound.model.name}: the reset of fractional state(s) {', '.join(loose)} has no "
+                "refractory clamp; with the memory kept it is ill posed (dt-dependent), so "
+                "split-PINN refuses it. Use order 1 for them, a refractory clamp, or "
+                "--method reference to see the dt-dependent L1 answer.")
+
+
 def default_step(bound: BoundModel) -> float:
     """The split-PINN step (ms) used when none is given: the model's ``default_dt`` if it
     declares one, else :data:`DEFAULT_DT`."""
@@ -142,6 +158,7 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
     # BLAS is limited to one thread: the sub-problems are tiny, and a thread pool only adds
     # synchronisation overhead (20x slower expm under load was measured).
     start = _time.perf_counter()
+    _check_fractional_resets(bound)
     dt = dt or default_step(bound)
     the_plan = plan(bound, scheme, partition, solvers)
     pinn = _make_trainer(bound, trainer, seed, trainer_options or {})

@@ -265,7 +265,7 @@ def test_bad_options_raise_model_error():
 
 
 def test_adams_refuses_an_unclamped_reset_and_l1_handles_it():
-    bound = models.get("frac-izhikevich").bind({"alpha": 0.9})
+    bound = models.get("frac-izhikevich").bind({"alpha": 0.9, "t_ref": 0.0})  # bare reset
     with pytest.raises(ModelError, match="adams.*clamped"):
         solve_fractional_reference(bound, 8.0, 0.01, integrator="adams")
     sol = solve_fractional_reference(bound, 8.0, 0.01)
