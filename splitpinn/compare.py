@@ -77,10 +77,12 @@ def compare(model, methods: Sequence[str], t_end: float, dt: float | None = None
             parameters: Mapping[str, float] | None = None,
             initial: Mapping[str, float] | None = None, preset: str | None = None,
             quiet: bool = True, options: Mapping[str, dict] | None = None) -> Comparison:
-    """Solve with every method in ``methods`` (the first is the reference) on one grid and
-    compute :func:`solution_metrics`.  ``options`` maps a method to its keyword options.
+    """Solve with every method in ``methods`` (the first is the reference) on one grid of
+    step ``dt`` ms and compute :func:`solution_metrics`.  ``options`` maps a method to its
+    keyword options (see :func:`splitpinn.solve`).  Without ``dt`` every method uses
+    split-PINN's default step, so all share one grid.
 
-    Without ``dt`` every method uses split-PINN's default step, so all share one grid."""
+    Returns a :class:`Comparison`; raises what :func:`splitpinn.solve` raises."""
     model = resolve_model(model)
     if dt is None:
         from .marching import default_step

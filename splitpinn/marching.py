@@ -142,11 +142,18 @@ def solve_split(bound: BoundModel, t_end: float, dt: float | None = None, *,
                 scheme: str | None = None, trainer: str = "least-squares",
                 solvers="pinn", partition=None, history: str | None = None, seed: int = 0,
                 quiet: bool = True, trainer_options: dict | None = None) -> Solution:
-    """Split-PINN solve of ``bound`` on [0, t_end] with step ``dt`` (also the output grid).
+    """Split-PINN solve of ``bound`` on [0, t_end] ms with step ``dt`` ms (also the output
+    grid; default :func:`default_step`).
 
     ``scheme``, ``partition`` and ``solvers`` go to :func:`splitpinn.splitting.plan`;
     ``trainer`` picks the PINN trainer ("least-squares" or "adam-lbfgs") and
-    ``trainer_options`` its settings; ``history`` ("full"/"fast") the fractional memory.
+    ``trainer_options`` its keyword settings (e.g. ``{"features": 16, "tol": 1e-9}``);
+    ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation.
+
+    Returns a :class:`Solution` whose ``meta["solver"]`` holds the plan, the trainer
+    settings, the number of stages and the largest accepted residual.  Raises ModelError for
+    bad options or an unclamped fractional reset, SolverError when a stage misses its
+    residual tolerance even on halved steps (naming the time and the sub-problem).
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
