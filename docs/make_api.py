@@ -13,7 +13,8 @@ from pathlib import Path
 
 MODULES = [
     "splitpinn.api", "splitpinn.model", "splitpinn.stimulus", "splitpinn.functions",
-    "splitpinn.models", "splitpinn.splitting", "splitpinn.subsolvers", "splitpinn.marching",
+    "splitpinn.models", "splitpinn.splitting", "splitpinn.subsolvers", "splitpinn.events",
+    "splitpinn.marching",
     "splitpinn.reference", "splitpinn.fractional_reference", "splitpinn.fractional",
     "splitpinn.fractional_memory", "splitpinn.compare", "splitpinn.baselines",
     "splitpinn.solution", "splitpinn.plotting", "splitpinn.cli",

@@ -42,10 +42,10 @@ import time as _time
 
 import numpy as np
 import sympy as sp
-from scipy.optimize import brentq
 from scipy.special import gamma as _gamma
 from threadpoolctl import threadpool_limits
 
+from .events import crossing_function, locate_crossing
 from .fractional import default_history_kind, make_history
 from .functions import lambdify
 from .model import BoundModel, ModelError
@@ -336,13 +336,6 @@ class _AdamsStepper:
 
 
 # -- marching ---------------------------------------------------------------------------------
-def _crossing(fun, h: float) -> float:
-    """Root of fun(s) on (0, h] where fun(0) < 0 <= fun(h), to ~1e-13 ms."""
-    if fun(h) == 0.0:
-        return h
-    return brentq(fun, 0.0, h, xtol=1e-13, rtol=4 * np.finfo(float).eps)
-
-
 def _check_adams_event(bound: BoundModel, event) -> None:
     """Raise ModelError for a reset that the Adams method cannot represent (see the module
     docstring): a reset state not clamped for a refractory period > 0."""
@@ -420,15 +413,8 @@ def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
 
 def _march(bound: BoundModel, grid: np.ndarray, stepper, bar):
     """March on ``grid`` with events, as :func:`splitpinn.marching.solve_split` does."""
-    detector = bound.model.spike_detector
-    det_index = bound.index(detector.state) if detector else None
     events = bound.events
-
-    def crossing_values(time, y):
-        values = [ev.value(time, y) for ev in events]
-        if detector:
-            values.append(y[det_index] - detector.threshold)
-        return np.array(values)
+    crossing_values = crossing_function(bound)
 
     n_states = len(bound.names)
     out = np.empty((n_states, len(grid)))
@@ -436,7 +422,7 @@ def _march(bound: BoundModel, grid: np.ndarray, stepper, bar):
     all_active = np.ones(n_states, dtype=bool)
     spikes: list[float] = []
     refractory_end, clamp = -np.inf, []
-    watch = bool(events) or detector is not None
+    watch = bool(events) or bound.model.spike_detector is not None
     for n in range(1, len(grid)):
         time, target = float(grid[n - 1]), float(grid[n])
         while time < target:
@@ -464,7 +450,7 @@ def _march(bound: BoundModel, grid: np.ndarray, stepper, bar):
                 def value(s, k=k, time=time, active=active):
                     return crossing_values(time + s, stepper.trial(time + s, active))[k]
 
-                where[k] = _crossing(value, h)
+                where[k] = locate_crossing(value, h)
             k = min(where, key=where.get)
             s = where[k]
             if k >= len(events):  # spike detector: record the time, no reset

@@ -14,9 +14,9 @@ from __future__ import annotations
 import time as _time
 
 import numpy as np
-from scipy.optimize import brentq
 from threadpoolctl import threadpool_limits
 
+from .events import crossing_function, locate_crossing
 from .model import BoundModel, ModelError
 from .progress import advance_to, progress_bar
 from .reference import SolverError
@@ -117,13 +117,6 @@ def default_step(bound: BoundModel) -> float:
     return bound.model.default_dt or DEFAULT_DT[bound.fractional]
 
 
-def _crossing(fun, h: float) -> float:
-    """Root of ``fun(s)`` on (0, h] where fun(0) < 0 <= fun(h), to ~1e-13 ms."""
-    if fun(h) == 0.0:
-        return h
-    return brentq(fun, 0.0, h, xtol=1e-13, rtol=4 * np.finfo(float).eps)
-
-
 def _event_function(marcher: Marcher, values, time: float, y: np.ndarray, k: int):
     """s -> k-th crossing value after a composed step of length s from (time, y)."""
     return lambda s: values(time + s, marcher.step(time, y, s))[k]
@@ -176,17 +169,10 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
 
         memory = SplitMemory(bound, the_plan, t_end, grid[1] - grid[0], history)
     marcher = Marcher(bound, the_plan, pinn, memory.stage_memories if memory else None)
-    detector = bound.model.spike_detector
-    det_index = bound.index(detector.state) if detector else None
-
-    def crossing_values(time, y):
-        values = [ev.value(time, y) for ev in bound.events]
-        if detector:
-            values.append(y[det_index] - detector.threshold)
-        return np.array(values)
-
+    crossing_values = crossing_function(bound)
     out = np.empty((len(bound.names), len(grid)))
     out[:, 0] = y = bound.y0.copy()
+    before = crossing_values(0.0, y)
     spikes: list[float] = []
     refractory_end, clamp = -np.inf, []
     breaks = breakpoints(bound.stimulus_expr, t_end)  # steps end where the stimulus jumps
@@ -200,24 +186,19 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
                 marcher.frozen[clamp] = True
             h = stop - time
             y_new = marcher.step(time, y, h)
-            before, after = crossing_values(time, y), crossing_values(stop, y_new)
+            after = crossing_values(stop, y_new)
             fired = np.nonzero((before < 0) & (after >= 0))[0]
-            if fired.size == 0:
-                if memory:
-                    memory.record(stop, y_new)
-                time, y = stop, y_new
-                continue
-            where = {k: _crossing(_event_function(marcher, crossing_values, time, y, k), h)
+            where = {k: locate_crossing(_event_function(marcher, crossing_values, time, y, k), h)
                      for k in fired}
-            k = min(where, key=where.get)
-            s = where[k]
-            if k >= len(bound.events):  # spike detector: record, no reset
-                spikes.append(time + s)
+            k = min(where, key=where.get) if where else None
+            if k is None or k >= len(bound.events):  # no event (a detector spike: no reset)
+                if k is not None:
+                    spikes.append(time + where[k])
                 if memory:
                     memory.record(stop, y_new)
-                time, y = stop, y_new
+                time, y, before = stop, y_new, after
                 continue
-            event = bound.events[k]
+            s, event = where[k], bound.events[k]
             y_hit = marcher.step(time, y, s)
             time = time + s
             spikes.append(time)
@@ -226,6 +207,7 @@ def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
                 memory.record(time, y_hit)
                 memory.record(time, y)  # the jump: the reset stays in the memory
             refractory_end, clamp = time + event.refractory, event.clamp_index
+            before = crossing_values(time, y)
         out[:, n] = y
         advance_to(bar, target)
     bar.close()
