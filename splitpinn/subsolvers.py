@@ -55,9 +55,7 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, y_sub: np.nd
              y: np.ndarray, jacobian: str | None = "full"):
     """Right-hand sides (S, m) of ``sub`` at ``times`` with its own states ``y_sub`` (S, m) and
     the others frozen at their values in ``y``; with ``jacobian="full"`` also the Jacobians
-    (S, S, m), with ``"diagonal"`` only their diagonals (S, m).
-
-    """
+    (S, S, m), with ``"diagonal"`` only their diagonals (S, m)."""
     args = list(y)
     for k, i in enumerate(sub.index):
         args[i] = y_sub[k]
@@ -151,15 +149,21 @@ def chebyshev_points(m: int) -> np.ndarray:
     return (1 - np.cos(np.pi * np.arange(m) / (m - 1))) / 2
 
 
+def collocation_points(m: int) -> np.ndarray:
+    """``m`` Chebyshev–Lobatto fit points on [0, 1] (the last is τ = 1), then the m − 1
+    check points between them, where a PINN's residual is judged."""
+    fit = chebyshev_points(m)
+    return np.concatenate([fit, (fit[1:] + fit[:-1]) / 2])
+
+
 class _Collocation:
     """Collocation points τ in [0, 1] followed by check points between them, and the PINN's
     fixed, seeded hidden layer φ = [1, tanh(aτ + b)] with its derivative there."""
 
     def __init__(self, features: int, points: int, seed: int) -> None:
         rng = np.random.default_rng(seed)
-        fit = chebyshev_points(points)
         self.n_fit = points
-        self.tau = np.concatenate([fit, (fit[1:] + fit[:-1]) / 2])
+        self.tau = collocation_points(points)
         weights = rng.uniform(-0.5, 0.5, features - 1)
         z = np.tanh(np.outer(self.tau, weights) + rng.uniform(-0.5, 0.5, features - 1))
         self.phi = np.hstack([np.ones((len(self.tau), 1)), z])
@@ -348,13 +352,11 @@ class AdamLBFGSPINN:
         self.width, self.depth, self.tol = width, depth, tol
         self.adam_iterations, self.learning_rate = adam_iterations, learning_rate
         self.lbfgs_iterations, self.seed = lbfgs_iterations, seed
-        tau = chebyshev_points(points)
-        self.tau = np.concatenate([tau, (tau[1:] + tau[:-1]) / 2])
+        self.tau = collocation_points(points)
         self.n_fit = points
         self._nets: dict = {}
         self._rhs: dict = {}
         self.max_residual = 0.0
-        self.iterations = 0
 
     def settings(self) -> dict:
         return {"trainer": self.name, "width": self.width, "depth": self.depth,
@@ -391,8 +393,8 @@ class AdamLBFGSPINN:
         hist = coef = None
         if stage.memory is not None and frac.size:
             tail = self.tau > 0
-            hist, coef = np.zeros((len(self.tau), len(sub.index))), np.zeros_like(
-                np.zeros((len(self.tau), len(sub.index))))
+            hist = np.zeros((len(self.tau), len(sub.index)))
+            coef = np.zeros_like(hist)
             hist[tail] = stage.memory.history_term(times[tail])
             coef[tail] = stage.memory.local_coefficient(times[tail])
             hist, coef = torch.tensor(hist), torch.tensor(coef)
@@ -433,7 +435,6 @@ class AdamLBFGSPINN:
             return value
 
         lbfgs.step(closure)
-        self.iterations += self.adam_iterations + self.lbfgs_iterations
         r, u = residual()
         r, u = r.detach().numpy()[self.n_fit:], u.detach().numpy()[self.n_fit:]
         res = float(np.max(np.abs(r) / np.maximum(1.0, np.abs(u))))
