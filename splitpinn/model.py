@@ -11,7 +11,7 @@ numpy (and the right-hand side to torch).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -282,17 +282,10 @@ def _number(value, what: str) -> float:
 
 
 def _finite(value, what: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ModelError(f"{what}: {value!r} is not a number") from None
+    v = _number(value, what)
     if not math.isfinite(v):
         raise ModelError(f"{what}: {value!r} is not a finite number")
     return v
-
-
-def _lambdify(args, expr) -> Callable:
-    return lambdify(args, expr, "numpy")
 
 
 class BoundModel:
@@ -318,10 +311,10 @@ class BoundModel:
         self.rhs_exprs = [e.xreplace(psubs) for e in model.rhs_expressions()]
         self.symbols = model.state_symbols
         self.args = (t, I_ext, *self.symbols)
-        self._rhs = _lambdify(self.args, self.rhs_exprs)
+        self._rhs = lambdify(self.args, self.rhs_exprs)
         stimulus = model.stimulus.xreplace(psubs)
         self.stimulus_expr = stimulus
-        self._stimulus = _lambdify((t,), stimulus)
+        self._stimulus = lambdify((t,), stimulus)
         #: The stimulus value when it does not depend on time, else None.
         self.constant_stimulus = None if stimulus.has(t) else _finite(stimulus, "stimulus")
         self.events = [BoundEvent(ev, model, psubs, (t, *self.symbols)) for ev in model.events]
@@ -385,10 +378,10 @@ class BoundEvent:
 
     def __init__(self, event: Event, model: Model, psubs, args) -> None:
         cond = event.condition
-        self.g = _lambdify(args, model.expand(cond.lhs - cond.rhs).xreplace(psubs))
+        self.g = lambdify(args, model.expand(cond.lhs - cond.rhs).xreplace(psubs))
         names = model.state_names
         self.reset_index = [names.index(k) for k in event.reset]
-        self._reset = _lambdify(args, [sp.sympify(v).xreplace(psubs)
+        self._reset = lambdify(args, [sp.sympify(v).xreplace(psubs)
                                        for v in event.reset.values()])
         self.refractory = _finite(sp.sympify(event.refractory).xreplace(psubs),
                                   "refractory period")
