@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from splitpinn.model import Model, ModelError
+from splitpinn.errors import ModelError
+from splitpinn.model import Model
 
 from .fhn import fhn
 from .hh import fo_hh, hh

@@ -6,7 +6,8 @@ import math
 import time as _time
 from collections.abc import Mapping
 
-from .model import Model, ModelError
+from .errors import ModelError
+from .model import Model
 from .solution import Solution
 
 METHODS = ("reference", "split-pinn", "vanilla-pinn")

@@ -19,9 +19,9 @@ import time as _time
 
 import numpy as np
 
+from .errors import ModelError, SolverError
 from .functions import lambdify
-from .model import BoundModel, ModelError
-from .reference import SolverError
+from .model import BoundModel
 from .solution import Solution, output_grid
 
 #: Collocation points per ms of simulated time by default, and the default's bounds.

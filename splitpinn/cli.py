@@ -210,8 +210,7 @@ COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "solve": _cmd_solve, "comp
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    from .model import ModelError
-    from .reference import SolverError
+    from .errors import ModelError, SolverError
 
     try:
         args = build_parser().parse_args(argv)

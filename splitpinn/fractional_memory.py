@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ModelError
 from .fractional import default_history_kind, make_history
-from .model import BoundModel, ModelError
+from .model import BoundModel
 from .splitting import Plan
 
 HISTORY_KINDS = ("full", "fast")

@@ -45,12 +45,12 @@ import sympy as sp
 from scipy.special import gamma as _gamma
 from threadpoolctl import threadpool_limits
 
+from .errors import ModelError, SolverError
 from .events import crossing_function, locate_crossing
 from .fractional import default_history_kind, make_history
 from .functions import lambdify
-from .model import BoundModel, ModelError
+from .model import BoundModel
 from .progress import advance_to, progress_bar
-from .reference import SolverError
 from .solution import Solution, output_grid
 
 #: Methods of :func:`solve_fractional_reference`.

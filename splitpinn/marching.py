@@ -16,10 +16,10 @@ import time as _time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .errors import ModelError, SolverError, StageFailure
 from .events import crossing_function, locate_crossing
-from .model import BoundModel, ModelError
+from .model import BoundModel
 from .progress import advance_to, progress_bar
-from .reference import SolverError
 from .solution import Solution, output_grid
 from .splitting import Plan, plan
 from .stimulus import breakpoints
@@ -29,7 +29,6 @@ from .subsolvers import (
     ExactFlow,
     LeastSquaresPINN,
     Stage,
-    StageFailure,
 )
 
 TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}

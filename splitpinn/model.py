@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from .errors import ModelError
 from .functions import lambdify
 
 #: Time symbol (ms).  Stimuli and auxiliaries may depend on it.
@@ -25,10 +26,6 @@ t = sp.Symbol("t", real=True)
 I_ext = sp.Symbol("I_ext", real=True)
 
 _RESERVED = {"t", "I_ext"}
-
-
-class ModelError(ValueError):
-    """A model declaration, parameter or initial value is invalid."""
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,14 @@ import time as _time
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from .model import BoundModel, ModelError
+from .errors import ModelError, SolverError
+from .model import BoundModel
 from .progress import advance_to, progress_bar
 from .solution import Solution, output_grid
 from .stimulus import breakpoints
 
 #: Integration methods of ``solve_ivp`` that the reference accepts.
 INTEGRATORS = ("DOP853", "RK45", "Radau", "BDF", "LSODA")
-
-
-class SolverError(RuntimeError):
-    """A solver could not produce a trustworthy solution."""
 
 
 def _terminal(event):

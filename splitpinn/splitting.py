@@ -16,8 +16,9 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
+from .errors import ModelError
 from .functions import lambdify
-from .model import BoundModel, I_ext, ModelError, t
+from .model import BoundModel, I_ext, t
 
 KINDS = ("linear", "conditionally linear", "nonlinear")
 SOLVERS = ("pinn", "exact", "classical")

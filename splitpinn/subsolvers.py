@@ -25,17 +25,10 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 
+from .errors import ModelError, StageFailure
 from .functions import lambdify
-from .model import BoundModel, ModelError
+from .model import BoundModel
 from .splitting import SubProblem
-
-
-class StageFailure(RuntimeError):
-    """A sub-solver could not meet its residual tolerance on a stage."""
-
-    def __init__(self, residual: float, tol: float) -> None:
-        super().__init__(f"PINN residual {residual:.3g} above tolerance {tol:.3g}")
-        self.residual = residual
 
 
 @dataclass

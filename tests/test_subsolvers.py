@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 
 from splitpinn import I_ext, Model, State, models
+from splitpinn.errors import StageFailure
 from splitpinn.splitting import plan
 from splitpinn.stimulus import sinusoid
 from splitpinn.subsolvers import (
@@ -16,7 +17,6 @@ from splitpinn.subsolvers import (
     ExactFlow,
     LeastSquaresPINN,
     Stage,
-    StageFailure,
 )
 
 x, k, a, A = sp.symbols("x k a A", real=True)
