@@ -1,6 +1,9 @@
 """The ``splitpinn`` command line: ``models``, ``plan``, ``solve`` and ``compare``.
 
-Bad input ends with one line on stderr and exit status 2, before any file is written.
+Every run ends with exit status 0, or with one line on stderr and no file written: exit status 2
+and ``splitpinn: error: ...`` for bad input (the user's mistake), exit status 1 and
+``splitpinn: solver failed: ...`` for a numerical failure.  Set the environment variable
+``SPLITPINN_TRACEBACK=1`` to see the traceback of an unexpected internal error.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -61,7 +65,9 @@ def _writable_file(text: str) -> Path:
 
 
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="library model name (see `splitpinn models`)")
+    from . import registry
+
+    p.add_argument("model", help="library model name (see: splitpinn models)")
     p.add_argument("--t-end", type=_positive, required=True, help="end time (ms)")
     p.add_argument("--dt", type=_positive, help="method step and output spacing (ms)")
     p.add_argument("--preset", help="named parameter set (e.g. Izhikevich RS, FS, ...)")
@@ -69,21 +75,23 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
                    help="override a parameter (repeatable)")
     p.add_argument("--init", action="append", default=[], metavar="STATE=VALUE",
                    help="override an initial value (repeatable)")
-    p.add_argument("--history", choices=["full", "fast"],
+    p.add_argument("--history", choices=registry.names("history"),
                    help="fractional memory: full sum or sum-of-exponentials (default by length)")
     p.add_argument("--scheme", help="split-PINN composition: lie, strang or yoshida")
-    p.add_argument("--trainer", help="split-PINN trainer: least-squares or adam-lbfgs")
-    p.add_argument("--integrator",
-                   help="reference integrator: DOP853 (default), RK45, Radau, BDF, LSODA; "
-                        "fractional: l1 (default) or adams")
+    p.add_argument("--trainer", choices=registry.names("trainer"),
+                   help="split-PINN trainer (default least-squares)")
+    p.add_argument("--integrator", choices=registry.names("integrator"),
+                   help="reference integrator (default DOP853; fractional models: l1)")
     p.add_argument("--iterations", type=int, help="vanilla-PINN Adam iterations")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the PINNs")
+    p.add_argument("--seed", type=int, help="random seed for the PINNs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the four commands (errors raise :class:`InputError`)."""
-    parser = _Parser(prog="splitpinn", description=__doc__.splitlines()[0])
+    from . import registry
+
+    parser = _Parser(prog="splitpinn", description="Split-PINN solves of neuron models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("models", help="list the library models and their presets")
     p = sub.add_parser("plan", help="print the splitting plan of a model")
@@ -93,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
     p = sub.add_parser("solve", help="solve a model with one method")
     _add_solve_options(p)
-    p.add_argument("--method", required=True, help="reference, split-pinn or vanilla-pinn")
+    p.add_argument("--method", required=True, choices=registry.names("method"),
+                   help="the solve method")
     p.add_argument("--out", type=_writable_file, help="write t, states, spike_times, meta (.npz)")
     p.add_argument("--plot", type=_writable_file, help="write a figure of the solution")
     p = sub.add_parser("compare", help="compare methods against the first one")
@@ -104,26 +113,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-ACCEPTED_OPTIONS = {"reference": {"history", "integrator"},
-                    "split-pinn": {"history", "scheme", "trainer"},
-                    "vanilla-pinn": {"iterations"}}
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
 
 
 def _method_options(args, methods: list[str]) -> dict[str, dict]:
-    """Per method, the options of ``args`` that it takes; refuse an option that none of
-    ``methods`` takes."""
-    given = {"history": args.history, "scheme": args.scheme, "trainer": args.trainer,
-             "iterations": args.iterations, "integrator": args.integrator}
-    given = {k: v for k, v in given.items() if v is not None}
+    """Per method, the options given in ``args`` that it takes (read from the registry of
+    methods); refuse an option that none of ``methods`` takes, listing the ones they do."""
+    from . import registry
+
+    accepted = {m: [k for k in registry.options("method", m) if hasattr(args, k)]
+                for m in methods}
+    given = {k: getattr(args, k) for m in registry.names("method")
+             for k in registry.options("method", m)
+             if getattr(args, k, None) is not None}
     for k in given:
-        if not any(k in ACCEPTED_OPTIONS.get(m, ()) for m in methods):
-            raise InputError(f"--{k} does not apply to method {', '.join(methods)}")
-    options = {}
-    for m in methods:
-        options[m] = {k: v for k, v in given.items() if k in ACCEPTED_OPTIONS.get(m, ())}
-        if m in ("split-pinn", "vanilla-pinn"):
-            options[m]["seed"] = args.seed
-    return options
+        if not any(k in accepted[m] for m in methods):
+            known = "; ".join(f"{m}: {', '.join(map(_flag, accepted[m])) or 'none'}"
+                              for m in methods)
+            raise InputError(f"{_flag(k)} does not apply to method {', '.join(methods)} "
+                             f"(options: {known})")
+    return {m: {k: v for k, v in given.items() if k in accepted[m]} for m in methods}
+
+
+def _as_flags(message: str, args) -> str:
+    """A library message in command-line terms: ``option=`` (a method option named as a
+    keyword argument) becomes ``--option`` where ``args`` has that flag."""
+    from . import registry
+
+    flags = {k for m in registry.names("method") for k in registry.options("method", m)
+             if hasattr(args, k)}
+    return re.sub(r"(?<![\w-])(\w+)=(?![\w.+-])",
+                  lambda match: _flag(match[1]) if match[1] in flags else match[0], message)
 
 
 def _common(args) -> dict:
@@ -160,11 +181,10 @@ def _headless() -> None:
 
 
 def _check_methods(methods: list[str]) -> None:
-    from .api import METHODS
+    from . import registry
 
     for m in methods:
-        if m not in METHODS:
-            raise InputError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+        registry.get("method", m)
 
 
 def _cmd_solve(args) -> None:
@@ -210,24 +230,48 @@ COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "solve": _cmd_solve, "comp
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    from .errors import ModelError, SolverError
+    from .errors import ModelError
 
+    args = None
     try:
         args = build_parser().parse_args(argv)
         COMMANDS[args.command](args)
-    except (InputError, ModelError, ValueError) as exc:
-        print(f"splitpinn: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except (InputError, ModelError) as exc:  # the user's mistake
+        return _fail(EXIT_BAD_INPUT, "error", _as_flags(str(exc), args))
     except BrokenPipeError:  # e.g. `splitpinn models | head`: the reader left, say nothing
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (SolverError, OSError) as exc:
-        print(f"splitpinn: failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except OSError as exc:  # a file could not be read or written
+        return _fail(EXIT_FAILED, "failed", str(exc))
+    except (RuntimeError, ArithmeticError, ValueError, MemoryError) as exc:
+        # SolverError, and numerical failures from deep inside numpy, scipy or torch
+        # (LinAlgError and FloatingPointError included): not the user's fault
+        return _fail(EXIT_FAILED, "solver failed", _describe(exc))
     except KeyboardInterrupt:
         print("splitpinn: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, the traceback on request
+        if os.environ.get("SPLITPINN_TRACEBACK"):
+            raise
+        return _fail(EXIT_FAILED, "internal error",
+                     f"{_describe(exc)} (set SPLITPINN_TRACEBACK=1 for the traceback)")
     return 0
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's message, with its type where the message alone says little."""
+    from .errors import SolverError
+
+    text = str(exc)
+    if isinstance(exc, SolverError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fail(status: int, what: str, message: str) -> int:
+    """Print ``splitpinn: WHAT: MESSAGE`` as one line on stderr; return ``status``."""
+    print(f"splitpinn: {what}: {' '.join(message.split())}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

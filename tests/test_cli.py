@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import splitpinn.api
+from splitpinn import SolverError
 from splitpinn.cli import main
 
 SOLVE = ["solve", "lif", "--method", "reference", "--t-end", "10", "--quiet"]
@@ -40,14 +43,23 @@ BAD_INPUT = {
     "dt 0": SOLVE + ["--dt", "0"],
     "dt negative": SOLVE + ["--dt", "-0.1"],
     "dt inf": SOLVE + ["--dt", "inf"],
+    "option of another method": SOLVE + ["--trainer", "adam-lbfgs"],
+    "unknown trainer": ["solve", "lif", "--method", "split-pinn", "--t-end", "1",
+                        "--trainer", "sgd"],
+    "tau = 0": SOLVE + ["--set", "tau=0"],
+    "output grid too large": ["solve", "hh", "--method", "reference", "--t-end", "1e6",
+                              "--dt", "1e-9"],
 }
 
 
-def assert_clean_failure(status, err):
-    assert status != 0
+def assert_clean_failure(status, err, expected=2):
+    """One line on stderr: ``splitpinn: error: ...`` with exit 2 (bad input), or
+    ``splitpinn: solver failed: ...`` with exit 1 (a numerical failure)."""
+    assert status == expected, err
     lines = err.strip("\n").splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("splitpinn:")
+    prefix = {2: "splitpinn: error: ", 1: "splitpinn: solver failed: "}[expected]
+    assert lines[0].startswith(prefix), err
     assert "Traceback" not in err
 
 
@@ -160,3 +172,102 @@ def test_models_lists_library_and_presets(capsys):
     for preset in ["RS", "IB", "CH", "FS", "LTS", "TC", "RZ"]:
         assert preset in izh.split()
 
+
+
+def test_parameter_that_breaks_an_equation_is_named(capsys):
+    assert main(SOLVE + ["--set", "tau=0"]) == 2
+    err = capsys.readouterr().err
+    assert "tau = 0" in err and "equation of V" in err, err
+
+
+def test_oversized_output_grid_refused_at_once(capsys):
+    # 1e15 output points: refused before any work, with the size and the remedies
+    assert main(["solve", "hh", "--method", "reference", "--t-end", "1e6", "--dt", "1e-9",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "GiB" in err and "dt" in err and "t_end" in err, err
+
+
+def test_option_of_another_method_lists_the_known_ones(capsys):
+    assert main(SOLVE + ["--trainer", "adam-lbfgs"]) == 2
+    err = capsys.readouterr().err
+    assert "--trainer does not apply to method reference" in err
+    assert "--integrator" in err and "--history" in err  # what reference does take
+
+
+def test_options_routed_to_the_methods_that_take_them():
+    """Derived from the methods' signatures: --history goes to both, --scheme to split-PINN
+    only, and nothing else is passed (the solvers keep their own defaults)."""
+    from splitpinn.cli import _method_options, build_parser
+
+    args = build_parser().parse_args(["compare", "lif", "--methods", "reference,split-pinn",
+                                      "--t-end", "1", "--out", "x", "--history", "full",
+                                      "--scheme", "lie"])
+    assert _method_options(args, ["reference", "split-pinn"]) == {
+        "reference": {"history": "full"}, "split-pinn": {"history": "full", "scheme": "lie"}}
+    args = build_parser().parse_args(["solve", "hh", "--method", "vanilla-pinn", "--t-end", "1",
+                                      "--seed", "3", "--iterations", "7"])
+    assert _method_options(args, ["vanilla-pinn"]) == {
+        "vanilla-pinn": {"iterations": 7, "seed": 3}}
+
+
+def test_library_messages_translated_to_flags():
+    from splitpinn.cli import _as_flags, build_parser
+
+    args = build_parser().parse_args(SOLVE)
+    assert _as_flags("history= applies to fractional-order models only", args) == \
+        "--history applies to fractional-order models only"
+    # values, non-options and options without a flag stay as written
+    for text in ["reference[integrator=adams,dt=0.0025]", "use x= or y=",
+                 "trainer_options= is a dict"]:
+        assert _as_flags(text, args) == text
+
+
+@pytest.mark.parametrize("error", [
+    SolverError("reference solver failed at t = 3 ms: step size underflow"),
+    np.linalg.LinAlgError("Singular matrix"),
+    FloatingPointError("overflow encountered in exp"),
+    ValueError("f(a) and f(b) must have different signs"),
+    ZeroDivisionError("float division by zero"),
+])
+def test_numerical_failure_is_reported_as_solver_failed(error, monkeypatch, tmp_path, capsys):
+    """A failure from inside the numerics is not the user's mistake: exit 1, one line that
+    keeps the message, no file."""
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(splitpinn.api, "solve", failing)
+    out = tmp_path / "x.npz"
+    status = main(SOLVE + ["--out", str(out)])
+    err = capsys.readouterr().err
+    assert_clean_failure(status, err, expected=1)
+    assert str(error) in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_internal_error_is_one_line_unless_asked(monkeypatch, capsys):
+    def buggy(*args, **kwargs):
+        raise KeyError("ComplexInfinity")
+
+    monkeypatch.setattr(splitpinn.api, "solve", buggy)
+    assert main(SOLVE) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("splitpinn: internal error: KeyError: 'ComplexInfinity'")
+    monkeypatch.setenv("SPLITPINN_TRACEBACK", "1")
+    with pytest.raises(KeyError):
+        main(SOLVE)
+
+
+def test_help_has_no_markup(capsys):
+    """Command-line help is plain text: no reST roles or double backticks."""
+    from splitpinn.cli import COMMANDS
+
+    for argv in [["--help"]] + [[command, "--help"] for command in COMMANDS]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "usage: splitpinn" in text
+        assert "``" not in text and not re.search(r":(class|func|mod|meth|data|attr):", text), \
+            text

@@ -1,0 +1,93 @@
+"""The registry: names resolve to working implementations, options come from their signatures,
+unknown names and options are refused with the known ones."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from splitpinn import ModelError, models, registry
+from splitpinn.registry import Entry
+
+
+def test_kinds_and_names():
+    assert registry.names("method") == ("reference", "split-pinn", "vanilla-pinn")
+    assert registry.names("trainer") == ("least-squares", "adam-lbfgs")
+    assert registry.names("history") == ("full", "fast")
+    assert set(registry.names("integrator")) == {"DOP853", "RK45", "Radau", "BDF", "LSODA",
+                                                 "l1", "adams"}
+
+
+def test_options_are_read_from_the_signature():
+    """A made-up entry: its options are whatever its target's signature says, minus the
+    parameters the caller supplies, with their defaults."""
+    entry = Entry("method", "dumps", "json:dumps", frozenset({"obj"}), "")
+    import json
+
+    expected = [p for p in inspect.signature(json.dumps).parameters.values()
+                if p.name != "obj" and p.kind is not p.VAR_KEYWORD]
+    assert list(entry.options.values()) == expected
+    assert entry.options["indent"].default is None
+
+
+def test_solve_options_exclude_what_solve_supplies():
+    for name in registry.names("method"):
+        opts = registry.options("method", name)
+        assert not {"bound", "t_end", "dt", "quiet"} & set(opts), name
+    assert "iterations" in registry.options("method", "vanilla-pinn")
+    assert {"scheme", "trainer", "history", "seed"} <= set(registry.options("method",
+                                                                             "split-pinn"))
+    assert "seed" not in registry.options("trainer", "least-squares")  # solve_split's seed
+    assert list(registry.options("history", "full")) == []
+    assert list(registry.options("history", "fast")) == ["tol"]
+
+
+def test_unknown_name_and_option_list_the_known_ones():
+    with pytest.raises(ModelError, match=r"unknown method 'rk4' \(known: reference, "
+                                         r"split-pinn, vanilla-pinn\)"):
+        registry.get("method", "rk4")
+    known = ", ".join(registry.options("method", "reference"))
+    with pytest.raises(ModelError, match=rf"unknown option 'trainer' for method 'reference' "
+                                         rf"\(known: {known}\)"):
+        registry.check_options("method", "reference", {"trainer": "adam-lbfgs"})
+    registry.check_options("method", "reference", {"integrator": "RK45"})
+    with pytest.raises(ModelError, match=r"known: none"):
+        registry.check_options("history", "full", ["tol"])
+
+
+# -- every registered name is one its implementation accepts ----------------------------------
+@pytest.mark.parametrize("name", ["DOP853", "RK45", "Radau", "BDF", "LSODA"])
+def test_integer_integrators_run(name):
+    from splitpinn.reference import solve_reference
+
+    bound = models.get("lif").bind(initial={"V": -60.0})
+    sol = registry.get("integrator", name).implementation(bound, 1.0, 0.5, integrator=name)
+    assert sol.meta["solver"]["integrator"] == name
+    assert registry.get("integrator", name).implementation is solve_reference
+    # tau V' = -(V - V_rest) + R I from -60: V = -45 - 15 exp(-t/10)
+    np.testing.assert_allclose(sol["V"], -45.0 - 15.0 * np.exp(-sol.t / 10.0), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["l1", "adams"])
+def test_fractional_integrators_run(name):
+    bound = models.get("frac-lif").bind()
+    sol = registry.get("integrator", name).implementation(bound, 1.0, 0.1, integrator=name)
+    assert np.all(np.isfinite(sol.y))
+
+
+@pytest.mark.parametrize("name", registry.names("trainer"))
+def test_trainers_construct_with_their_options(name):
+    entry = registry.get("trainer", name)
+    bound = models.get("lif").bind()
+    defaults = {k: p.default for k, p in entry.options.items()}
+    trainer = entry.implementation(bound, seed=0, **defaults)
+    assert trainer.settings()["trainer"] == name
+
+
+@pytest.mark.parametrize("name", registry.names("history"))
+def test_history_kinds_construct(name):
+    from splitpinn.fractional import make_history
+
+    history = make_history(name, np.array([0.5]), 0.0, np.array([1.0]), t_end=1.0,
+                           dt_min=0.01)
+    assert isinstance(history, registry.get("history", name).implementation)
