@@ -21,6 +21,8 @@ RATES = {
     "alpha_n": 0.1 * XOverOneMinusExp((V + 55) / 10),
     "beta_n": 0.125 * sp.exp(-(V + 65) / 80),
 }
+UNITS = dict(V="mV", C="µF/cm²", g_Na="mS/cm²", g_K="mS/cm²", g_L="mS/cm²", E_Na="mV",
+             E_K="mV", E_L="mV", I="µA/cm²", t_on="ms")
 PARAMETERS = dict(C=1.0, g_Na=120.0, g_K=36.0, g_L=0.3, E_Na=50.0, E_K=-77.0, E_L=-54.387,
                   I=10.0)
 
@@ -53,6 +55,7 @@ def _hh(name, orders, parameters, stimulus, presets=None, default_preset=None, d
         default_preset=default_preset,
         description=description,
         default_dt=default_dt,
+        units={k: v for k, v in UNITS.items() if k in parameters or k == "V"},
     )
 
 

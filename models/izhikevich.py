@@ -17,6 +17,9 @@ PRESETS = {
     "RZ": dict(a=0.1, b=0.26, c=-65.0, d=2.0),
 }
 
+#: Izhikevich's units: v in mV, t in ms; u and I enter v' directly, so they are in mV/ms.
+UNITS = dict(v="mV", u="mV/ms", a="1/ms", b="1/ms", c="mV", d="mV/ms", I="mV/ms", t_ref="ms")
+
 
 def _izhikevich(name: str, order, extra: dict, description: str, refractory=0.0) -> Model:
     return Model(
@@ -25,11 +28,12 @@ def _izhikevich(name: str, order, extra: dict, description: str, refractory=0.0)
         equations={"v": 0.04 * v**2 + 5 * v + 140 - u + I_ext, "u": a * (b * v - u)},
         parameters={**PRESETS["RS"], "I": 10.0, **extra},
         stimulus=I,
-        events=[Event(v >= 30, {"v": c, "u": u + d}, refractory=refractory)],
+        events=[Event(v >= 30, {"v": c, "u": u + d}, refractory=refractory, clamp=("v", "u"))],
         presets=PRESETS,
         default_preset="RS",
         description=description,
         default_dt=None if order != 1.0 else 0.05,
+        units={k: unit for k, unit in UNITS.items() if k != "t_ref" or k in extra},
     )
 
 

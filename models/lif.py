@@ -8,6 +8,10 @@ V, tau, R, V_rest, V_reset, V_th, t_ref, I, alpha = sp.symbols(
     "V tau R V_rest V_reset V_th t_ref I alpha", real=True)
 
 
+UNITS = dict(V="mV", tau="ms", R="MΩ", V_rest="mV", V_reset="mV", V_th="mV", t_ref="ms",
+             I="nA")
+
+
 def _lif(name: str, order, parameters: dict, description: str) -> Model:
     return Model(
         name=name,
@@ -18,6 +22,7 @@ def _lif(name: str, order, parameters: dict, description: str) -> Model:
         events=[Event(V >= V_th, {"V": V_reset}, refractory=t_ref)],
         description=description,
         default_dt=None if order != 1.0 else 0.05,
+        units=UNITS,
     )
 
 

@@ -30,4 +30,7 @@ def morris_lecar() -> Model:
         spike_detector=SpikeDetector("V", 0.0),
         description="Morris-Lecar model",
         default_dt=0.05,
+        units=dict(V="mV", C="µF/cm²", g_L="mS/cm²", g_Ca="mS/cm²", g_K="mS/cm²", V_L="mV",
+                   V_Ca="mV", V_K="mV", V1="mV", V2="mV", V3="mV", V4="mV", phi="1/ms",
+                   I="µA/cm²"),
     )

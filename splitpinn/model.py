@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -34,7 +34,7 @@ class State:
 
     ``initial`` and ``order`` may be numbers or sympy expressions of the parameters; ``initial``
     may also use other states' symbols (meaning their initial values) and auxiliaries, e.g.
-    ``u0 = b*v`` or a gate at its steady state.
+    ``u0 = b*v`` or a gate at its steady state.  ``name`` may be a string or a sympy Symbol.
     """
 
     name: str
@@ -46,19 +46,29 @@ class State:
 class Event:
     """A threshold event: when ``condition`` (``lhs >= rhs``) becomes true, apply ``reset``.
 
-    ``reset`` maps state names to new values (expressions of states and parameters, evaluated
-    before the reset).  During ``refractory`` ms after the event the states in ``clamp``
-    (default: the reset states) are held at their reset values.
+    ``reset`` maps states (names or Symbols) to new values (expressions of states and
+    parameters, evaluated before the reset).  During ``refractory`` ms after the event the
+    states in ``clamp`` are held at their values after the reset.  As in Brian2, ``clamp=None``
+    holds only the state(s) that the condition reads (the ``V`` of ``V >= V_th``), so an
+    adaptation variable reset by ``w + b`` keeps evolving; pass ``clamp`` to hold more or
+    fewer states (``clamp=()`` holds none).  ``name`` (default: the condition as text) names
+    the event in errors and records.  A :class:`Model` stores its events with ``clamp`` and
+    ``name`` filled in.
     """
 
     condition: sp.Rel
     reset: Mapping[str, float | sp.Expr]
     refractory: float | sp.Expr = 0.0
     clamp: tuple[str, ...] | None = None
+    name: str | None = None
 
     @property
     def clamped(self) -> tuple[str, ...]:
-        return tuple(self.reset) if self.clamp is None else tuple(self.clamp)
+        """The states held during the refractory period (an event not yet in a
+        :class:`Model`, with ``clamp=None``: the names of every symbol its condition reads)."""
+        if self.clamp is not None:
+            return tuple(self.clamp)
+        return tuple(sorted(s.name for s in sp.sympify(self.condition).free_symbols))
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,16 @@ class Model:
     presets: preset name -> parameter overrides; ``default_preset`` is applied by default.
     default_dt: the split-PINN step (ms) to use when none is given (accurate and fast for this
         model's time scales); None falls back to the method's generic default.
+    units: name of a state, parameter or auxiliary -> unit text (e.g. ``"mV"``), for printouts,
+        figure labels and ``meta``; names left out are unitless or unknown.
+    unused_ok: allow parameters that nothing uses (otherwise an error naming them).
+
+    Symbols are matched by name whatever their sympy assumptions (``sp.Symbol("V")`` and
+    ``sp.Symbol("V", real=True)`` are the same state), and every name-keyed mapping takes
+    strings or Symbols as keys.  Construction raises ModelError for an unknown symbol, a
+    state without equation, an unused parameter, a reset that lands at or past its own
+    threshold (checked where the condition after the reset depends on parameters only, for
+    the defaults and every preset), and similar mistakes.
     """
 
     name: str
@@ -101,16 +121,40 @@ class Model:
     default_preset: str | None = None
     description: str = ""
     default_dt: float | None = None
+    units: Mapping[str, str] = field(default_factory=dict)
+    unused_ok: bool = False
 
     def __post_init__(self) -> None:
-        self.states = list(self.states)
-        self.equations = {k: sp.sympify(v) for k, v in self.equations.items()}
-        self.parameters = {k: _number(v, f"{self.name}: parameter {k}")
+        self.states = [State(_key(s.name), _canonical(s.initial), _canonical(s.order))
+                       for s in self.states]
+        self.equations = {_key(k): _canonical(sp.sympify(v)) for k, v in self.equations.items()}
+        self.parameters = {_key(k): _number(v, f"{self.name}: parameter {k}")
                            for k, v in self.parameters.items()}
-        self.auxiliaries = {k: sp.sympify(v) for k, v in self.auxiliaries.items()}
-        self.stimulus = sp.sympify(self.stimulus)
-        self.events = list(self.events)
+        self.auxiliaries = {_key(k): _canonical(sp.sympify(v)) for k, v in self.auxiliaries.items()}
+        self.stimulus = _canonical(sp.sympify(self.stimulus))
+        self.presets = {p: {_key(k): v for k, v in values.items()}
+                        for p, values in self.presets.items()}
+        self.units = {_key(k): str(v) for k, v in self.units.items()}
+        if self.spike_detector is not None:
+            self.spike_detector = SpikeDetector(_key(self.spike_detector.state),
+                                                self.spike_detector.threshold)
+        self.events = [self._resolve_event(ev) for ev in self.events]
         self._validate()
+
+    def _resolve_event(self, event: Event) -> Event:
+        """``event`` with canonical symbols, string keys, its name and its clamp filled in
+        (default: the states that the condition reads, auxiliaries expanded)."""
+        condition = _canonical(event.condition)
+        if event.clamp is None:
+            reads = self.expand(condition, stimulus=False).free_symbols
+            clamp = tuple(n for n in self.state_names if self.symbol(n) in reads)
+        elif isinstance(event.clamp, str | sp.Symbol):
+            clamp = (_key(event.clamp),)
+        else:
+            clamp = tuple(_key(k) for k in event.clamp)
+        return Event(condition, {_key(k): _canonical(v) for k, v in event.reset.items()},
+                     _canonical(event.refractory), clamp,
+                     str(condition) if event.name is None else event.name)
 
     # -- names and symbols ---------------------------------------------------------------
     @property
@@ -208,7 +252,48 @@ class Model:
             for k in overrides:
                 if k not in self.parameters:
                     raise ModelError(f"{self.name}: preset {pname} sets unknown parameter {k!r}")
+        for k in self.units:
+            if k not in seen:
+                raise ModelError(f"{self.name}: unit given for {k!r}, which is not a state, "
+                                 "parameter or auxiliary")
+        if not self.unused_ok:
+            self._check_parameters_used([e for _, e in checks])
+        self._check_resets()
         self.bind()  # defaults must give finite initial values and valid orders
+
+    def _check_parameters_used(self, exprs: list) -> None:
+        exprs = exprs + [sp.sympify(v) for s in self.states for v in (s.initial, s.order)]
+        exprs += [sp.sympify(ev.refractory) for ev in self.events]
+        used = set().union(*(e.free_symbols for e in exprs))
+        unused = [k for k in self.parameters if self.symbol(k) not in used]
+        if not unused:
+            return
+        hint = ""
+        if self.stimulus.is_zero and any(e.has(I_ext) for e in self.equations.values()):
+            hint = f"; the stimulus is 0: did you mean stimulus={unused[0]}?"
+        raise ModelError(f"{self.name}: parameter(s) {', '.join(unused)} used by no equation, "
+                         f"auxiliary, stimulus, event, initial value or order{hint} "
+                         "(unused_ok=True allows it)")
+
+    def _check_resets(self) -> None:
+        """A reset that lands at or past its own threshold fires again at once: refuse it
+        where the condition after the reset depends on parameters only."""
+        sets = {"the default parameters": None, **{f"preset {p}": p for p in self.presets}}
+        for ev in self.events:
+            cond = ev.condition
+            if not isinstance(cond, sp.Rel):
+                continue
+            after = self.expand(cond.lhs - cond.rhs).xreplace(
+                {self.symbol(k): self.expand(v) for k, v in ev.reset.items()})
+            if not after.free_symbols <= {self.symbol(p) for p in self.parameters}:
+                continue
+            for what, preset in sets.items():
+                values = self.resolve_parameters(preset)
+                g = after.xreplace({self.symbol(k): v for k, v in values.items()})
+                if g.is_number and g.is_real and (g > 0 or (g == 0 and cond.rel_op == ">=")):
+                    resets = "; ".join(f"{k} = {v}" for k, v in ev.reset.items())
+                    raise ModelError(f"{self.name}: event {ev.name!r}: the reset ({resets}) "
+                                     f"lands at or past its threshold with {what}")
 
     def _check_constant(self, what: str, value, allowed: set) -> None:
         unknown = sp.sympify(value).free_symbols - allowed
@@ -257,18 +342,70 @@ class Model:
                           preset if preset is not None else self.default_preset)
 
     def with_stimulus(self, stimulus: sp.Expr | float) -> Model:
-        """A copy of this model driven by another stimulus expression of ``t``."""
-        return Model(self.name, self.states, self.equations, self.parameters, self.auxiliaries,
-                     stimulus, self.events, self.spike_detector, self.presets,
-                     self.default_preset, self.description, self.default_dt)
+        """A copy of this model driven by another stimulus expression of ``t`` (parameters
+        that only the old stimulus used may go unused)."""
+        return replace(self, stimulus=stimulus, unused_ok=True)
+
+    def _with_unit(self, name: str, value) -> str:
+        unit = self.units.get(name)
+        return f"{_fmt(value)} {unit}" if unit else _fmt(value)
 
     def __str__(self) -> str:
-        lines = [f"model {self.name}: {self.description}".rstrip(": ")]
+        """Everything the model declares: equations with initial values, auxiliaries,
+        stimulus, events, spike detector, parameters with defaults and units, presets."""
+        lines = [f"model {self.name}: {self.description}".rstrip(": "), "  equations:"]
         for s in self.states:
-            lhs = f"d{s.name}/dt" if s.order == 1 else f"D^({s.order}) {s.name}"
-            lines.append(f"  {lhs} = {self.equations[s.name]}   ({s.name}0 = {s.initial})")
-        lines.append("  parameters: " + ", ".join(f"{k}={v:g}" for k, v in self.parameters.items()))
+            lhs = f"d{s.name}/dt" if s.order == 1 else f"D^({_fmt(s.order)}) {s.name}"
+            lines.append(f"    {lhs} = {self.equations[s.name]}"
+                         f"    [{s.name}(0) = {self._with_unit(s.name, s.initial)}]")
+        if self.auxiliaries:
+            lines.append("  auxiliaries:")
+            lines += [f"    {k} = {v}" for k, v in self.auxiliaries.items()]
+        lines.append(f"  stimulus: I_ext = {self.stimulus}")
+        for ev in self.events:
+            reset = "; ".join(f"{k} = {_fmt(v)}" for k, v in ev.reset.items())
+            label = "" if ev.name == str(ev.condition) else f" ({ev.name})"
+            lines.append(f"  event{label}: when {ev.condition}: {reset or 'no reset'}; "
+                         f"refractory {_fmt(ev.refractory)} ms holding "
+                         f"{', '.join(ev.clamped) or 'nothing'}")
+        if self.spike_detector is not None:
+            det = self.spike_detector
+            lines.append(f"  spikes: {det.state} crossing "
+                         f"{self._with_unit(det.state, det.threshold)} upward")
+        lines.append("  parameters:")
+        lines += [f"    {k} = {self._with_unit(k, v)}" for k, v in self.parameters.items()]
+        if self.presets:
+            lines.append(f"  presets (default {self.default_preset}):")
+            lines += [f"    {p}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+                      for p, values in self.presets.items()]
         return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    """A number as ``%g``, an expression as sympy prints it."""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _key(name) -> str:
+    """A name given as a string or a sympy Symbol, as a string."""
+    if isinstance(name, sp.Symbol):
+        return name.name
+    if isinstance(name, str):
+        return name
+    raise ModelError(f"{name!r} is not a name (a string or a sympy Symbol)")
+
+
+def _canonical(value):
+    """``value`` with every symbol replaced by the canonical ``Symbol(name, real=True)``, so
+    symbols match by name whatever their assumptions (plain numbers and None pass through)."""
+    if value is None or isinstance(value, int | float):
+        return value
+    value = sp.sympify(value)
+    return value.xreplace({s: sp.Symbol(s.name, real=True) for s in value.free_symbols
+                           if isinstance(s, sp.Symbol) and not isinstance(s, sp.Dummy)})
 
 
 def _number(value, what: str) -> float:

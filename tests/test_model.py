@@ -44,7 +44,7 @@ def linear(**changes) -> Model:
     (dict(parameters={"k": 2.0, "tau": math.inf}), r"parameter tau = inf is not finite"),
     (dict(parameters={"k": "fast", "tau": 4.0}), r"parameter k: 'fast' is not a number"),
     (dict(states=[State("x", math.nan), State("y", 0.0)]),
-     r"initial value of x: nan is not a finite"),
+     r"initial value of x.* not (a )?finite"),
     (dict(equations={"x": sp.Symbol("A", real=True), "y": -y},
           auxiliaries={"A": sp.Symbol("B", real=True), "B": sp.Symbol("A", real=True) + 1}),
      r"auxiliaries \['A', 'B'\] depend on each other in a cycle"),
@@ -60,7 +60,7 @@ def linear(**changes) -> Model:
     (dict(stimulus=x), r"stimulus may depend only on t and parameters"),
     (dict(events=[Event(x >= 1, {"w": 0})]), r"unknown state 'w'"),
     (dict(events=[Event(x <= 1, {"x": 0})]), r"lhs >= rhs"),
-    (dict(events=[Event(x >= 1, {"x": 0}, refractory=-1.0)]), r"refractory period must be >= 0"),
+    (dict(events=[Event(x >= 1, {"x": 0}, refractory=-1.0)]), r"refractory period must be .*>= 0"),
     (dict(presets={"A": {"k": 1.0}}, default_preset="B"), r"default preset 'B' is not defined"),
     (dict(presets={"A": {"zz": 1.0}}), r"preset A sets unknown parameter 'zz'"),
 ])
