@@ -1,7 +1,8 @@
 """The neuron model library: ``get(name)`` returns a fresh :class:`splitpinn.Model`.
 
 Names: ``lif``, ``izhikevich`` (presets RS IB CH FS LTS TC RZ), ``hh``, ``fhn``,
-``morris-lecar``, ``frac-lif``, ``fo-hh``, ``frac-izhikevich``.
+``morris-lecar``, ``frac-lif``, ``fo-hh``, ``frac-izhikevich``, ``ilif``, ``da-lif``,
+``arslif``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from collections.abc import Callable
 from splitpinn.errors import ModelError
 from splitpinn.model import Model
 
+from .arslif import arslif
+from .da_lif import da_lif
 from .fhn import fhn
 from .hh import fo_hh, hh
+from .ilif import ilif
 from .izhikevich import frac_izhikevich, izhikevich
 from .lif import frac_lif, lif
 from .morris_lecar import morris_lecar
@@ -26,6 +30,9 @@ LIBRARY: dict[str, Callable[[], Model]] = {
     "frac-lif": frac_lif,
     "fo-hh": fo_hh,
     "frac-izhikevich": frac_izhikevich,
+    "ilif": ilif,
+    "da-lif": da_lif,
+    "arslif": arslif,
 }
 
 

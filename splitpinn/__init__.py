@@ -10,11 +10,12 @@ os.environ.setdefault("DDE_BACKEND", "pytorch")
 
 from . import compare, models, reference, splitting, stimulus  # noqa: E402
 from .api import METHODS, solve  # noqa: E402
+from .discretise import discretise  # noqa: E402
 from .errors import ModelError, SolverError  # noqa: E402
 from .model import BoundModel, Event, I_ext, Model, SpikeDetector, State, t  # noqa: E402
 from .solution import Solution  # noqa: E402
 
 __all__ = ["METHODS", "BoundModel", "Event", "I_ext", "Model", "ModelError", "Solution",
-           "SolverError", "SpikeDetector", "State", "compare", "models", "reference", "solve",
-           "splitting", "stimulus", "t"]
+           "SolverError", "SpikeDetector", "State", "compare", "discretise", "models", "reference",
+           "solve", "splitting", "stimulus", "t"]
 __version__ = "0.1.0"

@@ -1,0 +1,48 @@
+"""ARSLIF (Wu et al., RBA-FE): a LIF whose threshold adapts to a target firing rate."""
+
+import sympy as sp
+
+from splitpinn.model import Event, I_ext, Model, State
+
+V, V_th, tau_mem, R, tau_adapt, f, f_active, f_rest, a_err, b_err, I = sp.symbols(
+    "V V_th tau_mem R tau_adapt f f_active f_rest a_err b_err I", real=True)
+
+
+def arslif() -> Model:
+    """τ_mem dV/dt = −V + R I;  τ_adapt dV_th/dt = α(r − f) + β(r − f_adapt);
+    V ≥ V_th → V = 0.  f_adapt = f_active where |R I| ≥ V_th, else f_rest.
+
+    r is the firing rate in spikes per ms.  For a single neuron it is its own spike train
+    Σ δ(t − t_k): between spikes r = 0, so τ_adapt dV_th/dt = −(α f + β f_adapt), and each
+    spike raises V_th by (α + β)/τ_adapt (the reset ``V_th ← V_th + (a_err + b_err)/tau_adapt``,
+    times 1 ms).  In a population r is the population rate, shared through coupling on V_th
+    with weights (α + β)Δt/(τ_adapt N) instead of this self-jump.
+
+    Published rule: ``ARSLIFLSTMCell`` of the authors' code (TensorFlow), at dt = 1:
+    V ← V + (dt/τ_mem)(−V + R z); S = [V/(V_th + 1e−7) ≥ 1]; V ← 0 where S; r = mean of S;
+    f_adapt = f_active where |R z| ≥ V_th (the threshold before its update), else f_rest;
+    V_th ← V_th + (dt/τ_adapt)(α(r − f) + β(r − mean f_adapt)).  Parameter mapping:
+    ``tau_mem`` = tau_mem (10), ``R`` = R (per-unit weight, initialised in [0.1, 1]; 1 here),
+    ``tau_adapt`` = tau_adapt (1000), ``f`` (0.65), ``f_active`` (0.99), ``f_rest`` (0.01),
+    ``a_err`` = alpha (0.6), ``b_err`` = beta (0.4); the input z is I_ext (stimulus:
+    parameter ``I``).  Its spike test uses the threshold before the step's update, so the
+    rule is Lie(V, then V_th) with Euler sub-steps at Δt = 1 and the threshold tested after
+    the V sub-step (``discretise(..., check_after="V")``).  The code's initial V_th is its
+    RNN's zero state (every positive V spikes); we start at V_th = 1, the threshold of its
+    scaled spike function.
+    """
+    f_adapt = sp.Piecewise((f_active, sp.Abs(R * I_ext) >= V_th), (f_rest, True))
+    return Model(
+        name="arslif",
+        states=[State("V", 0.0), State("V_th", 1.0)],
+        equations={"V": (-V + R * I_ext) / tau_mem,
+                   "V_th": -(a_err * f + b_err * sp.Symbol("f_adapt", real=True)) / tau_adapt},
+        auxiliaries={"f_adapt": f_adapt},
+        parameters=dict(tau_mem=10.0, R=1.0, tau_adapt=1000.0, f=0.65, f_active=0.99,
+                        f_rest=0.01, a_err=0.6, b_err=0.4, I=1.5),
+        stimulus=I,
+        events=[Event(V >= V_th, {"V": 0.0, "V_th": V_th + (a_err + b_err) / tau_adapt})],
+        description="adaptive-threshold LIF (Wu et al., RBA-FE): the threshold tracks a target "
+                    "rate f; each spike raises it by (a_err + b_err)/tau_adapt",
+        default_dt=0.05,
+    )
