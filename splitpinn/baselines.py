@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import random
 import sys
 import time as _time
 
@@ -100,9 +101,9 @@ def solve_vanilla_pinn(bound: BoundModel, t_end: float, dt: float = 0.01, *,
         # a network this small runs fastest on one thread (intra-op threads on 2 shared
         # cores spin and slow every step ~5x); restored below
         torch.set_num_threads(1)
-        with contextlib.redirect_stdout(sink):  # DeepXDE's own prints go to stdout
+        # DeepXDE's own prints go to stdout
+        with contextlib.redirect_stdout(sink), _seeded(dde, torch, int(seed)):
             dde.config.set_default_float("float64")
-            dde.config.set_random_seed(int(seed))
             model, final_loss = _train(dde, torch, bound, float(t_end), int(iterations),
                                        int(width), int(depth), float(learning_rate),
                                        n_points, quiet)
@@ -126,13 +127,34 @@ def solve_vanilla_pinn(bound: BoundModel, t_end: float, dt: float = 0.01, *,
     return Solution(grid, y, list(bound.names), spikes, meta)
 
 
+@contextlib.contextmanager
+def _seeded(dde, torch, seed: int):
+    """Seed DeepXDE (Python's, numpy's and torch's global generators) for the block, then give
+    every generator its state from before: a solve leaves the caller's random streams as
+    it found them."""
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+              dde.config.random_seed)
+    dde.config.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        python, numpy, cpu, cuda, dde.config.random_seed = states
+        random.setstate(python)
+        np.random.set_state(numpy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
 def _train(dde, torch, bound: BoundModel, t_end: float, iterations: int, width: int,
            depth: int, learning_rate: float, n_points: int, quiet: bool):
     """Build the DeepXDE model and run Adam; returns (model, final training loss)."""
     n = len(bound.names)
     y0 = torch.tensor(bound.y0, dtype=torch.float64)
     scale = torch.tensor(np.maximum(1.0, np.abs(bound.y0)), dtype=torch.float64)
-    rhs = lambdify(bound.args, bound.rhs_exprs, "torch")
+    # arguments t, I_ext and the states: rhs_exprs hold the parameter values as numbers
+    rhs = lambdify((*bound.args[:2], *bound.symbols), bound.rhs_exprs, "torch")
 
     def residual(x, u, stim):
         """(u_k' − f_k)/s_k for every state k; ``stim`` is I_ext at the points (numpy)."""

@@ -1,10 +1,13 @@
 """The vanilla DeepXDE PINN baseline: a working PINN on a smooth problem, the documented failure
 on spiking HH, exact initial condition, determinism, and clear refusals."""
 
+import random
+
 import numpy as np
 import pytest
 import sympy as sp
 
+import splitpinn
 from splitpinn import Model, ModelError, State, models
 from splitpinn.baselines import default_points, solve_vanilla_pinn
 from splitpinn.reference import solve_reference
@@ -36,15 +39,26 @@ def test_decay_matches_closed_form():
     assert sol.meta["wall_time_s"] > 0
 
 
-def test_hh_runs_and_fails_on_spiking_dynamics(hh_vanilla):
+def test_hh_vanilla_learns_but_misses_what_split_pinn_gets(hh_vanilla):
+    """The documented failure is the method's, not a broken training: the loss falls, yet the
+    error in V stays far above split-PINN's on the same problem."""
     bound, sol = hh_vanilla
     np.testing.assert_array_equal(sol.t, output_grid(20.0, 0.01))
     assert sol.names == bound.names and sol.y.shape == (4, sol.t.size)
     assert np.all(np.isfinite(sol.y))
+    start = solve_vanilla_pinn(bound, 20.0, 0.01, iterations=1)  # same seed and points
+    # measured: loss 0.076 after one Adam step, 0.0033 after 200
+    assert sol.meta["solver"]["final_loss"] < 0.1 * start.meta["solver"]["final_loss"]
     ref = solve_reference(bound, 20.0, 0.01)
+    split = splitpinn.solve("hh", "split-pinn", 20.0, 0.01)
     assert len(ref.spike_times) == 2
-    err = np.linalg.norm(sol["V"] - ref["V"]) / np.linalg.norm(ref["V"])
-    assert err > 0.1  # measured 0.54: one network over the interval misses the spikes
+
+    def rel_l2(s):
+        return np.linalg.norm(s["V"] - ref["V"]) / np.linalg.norm(ref["V"])
+
+    assert rel_l2(split) < 1e-3
+    # measured 0.55 against ~1e-5: one network over the interval smooths the spikes away
+    assert rel_l2(sol) > 0.3 and rel_l2(sol) > 100 * rel_l2(split)
 
 
 def test_initial_condition_is_exact(hh_vanilla):
@@ -67,6 +81,26 @@ def test_leaves_torch_global_settings_as_found():
     dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
     solve_vanilla_pinn(decay(), 1.0, 0.1, iterations=2, width=8, depth=1)
     assert torch.get_default_dtype() == dtype and torch.get_num_threads() == threads
+
+
+def test_leaves_global_random_streams_as_found():
+    """The solve seeds Python's, numpy's and torch's generators; the caller's streams go on
+    as if it had not run."""
+    import torch
+
+    def seed_all(seed):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def draws():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    seed_all(1)
+    expected = draws()
+    seed_all(1)
+    solve_vanilla_pinn(decay(), 1.0, 0.1, iterations=2, width=8, depth=1, seed=7)
+    assert draws() == expected
 
 
 def test_quiet_prints_nothing(capfd):
