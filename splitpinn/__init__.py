@@ -10,9 +10,10 @@ os.environ.setdefault("DDE_BACKEND", "pytorch")
 
 from . import compare, models, reference, splitting, stimulus  # noqa: E402
 from .api import METHODS, solve  # noqa: E402
+from .bound import BoundModel  # noqa: E402
 from .discretise import discretise  # noqa: E402
 from .errors import ModelError, SolverError  # noqa: E402
-from .model import BoundModel, Event, I_ext, Model, SpikeDetector, State, t  # noqa: E402
+from .model import Event, I_ext, Model, SpikeDetector, State, t  # noqa: E402
 from .solution import Solution  # noqa: E402
 
 __all__ = ["METHODS", "BoundModel", "Event", "I_ext", "Model", "ModelError", "Solution",

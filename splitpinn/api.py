@@ -6,12 +6,16 @@ import math
 import time as _time
 from collections.abc import Mapping
 
+import numpy as np
+
 from .errors import ModelError
 from .model import Model
-from .solution import Solution
+from .registry import names
+from .solution import Batch, Solution, output_grid
+from .validation import check_output_size
 
-METHODS = ("reference", "split-pinn", "vanilla-pinn")
-
+#: The solve methods (see :mod:`splitpinn.registry`).
+METHODS = names("method")
 
 def resolve_model(model: Model | str) -> Model:
     """A library model by name, or the given :class:`Model`."""
@@ -22,57 +26,107 @@ def resolve_model(model: Model | str) -> Model:
     return models.get(model)
 
 
-def check_times(t_end: float, dt: float | None) -> None:
-    """Reject a non-positive or non-finite end time or step with a :class:`ModelError`."""
-    for name, value in (("t_end", t_end), ("dt", dt)):
+#: Output spacing (ms) for models without ``default_dt``: integer order, fractional order.
+DEFAULT_OUTPUT_DT = {False: 0.02, True: 0.01}
+
+
+def default_output_dt(bound) -> float:
+    """The output grid spacing (ms) that every method uses when no ``dt`` is given, so that
+    solutions of one model by different methods share one grid: the model's ``default_dt``,
+    else :data:`DEFAULT_OUTPUT_DT` by order."""
+    return bound.model.default_dt or DEFAULT_OUTPUT_DT[bool(bound.fractional)]
+
+
+def check_times(t_end: float, dt: float | None, t0: float = 0.0) -> None:
+    """Reject a non-finite start, a non-positive or non-finite end time or step, with a
+    :class:`ModelError`."""
+    for name, value in (("t_end", t_end), ("dt", dt), ("t0", t0)):
         if value is None:
             continue
-        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-            raise ModelError(f"{name} must be a finite number > 0 ms, got {value!r}")
-    if dt is not None and dt > t_end:
-        raise ModelError(f"dt = {dt:g} ms is longer than t_end = {t_end:g} ms")
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not math.isfinite(value):
+            raise ModelError(f"{name} must be a finite number (ms), got {value!r}")
+    if dt is not None and dt <= 0:
+        raise ModelError(f"dt must be a finite number > 0 ms, got {dt!r}")
+    if t_end <= t0:
+        what = "t_end must be a finite number > 0 ms" if t0 == 0 else \
+            f"t_end must be later than t0 = {t0:g} ms"
+        raise ModelError(f"{what}, got {t_end!r}")
+    if dt is not None and dt > t_end - t0:
+        raise ModelError(f"dt = {dt:g} ms is longer than the interval ({t_end - t0:g} ms)")
+
+
+def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval) -> np.ndarray:
+    """The output grid: ``t_eval`` (checked), else spacing ``dt`` (or the model default)."""
+    if t_eval is None:
+        grid = output_grid(t_end, dt or default_output_dt(bound), t0)
+        check_output_size(len(grid), len(bound.names), bound.batch or 1)
+        return grid
+    try:
+        grid = np.asarray(t_eval, dtype=float)
+    except (TypeError, ValueError):
+        raise ModelError("t_eval must be a 1-D array of times (ms)") from None
+    if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)) \
+            or np.any(np.diff(grid) <= 0):
+        raise ModelError("t_eval must be a 1-D, strictly increasing array of at least two "
+                         "finite times (ms)")
+    if grid[0] < t0 - 1e-12 or grid[-1] > t_end + 1e-12:
+        raise ModelError(f"t_eval must lie inside [t0, t_end] = [{t0:g}, {t_end:g}] ms")
+    return grid
 
 
 def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
-          dt: float | None = None, *, parameters: Mapping[str, float] | None = None,
-          initial: Mapping[str, float] | None = None, preset: str | None = None,
-          quiet: bool = True, **options) -> Solution:
-    """Solve ``model`` on [0, t_end] ms with ``method`` ("reference", "split-pinn" or
+          dt: float | None = None, *, parameters: Mapping | None = None,
+          initial: Mapping | None = None, preset: str | None = None, stimulus=None,
+          t_eval=None, t0: float = 0.0, traces: bool = True, quiet: bool = True,
+          **options) -> Solution | Batch:
+    """Solve ``model`` on [t0, t_end] ms with ``method`` ("reference", "split-pinn" or
     "vanilla-pinn").
 
-    ``dt`` is the method's step and the output grid spacing (each method has a default).
-    ``parameters``/``initial`` override defaults; ``preset`` picks a named parameter set.
-    Further keyword ``options`` go to the method (e.g. ``scheme``, ``trainer`` and
-    ``history`` for split-PINN, ``rtol`` for the reference, ``iterations`` for the vanilla
-    PINN); an option the method does not know raises TypeError.
+    ``dt`` is the spacing of the output grid (each model has a default); adaptive methods
+    choose their own steps and sample it by dense output, fixed-step methods step on it.
+    ``t_eval`` (1-D, increasing, inside [t0, t_end]) replaces that grid.
+    ``parameters``/``initial`` override defaults; ``preset`` picks a named parameter set;
+    ``stimulus`` (an expression of ``t``, e.g. :func:`splitpinn.stimulus.sampled`) replaces
+    the model's I_ext for this solve.  A value in ``parameters`` or ``initial`` that is a
+    1-D array of length B makes a batch of B neurons: the result is then a :class:`Batch`
+    (``traces=False`` keeps spike times only).
+    Further keyword ``options`` go to the method (e.g. ``scheme``, ``trainer``, ``rtol``,
+    ``fixed_step`` and ``history`` for split-PINN, ``integrator`` and ``rtol`` for the
+    reference, ``iterations`` for the vanilla PINN); an unknown option is a ModelError
+    listing the known ones.
     Raises ModelError for bad input, SolverError when a solve cannot be trusted.
     """
+    from . import __version__, registry
+
     model = resolve_model(model)
-    if method not in METHODS:
-        raise ModelError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
-    check_times(t_end, dt)
+    if stimulus is not None:
+        model = model.with_stimulus(stimulus)
+    entry = registry.get("method", method)
+    entry.check_options(options)
+    check_times(t_end, dt, t0)
     bound = model.bind(parameters, initial, preset)
+    grid = _grid(bound, t_end, dt, t0, t_eval)
     start = _time.perf_counter()
-    if method == "reference":
-        from .reference import solve_reference
-
-        solution = solve_reference(bound, t_end, dt or 0.01, quiet=quiet, **options)
-    elif method == "split-pinn":
-        from .marching import solve_split
-
-        solution = solve_split(bound, t_end, dt, quiet=quiet, **options)
-    else:
-        from .baselines import solve_vanilla_pinn
-
-        solution = solve_vanilla_pinn(bound, t_end, dt or 0.01, quiet=quiet, **options)
-    solution.meta = {
-        "model": model.name, "method": method, "preset": bound.preset,
-        "parameters": bound.parameters,
-        "initial": dict(zip(bound.names, bound.y0.tolist(), strict=True)),
-        "orders": dict(zip(bound.names, bound.orders.tolist(), strict=True)),
-        "states": list(bound.names), "t_end": t_end,
-        "dt": float(solution.t[1] - solution.t[0]),
-        **solution.meta,
-        "wall_time_s": solution.meta.get("wall_time_s", _time.perf_counter() - start),
-    }
-    return solution
+    solutions = entry.implementation(bound, grid, quiet=quiet, traces=traces, **options)
+    wall = _time.perf_counter() - start
+    rows = np.atleast_2d(bound.y0)
+    for r, solution in enumerate(solutions):
+        values = bound.parameters if not bound.batch else \
+            {k: float(bound.param_columns[j, r]) for j, k in enumerate(model.parameters)}
+        solution.meta = {
+            "model": model.name, "method": method, "preset": bound.preset,
+            "parameters": values, "initial": dict(zip(bound.names, rows[r].tolist(), strict=True)),
+            "orders": dict(zip(bound.names, bound.orders.tolist(), strict=True)),
+            "states": list(bound.names), "t0": float(grid[0]), "t_end": float(grid[-1]),
+            "version": __version__,
+            "units": {k: model.units.get(k, "") for k in [*bound.names, *model.parameters]},
+            "dt": float(grid[1] - grid[0]) if t_eval is None else None,
+            **solution.meta,
+            "wall_time_s": solution.meta.get("wall_time_s", wall),
+        }
+    if not bound.batch:
+        return solutions[0]
+    return Batch(solutions, {k: bound.param_columns[j].copy()
+                             for j, k in enumerate(model.parameters)},
+                 {"model": model.name, "method": method, "wall_time_s": wall})

@@ -37,21 +37,18 @@ clamped for t_ref) works.
 from __future__ import annotations
 
 import copy
-import math
 import time as _time
 
 import numpy as np
-import sympy as sp
 from scipy.special import gamma as _gamma
 from threadpoolctl import threadpool_limits
 
+from .bound import BoundModel
 from .errors import ModelError, SolverError
-from .events import crossing_function, locate_crossing
 from .fractional import default_history_kind, make_history
-from .functions import lambdify
-from .model import BoundModel
-from .progress import advance_to, progress_bar
-from .solution import Solution, output_grid
+from .marching import march, solutions
+from .solution import Solution
+from .stepper import Stepper, Trial
 
 #: Methods of :func:`solve_fractional_reference`.
 INTEGRATORS = ("l1", "adams")
@@ -64,42 +61,30 @@ _SAME_STEP = 1e-9  # relative tolerance for "this step has the grid spacing"
 
 # -- right-hand side --------------------------------------------------------------------------
 class _RightHandSide:
-    """f(t, y) and its Jacobian at single points, lambdified from ``bound.rhs_exprs``.
-
-    ``linear`` is True when the Jacobian is a constant matrix (f affine in the states with
-    coefficients free of t and I_ext): one Newton step is then exact.
-    """
+    """f(t, y) and its Jacobian at single points of a single neuron, with a count of the
+    evaluations.  ``linear`` is True when the Jacobian is constant (f affine in the states
+    with coefficients free of t and I_ext): one Newton step is then exact."""
 
     def __init__(self, bound: BoundModel) -> None:
         self.bound = bound
-        exprs = [sp.sympify(e) for e in bound.rhs_exprs]
-        jac = sp.Matrix(exprs).jacobian(list(bound.symbols))
-        self._f = lambdify(bound.args, exprs, "numpy")
-        dependent = set(bound.args)
-        self.linear = not any(e.free_symbols & dependent for e in jac)
-        if self.linear:
-            self._jac_const = np.array(jac.tolist(), dtype=float)
-        else:
-            self._jac = lambdify(bound.args, jac.tolist(), "numpy")
-        stim = sp.sympify(bound.stimulus_expr)
-        self._stim_const = None if stim.free_symbols else float(stim)
+        dependent = set(bound.args[: 2 + len(bound.names)])
+        self.linear = not any(e.free_symbols & dependent for e in bound.jacobian_symbolic)
+        self._rows = np.array([0])
+        self._jac_const = self._jacobian(0.0, bound.y0) if self.linear else None
         self.evaluations = 0
 
     def stimulus(self, t: float) -> float:
-        if self._stim_const is not None:
-            return self._stim_const
-        return float(self.bound.stimulus(t))
+        return self.bound.stimulus(t)
 
     def f(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
         self.evaluations += 1
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return np.array(self._f(t, stim, *y), dtype=float)
+        return self.bound.rhs_rows(np.array([t]), y[None], self._rows)[0]
+
+    def _jacobian(self, t: float, y: np.ndarray) -> np.ndarray:
+        return self.bound.jacobian_rows(np.array([t]), np.asarray(y)[None], self._rows)[0]
 
     def jacobian(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
-        if self.linear:
-            return self._jac_const
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return np.array(self._jac(t, stim, *y), dtype=float)
+        return self._jac_const if self.linear else self._jacobian(t, y)
 
 
 # -- implicit L1 ------------------------------------------------------------------------------
@@ -210,7 +195,7 @@ class _AdamsStepper:
     """
 
     def __init__(self, rhs: _RightHandSide, orders: np.ndarray, y0: np.ndarray, dt: float,
-                 n_steps: int, make_memory):
+                 n_steps: int, make_memory, t0: float = 0.0):
         self.rhs, self.orders, self.dt = rhs, orders.astype(float), float(dt)
         self.fractional = self.orders < 1
         self.m = len(orders)
@@ -228,7 +213,7 @@ class _AdamsStepper:
         self._psize = size
         self.memory = make_memory() if make_memory else None
         self.restarts = 0
-        self._start(0.0, np.asarray(y0, float), np.ones(self.m, bool), np.zeros(self.m), None)
+        self._start(t0, np.asarray(y0, float), np.ones(self.m, bool), np.zeros(self.m), None)
 
     # segment bookkeeping ----------------------------------------------------------------
     def _start(self, t0, u0, active, h0, forcing):
@@ -336,22 +321,58 @@ class _AdamsStepper:
 
 
 # -- marching ---------------------------------------------------------------------------------
-def _check_adams_event(bound: BoundModel, event) -> None:
+class _CoreStepper(Stepper):
+    """A single-neuron fractional scheme (L1 or Adams) as a fixed-step stepper of the
+    marching core, which lands its steps on the grid and splits them at events."""
+
+    def __init__(self, bound: BoundModel, scheme) -> None:
+        super().__init__(bound)
+        self.scheme = scheme
+
+    def _active(self, t: float, y: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+        active = ~frozen
+        segment = getattr(self.scheme, "active", None)
+        if segment is not None and not np.array_equal(segment, active):
+            self.scheme._restart(t, y, y, active)  # the clamp began or ended: new segment
+        return active
+
+    def attempt(self, rows, t, y, h, frozen) -> Trial:
+        active = self._active(float(t[0]), y[0], frozen[0])
+        y1 = self.scheme.trial(float(t[0] + h[0]), active)
+        return Trial(t + h, y1[None], None, np.array([np.all(np.isfinite(y1))]))
+
+    def partial(self, rows, t, y, s, frozen) -> np.ndarray:
+        return np.array([self.scheme.trial(float(t[i] + s[i]), ~frozen[i])
+                         for i in range(len(s))])
+
+    def accept(self, rows, t, y) -> None:
+        self.scheme.accept(float(t[0]), y[0])
+
+    def jump(self, rows, t, y_before, y_after) -> None:
+        active = getattr(self.scheme, "active", np.ones(len(self.bound.names), bool))
+        self.scheme.jump(float(t[0]), y_before[0], y_after[0], active)
+
+
+def _check_adams_events(bound: BoundModel) -> None:
     """Raise ModelError for a reset that the Adams method cannot represent (see the module
     docstring): a reset state not clamped for a refractory period > 0."""
-    unclamped = set(event.reset_index) - set(event.clamp_index)
-    if event.reset_index and (event.refractory <= 0 or unclamped):
-        raise ModelError(
-            f"{bound.model.name}: integrator 'adams' supports resets only when every reset state "
-            "is clamped for a refractory period > 0; with the memory kept across the reset, the "
-            "Volterra form undoes an unclamped reset at once. Use integrator 'l1'.")
+    for event in bound.events:
+        unclamped = set(event.reset_index) - set(event.clamp_index)
+        if len(event.reset_index) and (event.refractory_rows.min() <= 0 or unclamped):
+            raise ModelError(
+                f"{bound.model.name}: integrator 'adams' supports resets only when every reset "
+                "state is clamped for a refractory period > 0; with the memory kept across the "
+                "reset, the Volterra form undoes an unclamped reset at once. Use integrator "
+                "'l1'.")
 
 
-def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
+def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
                                history: str | None = None, quiet: bool = True,
                                integrator: str = "l1", newton_tol: float = 1e-12,
-                               max_newton: int = 30, history_tol: float = 1e-8) -> Solution:
-    """Solve a (fractional-order) model on [0, t_end] ms with step ``dt`` (the output grid).
+                               max_newton: int = 30, history_tol: float = 1e-8,
+                               traces: bool = True) -> list[Solution]:
+    """Solve a (fractional-order) model with the grid spacing of ``grid`` as its step; one
+    Solution per neuron (a batch is solved neuron by neuron).
 
     ``integrator``: "l1" (implicit L1, Newton per step) or "adams" (fractional
     Adams–Bashforth–Moulton predictor–corrector); ``history``: "full" or "fast" L1 memory
@@ -364,114 +385,51 @@ def solve_fractional_reference(bound: BoundModel, t_end: float, dt: float, *,
     if integrator not in INTEGRATORS:
         raise ModelError(f"unknown fractional reference integrator {integrator!r} "
                          f"(known: {', '.join(INTEGRATORS)})")
-    for name, value in (("t_end", t_end), ("dt", dt)):
-        try:
-            ok = math.isfinite(float(value)) and float(value) > 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ModelError(f"{name} must be a finite number > 0 ms, got {value!r}")
-    grid = output_grid(t_end, dt)
     n_steps = len(grid) - 1
     kind = default_history_kind(n_steps) if history is None else history
     if kind not in HISTORY_KINDS:
         raise ModelError(f"unknown history {history!r} (known: {', '.join(HISTORY_KINDS)})")
-    start = _time.perf_counter()
-    step = float(grid[1] - grid[0])
-    rhs = _RightHandSide(bound)
-    y0 = np.asarray(bound.y0, dtype=float)
-
-    def new_memory():
-        return make_history(kind, bound.orders, 0.0, y0, t_end=t_end * (1 + 1e-9),
-                            dt_min=step, tol=history_tol)
-
-    if integrator == "l1":
-        stepper = _L1Stepper(rhs, new_memory(), newton_tol, max_newton)
-    else:
-        stepper = _AdamsStepper(rhs, bound.orders, y0, step, n_steps,
-                                new_memory if bound.events else None)
-    bar = progress_bar(t_end, f"reference ({integrator}) {bound.model.name}", quiet)
-    try:
+    if integrator == "adams":
+        _check_adams_events(bound)
+    steps = np.diff(grid)
+    if integrator == "adams" and np.ptp(steps) > _SAME_STEP * steps[0]:
+        raise ModelError("integrator 'adams' needs a uniform output grid (no t_eval)")
+    out = []
+    for row in ([bound] if not bound.batch else [bound.row(i) for i in range(bound.batch)]):
+        start = _time.perf_counter()
+        scheme = _make_scheme(row, grid, integrator, kind, newton_tol, max_newton,
+                              history_tol)
         # One BLAS thread: the systems and dot products are small; a thread pool only adds
         # synchronisation (a 10^4-long dot product took ms on a loaded machine).
         with threadpool_limits(limits=1, user_api="blas"):
-            out, spikes = _march(bound, grid, stepper, bar)
-    finally:
-        bar.close()
-    settings = {"name": "fractional-reference", "integrator": integrator, "history": kind,
-                "dt": step, "rhs_evaluations": rhs.evaluations,
-                "memory_floats": int(stepper.memory_floats)}
+            result = march(row, _CoreStepper(row, scheme), grid, fixed_step=True,
+                           traces=traces, quiet=quiet,
+                           label=f"reference ({integrator}) {bound.model.name}")
+        settings = {"name": "fractional-reference", "integrator": integrator, "history": kind,
+                    "dt": float(steps[0]), "rhs_evaluations": scheme.rhs.evaluations,
+                    "memory_floats": int(scheme.memory_floats)}
+        if integrator == "l1":
+            settings.update(newton_tol=newton_tol, newton_iterations=scheme.newton_iterations)
+        else:
+            settings["segments"] = scheme.restarts + 1
+        if kind == "fast":
+            settings["history_tol"] = history_tol
+        out += solutions(row, grid, result, settings, _time.perf_counter() - start)
+    return out
+
+
+def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_tol):
+    """The L1 or Adams scheme of one neuron, with its memory starting at grid[0]."""
+    rhs = _RightHandSide(bound)
+    y0 = np.asarray(bound.y0, dtype=float)
+    t0, t_end = float(grid[0]), float(grid[-1])
+    step = float(np.min(np.diff(grid)))
+
+    def new_memory():
+        return make_history(kind, bound.orders, t0, y0,
+                            t_end=t_end + (t_end - t0) * 1e-9, dt_min=step, tol=history_tol)
+
     if integrator == "l1":
-        settings.update(newton_tol=newton_tol, newton_iterations=stepper.newton_iterations)
-    else:
-        settings["segments"] = stepper.restarts + 1
-    if kind == "fast":
-        settings["history_tol"] = history_tol
-    return Solution(grid, out, list(bound.names), np.array(spikes),
-                    {"solver": settings, "wall_time_s": _time.perf_counter() - start})
-
-
-def _march(bound: BoundModel, grid: np.ndarray, stepper, bar):
-    """March on ``grid`` with events, as :func:`splitpinn.marching.solve_split` does."""
-    events = bound.events
-    crossing_values = crossing_function(bound)
-
-    n_states = len(bound.names)
-    out = np.empty((n_states, len(grid)))
-    out[:, 0] = y = np.asarray(bound.y0, dtype=float).copy()
-    all_active = np.ones(n_states, dtype=bool)
-    spikes: list[float] = []
-    refractory_end, clamp = -np.inf, []
-    watch = bool(events) or bound.model.spike_detector is not None
-    for n in range(1, len(grid)):
-        time, target = float(grid[n - 1]), float(grid[n])
-        while time < target:
-            stop = refractory_end if time < refractory_end < target else target
-            clamped = time < refractory_end
-            active = all_active
-            if clamped:
-                active = all_active.copy()
-                active[clamp] = False
-            ends_clamp = all_active if clamped and stop >= refractory_end else None
-            y_new = stepper.trial(stop, active)
-            if not np.all(np.isfinite(y_new)):
-                raise SolverError(f"non-finite state at t = {stop:.10g} ms")
-            fired = np.array([], dtype=int)
-            if watch:
-                before, after = crossing_values(time, y), crossing_values(stop, y_new)
-                fired = np.nonzero((before < 0) & (after >= 0))[0]
-            if fired.size == 0:
-                stepper.accept(stop, y_new, ends_clamp)
-                time, y = stop, y_new
-                continue
-            h = stop - time
-            where = {}
-            for k in fired:
-                def value(s, k=k, time=time, active=active):
-                    return crossing_values(time + s, stepper.trial(time + s, active))[k]
-
-                where[k] = locate_crossing(value, h)
-            k = min(where, key=where.get)
-            s = where[k]
-            if k >= len(events):  # spike detector: record the time, no reset
-                spikes.append(time + s)
-                stepper.accept(stop, y_new, ends_clamp)
-                time, y = stop, y_new
-                continue
-            event = events[k]
-            if isinstance(stepper, _AdamsStepper):
-                _check_adams_event(bound, event)
-            t_hit = time + s
-            y_hit = stepper.trial(t_hit, active)
-            spikes.append(t_hit)
-            y_reset = event.apply(t_hit, y_hit)
-            refractory_end, clamp = t_hit + event.refractory, event.clamp_index
-            after_active = all_active
-            if t_hit < refractory_end:
-                after_active = all_active.copy()
-                after_active[clamp] = False
-            stepper.jump(t_hit, y_hit, y_reset, after_active)
-            time, y = t_hit, y_reset
-        out[:, n] = y
-        advance_to(bar, target)
-    return out, spikes
+        return _L1Stepper(rhs, new_memory(), newton_tol, max_newton)
+    return _AdamsStepper(rhs, bound.orders, y0, step, len(grid) - 1,
+                         new_memory if bound.events else None, t0)

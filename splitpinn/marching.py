@@ -1,220 +1,357 @@
-"""Reassembly: march the splitting composition step by step, with events and memory.
+"""The marching core: one loop for every time-stepping method and every batch of neurons.
 
-Each step of length h runs the plan's stages (each sub-problem advanced by its sub-solver
-with the other states frozen).  Threshold crossings are located inside a step by root
-finding on the composed flow as a smooth function of the step length (not by step
-detection); the reset is applied and marching continues from the event time.  States
-clamped by a refractory period are frozen until it ends.  A stage whose PINN misses its
-residual tolerance is retried on halved steps; if that fails the solve stops with a
-:class:`SolverError` naming the time and the sub-problem.
+Modelled on the loop of scipy's ``solve_ivp``: a :class:`~splitpinn.stepper.Stepper` tries
+steps and the loop owns the rest, for R rows (neurons) at once, each with its own time, step
+size, events, refractory clamp and memory:
+
+* **steps** — adaptive steppers get their step from the local error estimate (``rtol``,
+  ``atol``; RMS norm, as ``solve_ivp``); fixed-step steppers land on the output grid, and a
+  failed trial is retried on halved steps.  Steps end at stimulus jumps, refractory ends and
+  ``t_end``.
+* **events** — a threshold crossing inside an accepted step is root-found on the stepper's
+  side-effect-free ``partial`` flow (not on an interpolant); the state there is reset, the
+  stepper records the jump, and the row continues from the event time.  A spike detector
+  records crossings without a reset.
+* **refractory clamp** — written once: the states an event clamps are handed to the stepper
+  as ``frozen`` (their right-hand side is zero) until the period ends.
+* **output** — the stepper's dense output samples the grid inside each accepted step.
 """
 
 from __future__ import annotations
 
-import time as _time
+from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from .errors import ModelError, SolverError, StageFailure
-from .events import crossing_function, locate_crossing
-from .model import BoundModel
+from .bound import BoundModel
+from .errors import ModelError, SolverError
 from .progress import advance_to, progress_bar
-from .solution import Solution, output_grid
-from .splitting import Plan, plan
+from .solution import Solution
+from .stepper import Stepper
 from .stimulus import breakpoints
-from .subsolvers import (
-    AdamLBFGSPINN,
-    ClassicalRK4,
-    ExactFlow,
-    LeastSquaresPINN,
-    Stage,
-)
 
-TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}
-#: Split-PINN step (ms) for models that declare no ``default_dt``: integer order, fractional.
-DEFAULT_DT = {False: 0.02, True: 0.01}
+#: Times closer than this (ms) count as the same instant for stops and breakpoints.
+SAME_TIME = 1e-9
+#: A fixed-step trial that fails is retried on steps down to dt / 2**MAX_HALVINGS.
 MAX_HALVINGS = 4
 
 
-class Marcher:
-    """Advances the full state by composed sub-flows; see the module docstring."""
+@dataclass
+class EventRecord:
+    """One event of one neuron: its time, name (the condition, or "spike" for a detector),
+    and the state before and after the reset (equal for a detector)."""
 
-    def __init__(self, bound: BoundModel, the_plan: Plan, trainer, memory=None) -> None:
-        self.bound, self.plan, self.memory = bound, the_plan, memory or {}
-        self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
-                        "classical": ClassicalRK4(bound)}
-        self.frozen = np.zeros(len(bound.names), dtype=bool)
-        self.stages_run = 0
-
-    def step(self, time: float, y: np.ndarray, h: float) -> np.ndarray:
-        """The state after one composed step of length ``h`` from ``(time, y)``."""
-        y = y.copy()
-        if h == 0.0:
-            return y
-        clock = np.zeros(len(self.plan.subproblems))
-        for k, c in self.plan.stages:
-            sub = self.plan.subproblems[k]
-            solver = self.solvers[sub.solver]
-            stage = Stage(time + clock[k] * h, c * h, y, self.frozen, self.memory.get(k))
-            try:
-                y[sub.index] = solver.advance(sub, stage)
-            except StageFailure as exc:
-                y[sub.index] = self._retry(solver, sub, stage, exc)
-            clock[k] += c
-            self.stages_run += 1
-        return y
-
-    def _retry(self, solver, sub, stage: Stage, failure: StageFailure) -> np.ndarray:
-        """Advance ``stage`` in 2, 4, ... equal parts; fractional stages cannot be split
-        (their memory is recorded per full step), so they fail at once."""
-        if stage.memory is None:
-            for level in range(1, MAX_HALVINGS + 1):
-                parts = 2**level
-                y = stage.y.copy()
-                try:
-                    for j in range(parts):
-                        part = Stage(stage.t0 + j * stage.h / parts, stage.h / parts, y,
-                                     stage.frozen)
-                        y[sub.index] = solver.advance(sub, part)
-                    return y[sub.index]
-                except StageFailure as exc:
-                    failure = exc
-        raise SolverError(f"sub-problem {sub.name} failed at t = {stage.t0:.6g} ms "
-                          f"(stage of {stage.h:.3g} ms): {failure}")
+    time: float
+    event: str
+    before: dict
+    after: dict
 
 
-def _next_stop(time: float, target: float, refractory_end: float, breaks: np.ndarray) -> float:
-    """End of the next step from ``time``: the grid point ``target``, or earlier the end of a
-    refractory period or a stimulus discontinuity (not closer than 1e-9 ms to either end)."""
-    stop = target
-    if time < refractory_end < stop:
-        stop = refractory_end
-    inside = breaks[(breaks > time + 1e-9) & (breaks < stop - 1e-9)]
-    return float(inside[0]) if inside.size else stop
+@dataclass
+class MarchResult:
+    """What the loop produced for B rows: ``y`` (B, n, N) on the grid and its derivatives
+    ``dydt`` (None without traces), ``final`` (B, n), per-row ``spikes`` and ``events``,
+    accepted and rejected steps."""
+
+    y: np.ndarray | None
+    dydt: np.ndarray | None
+    final: np.ndarray
+    spikes: list[np.ndarray]
+    events: list[list[EventRecord]]
+    accepted: np.ndarray
+    rejected: np.ndarray
+    extra: dict = field(default_factory=dict)
 
 
-def _check_fractional_resets(bound: BoundModel) -> None:
-    """Refuse a reset of a Caputo state that no refractory clamp holds: with the jump kept
-    in the memory, the L1 relation right after it is singular and undoes part of the reset
-    at every step, so the answer depends on dt (see README, "Known limits")."""
-    for event in bound.events:
-        clamped = set(event.clamp_index) if event.refractory > 0 else set()
-        loose = [bound.names[i] for i in event.reset_index
-                 if bound.orders[i] < 1 and i not in clamped]
-        if loose:
-            raise ModelError(
-                f"{bound.model.name}: the reset of fractional state(s) {', '.join(loose)} has no "
-                "refractory clamp; with the memory kept it is ill posed (dt-dependent), so "
-                "split-PINN refuses it. Use order 1 for them, a refractory clamp, or "
-                "--method reference to see the dt-dependent L1 answer.")
+class _Crossings:
+    """Event functions of the rows: one column per event, then the spike detector."""
+
+    def __init__(self, bound: BoundModel) -> None:
+        self.bound, self.events = bound, bound.events
+        detector = bound.model.spike_detector
+        self.detector = (bound.index(detector.state), detector.threshold) if detector else None
+        self.names = [str(ev.condition) for ev in bound.model.events]
+        self.count = len(self.events) + (1 if detector else 0)
+
+    def __call__(self, rows, t, y) -> np.ndarray:
+        cols = [ev.values(t, y, rows) for ev in self.events]
+        if self.detector:
+            cols.append(y[:, self.detector[0]] - self.detector[1])
+        return np.array(cols).T.reshape(len(rows), self.count)
 
 
-def default_step(bound: BoundModel) -> float:
-    """The split-PINN step (ms) used when none is given: the model's ``default_dt`` if it
-    declares one, else :data:`DEFAULT_DT`."""
-    return bound.model.default_dt or DEFAULT_DT[bound.fractional]
+def _union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
+    """Stimulus jumps in (t0, t_end) of every row (a union: a step may end at another row's
+    jump, which costs a little work and no accuracy)."""
+    if bound.constant_stimulus is not None:
+        return np.array([])
+    rows = [bound] if not bound.batch else [bound.row(i) for i in range(bound.batch)]
+    found = {float(b) for r in rows for b in breakpoints(r.stimulus_expr, t_end)}
+    return np.array(sorted(b for b in found if t0 < b < t_end))
 
 
-def _event_function(marcher: Marcher, values, time: float, y: np.ndarray, k: int):
-    """s -> k-th crossing value after a composed step of length s from (time, y)."""
-    return lambda s: values(time + s, marcher.step(time, y, s))[k]
+def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, g1, column):
+    """Crossing times s in (0, h] of event ``column`` per pair, by the Illinois variant of
+    regula falsi on the stepper's ``partial`` flow; returns s where g(s) >= 0 (the state
+    just past the crossing), to ~1e-13 ms."""
+    a, b = np.zeros(len(rows)), h.copy()
+    ga, gb = g0.copy(), g1.copy()
+    side = np.zeros(len(rows), dtype=int)
+    for _ in range(100):
+        open_ = (b - a) > 1e-13 * np.maximum(1.0, np.abs(t)) + 1e-14
+        open_ &= gb != 0
+        if not open_.any():
+            break
+        s = np.where(open_, b - gb * (b - a) / (gb - ga), b)
+        bisect = ~np.isfinite(s) | (s <= a) | (s >= b)
+        s = np.where(bisect, (a + b) / 2, s)
+        idx = np.nonzero(open_)[0]
+        ys = stepper.partial(rows[idx], t[idx], y[idx], s[idx], frozen[idx])
+        gs = crossings(rows[idx], t[idx] + s[idx], ys)[np.arange(len(idx)), column[idx]]
+        upper = gs >= 0
+        i_up, i_lo = idx[upper], idx[~upper]
+        b[i_up], gb[i_up] = s[i_up], gs[upper]
+        ga[i_up] = np.where(side[i_up] == 1, ga[i_up] / 2, ga[i_up])  # Illinois
+        side[i_up] = 1
+        a[i_lo], ga[i_lo] = s[i_lo], gs[~upper]
+        gb[i_lo] = np.where(side[i_lo] == -1, gb[i_lo] / 2, gb[i_lo])
+        side[i_lo] = -1
+    return b
 
 
-def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
-    if trainer not in TRAINERS:
-        raise ModelError(f"unknown trainer {trainer!r} (known: {', '.join(TRAINERS)})")
-    try:
-        return TRAINERS[trainer](bound, seed=seed, **options)
-    except TypeError as exc:
-        raise ModelError(f"trainer {trainer}: {exc}") from None
+def march(bound: BoundModel, stepper: Stepper, grid: np.ndarray, *, rtol: float = 1e-6,
+          atol: float = 1e-8, h0: float = 0.01, h_max: float = np.inf, fixed_step: bool = False,
+          traces: bool = True, quiet: bool = True, label: str = "",
+          max_steps: int = 1_000_000) -> MarchResult:
+    """March every row of ``bound`` from ``grid[0]`` to ``grid[-1]`` with ``stepper``,
+    sampling the states on ``grid``; see the module docstring.
 
-
-def solve_split(bound: BoundModel, t_end: float, dt: float | None = None, *,
-                scheme: str | None = None, trainer: str = "least-squares",
-                solvers="pinn", partition=None, history: str | None = None, seed: int = 0,
-                quiet: bool = True, trainer_options: dict | None = None) -> Solution:
-    """Split-PINN solve of ``bound`` on [0, t_end] ms with step ``dt`` ms (also the output
-    grid; default :func:`default_step`).
-
-    ``scheme``, ``partition`` and ``solvers`` go to :func:`splitpinn.splitting.plan`;
-    ``trainer`` picks the PINN trainer ("least-squares" or "adam-lbfgs") and
-    ``trainer_options`` its keyword settings (e.g. ``{"features": 16, "tol": 1e-9}``);
-    ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation.
-
-    Returns a :class:`Solution` whose ``meta["solver"]`` holds the plan, the trainer
-    settings, the number of stages and the largest accepted residual.  Raises ModelError for
-    bad options or an unclamped fractional reset, SolverError when a stage misses its
-    residual tolerance even on halved steps (naming the time and the sub-problem).
+    ``fixed_step``: steps end at the grid points (the grid spacing is the step); otherwise
+    the stepper's error estimate controls the step (first step ``h0``, at most ``h_max``).
+    ``max_steps``: the work limit per row (tried steps); beyond it a :class:`SolverError`
+    suggests a remedy.  Raises :class:`ModelError` when a row starts at or past a threshold.
     """
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history,
-                            seed, quiet, trainer_options)
+    rows_all = np.arange(bound.batch or 1)
+    n_rows, n = len(rows_all), len(bound.names)
+    t_start, t_end = float(grid[0]), float(grid[-1])
+    y = np.array(np.atleast_2d(bound.y0), dtype=float)
+    t = np.full(n_rows, t_start)
+    crossings = _Crossings(bound)
+    before = crossings(rows_all, t, y)
+    _check_start(bound, crossings, before)
+    out = np.empty((2, n_rows, n, len(grid))) if traces else None  # values, derivatives
+    if traces:
+        out[0, :, :, 0] = y
+        out[1, :, :, 0] = stepper.derivative(rows_all, t, y, np.zeros(y.shape, bool))
+    next_out = np.ones(n_rows, dtype=int)
+    order = stepper.error_order
+    adaptive = not fixed_step and order is not None
+    h = np.full(n_rows, float(h0) if adaptive else np.inf)
+    refractory_end = np.full(n_rows, -np.inf)
+    clamp = np.zeros((n_rows, n), dtype=bool)
+    spikes: list[list[float]] = [[] for _ in rows_all]
+    records: list[list[EventRecord]] = [[] for _ in rows_all]
+    accepted = np.zeros(n_rows, dtype=int)
+    rejected = np.zeros(n_rows, dtype=int)
+    breaks = _union_breakpoints(bound, t_start, t_end)
+    bar = progress_bar(t_end - t_start, label, quiet)
+    try:
+        while True:
+            rows = np.nonzero(t < t_end - SAME_TIME)[0]
+            if rows.size == 0:
+                break
+            tr, yr = t[rows], y[rows]
+            stop = np.full(rows.size, t_end)
+            if adaptive or stepper.has_own_steps:
+                stop = np.minimum(stop, tr + h[rows]) if adaptive else stop
+            else:
+                nxt = grid[np.minimum(np.searchsorted(grid, tr + SAME_TIME, "right"),
+                                      len(grid) - 1)]
+                stop = np.minimum(np.minimum(stop, nxt), tr + h[rows])
+            if breaks.size:
+                nb = np.searchsorted(breaks, tr + SAME_TIME, "right")
+                has = nb < breaks.size
+                stop[has] = np.minimum(stop[has], breaks[nb[has]])
+            refr = refractory_end[rows]
+            clamped = tr < refr - SAME_TIME
+            stop = np.where(clamped, np.minimum(stop, refr), stop)
+            frozen = clamp[rows] & clamped[:, None]
+            hr = stop - tr
+            trial = stepper.attempt(rows, tr, yr, hr, frozen)
+            ok = trial.ok & np.all(np.isfinite(trial.y), axis=1)
+            if adaptive:
+                scale = atol + rtol * np.maximum(np.abs(yr), np.abs(trial.y))
+                err = np.sqrt(np.mean((trial.error / scale) ** 2, axis=1))
+                err = np.where(ok & np.isfinite(err), err, np.inf)
+                ok &= err <= 1.0
+                with np.errstate(divide="ignore"):
+                    factor = np.clip(0.9 * err ** (-1.0 / (order + 1)), 0.2, 5.0)
+                factor = np.where(np.isfinite(err), factor, 0.25)
+                grown = np.minimum(h_max, hr * factor)
+                h[rows] = np.where(ok & (hr < h[rows]), np.maximum(h[rows], grown), grown)
+            rejected[rows[~ok]] += 1
+            if (accepted[rows] + rejected[rows] > max_steps).any():
+                raise SolverError(_too_much_work(bound, tr, max_steps))
+            if not ok.all() and not adaptive:
+                if stepper.has_own_steps:
+                    raise SolverError(f"the step from t = {tr[~ok][0]:.6g} ms gave a "
+                                      "non-finite state")
+                fail = ~ok
+                h[rows[fail]] = hr[fail] / 2
+                if np.any(hr[fail] / 2 < (grid[1] - grid[0]) / 2**MAX_HALVINGS * (1 - 1e-9)):
+                    raise SolverError(_stage_failure(stepper, tr[fail][0], hr[fail][0]))
+            acc = np.nonzero(ok)[0]
+            if acc.size:
+                _finish_steps(bound, stepper, crossings, rows[acc], tr[acc], yr[acc],
+                              trial.t[acc], trial.y[acc], frozen[acc], before, t, y, h,
+                              refractory_end, clamp, spikes, records, out, next_out, grid,
+                              adaptive or stepper.has_own_steps)
+                accepted[rows[acc]] += 1
+            advance_to(bar, float(t.min()) - t_start)
+    finally:
+        bar.close()
+    return MarchResult(None if out is None else out[0], None if out is None else out[1], y,
+                       [np.array(s) for s in spikes], records, accepted, rejected)
 
 
-def _solve_split(bound, t_end, dt, scheme, trainer, solvers, partition, history, seed, quiet,
-                 trainer_options) -> Solution:
-    # BLAS is limited to one thread: the sub-problems are tiny, and a thread pool only adds
-    # synchronisation overhead (20x slower expm under load was measured).
-    start = _time.perf_counter()
-    _check_fractional_resets(bound)
-    dt = dt or default_step(bound)
-    the_plan = plan(bound, scheme, partition, solvers)
-    pinn = _make_trainer(bound, trainer, seed, trainer_options or {})
-    grid = output_grid(t_end, dt)
-    memory = None
-    if bound.fractional:
-        from .fractional_memory import SplitMemory
-
-        memory = SplitMemory(bound, the_plan, t_end, grid[1] - grid[0], history)
-    marcher = Marcher(bound, the_plan, pinn, memory.stage_memories if memory else None)
-    crossing_values = crossing_function(bound)
-    out = np.empty((len(bound.names), len(grid)))
-    out[:, 0] = y = bound.y0.copy()
-    before = crossing_values(0.0, y)
-    spikes: list[float] = []
-    refractory_end, clamp = -np.inf, []
-    breaks = breakpoints(bound.stimulus_expr, t_end)  # steps end where the stimulus jumps
-    bar = progress_bar(t_end, f"split-PINN {bound.model.name}", quiet)
-    for n in range(1, len(grid)):
-        time, target = grid[n - 1], grid[n]
-        while time < target:
-            stop = _next_stop(time, target, refractory_end, breaks)
-            marcher.frozen[:] = False
-            if time < refractory_end:
-                marcher.frozen[clamp] = True
-            h = stop - time
-            y_new = marcher.step(time, y, h)
-            after = crossing_values(stop, y_new)
-            fired = np.nonzero((before < 0) & (after >= 0))[0]
-            where = {k: locate_crossing(_event_function(marcher, crossing_values, time, y, k), h)
-                     for k in fired}
-            k = min(where, key=where.get) if where else None
-            if k is None or k >= len(bound.events):  # no event (a detector spike: no reset)
-                if k is not None:
-                    spikes.append(time + where[k])
-                if memory:
-                    memory.record(stop, y_new)
-                time, y, before = stop, y_new, after
+def _finish_steps(bound, stepper, crossings, rows, t0, y0, t1, y1, frozen, before, t, y, h,
+                  refractory_end, clamp, spikes, records, out, next_out, grid, free_steps):
+    """Accepted steps of ``rows``: find crossings, apply resets or record the step ends,
+    sample the output grid, and move the rows on."""
+    after = crossings(rows, t1, y1)
+    fired = (before[rows] < 0) & (after >= 0)
+    hit = fired.any(axis=1)
+    t_new, y_new, g_new = t1.copy(), y1.copy(), after.copy()
+    reset_rows = np.zeros(len(rows), dtype=bool)
+    which = np.full(len(rows), -1)
+    if hit.any():
+        pair_row, pair_col = np.nonzero(fired)
+        s = _locate(stepper, crossings, rows[pair_row], t0[pair_row], y0[pair_row],
+                    (t1 - t0)[pair_row], frozen[pair_row], before[rows[pair_row], pair_col],
+                    after[pair_row, pair_col], pair_col)
+        n_events = len(bound.events)
+        first = np.full(len(rows), np.inf)
+        for p in np.argsort(s):
+            r, c = pair_row[p], pair_col[p]
+            if c >= n_events:
                 continue
-            s, event = where[k], bound.events[k]
-            y_hit = marcher.step(time, y, s)
-            time = time + s
-            spikes.append(time)
-            y = event.apply(time, y_hit)
-            if memory:
-                memory.record(time, y_hit)
-                memory.record(time, y)  # the jump: the reset stays in the memory
-            refractory_end, clamp = time + event.refractory, event.clamp_index
-            before = crossing_values(time, y)
-        out[:, n] = y
-        advance_to(bar, target)
-    bar.close()
-    settings = {"name": "split-pinn", "scheme": the_plan.scheme, "plan": the_plan.describe(),
-                "dt": float(grid[1] - grid[0]), "seed": seed, **pinn.settings(),
-                "stages": marcher.stages_run, "max_residual": pinn.max_residual}
-    if memory:
-        settings["history"] = memory.kind
-        settings["memory_floats"] = memory.memory_floats
-    return Solution(grid, out, list(bound.names), np.array(spikes),
-                    {"solver": settings, "wall_time_s": _time.perf_counter() - start})
+            if s[p] < first[r]:
+                first[r], which[r] = s[p], c
+        for p in np.nonzero(pair_col >= n_events)[0]:  # detector: spikes, no reset
+            r = pair_row[p]
+            if s[p] < first[r]:
+                spikes[rows[r]].append(float(t0[r] + s[p]))
+                records[rows[r]].append(_record(bound, t0[r] + s[p], "spike", y1[r], y1[r]))
+        reset_rows = which >= 0
+        if reset_rows.any():
+            idx = np.nonzero(reset_rows)[0]
+            t_hit = t0[idx] + first[idx]
+            y_hit = stepper.partial(rows[idx], t0[idx], y0[idx], first[idx], frozen[idx])
+            t_new[idx], y_new[idx] = t_hit, y_hit
+    # output inside the (possibly truncated) steps, then move on
+    _sample(stepper, rows, t0, y0, t_new, y_new, frozen, out, next_out, grid, reset_rows)
+    plain = np.nonzero(~reset_rows)[0]
+    if plain.size:
+        stepper.accept(rows[plain], t_new[plain], y_new[plain])
+    for c in np.unique(which[reset_rows]):
+        idx = np.nonzero(reset_rows & (which == c))[0]
+        event = bound.events[c]
+        y_after = event.apply_rows(t_new[idx], y_new[idx], rows[idx])
+        stepper.jump(rows[idx], t_new[idx], y_new[idx], y_after)
+        for j, r in enumerate(rows[idx]):
+            spikes[r].append(float(t_new[idx][j]))
+            records[r].append(_record(bound, t_new[idx][j], crossings.names[c], y_new[idx][j],
+                                      y_after[j]))
+        refractory_end[rows[idx]] = t_new[idx] + event.refractory_rows[rows[idx]]
+        clamp[rows[idx]] = False
+        clamp[np.ix_(rows[idx], event.clamp_index)] = True
+        y_new[idx] = y_after
+        g_new[idx] = crossings(rows[idx], t_new[idx], y_after)
+        again = (g_new[idx] >= 0)[:, : len(bound.events)].any(axis=1)
+        if again.any():
+            raise ModelError(f"{bound.model.name}: the reset of event '{crossings.names[c]}' "
+                             f"at t = {t_new[idx][again][0]:.6g} ms lands at or past a "
+                             "threshold, so the neuron would fire again at once")
+        if out is not None:  # a grid point at the event time shows the state after it
+            at = next_out[rows[idx]] < len(grid)
+            at &= np.abs(grid[np.minimum(next_out[rows[idx]], len(grid) - 1)]
+                         - t_new[idx]) <= SAME_TIME
+            for j in np.nonzero(at)[0]:
+                r = rows[idx][j]
+                out[0, r, :, next_out[r]] = y_after[j]
+                out[1, r, :, next_out[r]] = stepper.derivative(
+                    rows[idx][j : j + 1], t_new[idx][j : j + 1], y_after[j : j + 1],
+                    clamp[r : r + 1])[0]
+                next_out[r] += 1
+        if not free_steps:
+            h[rows[idx]] = np.inf  # land on the grid again
+    if not free_steps:
+        h[rows[plain]] = np.inf
+    t[rows], y[rows], before[rows] = t_new, y_new, g_new
+
+
+def _sample(stepper, rows, t0, y0, t1, y1, frozen, out, next_out, grid, truncated):
+    """Fill the grid points inside each step (t0, t1] (before t1 for a step truncated at an
+    event: the point at the event time gets the state after the reset)."""
+    if out is None:
+        return
+    first = next_out[rows]
+    last = np.searchsorted(grid, t1 + SAME_TIME, "right")
+    last = np.where(truncated, np.searchsorted(grid, t1 - SAME_TIME, "right"), last)
+    count = np.maximum(last - first, 0)
+    if not count.any():
+        return
+    which = np.repeat(np.arange(len(rows)), count)
+    index = np.concatenate([np.arange(a, b) for a, b in zip(first, first + count, strict=True)])
+    values = stepper.dense(rows, t0, y0, t1, y1, frozen, which, grid[index])
+    out[0, rows[which], :, index] = values
+    out[1, rows[which], :, index] = stepper.derivative(rows[which], grid[index], values,
+                                                       frozen[which])
+    next_out[rows] = first + count
+
+
+def _record(bound, time, name, before, after) -> EventRecord:
+    return EventRecord(float(time), name, dict(zip(bound.names, map(float, before), strict=True)),
+                       dict(zip(bound.names, map(float, after), strict=True)))
+
+
+def _check_start(bound: BoundModel, crossings: _Crossings, g: np.ndarray) -> None:
+    """A neuron that starts at or past a threshold would fire at t0 unseen (an upward
+    crossing is needed): refuse it, naming the event."""
+    past = g[:, : len(bound.events)] >= 0
+    if past.any():
+        row, col = np.argwhere(past)[0]
+        who = f"neuron {row} of the batch" if bound.batch else bound.model.name
+        raise ModelError(f"{who} starts at or past the threshold of event "
+                         f"'{crossings.names[col]}'; change the initial values or the "
+                         "threshold")
+
+
+def _too_much_work(bound: BoundModel, t, max_steps: int) -> str:
+    return (f"{bound.model.name}: more than {max_steps} steps before t = {float(np.min(t)):.6g}"
+            " ms; the right-hand side may be stiff or blow up. Try an implicit integrator "
+            "(integrator='Radau' or 'BDF' for the reference), looser tolerances, other "
+            "parameters or a shorter t_end")
+
+
+def _stage_failure(stepper: Stepper, t: float, h: float) -> str:
+    reason = getattr(stepper, "failure", "") or "no trustworthy step"
+    return (f"{reason} at t = {t:.6g} ms, even on steps of {h:.3g} ms; try a smaller dt "
+            "or the adaptive steps (fixed_step=False)")
+
+
+def solutions(bound, grid, result, settings, wall, stages_per_step=None) -> list[Solution]:
+    """One Solution per row of a march (``stages``: the stages of the accepted steps)."""
+    out = []
+    for r in range(len(result.final)):
+        row = {**settings, "steps_accepted": int(result.accepted[r]),
+               "steps_rejected": int(result.rejected[r])}
+        if stages_per_step:
+            row["stages"] = int(result.accepted[r]) * stages_per_step
+        y = result.y[r] if result.y is not None else \
+            np.stack([np.atleast_2d(bound.y0)[r], result.final[r]], axis=1)
+        t = grid if result.y is not None else grid[[0, -1]]
+        out.append(Solution(t, y, list(bound.names), result.spikes[r],
+                            {"solver": row, "wall_time_s": wall}, events=result.events[r],
+                            dydt=None if result.dydt is None else result.dydt[r]))
+    return out

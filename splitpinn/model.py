@@ -18,7 +18,6 @@ import numpy as np
 import sympy as sp
 
 from .errors import ModelError
-from .functions import lambdify
 
 #: Time symbol (ms).  Stimuli and auxiliaries may depend on it.
 t = sp.Symbol("t", real=True)
@@ -155,6 +154,15 @@ class Model:
         return Event(condition, {_key(k): _canonical(v) for k, v in event.reset.items()},
                      _canonical(event.refractory), clamp,
                      str(condition) if event.name is None else event.name)
+
+    @classmethod
+    def from_equations(cls, equations: str, **options) -> Model:
+        """A model from Brian2-style equation text: ``name=``, ``parameters=``, ``initial=``,
+        ``threshold=``, ``reset=``, ``refractory=``, ``stimulus=``, ``description=``; see
+        :func:`splitpinn.equations.from_equations`."""
+        from .equations import from_equations
+
+        return from_equations(equations, **options)
 
     # -- names and symbols ---------------------------------------------------------------
     @property
@@ -330,14 +338,17 @@ class Model:
             if k not in values:
                 raise ModelError(f"{self.name}: unknown parameter {k!r} "
                                  f"(known: {', '.join(self.parameters)})")
-            v = _finite(v, f"parameter {k}")
-            values[k] = v
+            # arrays (a batch of neurons) are checked by BoundModel
+            values[k] = v if isinstance(v, np.ndarray | list | tuple) else \
+                _finite(v, f"parameter {k}")
         return values
 
     def bind(self, parameters: Mapping[str, float] | None = None,
              initial: Mapping[str, float] | None = None,
-             preset: str | None = None) -> BoundModel:
+             preset: str | None = None) -> BoundModel:  # noqa: F821 (splitpinn.bound)
         """Fix parameter values (preset, then overrides) and initial values; lambdify."""
+        from .bound import BoundModel
+
         return BoundModel(self, self.resolve_parameters(preset, parameters), initial or {},
                           preset if preset is not None else self.default_preset)
 
@@ -420,115 +431,3 @@ def _finite(value, what: str) -> float:
     if not math.isfinite(v):
         raise ModelError(f"{what}: {value!r} is not a finite number")
     return v
-
-
-class BoundModel:
-    """A model with numbers: parameter values, initial state, orders and numeric callables.
-
-    Attributes: ``model``, ``parameters`` (dict), ``preset``, ``names`` (state names),
-    ``y0`` (initial state), ``orders`` (Caputo order per state), ``events``.
-    """
-
-    def __init__(self, model: Model, parameters: Mapping[str, float],
-                 initial: Mapping[str, float], preset: str | None = None) -> None:
-        self.model = model
-        self.parameters = dict(parameters)
-        self.preset = preset
-        self.names = model.state_names
-        psubs = {model.symbol(k): sp.Float(v) for k, v in self.parameters.items()}
-        for k in initial:
-            if k not in self.names:
-                raise ModelError(f"{model.name}: unknown state {k!r} "
-                                 f"(known: {', '.join(self.names)})")
-        self.y0 = self._initial_values(psubs, initial)
-        self.orders = np.array([self._order(s, psubs) for s in model.states])
-        self.rhs_exprs = [e.xreplace(psubs) for e in model.rhs_expressions()]
-        self.symbols = model.state_symbols
-        self.args = (t, I_ext, *self.symbols)
-        self._rhs = lambdify(self.args, self.rhs_exprs)
-        stimulus = model.stimulus.xreplace(psubs)
-        self.stimulus_expr = stimulus
-        self._stimulus = lambdify((t,), stimulus)
-        #: The stimulus value when it does not depend on time, else None.
-        self.constant_stimulus = None if stimulus.has(t) else _finite(stimulus, "stimulus")
-        self.events = [BoundEvent(ev, model, psubs, (t, *self.symbols)) for ev in model.events]
-
-    def _initial_values(self, psubs, initial) -> np.ndarray:
-        model = self.model
-        given = {model.symbol(k): _finite(v, f"initial value of {k}") for k, v in initial.items()}
-        exprs = {model.symbol(s.name): model.expand(s.initial).xreplace(psubs)
-                 for s in model.states}
-        values: dict[sp.Symbol, float] = dict(given)
-        for _ in range(len(exprs) + 1):
-            for sym, e in exprs.items():
-                if sym not in values and e.free_symbols <= set(values):
-                    values[sym] = _finite(e.xreplace(values).evalf(), f"initial value of {sym}")
-        missing = [str(s) for s in exprs if s not in values]
-        if missing:
-            raise ModelError(f"{model.name}: initial values of {', '.join(missing)} depend on "
-                             "each other in a cycle")
-        return np.array([values[model.symbol(n)] for n in self.names], dtype=float)
-
-    def _order(self, state: State, psubs) -> float:
-        a = _finite(sp.sympify(state.order).xreplace(psubs), f"order of {state.name}")
-        if not 0 < a <= 1:
-            raise ModelError(f"order of {state.name} must lie in (0, 1], got {a:g}")
-        return a
-
-    @property
-    def fractional(self) -> bool:
-        """True when any state has a Caputo order below 1."""
-        return bool(np.any(self.orders < 1))
-
-    def index(self, name: str) -> int:
-        return self.names.index(name)
-
-    def rhs(self, time, y) -> np.ndarray:
-        """Right-hand side; ``y`` has shape (n_states,) or (n_states, m) for m points."""
-        y = np.asarray(y, dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            out = self._rhs(time, self.stimulus(time), *y)
-        return np.array(np.broadcast_arrays(*out, y[0]), dtype=float)[: len(self.names)]
-
-    def stimulus(self, time):
-        """I_ext at ``time`` (ms); scalar or array like ``time``."""
-        value = self._stimulus(time)
-        if np.ndim(time) == 0 or np.ndim(value) == np.ndim(time):
-            return value
-        return np.full(np.shape(time), value, dtype=float)
-
-    def spike_times_from_trace(self, time: np.ndarray, states: Mapping[str, np.ndarray]):
-        """Upward threshold crossings of the spike detector, by linear interpolation."""
-        det = self.model.spike_detector
-        if det is None:
-            return np.array([])
-        v = np.asarray(states[det.state]) - det.threshold
-        idx = np.nonzero((v[:-1] < 0) & (v[1:] >= 0))[0]
-        return time[idx] - v[idx] * (time[idx + 1] - time[idx]) / (v[idx + 1] - v[idx])
-
-
-class BoundEvent:
-    """Numeric form of an :class:`Event`: ``g(t, y)`` crosses zero upward at the event."""
-
-    def __init__(self, event: Event, model: Model, psubs, args) -> None:
-        cond = event.condition
-        self.g = lambdify(args, model.expand(cond.lhs - cond.rhs).xreplace(psubs))
-        names = model.state_names
-        self.reset_index = [names.index(k) for k in event.reset]
-        self._reset = lambdify(args, [sp.sympify(v).xreplace(psubs)
-                                       for v in event.reset.values()])
-        self.refractory = _finite(sp.sympify(event.refractory).xreplace(psubs),
-                                  "refractory period")
-        if self.refractory < 0:
-            raise ModelError(f"refractory period must be >= 0, got {self.refractory:g}")
-        self.clamp_index = [names.index(k) for k in event.clamped]
-
-    def value(self, time: float, y: np.ndarray) -> float:
-        return float(self.g(time, *y))
-
-    def apply(self, time: float, y: np.ndarray) -> np.ndarray:
-        """The state just after the reset."""
-        y = np.array(y, dtype=float)
-        y[self.reset_index] = self._reset(time, *y)
-        return y
-

@@ -54,13 +54,13 @@ def _entries(kind: str, supplied: set[str], items) -> dict[str, Entry]:
             for name, target, summary in items}
 
 
-_SOLVE = {"bound", "t_end", "dt", "quiet"}  # what splitpinn.solve passes to every method
+_SOLVE = {"bound", "grid", "quiet", "traces"}  # what splitpinn.solve passes to every method
 
 #: The solve methods of :func:`splitpinn.solve`.
 METHODS = _entries("method", _SOLVE, [
     ("reference", "splitpinn.reference:solve_reference",
      "classical solver: solve_ivp (integer order), implicit L1 or Adams (fractional)"),
-    ("split-pinn", "splitpinn.marching:solve_split",
+    ("split-pinn", "splitpinn.composition:solve_split",
      "splitting composition marched in time, each sub-problem solved by a PINN"),
     ("vanilla-pinn", "splitpinn.baselines:solve_vanilla_pinn",
      "one DeepXDE network over the whole interval (baseline)"),

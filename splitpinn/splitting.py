@@ -16,9 +16,10 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
+from .bound import BoundModel
 from .errors import ModelError
 from .functions import lambdify
-from .model import BoundModel, I_ext, t
+from .model import I_ext, t
 
 KINDS = ("linear", "conditionally linear", "nonlinear")
 SOLVERS = ("pinn", "exact", "classical")
@@ -147,27 +148,35 @@ def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem
     index = np.array([bound.index(s) for s in states])
     own = [bound.symbols[i] for i in index]
     others = [s for s in bound.symbols if s not in own]
-    exprs = [bound.rhs_exprs[i] for i in index]
+    exprs = [bound.rhs_symbolic[i] for i in index]
     kind, reason = classify(exprs, own, others)
     if solver == "exact" and kind == "nonlinear":
         raise ModelError(f"sub-problem {', '.join(states)} is nonlinear ({reason}); "
                          "no exact flow exists, use pinn or classical")
     jac = [[sp.diff(e, x) for x in own] for e in exprs]
-    if solver == "exact" and any(e.has(t) or (e.has(I_ext) and bound.stimulus_expr.has(t))
+    if solver == "exact" and any(e.has(t) or (e.has(I_ext) and bound.model.stimulus.has(t))
                                  for e in exprs):
         raise ModelError(f"sub-problem {', '.join(states)}: time-dependent right-hand side "
                          "(stimulus), no exact flow")
-    args = bound.args
+    f, jacobian, jacobian_diagonal = _lambdified(bound, tuple(states), exprs, jac)
     return SubProblem(
         name=",".join(states), states=list(states), index=index,
         orders=bound.orders[index], kind=kind, reason=reason, solver=solver,
         uses_time=any(e.has(t) or e.has(I_ext) for e in exprs),
         decoupled=all(jac[i][j] == 0 for i in range(len(own)) for j in range(len(own))
                       if i != j),
-        exprs=exprs,
-        f=lambdify(args, exprs),
-        jacobian=lambdify(args, jac),
-        jacobian_diagonal=lambdify(args, [jac[i][i] for i in range(len(own))]))
+        exprs=exprs, f=f, jacobian=jacobian, jacobian_diagonal=jacobian_diagonal)
+
+
+def _lambdified(bound: BoundModel, states: tuple[str, ...], exprs, jac):
+    """f, its Jacobian and the Jacobian's diagonal of a sub-problem, lambdified once per
+    model (they take the parameters as arguments, so every binding shares them)."""
+    cache = bound.model.__dict__.setdefault("_subproblem_functions", {})
+    if states not in cache:
+        args = bound.args
+        cache[states] = (lambdify(args, exprs), lambdify(args, jac),
+                         lambdify(args, [jac[i][i] for i in range(len(jac))]))
+    return cache[states]
 
 
 def plan(bound: BoundModel, scheme: str | None = None,

@@ -1,88 +1,112 @@
-"""Sub-problem solvers behind one interface: advance a sub-problem's states over one stage.
+"""Sub-problem solvers behind one interface: advance a sub-problem's states over one stage, for
+a batch of rows (neurons) at once.
 
-``advance(sub, stage)`` returns the new values of ``sub.states`` after the stage; every other
-state in ``stage.y`` stays frozen.  Solvers:
+``advance(sub, stage)`` returns the new values (R, S) of ``sub.states`` after the stage and a
+mask (R,) of the rows whose stage is trustworthy; every other state in ``stage.y`` stays
+frozen.  A row that fails (a PINN residual above its tolerance, a non-finite value) makes the
+marching core shrink that row's step.  Solvers:
 
 * :class:`LeastSquaresPINN` (default, trainer ``"least-squares"``): a random-feature network
-  u(τ) = u₀ + τ·Σ W φ(τ) whose trial form meets the initial condition exactly; its output layer
-  W is fitted to the residual at Chebyshev collocation points by Gauss–Newton (one
-  least-squares solve when the sub-problem is (conditionally) linear).
+  u(τ) = u₀ + Σ W ψ(τ) whose trial form meets the initial condition exactly; its output layer W
+  is fitted to the residual at Chebyshev collocation points by Gauss–Newton (one
+  least-squares solve when the sub-problem is (conditionally) linear), all rows together.
 * :class:`AdamLBFGSPINN` (trainer ``"adam-lbfgs"``): the paper's trainer, a tanh MLP trained by
-  Adam then L-BFGS, warm-started from the previous step.
+  Adam then L-BFGS, row by row.
 * :class:`ExactFlow`: the matrix-exponential flow of a (conditionally) linear sub-problem.
 * :class:`ClassicalRK4`: classical Runge–Kutta sub-steps, for verification and hybrids.
-
-A PINN whose residual misses its tolerance raises :class:`StageFailure`; the marcher retries
-with smaller steps and otherwise stops with an error naming the time and the sub-problem.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg
-import scipy.linalg.lapack
+from scipy.special import rgamma
 
+from .bound import BoundModel
 from .errors import ModelError, StageFailure
 from .functions import lambdify
-from .model import BoundModel
 from .splitting import SubProblem
 
 
 @dataclass
 class Stage:
-    """One stage: clock start ``t0`` and length ``h`` (ms, may be negative in 4th-order
-    schemes), the full state ``y``, a mask of states held fixed (refractory clamp), and the
-    fractional memory of the sub-problem (``None`` for integer order)."""
+    """One stage of R rows: clock start ``t0`` (R,) and length ``h`` (R,) in ms (negative in
+    4th-order schemes), the full states ``y`` (R, n), a mask ``frozen`` (R, n) of states held
+    fixed (refractory clamp), the rows' parameter columns ``params`` (P, R), and the rows'
+    L1 memories of the sub-problem (a list of R histories; ``None`` for integer order)."""
 
-    t0: float
-    h: float
+    t0: np.ndarray
+    h: np.ndarray
     y: np.ndarray
     frozen: np.ndarray
-    memory: object = None
+    params: np.ndarray
+    memory: list | None = None
+
+    @cached_property
+    def rows(self) -> int:
+        return len(self.t0)
 
 
-def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, y_sub: np.ndarray,
-             y: np.ndarray, jacobian: str | None = "full"):
-    """Right-hand sides (S, m) of ``sub`` at ``times`` with its own states ``y_sub`` (S, m) and
-    the others frozen at their values in ``y``; with ``jacobian="full"`` also the Jacobians
-    (S, S, m), with ``"diagonal"`` only their diagonals (S, m)."""
-    args = list(y)
-    for k, i in enumerate(sub.index):
-        args[i] = y_sub[k]
-    stim = stage_stimulus(bound, times)
-    n = len(sub.index)
-    f = np.empty((n, len(times)))
-    jac = None
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        for k, value in enumerate(sub.f(times, stim, *args)):
-            f[k] = value
-        if jacobian == "diagonal":
-            jac = np.empty((n, len(times)))
-            for k, value in enumerate(sub.jacobian_diagonal(times, stim, *args)):
-                jac[k] = value
-        elif jacobian == "full":
-            jac = np.empty((n, n, len(times)))
-            for k, row in enumerate(sub.jacobian(times, stim, *args)):
-                for j, value in enumerate(row):
-                    jac[k, j] = value
-    return f, jac
+def single_stage(bound: BoundModel, t0: float, h: float, y, frozen=None, memory=None) -> Stage:
+    """A one-row :class:`Stage` of a single bound model."""
+    y = np.asarray(y, dtype=float)[None]
+    frozen = np.zeros(y.shape, bool) if frozen is None else np.asarray(frozen, bool)[None]
+    return Stage(np.array([float(t0)]), np.array([float(h)]), y, frozen,
+                 bound.param_columns[:, :1], None if memory is None else [memory])
 
 
-def stage_stimulus(bound: BoundModel, times: np.ndarray):
-    """The stimulus at ``times`` of one stage, sampled a hair inside [min, max]: steps end
-    at stimulus jumps, so a jump at a stage boundary belongs to the neighbouring stage."""
-    if bound.constant_stimulus is not None:
-        return bound.constant_stimulus
-    lo, hi = times.min(), times.max()
-    margin = 1e-9 * (hi - lo)
-    return bound.stimulus(np.clip(times, lo + margin, hi - margin))
+def advance_one(solver, sub: SubProblem, stage: Stage) -> np.ndarray:
+    """The new values (S,) of a one-row stage; :class:`StageFailure` if the row failed."""
+    values, ok = solver.advance(sub, stage)
+    if not ok[0]:
+        raise StageFailure(float(getattr(solver, "last_residual", np.array([np.inf]))[0]),
+                           getattr(solver, "tol", 0.0))
+    return values[0]
 
 
 def _active(sub: SubProblem, stage: Stage) -> np.ndarray:
-    return ~stage.frozen[sub.index]
+    """(R, S): True where the sub-problem's state is not clamped."""
+    return ~stage.frozen[:, sub.index]
+
+
+def stage_stimulus(bound: BoundModel, times: np.ndarray, params) -> np.ndarray:
+    """The stimulus at ``times`` (R, m) of one stage, sampled a hair inside each row's
+    [min, max]: steps end at stimulus jumps, so a jump at a stage boundary belongs to the
+    neighbouring stage."""
+    if bound.constant_stimulus is not None:
+        return bound.stimulus_columns(times, params)
+    lo, hi = times.min(axis=1, keepdims=True), times.max(axis=1, keepdims=True)
+    margin = 1e-9 * (hi - lo)
+    return bound.stimulus_columns(np.clip(times, lo + margin, hi - margin), params)
+
+
+def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarray,
+             stage: Stage, jacobian: str | None = "full"):
+    """Right-hand sides (S, R, m) of ``sub`` at ``times`` (R, m) with its own states ``u``
+    (S, R, m) and the others frozen at ``stage.y``; with ``jacobian="full"`` also the
+    Jacobians (S, S, R, m), with ``"diagonal"`` only their diagonals (S, R, m).  Clamped
+    states have zero right-hand side (Brian2's ``not_refractory``)."""
+    states = [stage.y[:, i, None] for i in range(stage.y.shape[1])]
+    for k, i in enumerate(sub.index):
+        states[i] = u[k]
+    params = list(stage.params[:, :, None])
+    stim = stage_stimulus(bound, times, params)
+    shape = times.shape
+    active = _active(sub, stage).T[:, :, None].astype(float)  # (S, R, 1)
+    args = (times, stim, *states, *params)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        f = np.array([np.broadcast_to(v, shape) for v in sub.f(*args)]) * active
+        if jacobian == "diagonal":
+            jac = np.array([np.broadcast_to(v, shape) for v in sub.jacobian_diagonal(*args)])
+            return f, jac * active
+        if jacobian == "full":
+            jac = np.array([[np.broadcast_to(v, shape) for v in row]
+                            for row in sub.jacobian(*args)])
+            return f, jac * active[:, None] * active[None, :]
+    return f, None
 
 
 class ExactFlow:
@@ -93,19 +117,19 @@ class ExactFlow:
     def __init__(self, bound: BoundModel) -> None:
         self.bound = bound
 
-    def advance(self, sub: SubProblem, stage: Stage) -> np.ndarray:
+    def advance(self, sub: SubProblem, stage: Stage):
         if sub.kind == "nonlinear" or sub.fractional:
             raise ModelError(f"no exact flow for the {sub.kind} sub-problem {sub.name}")
-        x0 = stage.y[sub.index]
-        t0 = np.array([stage.t0])
-        f, jac = evaluate(self.bound, sub, t0, x0[:, None], stage.y)
-        active = _active(sub, stage)
-        a = jac[:, :, 0] * active[:, None] * active[None, :]
-        b = f[:, 0] * active - a @ x0
-        n = len(x0)
-        aug = np.zeros((n + 1, n + 1))
-        aug[:n, :n], aug[:n, n] = a, b
-        return (scipy.linalg.expm(stage.h * aug) @ np.append(x0, 1.0))[:n]
+        x0 = stage.y[:, sub.index]  # (R, S)
+        f, jac = evaluate(self.bound, sub, stage.t0[:, None], x0.T[:, :, None], stage)
+        a = jac[:, :, :, 0].transpose(2, 0, 1)  # (R, S, S)
+        b = f[:, :, 0].T - np.einsum("rij,rj->ri", a, x0)
+        rows, n = x0.shape
+        aug = np.zeros((rows, n + 1, n + 1))
+        aug[:, :n, :n], aug[:, :n, n] = a, b
+        flow = scipy.linalg.expm(stage.h[:, None, None] * aug)
+        values = np.einsum("rij,rj->ri", flow, np.hstack([x0, np.ones((rows, 1))]))[:, :n]
+        return values, np.all(np.isfinite(values), axis=1)
 
 
 class ClassicalRK4:
@@ -116,16 +140,15 @@ class ClassicalRK4:
     def __init__(self, bound: BoundModel, substeps: int = 4) -> None:
         self.bound, self.substeps = bound, substeps
 
-    def advance(self, sub: SubProblem, stage: Stage) -> np.ndarray:
+    def advance(self, sub: SubProblem, stage: Stage):
         if sub.fractional:
             raise ModelError(f"classical RK cannot solve the fractional sub-problem {sub.name}")
-        active = _active(sub, stage)
-        x = stage.y[sub.index].astype(float)
+        x = stage.y[:, sub.index].T.astype(float)  # (S, R)
         dt = stage.h / self.substeps
 
         def rhs(time, xs):
-            f, _ = evaluate(self.bound, sub, np.array([time]), xs[:, None], stage.y, None)
-            return f[:, 0] * active
+            f, _ = evaluate(self.bound, sub, time[:, None], xs[:, :, None], stage, None)
+            return f[:, :, 0]
 
         for j in range(self.substeps):
             s = stage.t0 + j * dt
@@ -134,7 +157,7 @@ class ClassicalRK4:
             k3 = rhs(s + dt / 2, x + dt / 2 * k2)
             k4 = rhs(s + dt, x + dt * k3)
             x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        return x
+        return x.T, np.all(np.isfinite(x), axis=0)
 
 
 def chebyshev_points(m: int) -> np.ndarray:
@@ -149,50 +172,64 @@ def collocation_points(m: int) -> np.ndarray:
     return np.concatenate([fit, (fit[1:] + fit[:-1]) / 2])
 
 
-class _Collocation:
-    """Collocation points τ in [0, 1] followed by check points between them, and the PINN's
-    fixed, seeded hidden layer φ = [1, tanh(aτ + b)] with its derivative there."""
+class _Basis:
+    """The trial space of one Caputo order on the collocation points.
 
-    def __init__(self, features: int, points: int, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        self.n_fit = points
-        self.tau = collocation_points(points)
-        weights = rng.uniform(-0.5, 0.5, features - 1)
-        z = np.tanh(np.outer(self.tau, weights) + rng.uniform(-0.5, 0.5, features - 1))
-        self.phi = np.hstack([np.ones((len(self.tau), 1)), z])
-        self.dphi = np.hstack([np.zeros((len(self.tau), 1)), (1 - z**2) * weights])
+    The seeded hidden layer φ = [1, tanh(aτ + b)] spans, per state, u − u₀ = τφᵀW (order 1) or
+    τ^α φᵀW₁ + τφᵀW₂ (order α < 1, whose L1 solution grows like (t − t₀)^α).  ``vals`` are
+    these functions at the points and ``ops`` the derivative operator on them: d/dτ for order
+    1, and for order α the L1 local term (t − t₀)^α·D^α up to the factor h^(1−α)/Γ(2−α)
+    that the stage supplies.  Random tanh features are nearly dependent, so the columns are
+    orthonormalised once (the span, and so the fitted function, is unchanged) and the
+    batched normal equations stay well conditioned.
+    """
+
+    def __init__(self, tau: np.ndarray, n_fit: int, phi: np.ndarray, dphi: np.ndarray,
+                 order: float) -> None:
+        t = tau[:, None]
+        if order == 1:
+            vals, ops = t * phi, phi + t * dphi
+            self.weight = np.ones(len(tau))
+        else:
+            vals = np.hstack([t**order * phi, t * phi])
+            ops = np.hstack([phi, t ** (1 - order) * phi])
+            self.weight = (tau > 0).astype(float)  # the L1 coefficient is infinite at τ = 0
+        fit = np.vstack([vals[:n_fit], ops[:n_fit]])
+        _, s, vt = np.linalg.svd(fit, full_matrices=False)
+        keep = s > 1e-12 * s[0]
+        transform = vt[keep].T / s[keep]
+        self.vals, self.ops = vals @ transform, ops @ transform
+        self.end = self.vals[n_fit - 1]  # τ = 1
 
 
-_GELSY, _GELSY_LWORK = scipy.linalg.lapack.get_lapack_funcs(("gelsy", "gelsy_lwork"),
-                                                            dtype=np.float64)
-
-
-def _lstsq(a: np.ndarray, b: np.ndarray, rcond: float = 1e-14) -> np.ndarray:
-    """Least squares by LAPACK's column-pivoted QR (dgelsy), called directly: these systems
-    are tiny and solved thousands of times, so the wrapper overhead of scipy.linalg.lstsq
-    would dominate."""
-    m, n = a.shape
-    x = _GELSY(a, b, np.zeros(n, dtype=np.int32), rcond, _gelsy_lwork(m, n, rcond))[1]
-    return x[:n]
-
-
-@functools.cache
-def _gelsy_lwork(m: int, n: int, rcond: float) -> int:
-    return int(_GELSY_LWORK(m, n, 1, rcond)[0])
+def _normal_solve(a: np.ndarray, b: np.ndarray, padding: np.ndarray) -> np.ndarray:
+    """Least-squares solutions x (S, R, K) of a (S, R, m, K) x = b (S, R, m) by batched normal
+    equations (the columns are orthonormalised, so this is well conditioned).  ``padding``
+    (S, K) marks zero columns, which get x = 0; rows with non-finite entries give NaN."""
+    bad = ~(np.isfinite(a).all(axis=(2, 3)) & np.isfinite(b).all(axis=2))
+    if bad.any():
+        a, b = np.where(bad[..., None, None], 0.0, a), np.where(bad[..., None], 0.0, b)
+    at = a.swapaxes(-1, -2)
+    g = at @ a
+    g += (padding[:, None, :, None] * np.eye(a.shape[-1])) + bad[..., None, None] * np.eye(
+        a.shape[-1])
+    x = np.linalg.solve(g, at @ b[..., None])[..., 0]
+    return np.where(bad[..., None], np.nan, x)
 
 
 class LeastSquaresPINN:
     """Random-feature PINN whose output layer is fitted by (Gauss–Newton) least squares.
 
-    Per sub-problem state the trial is u(τ) = u₀ + τ·φ(τ)ᵀW with τ = (t − t0)/h and a fixed,
-    seeded hidden layer φ of ``features`` tanh units (one of them constant).  The residual
+    Per sub-problem state the trial is u(τ) = u₀ + ψ(τ)ᵀW with τ = (t − t0)/h and a fixed,
+    seeded hidden layer of ``features`` tanh units (see :class:`_Basis`).  The residual
     h·(du/dt − f) at ``points`` Chebyshev points is driven to zero (one least-squares solve for
-    a (conditionally) linear sub-problem, Gauss–Newton iterations otherwise); the step is
-    accepted when the residual at the points between them, relative to max(1, |u|), is below
+    a (conditionally) linear sub-problem, Gauss–Newton iterations otherwise); a row is
+    accepted when its residual at the points between them, relative to max(1, |u|), is below
     ``tol`` (``fractional_tol`` for sub-problems with Caputo states: the L1 relation inside a
     step carries (t − t₀)^(1−α) terms from the last intervals, which a step after a very short
     one (an event) resolves only to ~1e-8).  Components that do not couple (diagonal
-    Jacobian, e.g. HH gates with V frozen) are fitted as independent small problems.
+    Jacobian, e.g. HH gates with V frozen) are fitted as independent small problems.  Every
+    stage starts from u ≡ u₀, so a trial stage leaves no state behind.
     """
 
     name = "least-squares"
@@ -203,134 +240,124 @@ class LeastSquaresPINN:
         if features < 2:
             raise ModelError("the least-squares PINN needs at least 2 features")
         self.bound, self.tol, self.max_iterations = bound, tol, max_iterations
-        self.fractional_tol = fractional_tol
-        self.features = features
-        colloc = _Collocation(features, points or 2 * features, seed)
-        self.tau, self.n_fit, self.phi = colloc.tau, colloc.n_fit, colloc.phi
-        self.p = self.tau[:, None] * colloc.phi  # u − u₀ for an ordinary derivative
-        self.d = colloc.phi + self.tau[:, None] * colloc.dphi  # d/dτ of it
-        self._warm: dict[str, tuple[np.ndarray, float]] = {}
-        self._integer_operators: dict[str, tuple] = {}
-        self.iterations = 0
+        self.fractional_tol, self.features = fractional_tol, features
+        self.n_fit = points or 2 * features
+        self.tau = collocation_points(self.n_fit)
+        rng = np.random.default_rng(seed)
+        weights = rng.uniform(-0.5, 0.5, features - 1)
+        z = np.tanh(np.outer(self.tau, weights) + rng.uniform(-0.5, 0.5, features - 1))
+        self._phi = np.hstack([np.ones((len(self.tau), 1)), z])
+        self._dphi = np.hstack([np.zeros((len(self.tau), 1)), (1 - z**2) * weights])
+        self._bases: dict[tuple, tuple] = {}
         self.max_residual = 0.0
+        self.last_residual = np.zeros(1)
 
     def settings(self) -> dict:
         return {"trainer": self.name, "features": self.features, "points": self.n_fit,
                 "tol": self.tol, "fractional_tol": self.fractional_tol,
                 "max_iterations": self.max_iterations}
 
-    def _operators(self, sub: SubProblem, stage: Stage):
-        """Per state k: ``vals[k]`` maps W to u − u₀ at the points, ``ops[k]`` maps W to h
-        times the derivative, ``known[k]`` is h times the known (history) part of it, and
-        ``weight[k]`` weighs the residual rows.
-
-        Ordinary derivative: u = u₀ + τφ(τ)ᵀW.  Caputo derivative of order α < 1 (L1): the
-        solution of the L1 relation inside a step grows like (t − t₀)^α and the history of
-        the last interval adds (t − t₀)^(1−α) terms, so the trial is
-        u = u₀ + τ^α φ(τ)ᵀW₁ + τ φ(τ)ᵀW₂, and h·D^α u = h·[history(t) + c(t)(u − u₀)] with
-        c(t) = 1/(Γ(2−α)(t − t₀)^α).  The row at τ = 0 (where c is infinite) is dropped.
-        A sub-problem with fractional states has 2K weights per state (integer-order states
-        leave the second half at zero)."""
-        if not sub.fractional and sub.name in self._integer_operators:
-            return self._integer_operators[sub.name]
-        s, m = len(sub.index), len(self.tau)
-        width = self.features * (2 if sub.fractional else 1)
-        vals = np.zeros((s, m, width))
-        ops = np.zeros((s, m, width))
-        vals[:, :, : self.features] = self.p
-        ops[:, :, : self.features] = self.d
-        known = np.zeros((s, m))
-        weight = np.ones((s, m))
+    def _local_terms(self, sub: SubProblem, stage: Stage):
+        """Per state: the scale (R,) of its operator and its known history term (R, m), both
+        multiplied by h.  Order 1: scale 1, no history.  Order α: the L1 relation
+        h·D^α u = h·[history(t) + c(t)(u − u₀)], c(t) = 1/(Γ(2−α)(t − t₀)^α)."""
+        rows, m = stage.rows, len(self.tau)
+        scale = np.ones((len(sub.index), rows))
+        known = np.zeros((len(sub.index), rows, m))
         fractional = np.nonzero(sub.orders < 1)[0]
         if fractional.size:
             tail = self.tau > 0
-            times = stage.t0 + self.tau[tail] * stage.h
-            history = stage.memory.history_term(times)
-            scale = stage.h * stage.memory.local_coefficient(stage.t0 + stage.h)
-            for k in fractional:
-                a = sub.orders[k]
-                vals[k] = np.hstack([self.tau[:, None] ** a * self.phi, self.p])
-                ops[k] = scale[k] * np.hstack([self.phi, self.tau[:, None] ** (1 - a) * self.phi])
-                known[k, tail] = stage.h * history[:, k] * (not stage.frozen[sub.index[k]])
-                weight[k, ~tail] = 0.0
-        else:
-            self._integer_operators[sub.name] = vals, ops, known, weight
-        return vals, ops, known, weight
-
-    def _linearised(self, sub, stage, w, operators):
-        """Residual r (S, m) at W and its Jacobian in W: diagonal blocks (S, m, K) when the
-        components decouple, else the full (S·m, S·K) matrix."""
-        vals, ops, known, weight = operators
-        u = stage.y[sub.index][:, None] + np.einsum("kij,jk->ki", vals, w)
-        times = stage.t0 + self.tau * stage.h
-        f, jac = evaluate(self.bound, sub, times, u, stage.y,
-                          "diagonal" if sub.decoupled else "full")
-        if stage.frozen.any():
             active = _active(sub, stage)
-            f = f * active[:, None]
-            jac = jac * (active[:, None] if sub.decoupled else
-                         (active[:, None] * active[None, :])[:, :, None])
-        r = (np.einsum("kij,jk->ki", ops, w) + known - stage.h * f) * weight
-        if sub.decoupled:
-            return r, (ops - stage.h * jac[:, :, None] * vals) * weight[:, :, None], u
-        s, m, k = ops.shape
-        a = -stage.h * jac[:, :, :, None] * vals[None]  # a[k, l, i, j]
-        for j in range(s):
-            a[j, j] += ops[j]
-        a = (a * weight[:, None, :, None]).transpose(0, 2, 1, 3)
-        return r, a.reshape(s * m, s * k), u
+            for r, memory in enumerate(stage.memory):
+                t0, h = stage.t0[r], stage.h[r]
+                history = memory.history_term(t0 + self.tau[tail] * h)  # (m-1, S)
+                for k in fractional:
+                    a = sub.orders[k]
+                    scale[k, r] = abs(h) ** (1 - a) * rgamma(2 - a)
+                    known[k, r, tail] = h * history[:, k] * active[r, k]
+        return scale, known
 
-    def _solve(self, sub: SubProblem, r: np.ndarray, a: np.ndarray) -> np.ndarray:
-        """Least-squares update ΔW (K, S) from the fit rows."""
-        n, s = self.n_fit, r.shape[0]
-        if sub.decoupled:
-            return np.stack([_lstsq(a[j, :n], -r[j, :n]) for j in range(s)], axis=1)
-        rows = (np.arange(s)[:, None] * r.shape[1] + np.arange(n)).ravel()
-        return _lstsq(a[rows], -r[:, :n].ravel()).reshape(s, -1).T
+    def _stacked_basis(self, orders: np.ndarray):
+        """The bases of a sub-problem's states stacked and zero-padded to one width:
+        vals, ops (S, m, K), weights (S, m), end values (S, K) and padding (S, K)."""
+        key = tuple(float(a) for a in orders)
+        if key not in self._bases:
+            bases = [_Basis(self.tau, self.n_fit, self._phi, self._dphi, a) for a in key]
+            width = max(b.vals.shape[1] for b in bases)
 
-    def _apply(self, sub: SubProblem, a: np.ndarray, step: np.ndarray) -> np.ndarray:
-        """The change of the residual, A·ΔW, shaped like r."""
-        if sub.decoupled:
-            return np.einsum("kij,jk->ki", a, step)
-        return (a @ step.T.ravel()).reshape(step.shape[1], -1)
+            def pad(x):
+                return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, width - x.shape[-1])])
 
-    def advance(self, sub: SubProblem, stage: Stage) -> np.ndarray:
-        operators = self._operators(sub, stage)
-        w = self._warm_start(sub, stage.h, operators[0].shape[2])
+            self._bases[key] = (np.array([pad(b.vals) for b in bases]),
+                                np.array([pad(b.ops) for b in bases]),
+                                np.array([b.weight for b in bases]),
+                                np.array([pad(b.end) for b in bases]),
+                                np.array([np.arange(width) >= b.vals.shape[1] for b in bases]))
+        return self._bases[key]
+
+    def advance(self, sub: SubProblem, stage: Stage):
+        vals, ops, weight, end, padding = self._stacked_basis(sub.orders)
+        vals_t, ops_t = vals.transpose(0, 2, 1), ops.transpose(0, 2, 1)
+        scale, known = self._local_terms(sub, stage)
+        u0 = stage.y[:, sub.index].T[:, :, None]  # (S, R, 1)
+        h = stage.h[None, :, None]
+        times = stage.t0[:, None] + self.tau[None, :] * stage.h[:, None]
+        w = np.zeros((len(sub.index), stage.rows, vals.shape[2]))
+        n = self.n_fit
         for _ in range(self.max_iterations):
-            r, a, u = self._linearised(sub, stage, w, operators)
-            step = self._solve(sub, r, a)
-            w += step
-            r = r + self._apply(sub, a, step)  # exact when linear, O(|ΔW|²) otherwise
-            self.iterations += 1
-            change = np.max(np.abs(np.einsum("kij,jk->ki", operators[0], step)))
-            if sub.kind != "nonlinear" or change <= 1e-3 * self.tol * max(1.0, np.max(np.abs(u))):
+            u = u0 + w @ vals_t
+            f, jac = evaluate(self.bound, sub, times, u, stage,
+                              "diagonal" if sub.decoupled else "full")
+            r = scale[:, :, None] * (w @ ops_t) + known - h * f  # (S, R, m)
+            if sub.decoupled:  # blocks (S, R, m, K): independent scalar problems
+                a = (scale[:, :, None, None] * ops[:, None]
+                     - (h * jac)[..., None] * vals[:, None])
+                step = _normal_solve(a[:, :, :n] * weight[:, None, :n, None],
+                                     -r[:, :, :n] * weight[:, None, :n], padding)
+                r = r + np.einsum("srmk,srk->srm", a, step)
+            else:
+                step, change = self._coupled_step(scale, ops, vals, weight, padding, h, jac, r)
+                r = r + change
+            w = w + step  # r above: exact when linear, O(|ΔW|²) otherwise
+            if sub.kind != "nonlinear":
                 break
-        u = stage.y[sub.index][:, None] + np.einsum("kij,jk->ki", operators[0], w)
-        check = slice(self.n_fit, None)
-        residual = float(np.max(np.abs(r[:, check]) / np.maximum(1.0, np.abs(u[:, check]))))
-        self.max_residual = max(self.max_residual, residual)
-        tol = self.fractional_tol if sub.fractional else self.tol
-        if not np.isfinite(residual) or residual > tol:
-            self._warm.pop(sub.name, None)
-            raise StageFailure(residual, tol)
-        self._warm[sub.name] = (w, stage.h)
-        end = self.n_fit - 1  # the last Chebyshev point is τ = 1
-        return stage.y[sub.index] + np.einsum("kj,jk->k", operators[0][:, end], w)
+            moved = np.max(np.abs(step @ vals_t), axis=(0, 2))
+            if np.all(moved <= 1e-3 * self.tol * np.maximum(1.0, np.max(np.abs(u), axis=(0, 2)))):
+                break
+        u = u0 + w @ vals_t
+        check = slice(n, None)
+        residual = np.max(np.abs(r[:, :, check] * weight[:, None, check])
+                          / np.maximum(1.0, np.abs(u[:, :, check])), axis=(0, 2))
+        residual = np.where(np.isfinite(residual), residual, np.inf)
+        self.last_residual = residual
+        ok = residual <= (self.fractional_tol if sub.fractional else self.tol)
+        if ok.any():
+            self.max_residual = max(self.max_residual, float(residual[ok].max()))
+        values = (u0[:, :, 0] + np.einsum("srk,sk->sr", w, end)).T
+        return values, ok & np.all(np.isfinite(values), axis=1)
 
-    def _warm_start(self, sub: SubProblem, h: float, width: int) -> np.ndarray:
-        """The previous stage's output weights, scaled by the ratio of stage lengths (the
-        increment u − u₀ grows like h·u' over short stages); zeros for a first stage."""
-        if sub.name not in self._warm:
-            return np.zeros((width, len(sub.index)))
-        w, h_old = self._warm[sub.name]
-        return w * (h / h_old) if h_old else np.zeros_like(w)
+    def _coupled_step(self, scale, ops, vals, weight, padding, h, jac, r):
+        """One least-squares update of a coupled sub-problem: the (S·m, S·K) system per row,
+        blocks δ_kl·scale_k·ops_k − h·J_kl·vals_l; returns ΔW (S, R, K) and A·ΔW (S, R, m)."""
+        s, rows, m = r.shape
+        k = vals.shape[2]
+        a = -(h[None] * jac)[..., None] * vals[None, :, None]  # (S, S, R, m, K)
+        for i in range(s):
+            a[i, i] += scale[i][:, None, None] * ops[i][None]
+        full = a.transpose(2, 0, 3, 1, 4)  # (R, S, m, S, K)
+        n = self.n_fit
+        fit = full[:, :, :n] * weight[None, :, :n, None, None]
+        x = _normal_solve(fit.reshape(1, rows, s * n, s * k),
+                          (-r[:, :, :n] * weight[:, None, :n]).transpose(1, 0, 2)
+                          .reshape(1, rows, s * n), padding.reshape(1, -1))[0]
+        change = np.einsum("rimjk,rjk->irm", full, x.reshape(rows, s, k))
+        return x.reshape(rows, s, k).transpose(1, 0, 2), change
 
 
 class AdamLBFGSPINN:
     """The paper's trainer: a tanh MLP per sub-problem, trial u = u₀ + τ·N(τ), trained on the
     residual at Chebyshev points by ``adam_iterations`` Adam steps then L-BFGS, warm-started
-    from the previous stage's network.  Slow but faithful; ``tol`` applies as for
+    from the previous stage's network, row by row.  Slow but faithful; ``tol`` applies as for
     :class:`LeastSquaresPINN`, looser by default because first-order training stalls near
     a relative residual of 1e-4 whatever the step (measured on x' = −x and HH gates)."""
 
@@ -350,6 +377,7 @@ class AdamLBFGSPINN:
         self._nets: dict = {}
         self._rhs: dict = {}
         self.max_residual = 0.0
+        self.last_residual = np.zeros(1)
 
     def settings(self) -> dict:
         return {"trainer": self.name, "width": self.width, "depth": self.depth,
@@ -374,27 +402,45 @@ class AdamLBFGSPINN:
             self._rhs[sub.name] = lambdify(self.bound.args, sub.exprs, "torch")
         return self._rhs[sub.name]
 
-    def advance(self, sub: SubProblem, stage: Stage) -> np.ndarray:
+    def advance(self, sub: SubProblem, stage: Stage):
+        values = np.empty((stage.rows, len(sub.index)))
+        residual = np.empty(stage.rows)
+        for r in range(stage.rows):
+            values[r], residual[r] = self._advance_row(sub, stage, r)
+        self.last_residual = residual
+        ok = np.isfinite(residual) & (residual <= self.tol)
+        if ok.any():
+            self.max_residual = max(self.max_residual, float(residual[ok].max()))
+        return values, ok
+
+    def _advance_row(self, sub: SubProblem, stage: Stage, row: int):
         torch = self.torch
         net, rhs = self._network(sub), self._torch_rhs(sub)
+        t0, h, y = stage.t0[row], stage.h[row], stage.y[row]
         tau = torch.tensor(self.tau[:, None], requires_grad=True)
-        times = stage.t0 + self.tau * stage.h
-        stim = torch.as_tensor(stage_stimulus(self.bound, times), dtype=torch.float64)
-        u0 = torch.tensor(stage.y[sub.index])
-        active = torch.tensor(_active(sub, stage), dtype=torch.float64)
+        times = t0 + self.tau * h
+        params = stage.params[:, row : row + 1]
+        stim = torch.as_tensor(np.broadcast_to(
+            stage_stimulus(self.bound, times[None], list(params))[0], times.shape).copy(),
+            dtype=torch.float64)
+        u0 = torch.tensor(y[sub.index])
+        active = torch.tensor(~stage.frozen[row, sub.index], dtype=torch.float64)
         frac = np.nonzero(sub.orders < 1)[0]
         hist = coef = None
         if stage.memory is not None and frac.size:
-            tail = self.tau > 0
+            memory, tail = stage.memory[row], self.tau > 0
             hist = np.zeros((len(self.tau), len(sub.index)))
             coef = np.zeros_like(hist)
-            hist[tail] = stage.memory.history_term(times[tail])
-            coef[tail] = stage.memory.local_coefficient(times[tail])
+            hist[tail] = memory.history_term(times[tail])
+            coef[tail] = memory.local_coefficient(times[tail])
             hist, coef = torch.tensor(hist), torch.tensor(coef)
+        # no τ = 0 row for Caputo states, where the L1 coefficient is infinite
+        fit = torch.tensor((self.tau > 0) | (hist is None))[: self.n_fit]
+        frozen_args = [torch.tensor(v) for v in y] + [torch.tensor(p[0]) for p in params]
 
         def residual():
             u = u0 + tau * net(tau)
-            args = list(torch.tensor(stage.y))  # frozen states as tensors (torch.exp etc.)
+            args = list(frozen_args)
             for k, i in enumerate(sub.index):
                 args[i] = u[:, k]
             f = torch.stack([torch.broadcast_to(torch.as_tensor(v, dtype=torch.float64),
@@ -404,12 +450,12 @@ class AdamLBFGSPINN:
                               for k in range(u.shape[1])], dim=1)
             if hist is not None:
                 for k in frac:
-                    du[:, k] = stage.h * (coef[:, k] * (u[:, k] - u0[k]) + hist[:, k])
-            return du - stage.h * f, u
+                    du[:, k] = h * (coef[:, k] * (u[:, k] - u0[k]) + hist[:, k]) * active[k]
+            return du - h * f, u
 
         def loss():
             r, _ = residual()
-            return (r[: self.n_fit] ** 2).mean()
+            return (r[: self.n_fit][fit] ** 2).mean()
 
         adam = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
         for _ in range(self.adam_iterations):
@@ -431,9 +477,6 @@ class AdamLBFGSPINN:
         r, u = residual()
         r, u = r.detach().numpy()[self.n_fit:], u.detach().numpy()[self.n_fit:]
         res = float(np.max(np.abs(r) / np.maximum(1.0, np.abs(u))))
-        self.max_residual = max(self.max_residual, res)
-        if not np.isfinite(res) or res > self.tol:
-            raise StageFailure(res, self.tol)
         with torch.no_grad():
             end = u0 + net(torch.ones(1, 1, dtype=torch.float64))[0]
-        return end.numpy()
+        return end.numpy(), (res if np.isfinite(res) else np.inf)

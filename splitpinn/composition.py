@@ -1,0 +1,192 @@
+"""Split-PINN: the splitting plan's stages composed into one step, as a stepper of the
+marching core, and :func:`solve_split`.
+
+One composed step of length h runs the plan's stages (each sub-problem advanced by its
+sub-solver with the other states frozen) for all rows at once.  Error control (adaptive
+steps, the default) is by step doubling on the composed step: the step is taken once with h
+and twice with h/2, and (y_{h/2,h/2} − y_h)/(2^p − 1) estimates the local error of the two
+half steps, which are kept — splitting error and sub-solver error together (p: the scheme's
+order, 4 for an unsplit plan, whose PINN error is spectral).  Fractional models march with a
+fixed step: their L1 memory ties every step to the whole mesh, so a trial half step would
+need a tentative memory, and the L1 error (order 2 − α) is not what doubling the
+composition measures.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .bound import BoundModel
+from .errors import ModelError
+from .marching import march, solutions
+from .solution import Solution
+from .splitting import Plan, plan
+from .stepper import Stepper, Trial
+from .subsolvers import (
+    AdamLBFGSPINN,
+    ClassicalRK4,
+    ExactFlow,
+    LeastSquaresPINN,
+    Stage,
+)
+
+TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}
+#: Split-PINN step (ms) for models that declare no ``default_dt``: integer order, fractional.
+DEFAULT_DT = {False: 0.02, True: 0.01}
+#: Default tolerances of the adaptive split-PINN (chosen so that the benchmark targets hold).
+DEFAULT_RTOL, DEFAULT_ATOL = 1e-7, 1e-9
+
+
+class CompositionStepper(Stepper):
+    """The plan's composition as a stepper; see the module docstring."""
+
+    def __init__(self, bound: BoundModel, the_plan: Plan, trainer, fixed: bool,
+                 memory=None) -> None:
+        super().__init__(bound)
+        self.plan, self.trainer, self.memory = the_plan, trainer, memory
+        self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
+                        "classical": ClassicalRK4(bound)}
+        self.error_order = None if fixed else (the_plan.order or 4)
+        self.stages_per_step = len(the_plan.stages) * (1 if fixed else 2)
+        self.stage_evaluations = 0
+        self.failure = ""
+
+    def compose(self, rows, t, y, h, frozen):
+        """The states (R, n) after one composed step of length ``h`` (R,), and a mask of the
+        rows whose stages all succeeded."""
+        y = y.copy()
+        ok = np.ones(len(rows), dtype=bool)
+        clock = np.zeros(len(self.plan.subproblems))
+        params = self.bound.param_columns[:, rows]
+        for k, c in self.plan.stages:
+            sub = self.plan.subproblems[k]
+            memory = None if self.memory is None or k not in self.memory else \
+                [self.memory[k][r] for r in rows]
+            stage = Stage(t + clock[k] * h, c * h, y, frozen, params, memory)
+            values, good = self.solvers[sub.solver].advance(sub, stage)
+            if not good.all() and not self.failure:
+                self.failure = f"sub-problem {sub.name}: no stage met its tolerance"
+            y[:, sub.index] = values
+            ok &= good
+            clock[k] += c
+            self.stage_evaluations += len(rows)
+        return y, ok
+
+    def attempt(self, rows, t, y, h, frozen) -> Trial:
+        if self.error_order is None:
+            y1, ok = self.compose(rows, t, y, h, frozen)
+            return Trial(t + h, y1, None, ok)
+        both, ok = self.compose(np.concatenate([rows, rows]), np.concatenate([t, t]),
+                                np.concatenate([y, y]), np.concatenate([h, h / 2]),
+                                np.concatenate([frozen, frozen]))
+        big, half = both[: len(rows)], both[len(rows):]
+        small, ok2 = self.compose(rows, t + h / 2, half, h / 2, frozen)
+        error = (small - big) / (2**self.error_order - 1)
+        return Trial(t + h, small, error, ok[: len(rows)] & ok[len(rows):] & ok2)
+
+    def partial(self, rows, t, y, s, frozen):
+        if self.error_order is None:
+            return self.compose(rows, t, y, s, frozen)[0]
+        half, _ = self.compose(rows, t, y, s / 2, frozen)
+        return self.compose(rows, t + s / 2, half, s / 2, frozen)[0]
+
+    def accept(self, rows, t, y) -> None:
+        if self.memory is not None:
+            self.memory.record(rows, t, y)
+
+    def jump(self, rows, t, y_before, y_after) -> None:
+        if self.memory is not None:
+            self.memory.record(rows, t, y_before)
+            self.memory.record(rows, t, y_after)  # the jump: the reset stays in the memory
+
+    def settings(self) -> dict:
+        out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
+               **self.trainer.settings(), "max_residual": self.trainer.max_residual,
+               "stage_evaluations": self.stage_evaluations}
+        if self.memory is not None:
+            out["history"] = self.memory.kind
+            out["memory_floats"] = self.memory.memory_floats
+        return out
+
+
+def _check_fractional_resets(bound: BoundModel) -> None:
+    """Refuse a reset of a Caputo state that no refractory clamp holds: with the jump kept
+    in the memory, the L1 relation right after it is singular and undoes part of the reset
+    at every step, so the answer depends on dt (see README, "Known limits")."""
+    for event in bound.events:
+        clamped = set(event.clamp_index) if event.refractory_rows.min() > 0 else set()
+        loose = [bound.names[i] for i in event.reset_index
+                 if bound.orders[i] < 1 and i not in clamped]
+        if loose:
+            raise ModelError(
+                f"{bound.model.name}: the reset of fractional state(s) {', '.join(loose)} has no "
+                "refractory clamp; with the memory kept it is ill posed (dt-dependent), so "
+                "split-PINN refuses it. Use order 1 for them, a refractory clamp, or "
+                "method 'reference' to see the dt-dependent L1 answer.")
+
+
+def default_step(bound: BoundModel) -> float:
+    """The split-PINN step (ms) of a fixed-step solve, and the first step of an adaptive one:
+    the model's ``default_dt`` if it declares one, else :data:`DEFAULT_DT`."""
+    return bound.model.default_dt or DEFAULT_DT[bound.fractional]
+
+
+def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
+    if trainer not in TRAINERS:
+        raise ModelError(f"unknown trainer {trainer!r} (known: {', '.join(TRAINERS)})")
+    try:
+        return TRAINERS[trainer](bound, seed=seed, **options)
+    except TypeError as exc:
+        raise ModelError(f"trainer {trainer}: {exc}") from None
+
+
+def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = None,
+                trainer: str = "least-squares", solvers="pinn", partition=None,
+                history: str | None = None, seed: int = 0, rtol: float | None = None,
+                atol: float | None = None, fixed_step: bool = False, traces: bool = True,
+                quiet: bool = True, trainer_options: dict | None = None) -> list[Solution]:
+    """Split-PINN solve of every neuron of ``bound``, sampled on ``grid`` (ms).
+
+    Adaptive steps by default (``rtol``/``atol``, defaults :data:`DEFAULT_RTOL`,
+    :data:`DEFAULT_ATOL`); ``fixed_step`` uses the grid spacing as the step (fractional
+    models always do).  ``scheme``, ``partition`` and ``solvers`` go to
+    :func:`splitpinn.splitting.plan`; ``trainer`` picks the PINN trainer ("least-squares" or
+    "adam-lbfgs") and ``trainer_options`` its keyword settings (e.g. ``{"features": 16}``);
+    ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation.
+
+    Returns one :class:`Solution` per neuron; ``meta["solver"]`` holds the plan, the trainer
+    settings, accepted and rejected steps, and the stages of the accepted steps.  Raises
+    ModelError for bad options or an unclamped fractional reset, SolverError when no step
+    can be trusted (naming the time and the sub-problem).
+    """
+    # BLAS is limited to one thread: the systems are small, and a thread pool only adds
+    # synchronisation overhead (20x slower expm under load was measured).
+    with threadpool_limits(limits=1, user_api="blas"):
+        start = _time.perf_counter()
+        _check_fractional_resets(bound)
+        if bound.fractional:
+            if rtol is not None or atol is not None:
+                raise ModelError("rtol/atol do not apply to fractional models: they march "
+                                 "with a fixed step (choose dt)")
+            fixed_step = True
+        the_plan = plan(bound, scheme, partition, solvers)
+        pinn = _make_trainer(bound, trainer, seed, trainer_options or {})
+        memory = None
+        if bound.fractional:
+            from .fractional_memory import SplitMemory
+
+            memory = SplitMemory(bound, the_plan, grid, history)
+        stepper = CompositionStepper(bound, the_plan, pinn, fixed_step, memory)
+        rtol = DEFAULT_RTOL if rtol is None else rtol
+        atol = DEFAULT_ATOL if atol is None else atol
+        result = march(bound, stepper, grid, rtol=rtol, atol=atol, h0=default_step(bound),
+                       fixed_step=fixed_step, traces=traces, quiet=quiet,
+                       label=f"split-PINN {bound.model.name}")
+        settings = {**stepper.settings(), "fixed_step": fixed_step, "seed": seed}
+        if not fixed_step:
+            settings.update(rtol=rtol, atol=atol, error_estimate="step doubling")
+        return solutions(bound, grid, result, settings, _time.perf_counter() - start,
+                         stepper.stages_per_step)
