@@ -1,7 +1,7 @@
 """Model declaration: validation errors, stimulus helpers, binding, initial values.
 
-Every expected number here is computed by hand from the formulas in DESIGN.md (or plain
-arithmetic), not read back from the package.
+Every expected number here is computed by hand from the published model equations and presets
+(or plain arithmetic), not read back from the package.
 """
 
 import math

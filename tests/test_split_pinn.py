@@ -151,7 +151,7 @@ def _rel_l2(a, b):
 
 def test_hh_defaults_match_tight_reference():
     bound = models.get("hh").bind()
-    sol = solve_split(bound, 20.0)  # defaults: least-squares PINN, Yoshida, dt = 0.02
+    sol = solve_split(bound, 20.0)  # defaults: least-squares PINN, Yoshida, HH's dt 0.0125
     ref = solve_reference(bound, 20.0, sol.t[1] - sol.t[0], rtol=1e-12, atol=1e-12)
     assert np.allclose(sol.t, ref.t)
     assert _rel_l2(sol["V"], ref["V"]) <= 1e-4
@@ -166,7 +166,7 @@ def test_hh_defaults_match_tight_reference():
 
 def test_izhikevich_rs_spikes_match_reference():
     bound = models.get("izhikevich").bind(preset="RS")
-    # dt = 0.1 rather than the default 0.02 keeps this test short; the measured spike errors
+    # dt = 0.1 rather than the default 0.05 keeps this test short; the measured spike errors
     # are ~3e-5 ms here (~2e-6 at 0.05)
     sol = solve_split(bound, 100.0, 0.1)
     ref = solve_reference(bound, 100.0, 0.1, rtol=1e-12, atol=1e-12)

@@ -265,7 +265,8 @@ def test_adam_lbfgs_pinn_on_decay():
 
 def test_adam_lbfgs_pinn_on_hh_gate_stage():
     """The torch right-hand side gets V frozen as a number (torch.exp of it must work) and the
-    removable singularity of alpha_m at V = -40 through the torch Piecewise."""
+    removable singularity of alpha_m at V = -40 through the safe x/(1 - exp(-x)) rate
+    function's torch implementation."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     bound, (_, gates) = _hh()
