@@ -2,7 +2,7 @@
 
 Names: ``lif``, ``izhikevich`` (presets RS IB CH FS LTS TC RZ), ``hh``, ``fhn``,
 ``morris-lecar``, ``frac-lif``, ``fo-hh``, ``frac-izhikevich``, ``ilif``, ``da-lif``,
-``arslif``.
+``arslif``, ``adex``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from splitpinn.errors import ModelError
 from splitpinn.model import Model
 
+from .adex import adex
 from .arslif import arslif
 from .da_lif import da_lif
 from .fhn import fhn
@@ -33,6 +34,7 @@ LIBRARY: dict[str, Callable[[], Model]] = {
     "ilif": ilif,
     "da-lif": da_lif,
     "arslif": arslif,
+    "adex": adex,
 }
 
 

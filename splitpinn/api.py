@@ -18,9 +18,14 @@ from .validation import check_output_size
 METHODS = names("method")
 
 def resolve_model(model: Model | str) -> Model:
-    """A library model by name, or the given :class:`Model`."""
+    """A library model by name, a model file (``.toml``, or ``.nml`` for NeuroML2), or the
+    given :class:`Model`."""
     if isinstance(model, Model):
         return model
+    if str(model).endswith((".toml", ".nml")):
+        from .modelfile import load
+
+        return load(model)
     from . import models
 
     return models.get(model)

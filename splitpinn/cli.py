@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", default=None, help="lie, strang or yoshida")
     p.add_argument("--preset")
     p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
+    p = sub.add_parser("show", help="print a model as text, a TOML model file, LaTeX or Brian2")
+    p.add_argument("model", help="library model name, .toml model file or .nml NeuroML2 file")
+    p.add_argument("--format", default="text", choices=["text", "toml", "latex", "brian2"])
     p = sub.add_parser("solve", help="solve a model with one method")
     _add_solve_options(p)
     p.add_argument("--method", required=True, choices=registry.names("method"),
@@ -173,6 +176,13 @@ def _cmd_plan(args) -> None:
     print(plan(bound, scheme=args.scheme))
 
 
+def _cmd_show(args) -> None:
+    from .api import resolve_model
+    from .modelfile import show
+
+    print(show(resolve_model(args.model), args.format), end="")
+
+
 def _headless() -> None:
     """Draw figures off-screen (the command line never opens windows)."""
     import matplotlib
@@ -225,7 +235,8 @@ def _cmd_compare(args) -> None:
     print(comparison.summary())
 
 
-COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "solve": _cmd_solve, "compare": _cmd_compare}
+COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "show": _cmd_show, "solve": _cmd_solve,
+            "compare": _cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

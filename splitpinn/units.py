@@ -1,0 +1,232 @@
+"""Physical units for models declared from text (pint underneath).
+
+Every quantity is stored as a number in a *project unit*: ms, mV, µA/cm², mS/cm², µF/cm², nA,
+MΩ, nS, pF, pA (or 1).  An annotation already in one of these units is kept; another unit is
+replaced by the project unit of its dimension (current → nA, conductance → nS, …; a dimension
+without one, such as mV/ms, is composed of ms, mV, nA and cm).
+
+Unit literals in equations follow Brian2: an optional SI prefix, a base unit (``volt``/``V``,
+``second``/``s``, ``amp``/``A``, ``ohm``, ``siemens``/``S``, ``farad``/``F``, ``metre``/``m``,
+``hertz``/``Hz``, ``molar``/``M``, ``mole``/``mol``, ``coulomb``/``C``, ``kelvin``/``K``,
+``gram``/``g``, ``litre``/``l``) and an optional power 2 or 3 (``cm2`` is cm²).
+
+:func:`with_units` goes the other way: it rewrites a stored expression (numbers in project
+units) so that each sum, comparison and function argument is dimensionally consistent, by
+attaching unit symbols (``65*mV``, ``/ms``) whose conversion factors are all 1.  Parsing the
+printed result gives back the same numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping
+
+import pint
+import sympy as sp
+
+from .errors import ModelError
+
+_PREFIXES = "yzafpnumcdkMGT"
+_BASES = {"volt", "V", "second", "s", "amp", "ampere", "A", "ohm", "siemens", "S", "farad", "F",
+          "metre", "meter", "m", "hertz", "Hz", "molar", "M", "mole", "mol", "coulomb", "C",
+          "kelvin", "K", "gram", "g", "litre", "liter", "l"}
+_LITERAL = re.compile(rf"^([{_PREFIXES}]?)([A-Za-z]+?)([23]?)$")
+
+#: The project units; quantities in one of them are stored as they are.
+PROJECT_UNITS = ("ms", "mV", "uA/cm**2", "mS/cm**2", "uF/cm**2", "nA", "Mohm", "nS", "pF", "pA")
+#: The project unit per dimension (for annotations in other units).
+_PREFERRED = ("ms", "mV", "nA", "uA/cm**2", "nS", "mS/cm**2", "pF", "uF/cm**2", "Mohm")
+
+
+@functools.cache
+def registry() -> pint.UnitRegistry:
+    """The shared pint registry."""
+    return pint.UnitRegistry()
+
+
+def unit(text: str) -> pint.Unit:
+    """A pint unit from text: ``"mV"``, ``"uA/cm**2"``, ``"µF/cm²"``, ``"1"``."""
+    return registry().Unit("" if text.strip() == "1" else text)
+
+
+def pretty(u: pint.Unit) -> str:
+    """A unit as display text (``µA/cm²``; empty for dimensionless)."""
+    return f"{u:~P}"
+
+
+def literal(name: str) -> pint.Unit | None:
+    """The unit a Brian2-style unit literal names (``mV``, ``msiemens``, ``cm2``), or None."""
+    match = _LITERAL.match(name)
+    candidates = [("", name, "")] if name in _BASES else []
+    if match and match.group(2) in _BASES:
+        candidates.append(match.groups())
+    for prefix, base, power in candidates:
+        try:
+            u = registry().Unit(prefix + base)
+        except (pint.errors.UndefinedUnitError, ValueError, AttributeError):
+            continue
+        return u ** int(power) if power else u
+    return None
+
+
+@functools.cache
+def _project_units() -> tuple[pint.Unit, ...]:
+    return tuple(unit(u) for u in PROJECT_UNITS)
+
+
+def project_unit(u: pint.Unit) -> pint.Unit:
+    """The unit in which a quantity annotated with ``u`` is stored (see the module docstring)."""
+    if u.dimensionless or u in _project_units():
+        return registry().dimensionless if u.dimensionless else u
+    for name in _PREFERRED:
+        p = unit(name)
+        if p.dimensionality == u.dimensionality:
+            return p
+    dims = u.dimensionality
+    mass, length = dims.get("[mass]", 0), dims.get("[length]", 0)
+    time, current = dims.get("[time]", 0), dims.get("[current]", 0)
+    others = set(dims) - {"[mass]", "[length]", "[time]", "[current]"}
+    if others:
+        return u  # e.g. concentration or temperature: kept as annotated
+    ms, mv, na, cm = (unit(n) for n in ("ms", "mV", "nA", "cm"))
+    # mV contributes mass^1 length^2 time^-3 current^-1; solve for the four exponents.
+    return ms ** (time + 3 * mass) * mv ** mass * na ** (current + mass) * cm ** (length - 2 * mass)
+
+
+def factor(source: pint.Unit, target: pint.Unit) -> float:
+    """The number that converts a magnitude in ``source`` into one in ``target``.
+
+    Raises pint's DimensionalityError when the dimensions differ."""
+    if source == target:
+        return 1.0
+    value = registry().Quantity(1.0, source).to(target).magnitude
+    return float(f"{value:.15g}")  # 1e-3, not 0.0010000000000000002
+
+
+def convert(expr: sp.Expr, source: pint.Unit, target: pint.Unit) -> sp.Expr:
+    """``expr`` (a magnitude in ``source``) as a magnitude in ``target``."""
+    f = factor(source, target)
+    return expr if f == 1.0 else sp.Rational(repr(f)) * expr
+
+
+def to_text(u: pint.Unit) -> str:
+    """A unit as Brian2-style text: ``mV``, ``uA/cm**2``, ``1`` for dimensionless."""
+    return str(_symbolic(u)) if not u.dimensionless else "1"
+
+
+def _abbreviation(name: str) -> str:
+    return registry().get_symbol(name).replace("µ", "u").replace("Ω", "ohm")
+
+
+def _symbolic(u: pint.Unit) -> sp.Expr:
+    """A unit as a product of powers of sympy symbols named by the unit abbreviations."""
+    out = sp.Integer(1)
+    for name, power in u._units.items():
+        p = sp.Integer(int(power)) if float(power).is_integer() else sp.Float(power)
+        out *= sp.Symbol(_abbreviation(name)) ** p
+    return out
+
+
+# -- stored expression -> expression with unit symbols ---------------------------------------
+
+_SAME_UNIT = {"Min", "Max", "Mod"}
+_KEEP_UNIT = {"Abs", "floor", "ceiling"}
+
+
+def with_units(expr, units: Mapping[str, pint.Unit], target: pint.Unit | None) -> sp.Expr:
+    """``expr`` with unit symbols attached so that it reads as a quantity in ``target``.
+
+    ``units`` gives the unit of each symbol (missing: dimensionless; ``t`` is in ms).  With
+    ``target`` None the expression keeps its own unit.  Terms already in a unit equal to the
+    wanted one up to a factor 1 (mS·mV and µA) are left alone."""
+    fixed, u = _Attacher(units).fix(sp.sympify(expr), target)
+    return fixed if target is None else _to(fixed, u, target)
+
+
+def unit_of(expr, units: Mapping[str, pint.Unit]) -> pint.Unit | None:
+    """The unit of a stored expression (None for a pure number)."""
+    return _Attacher(units).fix(sp.sympify(expr), None)[1]
+
+
+class _Attacher:
+    def __init__(self, units: Mapping[str, pint.Unit]) -> None:
+        self.units = {"t": unit("ms"), **units}
+
+    def fix(self, e, want: pint.Unit | None = None):
+        """(expression with unit symbols, its unit or None for a pure number); sums are
+        brought to ``want`` where one of their terms is in it."""
+        one = registry().dimensionless
+        if e.is_Number or isinstance(e, sp.NumberSymbol) or e in (sp.true, sp.false):
+            return e, None
+        if e.is_Symbol:
+            return e, self.units.get(e.name, one)
+        if e.is_Add:
+            return self.common(e.args, sp.Add, want)
+        if e.is_Mul:
+            parts = [self.fix(a) for a in e.args]
+            found = [u for _, u in parts if u is not None]
+            return sp.Mul(*[p for p, _ in parts]), (math.prod(found[1:], start=found[0])
+                                                     if found else None)
+        if e.is_Pow:
+            base, bu = self.fix(e.base)
+            if e.exp.is_Number:
+                return base ** e.exp, None if bu is None else bu ** float(e.exp)
+            return _to(base, bu, one) ** _to(*self.fix(e.exp, one), one), one
+        if isinstance(e, sp.Piecewise):
+            values, u = self.common([a.expr for a in e.args], _tuple, want)
+            conds = [self.fix(a.cond)[0] for a in e.args]
+            return sp.Piecewise(*zip(values, conds, strict=True)), u
+        if isinstance(e, sp.Rel):
+            (lhs, rhs), _ = self.common(e.args, _tuple)
+            return type(e)(lhs, rhs), one
+        if isinstance(e, sp.Heaviside | sp.sign):
+            return type(e)(self.fix(e.args[0])[0], *e.args[1:]), one
+        if isinstance(e, sp.logic.boolalg.BooleanFunction):
+            return type(e)(*[self.fix(a)[0] for a in e.args]), one
+        name = type(e).__name__
+        if name in _SAME_UNIT:
+            return self.common(e.args, lambda *a: type(e)(*a), want)
+        if name in _KEEP_UNIT:
+            arg, u = self.fix(e.args[0], want)
+            return type(e)(arg), u
+        if isinstance(e, sp.Function):
+            return type(e)(*[_to(*self.fix(a, one), one) for a in e.args]), one
+        raise ModelError(f"cannot write {e} with units")
+
+    def common(self, args, build, want=None):
+        """Terms brought to one unit: ``want`` if a term is in it, else the first dimensional
+        term's unit, else dimensionless."""
+        parts = [self.fix(a, want) for a in args]
+        found = [u for _, u in parts if u is not None]
+        if not found:
+            return build(*[p for p, _ in parts]), None
+        if want is not None and any(_same(u, want) for u in found):
+            target = want
+        else:
+            target = next((u for u in found if not u.dimensionless), found[0])
+        return build(*[_to(p, u, target) for p, u in parts]), target
+
+
+def _same(u: pint.Unit, target: pint.Unit) -> bool:
+    """True when a magnitude in ``u`` is the same number in ``target``."""
+    if u == target:
+        return True
+    if u.dimensionality != target.dimensionality:
+        return False
+    return factor(u, target) == 1.0
+
+
+def _to(expr, u: pint.Unit | None, target: pint.Unit):
+    """Attach the unit symbols that make ``expr`` (of unit ``u``, None: a number) read as
+    ``target``; the magnitude is unchanged."""
+    if u is None:
+        return expr if target.dimensionless else expr * _symbolic(target)
+    if _same(u, target):
+        return expr
+    return expr * _symbolic(target / u)
+
+
+def _tuple(*args):
+    return args
