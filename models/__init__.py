@@ -2,7 +2,7 @@
 
 Names: ``lif``, ``izhikevich`` (presets RS IB CH FS LTS TC RZ), ``hh``, ``fhn``,
 ``morris-lecar``, ``frac-lif``, ``fo-hh``, ``frac-izhikevich``, ``ilif``, ``da-lif``,
-``arslif``, ``adex``.
+``arslif``, ``linear-lif``, ``adex``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .hh import fo_hh, hh
 from .ilif import ilif
 from .izhikevich import frac_izhikevich, izhikevich
 from .lif import frac_lif, lif
+from .linear_lif import linear_lif
 from .morris_lecar import morris_lecar
 
 LIBRARY: dict[str, Callable[[], Model]] = {
@@ -31,6 +32,7 @@ LIBRARY: dict[str, Callable[[], Model]] = {
     "frac-lif": frac_lif,
     "fo-hh": fo_hh,
     "frac-izhikevich": frac_izhikevich,
+    "linear-lif": linear_lif,
     "ilif": ilif,
     "da-lif": da_lif,
     "arslif": arslif,

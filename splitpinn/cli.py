@@ -1,4 +1,5 @@
-"""The ``splitpinn`` command line: ``models``, ``plan``, ``solve`` and ``compare``.
+"""The ``splitpinn`` command line: ``models``, ``plan``, ``solve``, ``compare``, ``sweep``,
+``fi-curve`` and ``latency``.
 
 Every run ends with exit status 0, or with one line on stderr and no file written: exit status 2
 and ``splitpinn: error: ...`` for bad input (the user's mistake), exit status 1 and
@@ -113,7 +114,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", required=True,
                    help="comma-separated, reference first, e.g. reference,split-pinn")
     p.add_argument("--out", required=True, help="directory for metrics.json and figures")
+    for name, text in (("sweep", "solve a model over a grid of parameter values"),
+                       ("fi-curve", "firing rate against constant current I"),
+                       ("latency", "first-spike latency against the amplitude of a step current")):
+        p = sub.add_parser(name, help=text)
+        _add_solve_options(p)
+        _add_sweep_options(p, method_required=name == "sweep")
+    p.add_argument("--t-on", type=float, default=0.0, help="step onset (ms, default 0)")
+    p.add_argument("--theta", type=_positive, default=1.0,
+                   help="threshold distance the LIF predictors assume (default 1)")
     return parser
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 1")
+    return int(text)
+
+
+def _add_sweep_options(p: argparse.ArgumentParser, method_required: bool) -> None:
+    from . import registry
+
+    p.add_argument("--method", required=method_required, choices=registry.names("method"),
+                   default=None if method_required else "reference",
+                   help="the solve method" + ("" if method_required else " (default reference)"))
+    p.add_argument("--vary", action="append", required=True,
+                   metavar="PARAM=START:STOP:N|PARAM=v1,v2,...",
+                   help="values of a parameter (repeatable: the grid is the cartesian product, "
+                        "the last --vary fastest)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_count, help="local worker processes (default: all cores)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="solve on the workers of this Dask scheduler")
+    p.add_argument("--chunk-size", type=_count,
+                   help="points per task (default: about four tasks per worker)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the sweep in --out, computing only the missing points")
+    p.add_argument("--out", required=True, help="output directory")
 
 
 def _flag(option: str) -> str:
@@ -235,8 +272,83 @@ def _cmd_compare(args) -> None:
     print(comparison.summary())
 
 
+def _sweep_options(args) -> dict:
+    _check_methods([args.method])
+    return dict(method=args.method, t_end=args.t_end, dt=args.dt, jobs=args.jobs,
+                scheduler=args.scheduler, chunk_size=args.chunk_size, out=args.out,
+                resume=args.resume, **_common(args),
+                **_method_options(args, [args.method])[args.method])
+
+
+def _currents(args):
+    from .sweep import parse_vary
+
+    vary = parse_vary(args.vary)
+    if list(vary) != ["I"]:
+        raise InputError(f"{args.command} varies the current: give one --vary I=..., "
+                         f"not {', '.join(vary)}")
+    return vary["I"]
+
+
+def _cmd_sweep(args) -> None:
+    from .sweep import parse_vary, plot_sweep, sweep
+
+    vary = parse_vary(args.vary)
+    _headless()
+    from .plotting import save_figure
+
+    result = sweep(args.model, vary, **_sweep_options(args))
+    save_figure(plot_sweep(result), Path(args.out) / "sweep.png")
+    failed = int((result.table["status"] != "ok").sum())
+    print(f"sweep of {args.model} by {args.method}: {len(result.table)} points, {failed} failed; "
+          f"{args.out}/sweep.csv, spikes.csv, sweep.png")
+
+
+def _cmd_fi_curve(args) -> None:
+    from .fi import fi_curve
+
+    currents = _currents(args)
+    _headless()
+    curve = fi_curve(args.model, currents, **_sweep_options(args))
+    exact = "" if curve.closed_form is None else \
+        f", largest deviation from the closed form {_max_rel(curve.rate_hz, curve.closed_form_hz)}"
+    print(f"F-I curve of {args.model} by {args.method}: {len(curve.I)} currents{exact}; "
+          f"{args.out}/fi.csv, fi.png")
+
+
+def _max_rel(values, exact) -> str:
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(values - exact) / np.abs(exact)
+    rel = rel[np.isfinite(rel)]
+    return f"{rel.max():.2e} (relative)" if rel.size else "-"
+
+
+def _cmd_latency(args) -> None:
+    from .latency import PREDICTORS, latency
+
+    currents = _currents(args)
+    _headless()
+    result = latency(args.model, currents, t_on=args.t_on, theta=args.theta,
+                     **_sweep_options(args))
+    errors = "; ".join(f"{n} median rel. error {_median(result.relative_error(n))}"
+                       for n in PREDICTORS if n in result.predictors) or \
+        "fewer than 3 currents fire: no predictor fitted"
+    print(f"latency of {args.model} by {args.method}: {len(result.I)} currents; {errors}; "
+          f"{args.out}/latency.csv, latency.json, latency.png")
+
+
+def _median(values) -> str:
+    import numpy as np
+
+    values = values[np.isfinite(values)]
+    return f"{np.median(values):.3g}" if values.size else "-"
+
+
 COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "show": _cmd_show, "solve": _cmd_solve,
-            "compare": _cmd_compare}
+            "compare": _cmd_compare,
+            "sweep": _cmd_sweep, "fi-curve": _cmd_fi_curve, "latency": _cmd_latency}
 
 
 def main(argv: list[str] | None = None) -> int:
