@@ -11,6 +11,11 @@ import pytest
 
 import splitpinn
 from splitpinn import ModelError, discretise
+from splitpinn.discretisation_error import (
+    discrete_spike_times,
+    discretisation_error,
+    plot_discretisation_error,
+)
 
 BATCH, STEPS = 64, 100
 
@@ -228,3 +233,32 @@ def test_bad_steps():
     pulsed = splitpinn.models.get("da-lif").with_stimulus(splitpinn.stimulus.step(1.0, 5.0))
     with pytest.raises(ModelError, match="depends on time"):
         discretise(pulsed, 1.0).step({"V": np.zeros(2)})
+
+
+def test_discrete_lif_spikes_approach_the_closed_form():
+    """The study's discrete spike times against the LIF closed form (constant input)."""
+    period = 10.0 * np.log(20.0 / 5.0)  # R I = 20 mV from V_reset = V_rest, threshold 15 mV
+    closed = period * np.arange(1, int(40.0 // period) + 1)
+    for dt, tol in ((0.1, 0.2), (0.01, 0.02)):
+        times = discrete_spike_times("lif", dt, np.array([2.0]), 40.0, 40.0)
+        assert len(times) == len(closed)
+        assert np.max(np.abs(times - closed)) < tol
+
+
+def test_discretisation_error_table():
+    table = discretisation_error(models=("da-lif", "lif"), dts=(1.0, 0.1, 0.01), t_end=40.0)
+    assert list(table["model"]) == ["da-lif"] * 3 + ["lif"] * 3
+    assert set(table.columns) >= {"dt", "reference_spikes", "spikes", "count_error",
+                                  "max_spike_time_error_ms", "mean_spike_time_error_ms"}
+    for _, rows in table.groupby("model"):
+        assert rows["reference_spikes"].iloc[0] >= 2
+        fine = rows[rows["dt"] == 0.01].iloc[0]
+        assert fine["count_error"] == 0 and fine["max_spike_time_error_ms"] < 0.1
+        assert fine["mean_spike_time_error_ms"] < rows[rows["dt"] == 1.0].iloc[0][
+            "mean_spike_time_error_ms"]
+    fig = plot_discretisation_error(table)
+    assert fig.axes[0].get_xlabel() == "Δt (ms)" and len(fig.axes[1].lines) == 3
+    with pytest.raises(ModelError, match="no published rule"):
+        discretisation_error(models=("hh",))
+    with pytest.raises(ModelError, match="does not divide"):
+        discretisation_error(models=("lif",), dts=(0.3,))
