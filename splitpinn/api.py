@@ -83,8 +83,8 @@ def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval) -> np.ndarra
 def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
           dt: float | None = None, *, parameters: Mapping | None = None,
           initial: Mapping | None = None, preset: str | None = None, stimulus=None,
-          t_eval=None, t0: float = 0.0, traces: bool = True, quiet: bool = True,
-          **options) -> Solution | Batch:
+          t_eval=None, t0: float = 0.0, traces: bool = True, coupling: Mapping | None = None,
+          quiet: bool = True, **options) -> Solution | Batch:
     """Solve ``model`` on [t0, t_end] ms with ``method`` ("reference", "split-pinn" or
     "vanilla-pinn").
 
@@ -95,7 +95,9 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
     ``stimulus`` (an expression of ``t``, e.g. :func:`splitpinn.stimulus.sampled`) replaces
     the model's I_ext for this solve.  A value in ``parameters`` or ``initial`` that is a
     1-D array of length B makes a batch of B neurons: the result is then a :class:`Batch`
-    (``traces=False`` keeps spike times only).
+    (``traces=False`` keeps spike times only).  ``coupling={"weights": W, "target": STATE,
+    "delay": ms}`` makes the batch a network of delta synapses: a spike of neuron j adds
+    ``W[i, j]`` to STATE of every neuron i (methods "reference" and "split-pinn").
     Further keyword ``options`` go to the method (e.g. ``scheme``, ``trainer``, ``rtol``,
     ``fixed_step`` and ``history`` for split-PINN, ``integrator`` and ``rtol`` for the
     reference, ``iterations`` for the vanilla PINN); an unknown option is a ModelError
@@ -112,6 +114,11 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
     check_times(t_end, dt, t0)
     bound = model.bind(parameters, initial, preset)
     grid = _grid(bound, t_end, dt, t0, t_eval)
+    if coupling is not None:
+        from .coupling import Coupling
+
+        options["coupling"] = Coupling.from_spec(bound, coupling)
+        entry.check_options(options)
     start = _time.perf_counter()
     solutions = entry.implementation(bound, grid, quiet=quiet, traces=traces, **options)
     wall = _time.perf_counter() - start

@@ -93,6 +93,16 @@ class CompositionStepper(Stepper):
         half, _ = self.compose(rows, t, y, s / 2, frozen)
         return self.compose(rows, t + s / 2, half, s / 2, frozen)[0]
 
+    def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
+        """The composition's own flow from the step start to each query time: dense output
+        as accurate as the step (the scheme's order), not an interpolant."""
+        out = y1[which].copy()
+        inside = tq < t1[which]
+        if inside.any():
+            w = which[inside]
+            out[inside] = self.partial(rows[w], t0[w], y0[w], tq[inside] - t0[w], frozen[w])
+        return out
+
     def accept(self, rows, t, y) -> None:
         if self.memory is not None:
             self.memory.record(rows, t, y)
@@ -146,8 +156,9 @@ def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
 def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = None,
                 trainer: str = "least-squares", solvers="pinn", partition=None,
                 history: str | None = None, seed: int = 0, rtol: float | None = None,
-                atol: float | None = None, fixed_step: bool = False, traces: bool = True,
-                quiet: bool = True, trainer_options: dict | None = None) -> list[Solution]:
+                atol: float | None = None, fixed_step: bool = False, coupling=None,
+                traces: bool = True, quiet: bool = True,
+                trainer_options: dict | None = None) -> list[Solution]:
     """Split-PINN solve of every neuron of ``bound``, sampled on ``grid`` (ms).
 
     Adaptive steps by default (``rtol``/``atol``, defaults :data:`DEFAULT_RTOL`,
@@ -155,7 +166,8 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
     models always do).  ``scheme``, ``partition`` and ``solvers`` go to
     :func:`splitpinn.splitting.plan`; ``trainer`` picks the PINN trainer ("least-squares" or
     "adam-lbfgs") and ``trainer_options`` its keyword settings (e.g. ``{"features": 16}``);
-    ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation.
+    ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation;
+    ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes the batch a network.
 
     Returns one :class:`Solution` per neuron; ``meta["solver"]`` holds the plan, the trainer
     settings, accepted and rejected steps, and the stages of the accepted steps.  Raises
@@ -183,7 +195,7 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
         rtol = DEFAULT_RTOL if rtol is None else rtol
         atol = DEFAULT_ATOL if atol is None else atol
         result = march(bound, stepper, grid, rtol=rtol, atol=atol, h0=default_step(bound),
-                       fixed_step=fixed_step, traces=traces, quiet=quiet,
+                       fixed_step=fixed_step, traces=traces, quiet=quiet, coupling=coupling,
                        label=f"split-PINN {bound.model.name}")
         settings = {**stepper.settings(), "fixed_step": fixed_step, "seed": seed}
         if not fixed_step:

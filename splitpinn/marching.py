@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bound import BoundModel
+from .coupling import Coupling
 from .errors import ModelError, SolverError
 from .progress import advance_to, progress_bar
 from .solution import Solution
@@ -122,172 +123,252 @@ def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, 
 def march(bound: BoundModel, stepper: Stepper, grid: np.ndarray, *, rtol: float = 1e-6,
           atol: float = 1e-8, h0: float = 0.01, h_max: float = np.inf, fixed_step: bool = False,
           traces: bool = True, quiet: bool = True, label: str = "",
-          max_steps: int = 1_000_000) -> MarchResult:
+          max_steps: int = 1_000_000, coupling: Coupling | None = None) -> MarchResult:
     """March every row of ``bound`` from ``grid[0]`` to ``grid[-1]`` with ``stepper``,
     sampling the states on ``grid``; see the module docstring.
 
     ``fixed_step``: steps end at the grid points (the grid spacing is the step); otherwise
     the stepper's error estimate controls the step (first step ``h0``, at most ``h_max``).
     ``max_steps``: the work limit per row (tried steps); beyond it a :class:`SolverError`
-    suggests a remedy.  Raises :class:`ModelError` when a row starts at or past a threshold.
+    suggests a remedy.  ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes the
+    rows one network: they then march in lockstep, so that a spike reaches every neuron at
+    its time.  Raises :class:`ModelError` when a row starts at or past a threshold.
     """
-    rows_all = np.arange(bound.batch or 1)
-    n_rows, n = len(rows_all), len(bound.names)
-    t_start, t_end = float(grid[0]), float(grid[-1])
-    y = np.array(np.atleast_2d(bound.y0), dtype=float)
-    t = np.full(n_rows, t_start)
-    crossings = _Crossings(bound)
-    before = crossings(rows_all, t, y)
-    _check_start(bound, crossings, before)
-    out = np.empty((2, n_rows, n, len(grid))) if traces else None  # values, derivatives
-    if traces:
-        out[0, :, :, 0] = y
-        out[1, :, :, 0] = stepper.derivative(rows_all, t, y, np.zeros(y.shape, bool))
-    next_out = np.ones(n_rows, dtype=int)
-    order = stepper.error_order
-    adaptive = not fixed_step and order is not None
-    h = np.full(n_rows, float(h0) if adaptive else np.inf)
-    refractory_end = np.full(n_rows, -np.inf)
-    clamp = np.zeros((n_rows, n), dtype=bool)
-    spikes: list[list[float]] = [[] for _ in rows_all]
-    records: list[list[EventRecord]] = [[] for _ in rows_all]
-    accepted = np.zeros(n_rows, dtype=int)
-    rejected = np.zeros(n_rows, dtype=int)
-    breaks = _union_breakpoints(bound, t_start, t_end)
-    bar = progress_bar(t_end - t_start, label, quiet)
+    loop = _Loop(bound, stepper, grid, rtol, atol, h0, h_max, fixed_step, traces, coupling)
+    bar = progress_bar(grid[-1] - grid[0], label, quiet)
     try:
-        while True:
-            rows = np.nonzero(t < t_end - SAME_TIME)[0]
-            if rows.size == 0:
-                break
-            tr, yr = t[rows], y[rows]
-            stop = np.full(rows.size, t_end)
-            if adaptive or stepper.has_own_steps:
-                stop = np.minimum(stop, tr + h[rows]) if adaptive else stop
-            else:
-                nxt = grid[np.minimum(np.searchsorted(grid, tr + SAME_TIME, "right"),
-                                      len(grid) - 1)]
-                stop = np.minimum(np.minimum(stop, nxt), tr + h[rows])
-            if breaks.size:
-                nb = np.searchsorted(breaks, tr + SAME_TIME, "right")
-                has = nb < breaks.size
-                stop[has] = np.minimum(stop[has], breaks[nb[has]])
-            refr = refractory_end[rows]
-            clamped = tr < refr - SAME_TIME
-            stop = np.where(clamped, np.minimum(stop, refr), stop)
-            frozen = clamp[rows] & clamped[:, None]
-            hr = stop - tr
-            trial = stepper.attempt(rows, tr, yr, hr, frozen)
-            ok = trial.ok & np.all(np.isfinite(trial.y), axis=1)
-            if adaptive:
-                scale = atol + rtol * np.maximum(np.abs(yr), np.abs(trial.y))
-                err = np.sqrt(np.mean((trial.error / scale) ** 2, axis=1))
-                err = np.where(ok & np.isfinite(err), err, np.inf)
-                ok &= err <= 1.0
-                with np.errstate(divide="ignore"):
-                    factor = np.clip(0.9 * err ** (-1.0 / (order + 1)), 0.2, 5.0)
-                factor = np.where(np.isfinite(err), factor, 0.25)
-                grown = np.minimum(h_max, hr * factor)
-                h[rows] = np.where(ok & (hr < h[rows]), np.maximum(h[rows], grown), grown)
-            rejected[rows[~ok]] += 1
-            if (accepted[rows] + rejected[rows] > max_steps).any():
-                raise SolverError(_too_much_work(bound, tr, max_steps))
-            if not ok.all() and not adaptive:
-                if stepper.has_own_steps:
-                    raise SolverError(f"the step from t = {tr[~ok][0]:.6g} ms gave a "
-                                      "non-finite state")
-                fail = ~ok
-                h[rows[fail]] = hr[fail] / 2
-                if np.any(hr[fail] / 2 < (grid[1] - grid[0]) / 2**MAX_HALVINGS * (1 - 1e-9)):
-                    raise SolverError(_stage_failure(stepper, tr[fail][0], hr[fail][0]))
-            acc = np.nonzero(ok)[0]
-            if acc.size:
-                _finish_steps(bound, stepper, crossings, rows[acc], tr[acc], yr[acc],
-                              trial.t[acc], trial.y[acc], frozen[acc], before, t, y, h,
-                              refractory_end, clamp, spikes, records, out, next_out, grid,
-                              adaptive or stepper.has_own_steps)
-                accepted[rows[acc]] += 1
-            advance_to(bar, float(t.min()) - t_start)
+        loop.run(bar, max_steps)
     finally:
         bar.close()
-    return MarchResult(None if out is None else out[0], None if out is None else out[1], y,
-                       [np.array(s) for s in spikes], records, accepted, rejected)
+    return loop.result()
 
 
-def _finish_steps(bound, stepper, crossings, rows, t0, y0, t1, y1, frozen, before, t, y, h,
-                  refractory_end, clamp, spikes, records, out, next_out, grid, free_steps):
-    """Accepted steps of ``rows``: find crossings, apply resets or record the step ends,
-    sample the output grid, and move the rows on."""
-    after = crossings(rows, t1, y1)
-    fired = (before[rows] < 0) & (after >= 0)
-    hit = fired.any(axis=1)
-    t_new, y_new, g_new = t1.copy(), y1.copy(), after.copy()
-    reset_rows = np.zeros(len(rows), dtype=bool)
-    which = np.full(len(rows), -1)
-    if hit.any():
+class _Loop:
+    """The state of a march (times, states, step sizes, clamps, output) and its steps."""
+
+    def __init__(self, bound, stepper, grid, rtol, atol, h0, h_max, fixed_step, traces,
+                 coupling) -> None:
+        self.bound, self.stepper, self.grid, self.coupling = bound, stepper, grid, coupling
+        self.rtol, self.atol, self.h_max = rtol, atol, h_max
+        n_rows, n = bound.batch or 1, len(bound.names)
+        self.all = np.arange(n_rows)
+        self.t_end = float(grid[-1])
+        self.y = np.array(np.atleast_2d(bound.y0), dtype=float)
+        self.t = np.full(n_rows, float(grid[0]))
+        self.crossings = _Crossings(bound)
+        self.before = self.crossings(self.all, self.t, self.y)
+        _check_start(bound, self.crossings, self.before)
+        self.out = np.empty((2, n_rows, n, len(grid))) if traces else None  # values, slopes
+        if traces:
+            self.out[0, :, :, 0] = self.y
+            self.out[1, :, :, 0] = stepper.derivative(self.all, self.t, self.y,
+                                                      np.zeros(self.y.shape, bool))
+        self.next_out = np.ones(n_rows, dtype=int)
+        self.order = stepper.error_order
+        self.adaptive = not fixed_step and self.order is not None
+        self.free_steps = self.adaptive or stepper.has_own_steps
+        self.h = np.full(n_rows, float(h0) if self.adaptive else np.inf)
+        self.refractory_end = np.full(n_rows, -np.inf)
+        self.clamp = np.zeros((n_rows, n), dtype=bool)
+        self.spikes: list[list[float]] = [[] for _ in self.all]
+        self.records: list[list[EventRecord]] = [[] for _ in self.all]
+        self.accepted = np.zeros(n_rows, dtype=int)
+        self.rejected = np.zeros(n_rows, dtype=int)
+        self.breaks = _union_breakpoints(bound, float(grid[0]), self.t_end)
+
+    def result(self) -> MarchResult:
+        out = self.out
+        return MarchResult(None if out is None else out[0], None if out is None else out[1],
+                           self.y, [np.array(s) for s in self.spikes], self.records,
+                           self.accepted, self.rejected)
+
+    # -- one iteration -----------------------------------------------------------------------
+    def run(self, bar, max_steps: int) -> None:
+        while True:
+            rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
+            if rows.size == 0:
+                return
+            if self.coupling is not None:
+                self._deliver_due(float(self.t[0]))
+            tr, yr = self.t[rows], self.y[rows]
+            stop, frozen = self._stops(rows, tr)
+            hr = stop - tr
+            trial = self.stepper.attempt(rows, tr, yr, hr, frozen)
+            ok = self._control(rows, yr, hr, trial)
+            self.rejected[rows[~ok]] += 1
+            if (self.accepted[rows] + self.rejected[rows] > max_steps).any():
+                raise SolverError(_too_much_work(self.bound, tr, max_steps))
+            if self.coupling is not None and not ok.all():
+                ok[:] = False  # lockstep: every neuron retries
+                self.h[rows] = np.min(self.h[rows])
+            acc = np.nonzero(ok)[0]
+            if acc.size:
+                self._finish(rows[acc], tr[acc], yr[acc], trial.t[acc], trial.y[acc],
+                             frozen[acc])
+                self.accepted[rows[acc]] += 1
+            advance_to(bar, float(self.t.min() - self.grid[0]))
+
+    def _stops(self, rows, tr):
+        """Where each row's next step ends, and its clamped states."""
+        stop = np.full(rows.size, self.t_end)
+        if self.adaptive:
+            stop = np.minimum(stop, tr + self.h[rows])
+        elif not self.stepper.has_own_steps:
+            grid = self.grid
+            nxt = grid[np.minimum(np.searchsorted(grid, tr + SAME_TIME, "right"), len(grid) - 1)]
+            stop = np.minimum(np.minimum(stop, nxt), tr + self.h[rows])
+        if self.breaks.size:
+            nb = np.searchsorted(self.breaks, tr + SAME_TIME, "right")
+            has = nb < self.breaks.size
+            stop[has] = np.minimum(stop[has], self.breaks[nb[has]])
+        refr = self.refractory_end[rows]
+        clamped = tr < refr - SAME_TIME
+        stop = np.where(clamped, np.minimum(stop, refr), stop)
+        if self.coupling is not None:
+            stop[:] = min(stop.min(), self.coupling.next_delivery(float(tr[0])))
+        return stop, self.clamp[rows] & clamped[:, None]
+
+    def _control(self, rows, yr, hr, trial) -> np.ndarray:
+        """Which trials are accepted; the next step of each row."""
+        ok = trial.ok & np.all(np.isfinite(trial.y), axis=1)
+        if self.adaptive:
+            scale = self.atol + self.rtol * np.maximum(np.abs(yr), np.abs(trial.y))
+            err = np.sqrt(np.mean((trial.error / scale) ** 2, axis=1))
+            err = np.where(ok & np.isfinite(err), err, np.inf)
+            ok &= err <= 1.0
+            with np.errstate(divide="ignore"):
+                factor = np.clip(0.9 * err ** (-1.0 / (self.order + 1)), 0.2, 5.0)
+            factor = np.where(np.isfinite(err), factor, 0.25)
+            grown = np.minimum(self.h_max, hr * factor)
+            h = self.h[rows]
+            self.h[rows] = np.where(ok & (hr < h), np.maximum(h, grown), grown)
+        elif not ok.all():
+            if self.stepper.has_own_steps:
+                raise SolverError(f"the step from t = {self.t[rows][~ok][0]:.6g} ms gave a "
+                                  "non-finite state")
+            self.h[rows[~ok]] = hr[~ok] / 2
+            smallest = (self.grid[1] - self.grid[0]) / 2**MAX_HALVINGS * (1 - 1e-9)
+            if np.any(hr[~ok] / 2 < smallest):
+                raise SolverError(_stage_failure(self.stepper, self.t[rows][~ok][0],
+                                                 hr[~ok][0]))
+        return ok
+
+    def _first_crossings(self, rows, t0, y0, t1, y1, frozen):
+        """Per row: the time s of its first reset event inside the step (inf if none), that
+        event's index (−1), and the detector crossings (pair rows, times)."""
+        before, after = self.before[rows], self.crossings(rows, t1, y1)
+        fired = (before < 0) & (after >= 0)
+        first, which = np.full(len(rows), np.inf), np.full(len(rows), -1)
+        if not fired.any():
+            return first, which, (np.array([], int), np.array([]))
         pair_row, pair_col = np.nonzero(fired)
-        s = _locate(stepper, crossings, rows[pair_row], t0[pair_row], y0[pair_row],
-                    (t1 - t0)[pair_row], frozen[pair_row], before[rows[pair_row], pair_col],
+        s = _locate(self.stepper, self.crossings, rows[pair_row], t0[pair_row], y0[pair_row],
+                    (t1 - t0)[pair_row], frozen[pair_row], before[pair_row, pair_col],
                     after[pair_row, pair_col], pair_col)
-        n_events = len(bound.events)
-        first = np.full(len(rows), np.inf)
-        for p in np.argsort(s):
-            r, c = pair_row[p], pair_col[p]
-            if c >= n_events:
-                continue
-            if s[p] < first[r]:
-                first[r], which[r] = s[p], c
-        for p in np.nonzero(pair_col >= n_events)[0]:  # detector: spikes, no reset
-            r = pair_row[p]
-            if s[p] < first[r]:
-                spikes[rows[r]].append(float(t0[r] + s[p]))
-                records[rows[r]].append(_record(bound, t0[r] + s[p], "spike", y1[r], y1[r]))
-        reset_rows = which >= 0
-        if reset_rows.any():
-            idx = np.nonzero(reset_rows)[0]
-            t_hit = t0[idx] + first[idx]
-            y_hit = stepper.partial(rows[idx], t0[idx], y0[idx], first[idx], frozen[idx])
-            t_new[idx], y_new[idx] = t_hit, y_hit
-    # output inside the (possibly truncated) steps, then move on
-    _sample(stepper, rows, t0, y0, t_new, y_new, frozen, out, next_out, grid, reset_rows)
-    plain = np.nonzero(~reset_rows)[0]
-    if plain.size:
-        stepper.accept(rows[plain], t_new[plain], y_new[plain])
-    for c in np.unique(which[reset_rows]):
-        idx = np.nonzero(reset_rows & (which == c))[0]
-        event = bound.events[c]
-        y_after = event.apply_rows(t_new[idx], y_new[idx], rows[idx])
-        stepper.jump(rows[idx], t_new[idx], y_new[idx], y_after)
-        for j, r in enumerate(rows[idx]):
-            spikes[r].append(float(t_new[idx][j]))
-            records[r].append(_record(bound, t_new[idx][j], crossings.names[c], y_new[idx][j],
-                                      y_after[j]))
-        refractory_end[rows[idx]] = t_new[idx] + event.refractory_rows[rows[idx]]
-        clamp[rows[idx]] = False
-        clamp[np.ix_(rows[idx], event.clamp_index)] = True
-        y_new[idx] = y_after
-        g_new[idx] = crossings(rows[idx], t_new[idx], y_after)
-        again = (g_new[idx] >= 0)[:, : len(bound.events)].any(axis=1)
+        resets = pair_col < len(self.bound.events)
+        for p in np.nonzero(resets)[0][np.argsort(s[resets])[::-1]]:  # earliest wins
+            first[pair_row[p]], which[pair_row[p]] = s[p], pair_col[p]
+        detector = ~resets
+        return first, which, (pair_row[detector], s[detector])
+
+    def _finish(self, rows, t0, y0, t1, y1, frozen) -> None:
+        """Accepted steps of ``rows``: find crossings, apply resets or record the step ends,
+        sample the output grid, and move the rows on."""
+        first, which, (det_row, det_s) = self._first_crossings(rows, t0, y0, t1, y1, frozen)
+        if self.coupling is not None and np.isfinite(first).any():
+            # lockstep: every neuron stops at the network's first spike
+            s_star = first.min()
+            firing = first <= s_star + SAME_TIME
+            first, which = np.where(firing, s_star, np.inf), np.where(firing, which, -1)
+            t1 = t0 + s_star
+            y1 = self.stepper.partial(rows, t0, y0, np.full(len(rows), s_star), frozen)
+        t_new, y_new = t1.copy(), y1.copy()
+        for r, s in zip(det_row, det_s, strict=True):  # detector spikes: no reset
+            if s < first[r] and t0[r] + s <= t_new[r] + SAME_TIME:
+                self._spike(rows[r], t0[r] + s, "spike", y1[r], y1[r])
+        resets = which >= 0
+        if resets.any():
+            idx = np.nonzero(resets)[0]
+            t_new[idx] = t0[idx] + first[idx]
+            y_new[idx] = self.stepper.partial(rows[idx], t0[idx], y0[idx], first[idx],
+                                              frozen[idx])
+        _sample(self.stepper, rows, t0, y0, t_new, y_new, frozen, self.out, self.next_out,
+                self.grid, resets)
+        plain = ~resets
+        if plain.any():
+            self.stepper.accept(rows[plain], t_new[plain], y_new[plain])
+        self.t[rows], self.y[rows] = t_new, y_new
+        self.before[rows] = self.crossings(rows, t_new, y_new)
+        for c in np.unique(which[resets]):
+            self._reset(rows[resets & (which == c)], c)
+        if not self.free_steps:
+            self.h[rows] = np.inf  # land on the grid again
+        if self.coupling is not None:
+            self._deliver_due(float(self.t[0]))
+
+    def _reset(self, rows, c: int) -> None:
+        """Apply event ``c`` to ``rows`` at their current time: reset, memory, spike records,
+        refractory clamp, and the output point at the event time."""
+        event, t, y_hit = self.bound.events[c], self.t[rows], self.y[rows]
+        y_after = event.apply_rows(t, y_hit, rows)
+        self.stepper.jump(rows, t, y_hit, y_after)
+        for j, r in enumerate(rows):
+            self._spike(r, t[j], self.crossings.names[c], y_hit[j], y_after[j])
+        self.refractory_end[rows] = t + event.refractory_rows[rows]
+        self.clamp[rows] = False
+        self.clamp[np.ix_(rows, event.clamp_index)] = True
+        self.y[rows] = y_after
+        self.before[rows] = g = self.crossings(rows, t, y_after)
+        again = (g >= 0)[:, : len(self.bound.events)].any(axis=1)
         if again.any():
-            raise ModelError(f"{bound.model.name}: the reset of event '{crossings.names[c]}' "
-                             f"at t = {t_new[idx][again][0]:.6g} ms lands at or past a "
-                             "threshold, so the neuron would fire again at once")
-        if out is not None:  # a grid point at the event time shows the state after it
-            at = next_out[rows[idx]] < len(grid)
-            at &= np.abs(grid[np.minimum(next_out[rows[idx]], len(grid) - 1)]
-                         - t_new[idx]) <= SAME_TIME
-            for j in np.nonzero(at)[0]:
-                r = rows[idx][j]
-                out[0, r, :, next_out[r]] = y_after[j]
-                out[1, r, :, next_out[r]] = stepper.derivative(
-                    rows[idx][j : j + 1], t_new[idx][j : j + 1], y_after[j : j + 1],
-                    clamp[r : r + 1])[0]
-                next_out[r] += 1
-        if not free_steps:
-            h[rows[idx]] = np.inf  # land on the grid again
-    if not free_steps:
-        h[rows[plain]] = np.inf
-    t[rows], y[rows], before[rows] = t_new, y_new, g_new
+            raise ModelError(f"{self.bound.model.name}: the reset of event "
+                             f"'{self.crossings.names[c]}' at t = {t[again][0]:.6g} ms lands at "
+                             "or past a threshold, so the neuron would fire again at once")
+        self._output_at_event(rows, t, y_after)
+
+    def _output_at_event(self, rows, t, y_after) -> None:
+        """A grid point at the event time shows the state after it."""
+        if self.out is None:
+            return
+        index = np.minimum(self.next_out[rows], len(self.grid) - 1)
+        at = (self.next_out[rows] < len(self.grid)) & (np.abs(self.grid[index] - t) <= SAME_TIME)
+        if at.any():
+            r = rows[at]
+            self.out[0, r, :, index[at]] = y_after[at]
+            self.out[1, r, :, index[at]] = self.stepper.derivative(r, t[at], y_after[at],
+                                                                   self.clamp[r])
+            self.next_out[r] += 1
+
+    def _spike(self, row: int, time: float, name: str, before, after) -> None:
+        self.spikes[row].append(float(time))
+        self.records[row].append(_record(self.bound, time, name, before, after))
+        if self.coupling is not None:
+            self.coupling.emit(row, float(time))
+
+    # -- coupling ------------------------------------------------------------------------
+    def _deliver_due(self, time: float) -> None:
+        """Deliver the spikes due at ``time`` (every row is there: lockstep), then fire the
+        neurons they carry past threshold, each at most once, in index order."""
+        fired_now = np.zeros(len(self.all), dtype=bool)
+        n_events = len(self.bound.events)
+        while True:
+            jump = self.coupling.due(time)
+            if jump is None:
+                return
+            target = self.coupling.target
+            y_before = self.y.copy()
+            self.y[:, target] += jump
+            self.stepper.jump(self.all, self.t, y_before, self.y)
+            g = self.crossings(self.all, self.t, self.y)
+            past = (g >= 0) & (self.before < 0)
+            self.before = g
+            for r in np.nonzero(past.any(axis=1) & ~fired_now)[0]:  # index order
+                fired_now[r] = True
+                c = int(np.argmax(past[r]))
+                if c < n_events:
+                    self._reset(np.array([r]), c)
+                else:
+                    self._spike(r, time, "spike", self.y[r], self.y[r])
 
 
 def _sample(stepper, rows, t0, y0, t1, y1, frozen, out, next_out, grid, truncated):

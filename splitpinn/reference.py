@@ -12,6 +12,7 @@ from __future__ import annotations
 import time as _time
 
 import numpy as np
+import scipy.linalg
 from scipy.integrate import BDF, DOP853, LSODA, RK45, Radau
 
 from .bound import BoundModel
@@ -27,7 +28,8 @@ _IMPLICIT = {"Radau", "BDF", "LSODA"}
 
 
 class IVPStepper(Stepper):
-    """One internal step of a ``solve_ivp`` integrator per attempt, for a single neuron.
+    """One internal step of a ``solve_ivp`` integrator per attempt, for one neuron or for
+    the rows of a coupled network stacked into one system (they share the time).
 
     The integrator picks its own step (``has_own_steps``) up to the core's stop and is
     restarted whenever a step does not continue from where it ended (after a reset, at a
@@ -41,30 +43,32 @@ class IVPStepper(Stepper):
         self.method, self.rtol, self.atol = INTEGRATORS[integrator], rtol, atol
         self.implicit = integrator in _IMPLICIT
         self.solver = None
-        self.frozen = None
+        self.rows = self.frozen = None
         self.evaluations = 0
         self._dense = None
 
-    def _restart(self, t: float, y: np.ndarray, t_bound: float, frozen: np.ndarray) -> None:
+    def _restart(self, rows, t: float, y: np.ndarray, t_bound: float, frozen) -> None:
         self._count()
-        held = np.nonzero(frozen)[0]
-        rows = np.array([0])
-        bound = self.bound
+        bound, shape, held = self.bound, y.shape, frozen.ravel()
+        times = np.full(len(rows), t)
 
         def fun(time, state):
-            dy = bound.rhs_rows(np.array([time]), state[None], rows)[0]
+            times[:] = time
+            dy = bound.rhs_rows(times, state.reshape(shape), rows).ravel()
             dy[held] = 0.0
             return dy
 
         def jac(time, state):
-            j = bound.jacobian_rows(np.array([time]), state[None], rows)[0]
+            times[:] = time
+            blocks = bound.jacobian_rows(times, state.reshape(shape), rows)
+            j = scipy.linalg.block_diag(*blocks)
             j[held] = 0.0
             return j
 
         options = {"jac": jac} if self.implicit else {}
-        self.solver = self.method(fun, t, y.copy(), t_bound, rtol=self.rtol, atol=self.atol,
+        self.solver = self.method(fun, t, y.ravel(), t_bound, rtol=self.rtol, atol=self.atol,
                                   **options)
-        self.frozen = frozen.copy()
+        self.rows, self.frozen = rows.copy(), frozen.copy()
 
     def _count(self) -> None:
         if self.solver is not None:
@@ -73,21 +77,30 @@ class IVPStepper(Stepper):
 
     def attempt(self, rows, t, y, h, frozen) -> Trial:
         s, t0, t_bound = self.solver, float(t[0]), float(t[0] + h[0])
-        if (s is None or s.t != t0 or s.t_bound != t_bound or not np.array_equal(s.y, y[0])
-                or not np.array_equal(frozen[0], self.frozen)):
-            self._restart(t0, y[0], t_bound, frozen[0])
+        if (s is None or s.t != t0 or s.t_bound != t_bound or not np.array_equal(rows, self.rows)
+                or not np.array_equal(s.y, y.ravel())
+                or not np.array_equal(frozen, self.frozen)):
+            self._restart(rows, t0, y, t_bound, frozen)
             s = self.solver
         message = s.step()
         if s.status == "failed":
             raise SolverError(f"reference solver failed at t = {s.t:.6g} ms: {message}")
         self._dense = s.dense_output()
-        return Trial(np.array([s.t]), s.y[None].copy(), None, np.array([True]))
+        return Trial(np.full(len(rows), s.t), s.y.reshape(y.shape).copy(), None,
+                     np.ones(len(rows), dtype=bool))
+
+    def _at(self, rows, times) -> np.ndarray:
+        """Dense output (Q, n) of the given rows at the given times."""
+        n = len(self.bound.names)
+        where = np.searchsorted(self.rows, rows)
+        values = np.atleast_2d(self._dense(times).T).reshape(len(times), -1, n)
+        return values[np.arange(len(times)), where]
 
     def partial(self, rows, t, y, s, frozen) -> np.ndarray:
-        return np.atleast_2d(self._dense(t + s).T)
+        return self._at(rows, t + s)
 
     def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
-        out = np.atleast_2d(self._dense(tq).T)
+        out = self._at(rows[which], tq)
         at_end = tq >= t1[which]
         out[at_end] = y1[which[at_end]]
         return out
@@ -103,14 +116,16 @@ class IVPStepper(Stepper):
 def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | None = None,
                     rtol: float | None = None, atol: float | None = None,
                     history: str | None = None, max_steps: int = 1_000_000,
-                    quiet: bool = True, traces: bool = True) -> list[Solution]:
+                    coupling=None, quiet: bool = True, traces: bool = True) -> list[Solution]:
     """Solve every neuron of ``bound``, sampled on ``grid`` (ms); one Solution each.
 
     Integer order: ``integrator`` (default DOP853) at ``rtol``/``atol`` (default 1e-10); the
     implicit ones (Radau, BDF, LSODA) get the analytic Jacobian.  Events stop the step at the
     crossing (root-found on the dense output), the reset is applied, the clamped states are
     held for the refractory period, and integration restarts from the event time.
-    ``max_steps`` limits the work per neuron.  Fractional order: ``integrator`` "l1"
+    ``max_steps`` limits the work per neuron.  A batch is solved neuron by neuron, or as one
+    stacked system when ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes it a
+    network.  Fractional order: ``integrator`` "l1"
     (default) or "adams" with ``history`` "full" or "fast" (see
     :func:`splitpinn.fractional_reference.solve_fractional_reference`).
     """
@@ -120,6 +135,9 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
         if rtol is not None or atol is not None:
             raise ModelError("rtol/atol apply to integer-order models; fractional references "
                              "are fixed-step (choose dt)")
+        if coupling is not None:
+            raise ModelError("coupling is not supported by the fractional reference; use "
+                             "method 'split-pinn'")
         return solve_fractional_reference(bound, grid, history=history, quiet=quiet,
                                           integrator=integrator or "l1", traces=traces)
     if history is not None:
@@ -131,11 +149,13 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
     rtol = 1e-10 if rtol is None else rtol
     atol = 1e-10 if atol is None else atol
     out = []
-    for row in ([bound] if not bound.batch else [bound.row(i) for i in range(bound.batch)]):
+    networks = [bound] if coupling is not None or not bound.batch else \
+        [bound.row(i) for i in range(bound.batch)]
+    for row in networks:
         start = _time.perf_counter()
         stepper = IVPStepper(row, integrator, rtol, atol)
         result = march(row, stepper, grid, traces=traces, quiet=quiet, max_steps=max_steps,
-                       label=f"reference {bound.model.name}")
+                       coupling=coupling, label=f"reference {bound.model.name}")
         settings = {"name": "solve_ivp", "integrator": integrator, "rtol": rtol, "atol": atol,
                     **stepper.settings()}
         out += solutions(row, grid, result, settings, _time.perf_counter() - start)

@@ -23,11 +23,13 @@ from functools import cached_property
 
 import numpy as np
 import scipy.linalg
+import sympy as sp
 from scipy.special import rgamma
 
 from .bound import BoundModel
 from .errors import ModelError, StageFailure
 from .functions import lambdify
+from .model import I_ext, t
 from .splitting import SubProblem
 
 
@@ -295,7 +297,67 @@ class LeastSquaresPINN:
                                 np.array([np.arange(width) >= b.vals.shape[1] for b in bases]))
         return self._bases[key]
 
+    def _frozen_coefficients(self, sub: SubProblem) -> bool:
+        """True for an integer-order, decoupled, (conditionally) linear sub-problem whose
+        coefficients do not change inside a stage (HH gates with V frozen, V with the gates
+        frozen): each state then obeys u' = a·u + b(t) with one number a per row."""
+        key = ("frozen", sub.name)
+        if key not in self._bases:
+            own = [self.bound.symbols[i] for i in sub.index]
+            coefficient_free = all(not sp.diff(f, x).has(t, I_ext)
+                                   for f, x in zip(sub.exprs, own, strict=True))
+            self._bases[key] = (sub.kind != "nonlinear" and sub.decoupled
+                                and not sub.fractional and coefficient_free)
+        return self._bases[key]
+
+    def _scalar_system(self):
+        """For u' = a·u + b: with z = h·a the fit rows are (ops − z·vals)W = h·b, so the
+        normal matrix is G0 − z·G1 + z²·G2 (precomputed, K×K)."""
+        if "scalar" not in self._bases:
+            vals, ops, _, end, _ = self._stacked_basis(np.array([1.0]))
+            v, o, n = vals[0], ops[0], self.n_fit
+            self._bases["scalar"] = (o[:n].T @ o[:n], o[:n].T @ v[:n] + v[:n].T @ o[:n],
+                                     v[:n].T @ v[:n], o[:n].T, v[:n].T, o[n:], v[n:], end[0])
+        return self._bases["scalar"]
+
+    def _advance_frozen(self, sub: SubProblem, stage: Stage):
+        """:meth:`advance` for sub-problems with frozen coefficients: the same least-squares
+        fit, with the K×K normal equations assembled from precomputed products and f and its
+        Jacobian evaluated once per stage (at every point only for a time-dependent b)."""
+        g0, g1, g2, ot, vt, o_check, v_check, end = self._scalar_system()
+        varying = sub.uses_time and self.bound.constant_stimulus is None or any(
+            e.has(t) for e in sub.exprs)
+        times = (stage.t0[:, None] + self.tau[None, :] * stage.h[:, None] if varying
+                 else stage.t0[:, None])
+        u0 = stage.y[:, sub.index].T  # (S, R)
+        f, jac = evaluate(self.bound, sub, times,
+                          np.broadcast_to(u0[:, :, None], (*u0.shape, times.shape[1])), stage,
+                          "diagonal")
+        z = (stage.h * jac[:, :, 0])[..., None, None]  # (S, R, 1, 1)
+        b = stage.h[None, :, None] * f  # (S, R, m) or (S, R, 1): h·(a·u0 + b)
+        b_fit = b[:, :, : self.n_fit] if varying else b
+        rhs = (b_fit @ ot.T if varying else b_fit * ot.sum(axis=1)) \
+            - z[..., 0] * (b_fit @ vt.T if varying else b_fit * vt.sum(axis=1))
+        w = np.linalg.solve(g0 - z * g1 + z * z * g2, rhs[..., None])[..., 0]  # (S, R, K)
+        b_check = b[:, :, self.n_fit:] if varying else b
+        r = w @ o_check.T - z[..., 0] * (w @ v_check.T) - b_check
+        u = u0[:, :, None] + w @ v_check.T
+        residual = np.max(np.abs(r) / np.maximum(1.0, np.abs(u)), axis=(0, 2))
+        return self._finish(u0 + w @ end, residual, sub)
+
+    def _finish(self, values: np.ndarray, residual: np.ndarray, sub: SubProblem):
+        """Values (R, S) and the mask of rows whose residual meets the tolerance."""
+        residual = np.where(np.isfinite(residual), residual, np.inf)
+        self.last_residual = residual
+        ok = residual <= (self.fractional_tol if sub.fractional else self.tol)
+        if ok.any():
+            self.max_residual = max(self.max_residual, float(residual[ok].max()))
+        values = values.T
+        return values, ok & np.all(np.isfinite(values), axis=1)
+
     def advance(self, sub: SubProblem, stage: Stage):
+        if self._frozen_coefficients(sub):
+            return self._advance_frozen(sub, stage)
         vals, ops, weight, end, padding = self._stacked_basis(sub.orders)
         vals_t, ops_t = vals.transpose(0, 2, 1), ops.transpose(0, 2, 1)
         scale, known = self._local_terms(sub, stage)
@@ -328,13 +390,7 @@ class LeastSquaresPINN:
         check = slice(n, None)
         residual = np.max(np.abs(r[:, :, check] * weight[:, None, check])
                           / np.maximum(1.0, np.abs(u[:, :, check])), axis=(0, 2))
-        residual = np.where(np.isfinite(residual), residual, np.inf)
-        self.last_residual = residual
-        ok = residual <= (self.fractional_tol if sub.fractional else self.tol)
-        if ok.any():
-            self.max_residual = max(self.max_residual, float(residual[ok].max()))
-        values = (u0[:, :, 0] + np.einsum("srk,sk->sr", w, end)).T
-        return values, ok & np.all(np.isfinite(values), axis=1)
+        return self._finish(u0[:, :, 0] + np.einsum("srk,sk->sr", w, end), residual, sub)
 
     def _coupled_step(self, scale, ops, vals, weight, padding, h, jac, r):
         """One least-squares update of a coupled sub-problem: the (S·m, S·K) system per row,
