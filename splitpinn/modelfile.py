@@ -36,7 +36,6 @@ from pathlib import Path
 
 import sympy as sp
 import tomli_w
-from sympy.printing.str import StrPrinter
 
 from . import units as U
 from .errors import ModelError
@@ -47,16 +46,7 @@ _KEYS = ("name", "description", "equations", "threshold", "reset", "refractory",
          "default_dt", "default_preset", "parameters", "initial", "presets")
 
 
-class _Printer(StrPrinter):
-    """sympy's str printer with floats written as Python writes them (0.04, not
-    0.0400000000000000), so that they read back to the same double."""
-
-    def _print_Float(self, expr):
-        return repr(float(expr))
-
-
-def _str(expr) -> str:
-    return _Printer().doprint(expr)
+_str = U.text
 
 
 def load(path: str | Path) -> Model:

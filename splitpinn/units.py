@@ -1,7 +1,7 @@
 """Physical units for models declared from text (pint underneath).
 
 Every quantity is stored as a number in a *project unit*: ms, mV, µA/cm², mS/cm², µF/cm², nA,
-MΩ, nS, pF, pA (or 1).  An annotation already in one of these units is kept; another unit is
+MΩ, nS, pF, pA (or 1).  An annotation made of these units (mV, nS/mV) is kept; another unit is
 replaced by the project unit of its dimension (current → nA, conductance → nS, …; a dimension
 without one, such as mV/ms, is composed of ms, mV, nA and cm).
 
@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 import pint
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from .errors import ModelError
 
@@ -34,7 +35,8 @@ _BASES = {"volt", "V", "second", "s", "amp", "ampere", "A", "ohm", "siemens", "S
           "kelvin", "K", "gram", "g", "litre", "liter", "l"}
 _LITERAL = re.compile(rf"^([{_PREFIXES}]?)([A-Za-z]+?)([23]?)$")
 
-#: The project units; quantities in one of them are stored as they are.
+#: The project units; quantities in them (or in products and quotients of them, such as nS/mV)
+#: are stored as they are.
 PROJECT_UNITS = ("ms", "mV", "uA/cm**2", "mS/cm**2", "uF/cm**2", "nA", "Mohm", "nS", "pF", "pA")
 #: The project unit per dimension (for annotations in other units).
 _PREFERRED = ("ms", "mV", "nA", "uA/cm**2", "nS", "mS/cm**2", "pF", "uF/cm**2", "Mohm")
@@ -78,8 +80,10 @@ def _project_units() -> tuple[pint.Unit, ...]:
 
 def project_unit(u: pint.Unit) -> pint.Unit:
     """The unit in which a quantity annotated with ``u`` is stored (see the module docstring)."""
-    if u.dimensionless or u in _project_units():
-        return registry().dimensionless if u.dimensionless else u
+    if u.dimensionless:
+        return registry().dimensionless
+    if set(u._units) <= {name for p in _project_units() for name in p._units}:
+        return u  # made of project units, e.g. nS/mV or mV/ms
     for name in _PREFERRED:
         p = unit(name)
         if p.dimensionality == u.dimensionality:
@@ -90,9 +94,9 @@ def project_unit(u: pint.Unit) -> pint.Unit:
     others = set(dims) - {"[mass]", "[length]", "[time]", "[current]"}
     if others:
         return u  # e.g. concentration or temperature: kept as annotated
-    ms, mv, na, cm = (unit(n) for n in ("ms", "mV", "nA", "cm"))
     # mV contributes mass^1 length^2 time^-3 current^-1; solve for the four exponents.
-    return ms ** (time + 3 * mass) * mv ** mass * na ** (current + mass) * cm ** (length - 2 * mass)
+    powers = {"ms": time + 3 * mass, "mV": mass, "nA": current + mass, "cm": length - 2 * mass}
+    return math.prod((unit(n) ** p for n, p in powers.items() if p), start=registry().dimensionless)
 
 
 def factor(source: pint.Unit, target: pint.Unit) -> float:
@@ -127,6 +131,17 @@ def _symbolic(u: pint.Unit) -> sp.Expr:
         p = sp.Integer(int(power)) if float(power).is_integer() else sp.Float(power)
         out *= sp.Symbol(_abbreviation(name)) ** p
     return out
+
+
+class _Printer(StrPrinter):
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+
+def text(expr) -> str:
+    """``expr`` as text, with floats written as Python writes them (0.04, not
+    0.0400000000000000) so that the text reads back to the same doubles."""
+    return _Printer().doprint(expr)
 
 
 # -- stored expression -> expression with unit symbols ---------------------------------------
