@@ -1,4 +1,4 @@
-"""Caputo fractional derivatives of order 0 < alpha <= 1 by the L1 scheme.
+"""Caputo fractional derivatives of order 0 < alpha <= 1: the L1 and L2-1σ schemes.
 
 `caputo_l1` / `caputo_l1_torch` apply the L1 formula to samples on uniform or graded meshes
 (`graded_mesh`, `l1_weights`), the torch one differentiably for PINN residuals. Time-marching
@@ -6,6 +6,11 @@ solvers keep the memory of the derivative in a `History`: `FullHistory` sums ove
 samples (O(N) per step), `FastHistory` approximates the kernel by a sum of exponentials
 (`soe_kernel`, Jiang et al., CiCP 2017) for O(N_exp) work and memory per step; jumps such as spike
 resets stay in the memory. `make_history` and `default_history_kind` pick one.
+
+The L2-1σ scheme (Alikhanov 2015; `caputo_l21sigma`, `caputo_l21sigma_torch`, `l21sigma_weights`)
+is second order for every alpha: it approximates the derivative at t_{n-1} + sigma tau_n
+(`default_sigma`: 1 - alpha/2) from quadratic interpolants of the past. `FullL21SigmaHistory`
+and `FastL21SigmaHistory` are its memory for time marching (`make_history(..., scheme="l21sigma")`).
 """
 
 from .history import (
@@ -24,19 +29,35 @@ from .l1 import (
     l1_weights,
     validate_alpha,
 )
+from .l21sigma import (
+    FastL21SigmaHistory,
+    FullL21SigmaHistory,
+    L21SigmaHistory,
+    caputo_l21sigma,
+    caputo_l21sigma_torch,
+    default_sigma,
+    l21sigma_weights,
+)
 from .soe import soe_error, soe_kernel
 
 __all__ = [
     "FAST_THRESHOLD_STEPS",
     "FastHistory",
+    "FastL21SigmaHistory",
     "FullHistory",
+    "FullL21SigmaHistory",
     "History",
+    "L21SigmaHistory",
     "caputo_l1",
     "caputo_l1_torch",
+    "caputo_l21sigma",
+    "caputo_l21sigma_torch",
     "default_history_kind",
+    "default_sigma",
     "graded_mesh",
     "l1_kernel_quotient",
     "l1_weights",
+    "l21sigma_weights",
     "make_history",
     "soe_error",
     "soe_kernel",

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import rgamma
 
 from .l1 import l1_kernel_quotient, validate_alpha
-from .soe import soe_kernel
+from .soe import soe_tables
 
 FAST_THRESHOLD_STEPS = 2000  # above this many steps the fast history is the default
 _ROUNDING = 8 * np.finfo(float).eps  # relative rounding of a difference of two times
@@ -54,6 +54,34 @@ def _interval_terms(t, a, b, du, groups):
     return out
 
 
+def reuse(cache: dict, key: str, lengths: tuple, scale: float, fn):
+    """fn(*lengths), reused from cache[key] while lengths repeat up to rounding of times ~ scale."""
+    hit = cache.get(key)
+    if hit is None or len(hit[0]) != len(lengths) or any(
+        abs(x - y) > _ROUNDING * scale for x, y in zip(hit[0], lengths, strict=False)
+    ):
+        hit = (lengths, fn(*lengths))
+        cache[key] = hit
+    return hit[1]
+
+
+def soe_setup(alpha: np.ndarray, t0: float, t_end: float, dt_min: float, tol: float):
+    """Checked set-up of a fast history: (delta, t_max, s, w), s and w from `soe_tables`.
+
+    Intervals that ended at least delta before t_last may be folded into the SOE accumulators;
+    t_max is the last time at which the kernel is accurate.
+    """
+    span = float(t_end) - t0
+    if not (0 < dt_min < span):
+        raise ValueError(
+            f"need 0 < dt_min < t_end - t0, got dt_min={dt_min!r}, t_end - t0={span!r}"
+        )
+    # Steps equal to dt_min up to rounding of the times still count as dt_min.
+    delta = float(dt_min) * (1.0 - 1e-6)
+    s, w = soe_tables(alpha, delta, span, tol)
+    return delta, t0 + span * (1.0 + 1e-9), s, w  # t_max: slack for rounding only
+
+
 class History(ABC):
     """Common interface: append completed intervals, evaluate history and local coefficients.
 
@@ -74,7 +102,6 @@ class History(ABC):
         if not math.isfinite(t0):
             raise ValueError(f"t0 must be finite, got {t0!r}")
         self._alpha = np.broadcast_to(alpha, u0.shape).copy()
-        self._rg1 = rgamma(1.0 - self._alpha)  # jump factor 1/Gamma(1-a); 0 for a = 1
         self._rg2 = rgamma(2.0 - self._alpha)
         # Components of order 1 have no memory (the kernel of a first derivative is local).
         self._groups = [
@@ -121,7 +148,7 @@ class History(ABC):
         self._u_last = u
 
     def history_term(self, t) -> np.ndarray:
-        """L1 history part of D^a u at time(s) t > t_last: shape (n_components,) or (P, n_comp)."""
+        """History part of D^a u for a step ending at t > t_last: (n_components,) or (P, n_comp)."""
         times, scalar = self._times(t)
         out = self._history(times)
         return out[0] if scalar else out
@@ -189,32 +216,13 @@ class FastHistory(History):
 
     def __init__(self, alpha, t0: float, u0, t_end: float, dt_min: float, tol: float = 1e-8):
         super().__init__(alpha, t0, u0)
-        span = float(t_end) - self._t_last
-        if not (0 < dt_min < span):
-            raise ValueError(
-                f"need 0 < dt_min < t_end - t0, got dt_min={dt_min!r}, t_end - t0={span!r}"
-            )
-        # Steps equal to dt_min up to rounding of the times still count as dt_min.
-        self._delta = float(dt_min) * (1.0 - 1e-6)
-        self._t_max = self._t_last + span * (1.0 + 1e-9)  # slack for rounding only
-        nodes = {
-            order: soe_kernel(order, self._delta, span, tol)
-            for order in np.unique(self._alpha)
-            if order < 1.0
-        }
-        n_exp = max((len(s) for s, _ in nodes.values()), default=1)
-        m = self._alpha.shape[0]
-        self._s = np.ones((m, n_exp))  # padding nodes carry zero weight
-        self._w = np.zeros((m, n_exp))  # includes the factor 1/Gamma(1-a)
-        for c, order in enumerate(self._alpha):
-            if order < 1.0:
-                s, w = nodes[order]
-                self._s[c, : len(s)] = s
-                self._w[c, : len(s)] = w * self._rg1[c]
-        self._acc = np.zeros((m, n_exp))  # weighted sums over absorbed intervals at _t_ref
+        self._delta, self._t_max, self._s, self._w = soe_setup(
+            self._alpha, self._t_last, t_end, dt_min, tol
+        )
+        self._acc = np.zeros_like(self._s)  # weighted sums over absorbed intervals at _t_ref
         self._t_ref = self._t_last
         self._window: list[tuple[float, float, np.ndarray]] = []  # exact recent (a, b, du)
-        self._cache: dict[str, tuple[float, np.ndarray]] = {}
+        self._cache: dict = {}  # for reuse()
 
     @property
     def n_exp(self) -> int:
@@ -226,14 +234,6 @@ class FastHistory(History):
         window = sum(2 + du.size for _, _, du in self._window)
         return self._s.size + self._w.size + self._acc.size + window
 
-    def _factor(self, key: str, h: float, scale: float, fn) -> np.ndarray:
-        """fn(h) per node, reused while h repeats up to the rounding of times of size scale."""
-        hit = self._cache.get(key)
-        if hit is None or abs(hit[0] - h) > _ROUNDING * scale:
-            hit = (h, fn(h))
-            self._cache[key] = hit
-        return hit[1]
-
     def _record(self, t, u):
         self._window.append((self._t_last, t, u - self._u_last))
         while self._window and t - self._window[0][1] >= self._delta:
@@ -243,9 +243,11 @@ class FastHistory(History):
         """Fold interval [a, b] (or a jump if a == b) into the accumulators, now referenced to b."""
         s, w = self._s, self._w
         scale = abs(b) + abs(self._t_ref)
-        decay = self._factor("decay", b - self._t_ref, scale, lambda d: np.exp(-s * d))
+        decay = reuse(self._cache, "decay", (b - self._t_ref,), scale, lambda d: np.exp(-s * d))
         if b > a:  # w * integral_a^b exp(-s (b - tau)) dtau / (b - a): u is linear on [a, b]
-            gain = self._factor("gain", b - a, scale, lambda h: -w * np.expm1(-s * h) / (s * h))
+            gain = reuse(
+                self._cache, "gain", (b - a,), scale, lambda h: -w * np.expm1(-s * h) / (s * h)
+            )
         else:
             gain = w
         self._acc = self._acc * decay + du[:, None] * gain
@@ -263,13 +265,25 @@ class FastHistory(History):
 
 
 def make_history(
-    kind: str, alpha, t0: float, u0, *, t_end: float, dt_min: float, tol: float = 1e-8
+    kind: str, alpha, t0: float, u0, *, t_end: float, dt_min: float, tol: float = 1e-8,
+    scheme: str = "l1",
 ) -> History:
-    """Build a "full" or "fast" history (t_end, dt_min and tol are used by "fast" only)."""
+    """Build a "full" or "fast" memory of the "l1" or "l21sigma" scheme.
+
+    t_end, dt_min and tol are used by "fast" only; "l21sigma" takes sigma = default_sigma(alpha).
+    """
+    if scheme == "l1":
+        full, fast = FullHistory, FastHistory
+    elif scheme == "l21sigma":
+        from . import l21sigma  # imported here: l21sigma builds on this module
+
+        full, fast = l21sigma.FullL21SigmaHistory, l21sigma.FastL21SigmaHistory
+    else:
+        raise ValueError(f"scheme must be 'l1' or 'l21sigma', got {scheme!r}")
     if kind == "full":
-        return FullHistory(alpha, t0, u0)
+        return full(alpha, t0, u0)
     if kind == "fast":
-        return FastHistory(alpha, t0, u0, t_end, dt_min, tol)
+        return fast(alpha, t0, u0, t_end, dt_min, tol)
     raise ValueError(f"history kind must be 'full' or 'fast', got {kind!r}")
 
 

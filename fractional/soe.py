@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import gammainccinv, roots_jacobi
+from scipy.special import gammainccinv, rgamma, roots_jacobi
 
 _PANEL = 2.0  # panel width in ln s
 _LOW = 2.0  # s_lo * t_end
@@ -67,3 +67,22 @@ def soe_kernel(beta: float, delta: float, t_end: float, tol: float):
         if soe_error(beta, s, w, t_check) <= tol / 2.0:  # margin for times between grid points
             return s, w
     raise ValueError(f"cannot reach relative tolerance {tol!r} in double precision")
+
+
+def soe_tables(alpha: np.ndarray, delta: float, span: float, tol: float):
+    """Per-component nodes s and weights w, shape (m, N_exp), for the Caputo kernel.
+
+    sum_i w[c, i] exp(-s[c, i] t) approximates t^(-a_c) / Gamma(1 - a_c) to relative error tol
+    for t in [delta, span]; alpha (1-D) holds the order of each component. Components of order 1
+    (no memory) and the padding of shorter expansions have weight 0 (and node 1).
+    """
+    nodes = {order: soe_kernel(order, delta, span, tol) for order in np.unique(alpha) if order < 1}
+    n_exp = max((len(s) for s, _ in nodes.values()), default=1)
+    s_all = np.ones((alpha.shape[0], n_exp))
+    w_all = np.zeros((alpha.shape[0], n_exp))
+    for c, order in enumerate(alpha):
+        if order < 1:
+            s, w = nodes[order]
+            s_all[c, : len(s)] = s
+            w_all[c, : len(s)] = w * rgamma(1.0 - order)
+    return s_all, w_all

@@ -1,0 +1,401 @@
+"""L2-1σ discretisation of the Caputo derivative (Alikhanov, J. Comput. Phys. 280, 2015).
+
+On a mesh t_0 < t_1 < ... with steps tau_n = t_n - t_{n-1}, the derivative of order 0 < a <= 1
+is approximated at the off-mesh point t*_n = t_{n-1} + s tau_n, s = sigma:
+
+    D^a u(t*_n) ~ sum_{k<n} int_{t_{k-1}}^{t_k} w(t*_n - r) (Q_k u)'(r) dr
+                  + int_{t_{n-1}}^{t*_n} w(t*_n - r) (Q_{n-1} u)'(r) dr,
+
+with w(t) = t^(-a)/Gamma(1-a). Q_k u is the quadratic through t_{k-1}, t_k, t_{k+1} (the
+non-uniform L2-1σ of Liao, McLean & Zhang, SIAM J. Numer. Anal. 57, 2019, and Chen & Stynes,
+J. Sci. Comput. 79, 2019). At Alikhanov's sigma = 1 - a/2 the curvature of Q_{n-1} integrates
+to zero over [t_{n-1}, t*_n], so the last piece is the linear interpolant, as in his scheme; for
+another sigma (several orders sharing one sigma) the quadratic keeps O(tau^(3-a)) consistency.
+For a = 1 the formula is the derivative of Q_{n-1} at t*_n: the difference quotient at
+sigma = 1/2 (the implicit midpoint rule), BDF2 at sigma = 1. The first step, and steps next to
+a jump, use the linear interpolant.
+
+An equation D^a u = f(t, u) is marched by
+    (L2-1σ derivative at t*_n) = f(t*_n, sigma u_n + (1 - sigma) u_{n-1}).
+The error is O(N^-min(r a, 2)) on a mesh t_k = T (k/N)^r when the solution behaves like t^a
+near t = 0 (Chen & Stynes), so r >= 2/a gives second order; solutions smooth up to t^(1+a)
+(e.g. t^(1+a) + t^2) are second order on a uniform mesh.
+
+`caputo_l21sigma` / `caputo_l21sigma_torch` apply the formula to samples (the torch one
+differentiably); `FullL21SigmaHistory` / `FastL21SigmaHistory` (sum-of-exponentials, the fast
+L2-1σ of Yan, Sun & Zhang, Commun. Comput. Phys. 22, 2017) are its memory for time marching, with
+the interface of `History`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from abc import abstractmethod
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.special import rgamma
+
+from .history import History, _interval_terms, reuse, soe_setup
+from .l1 import _check_mesh, l1_kernel_quotient, validate_alpha
+
+if TYPE_CHECKING:  # torch is imported by the torch function only (it is slow to import)
+    import torch
+
+_SERIES_Z2 = 1.0 / 16.0  # first moment: series where z^2 = (h / (2 gap + h))^2 is at most this
+_SERIES_TERMS = 14  # the first omitted term is below z^28 < 1e-16 of the first
+_PHI_TERMS = 20  # series of _phi for y <= 1: 1/20! < 1e-18
+
+
+def default_sigma(alpha) -> float:
+    """sigma = 1 - min(alpha)/2: Alikhanov's point for the smallest order (1/2 if all are 1)."""
+    return 1.0 - float(np.min(validate_alpha(alpha))) / 2.0
+
+
+def _check_sigma(sigma, alpha) -> float:
+    sigma = default_sigma(alpha) if sigma is None else float(sigma)
+    if not 0.5 <= sigma <= 1.0:
+        raise ValueError(f"sigma must lie in [1/2, 1], got {sigma!r}")
+    return sigma
+
+
+def l21sigma_weights(alpha: float, n: int) -> np.ndarray:
+    """Alikhanov's uniform-mesh coefficients c_0..c_n for the step [t_n, t_{n+1}], sigma = 1 - a/2.
+
+    On a uniform mesh of step h, D^a u(t_n + sigma h) ~ h^(-a)/Gamma(2-a) *
+    sum_{j=0}^{n} c_j (u_{n+1-j} - u_{n-j}) (his a_l, b_l and c_j, J. Comput. Phys. 280, 2015).
+    """
+    alpha = validate_alpha(alpha)
+    if int(n) != n or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    n = int(n)
+    s, p = 1.0 - alpha / 2.0, 1.0 - alpha
+    ell = np.arange(1, n + 1)
+    a = np.concatenate([[s**p], (ell + s) ** p - (ell - 1 + s) ** p])
+    b = ((ell + s) ** (p + 1) - (ell - 1 + s) ** (p + 1)) / (p + 1) - (
+        (ell + s) ** p + (ell - 1 + s) ** p
+    ) / 2.0
+    c = a.copy()
+    if n:
+        c[0] += b[0]
+        c[1:n] += b[1:] - b[:-1]
+        c[n] -= b[n - 1]
+    return c
+
+
+@functools.lru_cache(maxsize=64)
+def _moment_series(alpha: float) -> tuple[float, ...]:
+    """beta_j = binom(-a, 2j+1)/(2j+3): int_{-z}^{z} v (1+v)^(-a) dv = 2 sum_j beta_j z^(2j+3)."""
+    out, binom = [], 1.0
+    for k in range(1, 2 * _SERIES_TERMS):
+        binom *= (-alpha - k + 1.0) / k
+        if k % 2:
+            out.append(binom / (k + 2.0))
+    return tuple(out)
+
+
+def _first_moment(gap, h, alpha: float, xp=np):
+    """(1/Gamma(1-a)) int w.r.t. r over [b-h, b] of (t - r)^(-a) (2r - 2b + h), gap = t - b.
+
+    The curvature integral of the quadratic piece on an interval of length h > 0 that ends
+    gap > 0 before t (0 < alpha < 1; arrays of xp, numpy or torch, broadcast). A series in
+    z = h/(2 gap + h) where the closed form cancels (h << gap: far intervals of a graded mesh),
+    the closed form elsewhere; numpy evaluates each only where it is used.
+    """
+    z = h / (2.0 * gap + h)
+    if xp is not np:
+        return xp.where(z * z <= _SERIES_Z2, _moment_series_sum(gap, z, alpha),
+                        _moment_closed(gap, h, alpha, xp))
+    gap, h, z = np.broadcast_arrays(gap, h, z)
+    far = z * z <= _SERIES_Z2
+    out = np.empty(z.shape)
+    out[far] = _moment_series_sum(gap[far], z[far], alpha)
+    out[~far] = _moment_closed(gap[~far], h[~far], alpha, np)
+    return out
+
+
+def _moment_series_sum(gap, z, alpha: float):
+    """`_first_moment` by its series: -4 c^(2-a) z^3 sum_j beta_j z^(2j) / Gamma(1-a)."""
+    z2 = z * z
+    poly = 0.0
+    for beta in reversed(_moment_series(alpha)):
+        poly = poly * z2 + beta
+    c = gap / (1.0 - z)  # gap + h/2
+    return -4.0 * c ** (2.0 - alpha) * z * z2 * poly / math.gamma(1.0 - alpha)
+
+
+def _moment_closed(gap, h, alpha: float, xp):
+    """`_first_moment` in closed form: 2 [c (B^p - G^p)/p - (B^(p+1) - G^(p+1))/(p+1)]/Gamma(p)."""
+    p = 1.0 - alpha
+    log_ratio = xp.log1p(h / gap)
+    return 2.0 * (
+        (gap + 0.5 * h) * gap**p * xp.expm1(p * log_ratio) / p
+        - gap ** (1.0 + p) * xp.expm1((1.0 + p) * log_ratio) / (1.0 + p)
+    ) / math.gamma(p)
+
+
+def _partial_terms(tau, alpha, sigma: float, rg2, rg3):
+    """J0, J1: integrals of w(t* - r) times 1 and (2r - t_{n-1} - t_n) over [t_{n-1}, t*].
+
+    J0 = (sigma tau)^(1-a)/Gamma(2-a), J1 = (sigma tau)^(1-a) tau (2 sigma - 2 + a)/Gamma(3-a)
+    (J1 = 0 at sigma = 1 - a/2); rg2, rg3 = 1/Gamma(2-a), 1/Gamma(3-a).
+    """
+    head = (sigma * tau) ** (1.0 - alpha)
+    return head * rg2, head * tau * (2.0 * sigma - 2.0 + alpha) * rg3
+
+
+def _l21sigma_matrix(t, alpha: float, sigma: float, xp):
+    """(N, N) matrix W with D^a u at t_{n-1} + sigma tau_n, n = 1..N, ~ W @ diff(u)."""
+    tau = xp.diff(t)
+    gap = (t[:-1] + sigma * tau)[:, None] - t[None, 1:]  # t*_n - t_k: > 0 below the diagonal
+    j0, j1 = _partial_terms(tau, alpha, sigma, 1.0 / math.gamma(2.0 - alpha),
+                            1.0 / math.gamma(3.0 - alpha))
+    a0 = xp.diag(j0)  # acts on slopes q_k = du_k / tau_k
+    a1 = xp.diag(j1[1:], -1)  # acts on curvatures (q_{k+1} - q_k) / (tau_k + tau_{k+1})
+    if alpha < 1.0:
+        g = xp.where(gap > 0, gap, xp.ones_like(gap))  # no inf/NaN on and above the diagonal
+        a0 = a0 + xp.tril(tau * l1_kernel_quotient(g, tau, alpha, xp), -1)
+        a1 = a1 + xp.tril(_first_moment(g, tau, alpha, xp), -1)
+    ones = xp.ones_like(tau)
+    curvature = (xp.diag(ones[1:], 1) - xp.diag(ones))[:-1] / (tau[:-1] + tau[1:])[:, None]
+    return (a0 + a1[:, :-1] @ curvature) / tau
+
+
+def caputo_l21sigma(u, t, alpha: float, sigma: float | None = None) -> np.ndarray:
+    """L2-1σ Caputo derivative of samples u on mesh t, at t_{n-1} + sigma (t_n - t_{n-1}).
+
+    u has shape (N+1,) or (N+1, ...) (leading axis = time), t is strictly increasing with N+1
+    points (uniform or not); sigma in [1/2, 1] defaults to 1 - alpha/2. Returns shape (N, ...),
+    row n-1 for the point in [t_{n-1}, t_n]. alpha = 1 gives the difference quotient (midpoint).
+    """
+    alpha = validate_alpha(alpha)
+    sigma = _check_sigma(sigma, alpha)
+    u = np.asarray(u, dtype=float)
+    t = np.asarray(t, dtype=float)
+    _check_mesh(t, u.shape[0])
+    return np.tensordot(_l21sigma_matrix(t, alpha, sigma, np), np.diff(u, axis=0), axes=1)
+
+
+def caputo_l21sigma_torch(u: torch.Tensor, t, alpha: float,
+                          sigma: float | None = None) -> torch.Tensor:
+    """Torch version of `caputo_l21sigma`, differentiable with respect to u (and t if a tensor).
+
+    The weights are built in u's dtype and device; use float64 for accuracy comparable to numpy.
+    """
+    import torch
+
+    alpha = validate_alpha(alpha)
+    sigma = _check_sigma(sigma, alpha)
+    t = torch.as_tensor(t, dtype=u.dtype, device=u.device)
+    _check_mesh(t.detach().cpu().numpy(), u.shape[0])
+    weights = _l21sigma_matrix(t, alpha, sigma, torch)
+    return torch.tensordot(weights, torch.diff(u, dim=0), dims=1)
+
+
+def _phi(y: np.ndarray) -> np.ndarray:
+    """int_0^1 (1 - 2v) exp(-y v) dv for y >= 0, without cancellation."""
+    small = y <= 1.0
+    ys = np.where(small, y, 1.0)
+    series = np.zeros_like(ys)
+    for k in range(_PHI_TERMS, 0, -1):  # sum_k (-1)^(k+1) k y^k / (k! (k+1) (k+2))
+        series = series * ys + (-1) ** (k + 1) * k / (math.factorial(k) * (k + 1) * (k + 2))
+    yl = np.where(small, 1.0, y)
+    closed = (-np.expm1(-yl) * (1.0 - 2.0 / yl) + 2.0 * np.exp(-yl)) / yl
+    return np.where(small, series * ys, closed)
+
+
+def _settled_terms(t, a, b, du, d2, groups):
+    """Contribution at times t (P,) of settled pieces [a_k, b_k] (jumps: a_k == b_k): (P, m).
+
+    du: increments (K, m); d2: curvatures (K, m), 0 for jumps and linear pieces.
+    """
+    out = _interval_terms(t, a, b, du, groups)
+    proper = b > a
+    if proper.any():
+        gap, h, d2 = t[:, None] - b[proper], (b - a)[proper], d2[proper]
+        for order, comp, _ in groups:
+            out[:, comp] += _first_moment(gap, h, order) @ d2[:, comp]
+    return out
+
+
+class L21SigmaHistory(History):
+    """Memory of the L2-1σ derivative for time marching (the interface of `History`).
+
+    For a step from t_last to t, with t* = t_last + sigma (t - t_last):
+
+        history_term(t) + local_coefficient(t) * (u(t) - u_last) ~ D^a u(t*).
+
+    One sigma serves every component (`sigma`, default `default_sigma(alpha)`), so that a
+    solver evaluates its right-hand side at one time t* and one state
+    sigma u(t) + (1 - sigma) u_last. The quadratic piece of the last completed interval passes
+    through the new point, so its known part is in history_term and the rest in
+    local_coefficient. Order-1 components have no memory beyond that previous slope (none at
+    sigma = 1/2). A jump (u changes at one instant) stays in the memory as the Caputo derivative
+    of a step, du (t* - t_jump)^(-a)/Gamma(1-a), exact at t*; intervals next to it are linear.
+    """
+
+    def __init__(self, alpha, t0: float, u0, sigma: float | None = None):
+        super().__init__(alpha, t0, u0)
+        self._sigma = _check_sigma(sigma, self._alpha)
+        self._rg3 = rgamma(3.0 - self._alpha)
+        self._pending = None  # (start, end, du) of the last interval; its curvature needs the next
+        self._cache: dict = {}  # for reuse()
+
+    @property
+    def sigma(self) -> float:
+        """The point t_last + sigma (t - t_last) at which the relation holds, for all components."""
+        return self._sigma
+
+    def _pending_floats(self) -> int:
+        return 0 if self._pending is None else 2 + self._u_last.size
+
+    def _record(self, t, u):
+        du = u - self._u_last
+        h = t - self._t_last
+        if self._pending is not None:
+            a, b, du_p = self._pending
+            d2 = (du / h - du_p / (b - a)) / (b - a + h) if h > 0 else np.zeros_like(du)
+            self._settle(a, b, du_p, d2)
+        if h > 0:
+            self._pending = (self._t_last, t, du)
+        else:
+            self._settle(t, t, du, np.zeros_like(du))
+            self._pending = None
+
+    def _pending_integrals(self, t):
+        """I0 of the pending interval at the points t* of steps ending at t, and K/(h_p + tau).
+
+        K = I1 + J1 multiplies the curvature (q_new - q_p)/(h_p + tau) of the pending interval.
+        Reused while the step lengths repeat (they depend on nothing else).
+        """
+        a, b, _ = self._pending
+        scale = abs(self._t_last) + float(np.max(np.abs(t)))
+        return reuse(self._cache, "pending", (b - a, *(t - self._t_last)), scale, self._integrals)
+
+    def _integrals(self, h: float, *taus: float):
+        tau = np.array(taus)[:, None]
+        gap = self._sigma * tau  # t* - end of the pending interval
+        i0 = np.zeros((tau.shape[0], self._alpha.shape[0]))
+        i1 = np.zeros_like(i0)
+        for order, comp, _ in self._groups:
+            i0[:, comp] = h * l1_kernel_quotient(gap, h, order)
+            i1[:, comp] = _first_moment(gap, h, order)
+        _, j1 = _partial_terms(tau, self._alpha, self._sigma, self._rg2, self._rg3)
+        return i0, (i1 + j1) / (h + tau)
+
+    def _history(self, t):
+        out = self._settled(self._t_last + self._sigma * (t - self._t_last))
+        if self._pending is not None:
+            a, b, du = self._pending
+            i0, k = self._pending_integrals(t)
+            out += du / (b - a) * (i0 - k)
+        return out
+
+    def local_coefficient(self, t) -> np.ndarray:
+        """Multiplies u(t) - u_last in the L2-1σ relation; same shape as history_term."""
+        times, scalar = self._times(t)
+        tau = times[:, None] - self._t_last
+        j0, _ = _partial_terms(tau, self._alpha, self._sigma, self._rg2, self._rg3)
+        out = j0 / tau
+        if self._pending is not None:
+            out += self._pending_integrals(times)[1] / tau
+        return out[0] if scalar else out
+
+    @abstractmethod
+    def _settle(self, a: float, b: float, du: np.ndarray, d2: np.ndarray) -> None:
+        """Store a completed piece with its curvature (a jump if a == b)."""
+
+    @abstractmethod
+    def _settled(self, t: np.ndarray) -> np.ndarray:
+        """Contribution of the settled pieces at times t (P,): (P, n_components)."""
+
+
+class FullL21SigmaHistory(L21SigmaHistory):
+    """Exact L2-1σ memory: keeps every piece; O(N) work per evaluation, O(N) memory."""
+
+    def __init__(self, alpha, t0: float, u0, sigma: float | None = None):
+        super().__init__(alpha, t0, u0, sigma)
+        self._n = 0
+        self._ends = np.empty((64, 2))  # (a, b) per piece
+        self._diffs = np.empty((64, 2, self._u_last.shape[0]))  # (du, d2) per piece
+
+    @property
+    def memory_floats(self) -> int:
+        return self._ends.size + self._diffs.size + self._pending_floats()
+
+    def _settle(self, a, b, du, d2):
+        if self._n == self._ends.shape[0]:  # amortised O(1) append by doubling
+            self._ends = np.concatenate([self._ends, np.empty_like(self._ends)])
+            self._diffs = np.concatenate([self._diffs, np.empty_like(self._diffs)])
+        self._ends[self._n] = a, b
+        self._diffs[self._n] = du, d2
+        self._n += 1
+
+    def _settled(self, t):
+        if self._n == 0:
+            return np.zeros((t.shape[0], self._u_last.shape[0]))
+        ends, diffs = self._ends[: self._n], self._diffs[: self._n]
+        return _settled_terms(t, ends[:, 0], ends[:, 1], diffs[:, 0], diffs[:, 1], self._groups)
+
+
+class FastL21SigmaHistory(L21SigmaHistory):
+    """Fast L2-1σ (Yan, Sun & Zhang, CiCP 2017): O(N_exp) work per step and memory.
+
+    Pieces that ended at least dt_min before t_last are folded into sum-of-exponentials
+    accumulators; t_end, dt_min and tol as for `FastHistory`.
+    """
+
+    def __init__(self, alpha, t0: float, u0, t_end: float, dt_min: float, tol: float = 1e-8,
+                 sigma: float | None = None):
+        super().__init__(alpha, t0, u0, sigma)
+        self._delta, self._t_max, self._s, self._w = soe_setup(
+            self._alpha, self._t_last, t_end, dt_min, tol
+        )
+        self._acc = np.zeros_like(self._s)  # weighted integrals over absorbed pieces at _t_ref
+        self._t_ref = self._t_last
+        self._window: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # exact pieces
+
+    @property
+    def n_exp(self) -> int:
+        """Number of exponentials per component."""
+        return self._s.shape[1]
+
+    @property
+    def memory_floats(self) -> int:
+        window = sum(2 + du.size + d2.size for _, _, du, d2 in self._window)
+        return self._s.size + self._w.size + self._acc.size + window + self._pending_floats()
+
+    def _settle(self, a, b, du, d2):
+        self._window.append((a, b, du, d2))
+
+    def _record(self, t, u):
+        super()._record(t, u)
+        while self._window and t - self._window[0][1] >= self._delta:
+            self._absorb(*self._window.pop(0))
+
+    def _absorb(self, a, b, du, d2):
+        """Fold a piece into the accumulators, now referenced to b: w int e^{-s(b-r)} Q'(r) dr."""
+        s, scale = self._s, abs(a) + abs(b) + abs(self._t_ref)
+        decay = reuse(self._cache, "decay", (b - self._t_ref,), scale, lambda d: np.exp(-s * d))
+        if b > a:  # Q'(b - x) = du/h + d2 (h - 2x), x in [0, h]
+            slope, curve = reuse(self._cache, "gain", (b - a,), scale, self._gains)
+            gain = du[:, None] * slope + d2[:, None] * curve
+        else:
+            gain = self._w * du[:, None]
+        self._acc = self._acc * decay + gain
+        self._t_ref = b
+
+    def _gains(self, h: float):
+        """w int_0^h e^(-s x) dx / h and w int_0^h e^(-s x) (h - 2x) dx per node."""
+        y = self._s * h
+        return -self._w * np.expm1(-y) / y, self._w * h * h * _phi(y)
+
+    def _settled(self, t):
+        if t.max() > self._t_max:
+            raise ValueError(f"evaluation time beyond t_end={self._t_max!r} of the SOE kernel")
+        out = (np.exp(-self._s * (t - self._t_ref)[:, None, None]) * self._acc).sum(axis=2)
+        if self._window:
+            a, b, du, d2 = (np.array(x) for x in zip(*self._window, strict=True))
+            out += _settled_terms(t, a, b, du, d2, self._groups)
+        return out
