@@ -20,3 +20,13 @@ __all__ = ["METHODS", "BoundModel", "Event", "I_ext", "Model", "ModelError", "So
            "SolverError", "SpikeDetector", "State", "compare", "discretise", "models", "reference",
            "solve", "splitting", "stimulus", "t"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``splitpinn.plotting`` without an import of its own (loaded, with matplotlib, on first
+    use, so that ``import splitpinn`` stays fast)."""
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module(".plotting", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

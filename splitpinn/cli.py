@@ -65,6 +65,33 @@ def _writable_file(text: str) -> Path:
     return path
 
 
+def _output_file(text: str) -> Path:
+    from .solution import SAVE_FORMATS
+
+    path = _writable_file(text)
+    if path.suffix not in SAVE_FORMATS:
+        raise argparse.ArgumentTypeError(f"{text!r}: the file name must end in "
+                                         f"{' or '.join(SAVE_FORMATS)}")
+    return path
+
+
+def _add_stimulus_options(p: argparse.ArgumentParser) -> None:
+    from .stimulus import INTERPOLATIONS
+
+    p.add_argument("--stimulus", metavar="FILE.csv",
+                   help="recorded input replacing the model's stimulus: a CSV file with the "
+                        "columns t_ms,value (value in the model's current unit)")
+    p.add_argument("--stimulus-interpolation", choices=INTERPOLATIONS, default="previous",
+                   help="between samples: hold the previous value (default) or interpolate")
+
+
+def _stimulus(args):
+    """The recorded stimulus of ``--stimulus``, or None."""
+    from .stimulus import read_csv
+
+    return read_csv(args.stimulus, args.stimulus_interpolation) if args.stimulus else None
+
+
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
     from . import registry
 
@@ -94,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="splitpinn", description="Split-PINN solves of neuron models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("models", help="list the library models and their presets")
+    p = sub.add_parser("models", help="list the library models and their presets")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show each model's parameter defaults with units")
     p = sub.add_parser("plan", help="print the splitting plan of a model")
     p.add_argument("model")
     p.add_argument("--scheme", default=None, help="lie, strang or yoshida")
@@ -107,13 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_solve_options(p)
     p.add_argument("--method", required=True, choices=registry.names("method"),
                    help="the solve method")
-    p.add_argument("--out", type=_writable_file, help="write t, states, spike_times, meta (.npz)")
+    p.add_argument("--out", type=_output_file,
+                   help="write t, the states, spike times and meta (.npz, or .csv)")
     p.add_argument("--plot", type=_writable_file, help="write a figure of the solution")
+    _add_stimulus_options(p)
     p = sub.add_parser("compare", help="compare methods against the first one")
     _add_solve_options(p)
     p.add_argument("--methods", required=True,
-                   help="comma-separated, reference first, e.g. reference,split-pinn")
+                   help="comma-separated method variants, reference first, e.g. "
+                        "'reference[integrator=adams,dt=0.0025],reference,split-pinn'")
     p.add_argument("--out", required=True, help="directory for metrics.json and figures")
+    _add_stimulus_options(p)
     for name, text in (("sweep", "solve a model over a grid of parameter values"),
                        ("fi-curve", "firing rate against constant current I"),
                        ("latency", "first-spike latency against the amplitude of a step current")):
@@ -200,8 +233,10 @@ def _cmd_models(args) -> None:
         presets = f"  presets: {' '.join(model.presets)} (default {model.default_preset})" \
             if model.presets else ""
         print(f"{name:16s} {model.description}{presets}")
-        print(f"{'':16s} states: {' '.join(model.state_names)}; "
-              f"parameters: {' '.join(model.parameters)}")
+        parameters = ", ".join(f"{k}={v:g}" + (f" {model.units[k]}" if model.units.get(k) else "")
+                               for k, v in model.parameters.items()) if args.verbose \
+            else " ".join(model.parameters)
+        print(f"{'':16s} states: {' '.join(model.state_names)}; parameters: {parameters}")
 
 
 def _cmd_plan(args) -> None:
@@ -239,6 +274,7 @@ def _cmd_solve(args) -> None:
 
     _check_methods([args.method])
     solution = solve(args.model, args.method, args.t_end, args.dt, **_common(args),
+                     stimulus=_stimulus(args),
                      **_method_options(args, [args.method])[args.method])
     if args.out:
         solution.save(args.out)
@@ -254,10 +290,11 @@ def _cmd_solve(args) -> None:
 
 
 def _cmd_compare(args) -> None:
-    from .compare import compare, write_comparison
+    from .compare import compare, parse_variant, split_methods, write_comparison
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    _check_methods(methods)
+    methods = split_methods(args.methods)
+    names = [parse_variant(m)[0] for m in methods]
+    _check_methods(names)
     if len(methods) < 2:
         raise InputError("--methods needs at least two methods, the reference first")
     out = Path(args.out)
@@ -267,7 +304,7 @@ def _cmd_compare(args) -> None:
         raise InputError(f"directory {str(out.parent)!r} does not exist")
     _headless()
     comparison = compare(args.model, methods, args.t_end, args.dt, **_common(args),
-                         options=_method_options(args, methods))
+                         stimulus=_stimulus(args), options=_method_options(args, names))
     write_comparison(comparison, out)
     print(comparison.summary())
 

@@ -10,6 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelError
+
+#: File formats of :meth:`Solution.save`, by suffix.
+SAVE_FORMATS = (".npz", ".csv")
+
 
 def output_grid(t_end: float, dt: float, t0: float = 0.0) -> np.ndarray:
     """Uniform grid from ``t0`` to ``t_end`` whose spacing is ``dt`` (or just below, if ``dt``
@@ -83,19 +88,57 @@ class Solution:
         return dict(zip(self.names, self.y, strict=True))
 
     def save(self, path: str | Path) -> None:
-        """Write the npz of the command-line contract atomically (temp file, then rename)."""
+        """Write the solution atomically (temp file, then rename), in the format of the suffix:
+        ``.npz`` (the command-line contract: ``t``, one array per state, ``spike_times``,
+        ``meta``) or ``.csv`` (see :meth:`save_csv`).  Another suffix is a ModelError."""
         path = Path(path)
+        if path.suffix not in SAVE_FORMATS:
+            raise ModelError(f"cannot save {path.name!r}: the file name must end in "
+                             f"{' or '.join(SAVE_FORMATS)}")
+        if path.suffix == ".csv":
+            return self.save_csv(path)
         arrays = {"t": self.t, **self.states, "spike_times": np.asarray(self.spike_times),
                   "meta": np.array(json.dumps(self.meta, default=_jsonable))}
         write_atomically(path, lambda f: np.savez(f, **arrays))
 
+    def save_csv(self, path: str | Path) -> None:
+        """Write a CSV atomically: two comment lines, ``# spike_times_ms: t1,t2,...`` and
+        ``# meta: {JSON}``, then the header ``t,<state>,...`` and one row per grid point
+        (17 significant digits).  ``pandas.read_csv(path, comment="#")`` reads the table;
+        :meth:`load` reads it all back."""
+        lines = [f"# spike_times_ms: {','.join(map(repr, map(float, self.spike_times)))}",
+                 f"# meta: {json.dumps(self.meta, default=_jsonable)}",
+                 ",".join(["t", *self.names])]
+        rows = np.vstack([self.t, self.y]).T
+        text = "\n".join(lines + [",".join(f"{v:.17g}" for v in row) for row in rows]) + "\n"
+        write_atomically(Path(path), lambda f: f.write(text.encode()))
+
     @classmethod
     def load(cls, path: str | Path) -> Solution:
+        """A solution written by :meth:`save` (``.npz`` or ``.csv``)."""
+        if Path(path).suffix == ".csv":
+            return cls._load_csv(path)
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             names = list(meta["states"])
             return cls(data["t"], np.array([data[n] for n in names]), names,
                        data["spike_times"], meta)
+
+    @classmethod
+    def _load_csv(cls, path: str | Path) -> Solution:
+        with open(path) as f:
+            spikes = f.readline().partition(":")[2].strip()
+            meta = json.loads(f.readline().partition(":")[2])
+            names = f.readline().strip().split(",")[1:]
+            table = np.loadtxt(f, delimiter=",", ndmin=2)
+        return cls(table[:, 0], table[:, 1:].T.copy(), names,
+                   np.array([float(x) for x in spikes.split(",") if x]), meta)
+
+    def to_dataframe(self):
+        """A pandas DataFrame indexed by ``t`` (ms) with one column per state."""
+        import pandas as pd
+
+        return pd.DataFrame(dict(self.states), index=pd.Index(self.t, name="t"))
 
 
 def _jsonable(value):

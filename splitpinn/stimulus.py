@@ -1,16 +1,26 @@
 """Stimulus shapes I(t) as sympy expressions of the time symbol ``t`` (ms).
 
-Each helper returns an expression to pass as ``Model(stimulus=...)`` or to
-:meth:`Model.with_stimulus`.  Amplitudes may be numbers or parameter symbols, so that
-``--set I=...`` still scales a shaped stimulus.
+Each helper returns an expression to pass as ``Model(stimulus=...)``, to
+:meth:`Model.with_stimulus` or to ``solve(..., stimulus=...)``.  Amplitudes may be numbers or
+parameter symbols, so that ``--set I=...`` still scales a shaped stimulus.  :func:`sampled`
+turns a recorded input (arrays of times and values, like Brian2's ``TimedArray``) into such
+an expression; :func:`read_csv` reads one from a ``t_ms,value`` file.
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
+import math
+from pathlib import Path
+
 import numpy as np
 import sympy as sp
 
+from .errors import ModelError
 from .model import t
+
+INTERPOLATIONS = ("previous", "linear")
 
 
 def constant(amplitude) -> sp.Expr:
@@ -45,13 +55,117 @@ def sinusoid(amplitude, frequency_hz: float, offset=0.0, phase: float = 0.0) -> 
         2 * sp.pi * frequency_hz * t / 1000 + phase)
 
 
+class Sampled(sp.Function):
+    """A recorded input as a sympy function of one argument (the time, ms).
+
+    :func:`sampled` makes one subclass per recording, holding ``times``, ``values`` and the
+    ``interpolation``; lambdify evaluates it through :meth:`evaluate` (numpy), and sympy
+    evaluates it at numbers.  Outside the recorded times it holds the first or last value."""
+
+    nargs = 1
+    times: np.ndarray
+    values: np.ndarray
+    interpolation: str
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sp.Float(float(cls.evaluate(float(x))))
+        return None
+
+    @classmethod
+    def evaluate(cls, x):
+        """The input at times ``x`` (ms; a number or a numpy array)."""
+        if cls.interpolation == "linear":
+            return np.interp(x, cls.times, cls.values)
+        index = np.searchsorted(cls.times, x, side="right") - 1
+        return cls.values[np.clip(index, 0, len(cls.times) - 1)]
+
+    @classmethod
+    def corners(cls) -> np.ndarray:
+        """Sample times where the input jumps ("previous") or its slope changes ("linear")."""
+        if cls.interpolation == "previous":
+            return cls.times[1:][np.diff(cls.values) != 0]
+        slopes = np.concatenate([[0.0], np.diff(cls.values) / np.diff(cls.times), [0.0]])
+        return cls.times[np.diff(slopes) != 0]
+
+    def _sympystr(self, printer):
+        return (f"sampled[{len(self.times)} samples, {self.interpolation}]"
+                f"({printer._print(self.args[0])})")
+
+
+_counter = itertools.count(1)
+
+
+def sampled(times, values, interpolation: str = "previous") -> sp.Expr:
+    """The stimulus I(t) given by samples ``values`` at ``times`` (ms, strictly increasing):
+    ``"previous"`` holds each value until the next sample (a step at every change),
+    ``"linear"`` interpolates between samples; before the first and after the last sample the
+    first and last values hold.  Solvers end their steps where the input jumps or kinks.
+    Raises ModelError for arrays of different length, non-finite or unordered values."""
+    if interpolation not in INTERPOLATIONS:
+        raise ModelError(f"unknown interpolation {interpolation!r} "
+                         f"(known: {', '.join(INTERPOLATIONS)})")
+    times, values = np.array(times, dtype=float), np.array(values, dtype=float)
+    if times.ndim != 1 or times.shape != values.shape or times.size == 0:
+        raise ModelError(f"sampled stimulus: times and values must be 1-D arrays of one length "
+                         f"> 0, got shapes {times.shape} and {values.shape}")
+    if not (np.all(np.isfinite(times)) and np.all(np.isfinite(values))):
+        raise ModelError("sampled stimulus: times and values must be finite")
+    if np.any(np.diff(times) <= 0):
+        raise ModelError("sampled stimulus: times must increase strictly")
+    times.flags.writeable = values.flags.writeable = False
+    function = type(f"Sampled{next(_counter)}", (Sampled,),
+                    {"times": times, "values": values, "interpolation": interpolation})
+    function._imp_ = function.evaluate  # the implementation that sympy.lambdify calls
+    return function(t)
+
+
+def read_csv(path: str | Path, interpolation: str = "previous") -> sp.Expr:
+    """A :func:`sampled` stimulus from a CSV file with the header ``t_ms,value`` and one row
+    per sample.  Raises ModelError naming the file (and line) for a malformed file."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise ModelError(f"stimulus file {str(path)!r}: {exc.strerror or exc}") from None
+    if not rows or [c.strip() for c in rows[0]] != ["t_ms", "value"]:
+        raise ModelError(f"stimulus file {str(path)!r}: the first line must be 't_ms,value'")
+    data = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        try:
+            pair = [float(c) for c in row]
+        except ValueError:
+            pair = []
+        if len(pair) != 2 or not all(map(math.isfinite, pair)):
+            raise ModelError(f"stimulus file {str(path)!r}, line {line}: expected two finite "
+                             f"numbers, got {','.join(row)!r}")
+        data.append(pair)
+    if not data:
+        raise ModelError(f"stimulus file {str(path)!r} holds no samples")
+    times, values = np.array(data).T
+    try:
+        return sampled(times, values, interpolation)
+    except ModelError as exc:
+        raise ModelError(f"stimulus file {str(path)!r}: {exc}") from None
+
+
 def breakpoints(expr, t_end: float) -> np.ndarray:
     """Times in (0, t_end) where a stimulus expression may jump, so that solvers can end their
     steps there: zeros of ``Heaviside`` arguments and wrap-around points of ``Mod`` terms whose
-    arguments are linear in ``t`` (the forms the helpers above build).  Other discontinuities
-    are not found; the PINN residual check then reports the step that straddles one."""
+    arguments are linear in ``t`` (the forms the helpers above build), and the jumps or kinks
+    of :func:`sampled` inputs.  Other discontinuities are not found; the PINN residual check
+    then reports the step that straddles one."""
     expr = sp.sympify(expr)
     times: set[float] = set()
+    for recorded in expr.atoms(Sampled):
+        arg = recorded.args[0]
+        if _linear_in_t(arg):
+            slope, start = float(sp.diff(arg, t)), float(arg.subs(t, 0))
+            times |= set(((recorded.corners() - start) / slope).tolist())
     for mod in expr.atoms(sp.Mod):
         times |= _periodic_solutions(mod, 0, t_end)
     for heaviside in expr.atoms(sp.Heaviside):

@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 from splitpinn import Solution, cli
-from splitpinn.compare import compare, match_spikes, solution_metrics, write_comparison
+from splitpinn.compare import (
+    Comparison,
+    compare,
+    match_spikes,
+    parse_variant,
+    solution_metrics,
+    split_methods,
+    variant_key,
+    write_comparison,
+)
+from splitpinn.errors import ModelError
 
 T_END = 40.0
 
@@ -76,6 +86,8 @@ def test_write_comparison_metrics_schema_and_figures(lif_comparison, tmp_path):
         assert isinstance(m["spike_count"], int)
         assert m["spike_count"] == len(lif_comparison.solutions[method].spike_times)
         assert isinstance(m["max_spike_time_error_ms"], float)
+        setup = m.pop("setup")
+        assert setup["method"] == method and setup["dt"] == 0.05
         assert m == lif_comparison.metrics[method]  # JSON floats round-trip exactly
     assert doc["methods"]["split-pinn"]["max_spike_time_error_ms"] < 1e-5
     pngs = sorted(p.name for p in out.glob("*.png"))
@@ -168,3 +180,96 @@ def test_solution_metrics_interpolates_a_finer_grid_and_flags_count_mismatch():
     assert m["rel_l2"]["V"] == pytest.approx(0.0, abs=1e-15)
     assert m["spike_count"] == 2
     assert m["max_spike_time_error_ms"] is None  # counts differ: no matched maximum
+
+
+# -- method variants -------------------------------------------------------------------------
+
+
+def test_parse_variants():
+    assert parse_variant("reference") == ("reference", {})
+    assert parse_variant(" reference[integrator=adams, dt=0.0025] ") == \
+        ("reference", {"integrator": "adams", "dt": 0.0025})
+    assert parse_variant("split-pinn[seed=3,fixed_step=true,rtol=1e-8]") == \
+        ("split-pinn", {"seed": 3, "fixed_step": True, "rtol": 1e-8})
+    assert split_methods("reference,reference[integrator=adams,dt=0.0025],split-pinn") == \
+        ["reference", "reference[integrator=adams,dt=0.0025]", "split-pinn"]
+    assert variant_key("reference", {"integrator": "adams", "dt": 0.0025}) == \
+        "reference[integrator=adams,dt=0.0025]"
+    assert variant_key("split-pinn", {}) == "split-pinn"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("reference[integrator]", r"'integrator' is not key=value"),
+    ("reference[dt=1,dt=2]", r"'dt' given twice"),
+    ("reference[dt=1", r"is not NAME or NAME\[key=value"),
+])
+def test_malformed_variants_name_the_problem(spec, message):
+    with pytest.raises(ModelError, match=message):
+        parse_variant(spec)
+
+
+def test_variants_are_keyed_by_their_text_and_checked_before_solving():
+    c = compare("lif", ["reference", ("reference", {"integrator": "RK45"}),
+                        "reference[dt=0.025]"], 20.0)
+    assert list(c.metrics) == ["reference", "reference[integrator=RK45]", "reference[dt=0.025]"]
+    assert c.solutions["reference[integrator=RK45]"].meta["solver"]["integrator"] == "RK45"
+    fine = c.solutions["reference[dt=0.025]"]
+    assert fine.t[1] == pytest.approx(0.025) and c.solutions["reference"].t[1] == 0.05
+    # compared on the coarser grid, which the finer one refines: both solve the same problem
+    assert c.metrics["reference[dt=0.025]"]["max_abs"]["V"] < 1e-7
+    with pytest.raises(ModelError, match=r"unknown option 'bogus' for method 'reference'"):
+        compare("lif", ["reference", "split-pinn", "reference[bogus=1]"], 20.0)
+    with pytest.raises(ModelError, match=r"'reference' given twice"):
+        compare("lif", ["reference", "reference"], 20.0)
+
+
+def test_default_grid_is_shared_by_every_method():
+    """No dt: one default output grid per model for every method (frac-LIF: 0.01 ms)."""
+    c = compare("frac-lif", ["reference", "split-pinn"], 0.5)
+    assert np.array_equal(c.solutions["reference"].t, c.solutions["split-pinn"].t)
+    assert c.solutions["reference"].t[1] == pytest.approx(0.01)
+
+
+def test_frac_lif_against_an_independent_adams_reference():
+    """split-PINN marches the L1 scheme of the L1 reference: against it the error is round-off.
+    Against Adams at dt/4 it is the L1 discretisation error, far from round-off; the summary
+    names the reference (Adams, its dt) and the L1 reference (its integrator and dt)."""
+    methods = ["reference[integrator=adams,dt=0.005]", "reference", "split-pinn"]
+    c = compare("frac-lif", methods, 15.0, 0.02)
+    assert c.reference == methods[0]
+    rel = {k: m["rel_l2"]["V"] for k, m in c.metrics.items()}
+    assert rel["split-pinn"] > 1e-5 and rel["reference"] > 1e-5
+    assert rel["split-pinn"] == pytest.approx(rel["reference"], rel=1e-3)  # the same scheme
+    summary = c.summary()
+    assert "errors against the reference reference[integrator=adams,dt=0.005]: method " \
+           "reference, dt 0.005 ms, integrator adams" in summary
+    line = next(x for x in summary.splitlines() if x.startswith("reference "))
+    assert "dt 0.02 ms, integrator l1" in line
+    assert "warning" not in summary  # the reference is independent of split-PINN's scheme
+    # with the L1 reference first, split-PINN shares its discretisation: a warning says so
+    same = Comparison("frac-lif", "reference", {k: c.solutions[k] for k in methods[1:]},
+                      {k: solution_metrics(c.solutions["reference"], c.solutions[k])
+                       for k in methods[1:]})
+    assert same.metrics["split-pinn"]["rel_l2"]["V"] < 1e-9
+    assert same.warnings() == [
+        "warning: split-pinn shares the reference's discretisation (l1, step 0.02 ms): its "
+        "error is agreement with the same scheme, not error against the true solution; add an "
+        "independent reference, e.g. reference[integrator=adams,dt=<dt/4>], first"]
+    assert same.warnings()[0] in same.summary()
+
+
+def test_cli_compare_variants(tmp_path, capsys):
+    out = tmp_path / "lif"
+    status = cli.main(["compare", "lif", "--methods", "reference,reference[integrator=RK45]",
+                       "--t-end", "20", "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    doc = json.loads((out / "metrics.json").read_text())
+    assert list(doc["methods"]) == ["reference", "reference[integrator=RK45]"]
+    assert doc["methods"]["reference[integrator=RK45]"]["setup"]["integrator"] == "RK45"
+    assert "errors against the reference reference: method reference" in captured.out
+    status = cli.main(["compare", "lif", "--methods", "reference,reference[nope=1]",
+                       "--t-end", "20", "--out", str(tmp_path / "never"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "unknown option 'nope' for method 'reference'" in err
+    assert not (tmp_path / "never").exists()

@@ -1,0 +1,143 @@
+"""Recorded inputs: ``stimulus.sampled`` (hold or interpolate samples), its breakpoints, CSV
+files, ``solve(..., stimulus=...)`` and ``--stimulus`` on the command line."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import splitpinn
+from splitpinn import cli, models, stimulus
+from splitpinn.errors import ModelError
+from splitpinn.functions import lambdify
+from splitpinn.model import t
+
+TIMES = [0.0, 2.0, 3.0, 5.0]
+VALUES = [1.0, 4.0, 4.0, -2.0]
+
+
+def _numeric(expr):
+    return lambdify((t,), expr)
+
+
+def test_previous_holds_each_sample_until_the_next():
+    f = _numeric(stimulus.sampled(TIMES, VALUES))
+    at = np.array([-1.0, 0.0, 1.99, 2.0, 2.5, 3.0, 4.9, 5.0, 7.0])
+    np.testing.assert_array_equal(f(at), [1, 1, 1, 4, 4, 4, 4, -2, -2])
+    assert f(2.5) == 4.0  # scalar in, scalar out
+
+
+def test_linear_interpolates_between_samples():
+    f = _numeric(stimulus.sampled(TIMES, VALUES, interpolation="linear"))
+    at = np.array([-1.0, 0.0, 1.0, 2.0, 2.5, 4.0, 5.0, 6.0])
+    # 1 -> 4 over [0, 2]: slope 1.5; flat on [2, 3]; 4 -> -2 over [3, 5]: slope -3
+    np.testing.assert_allclose(f(at), [1, 1, 2.5, 4, 4, 1, -2, -2], rtol=0, atol=1e-15)
+
+
+def test_sympy_evaluates_at_numbers_and_parameters_scale_it():
+    amp = sp.Symbol("A", real=True)
+    expr = amp * stimulus.sampled(TIMES, VALUES)
+    assert expr.subs({t: 2.5, amp: 3.0}) == 12.0
+    assert "sampled[4 samples, previous](t)" in str(expr)
+
+
+def test_breakpoints_at_jumps_and_kinks_only():
+    held = stimulus.sampled(TIMES, VALUES)  # jumps at 2 and 5; none at 3 (4 -> 4)
+    np.testing.assert_array_equal(stimulus.breakpoints(held, 10.0), [2.0, 5.0])
+    ramp = stimulus.sampled(TIMES, VALUES, "linear")  # slope changes at 0, 2, 3, 5
+    np.testing.assert_array_equal(stimulus.breakpoints(ramp, 10.0), [2.0, 3.0, 5.0])  # in (0, 10)
+    shifted = stimulus.sampled(TIMES, VALUES).func(t - 1.5)  # the same input 1.5 ms later
+    np.testing.assert_allclose(stimulus.breakpoints(shifted, 10.0), [3.5, 6.5])
+    # mixed with a helper's step
+    mixed = held + stimulus.step(1.0, on=4.0)
+    np.testing.assert_array_equal(stimulus.breakpoints(mixed, 10.0), [2.0, 4.0, 5.0])
+
+
+@pytest.mark.parametrize("args, message", [
+    (([0, 1], [1.0]), r"1-D arrays of one length"),
+    (([], []), r"1-D arrays of one length > 0"),
+    (([0, 1, 1], [1, 2, 3]), r"times must increase strictly"),
+    (([0, 2, 1], [1, 2, 3]), r"times must increase strictly"),
+    (([0, 1], [1, np.nan]), r"must be finite"),
+    (([0, 1], [1, 2], "cubic"), r"unknown interpolation 'cubic' \(known: previous, linear\)"),
+])
+def test_bad_samples_name_the_problem(args, message):
+    with pytest.raises(ModelError, match=message):
+        stimulus.sampled(*args)
+
+
+# -- solving with a recorded input -----------------------------------------------------------
+
+def test_hh_driven_by_samples_of_a_step_equals_the_step_stimulus():
+    """A step of 10 µA/cm² on [5, 15) ms, sampled every 0.5 ms ("previous"), against the
+    library step helper: same jumps, same breakpoints, same reference solution."""
+    grid = np.arange(61) * 0.5
+    samples = np.where((grid >= 5) & (grid < 15), 10.0, 0.0)
+    recorded = splitpinn.solve("hh", "reference", 30.0, 0.01,
+                               stimulus=stimulus.sampled(grid, samples))
+    helper = splitpinn.solve(models.get("hh").with_stimulus(stimulus.step(10.0, 5.0, 15.0)),
+                             "reference", 30.0, 0.01)
+    assert len(helper.spike_times) == 1
+    np.testing.assert_allclose(recorded.y, helper.y, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(recorded.spike_times, helper.spike_times, rtol=0, atol=1e-9)
+
+
+def test_linear_samples_equal_a_piecewise_linear_ramp():
+    """LIF driven by a current ramp 0 -> 3 nA over [2, 12] ms then held, as samples
+    ("linear") and as a sympy Min/Max expression."""
+    recorded = stimulus.sampled([2.0, 12.0], [0.0, 3.0], "linear")
+    ramp = 3 * sp.Min(sp.Max((t - 2) / 10, 0), 1)
+    a = splitpinn.solve("lif", "reference", 40.0, 0.05, stimulus=recorded)
+    b = splitpinn.solve("lif", "reference", 40.0, 0.05, stimulus=ramp)
+    assert len(b.spike_times) >= 2
+    np.testing.assert_allclose(a["V"], b["V"], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(a.spike_times, b.spike_times, rtol=0, atol=1e-7)
+
+
+# -- CSV files and the command line ------------------------------------------------------------
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_read_csv_builds_the_sampled_stimulus(tmp_path):
+    path = _write(tmp_path / "i.csv", "t_ms,value\n0,1\n2,4\n3,4\n5,-2\n")
+    f = _numeric(stimulus.read_csv(path))
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0, 6.0])), [1, 4, -2])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("time,value\n0,1\n", r"the first line must be 't_ms,value'"),
+    ("t_ms,value\n0,1\n1,x\n", r"line 3: expected two finite numbers, got '1,x'"),
+    ("t_ms,value\n0,1\n1,2,3\n", r"line 3: expected two finite"),
+    ("t_ms,value\n0,1\n1,inf\n", r"line 3: expected two finite"),
+    ("t_ms,value\n", r"holds no samples"),
+    ("t_ms,value\n1,1\n0,2\n", r"times must increase strictly"),
+])
+def test_read_csv_errors_name_the_file_and_line(tmp_path, text, message):
+    with pytest.raises(ModelError, match=r"stimulus file '.*bad.csv'.*" + message):
+        stimulus.read_csv(_write(tmp_path / "bad.csv", text))
+
+
+def test_cli_stimulus_file_drives_the_solve(tmp_path, capsys):
+    """LIF with a 3 nA step on [5, 25) ms from a CSV file: the spikes of the same step given
+    by the helper."""
+    path = _write(tmp_path / "step.csv", "t_ms,value\n0,0\n5,3\n25,0\n")
+    out = tmp_path / "lif.npz"
+    status = cli.main(["solve", "lif", "--method", "reference", "--t-end", "40", "--quiet",
+                       "--stimulus", str(path), "--out", str(out)])
+    assert status == 0, capsys.readouterr().err
+    sol = splitpinn.Solution.load(out)
+    expected = splitpinn.solve(models.get("lif").with_stimulus(stimulus.step(3.0, 5.0, 25.0)),
+                               "reference", 40.0)
+    assert len(expected.spike_times) >= 2
+    np.testing.assert_allclose(sol.spike_times, expected.spike_times, rtol=0, atol=1e-9)
+
+
+def test_cli_bad_stimulus_file_is_one_line(tmp_path, capsys):
+    out = tmp_path / "never.npz"
+    status = cli.main(["solve", "lif", "--method", "reference", "--t-end", "10", "--quiet",
+                       "--stimulus", str(tmp_path / "missing.csv"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "stimulus file" in err and "missing.csv" in err and not out.exists()
