@@ -333,6 +333,8 @@ def _split_lines(text: str, first_line: int) -> list[_Line]:
 
 def _parse_line(content: str, where: _Where) -> _Line:
     colon = _top_level_colon(content)
+    if colon is None and ":" in content:  # inside open brackets: let the parser say which
+        colon = content.rindex(":")
     if colon is None:
         raise where.error("expected ': unit' at the end of the line", len(content))
     lhs_rhs, annotation = content[:colon], content[colon + 1:]

@@ -1,0 +1,161 @@
+"""Models from Brian2-style equation strings: the library's LIF, HH and fractional LIF written
+with unit literals give the library's reference solutions; malformed text gives errors with
+their position."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import splitpinn
+from splitpinn import Model, models
+from splitpinn.errors import ModelError
+
+LIF = """
+# tau dV/dt = -(V - V_rest) + R I
+dV/dt = (-(V - V_rest) + R*I_ext)/tau : volt (unless refractory)
+tau : second (constant)
+R : ohm (constant)
+V_rest : volt (constant)
+"""
+
+HH = """
+dV/dt = (I_ext - I_Na - I_K - g_L*(V - E_L))/C : mV
+dm/dt = alpha_m*(1 - m) - beta_m*m : 1
+dh/dt = alpha_h*(1 - h) - beta_h*h : 1
+dn/dt = alpha_n*(1 - n) - beta_n*n : 1
+I_Na = g_Na*m**3*h*(V - E_Na) : uA/cm**2
+I_K = g_K*n**4*(V - E_K) : uA/cm**2
+alpha_m = 1/exprel(-(V + 40*mV)/(10*mV))/ms : 1/ms
+beta_m = 4*exp(-(V + 65*mV)/(18*mV))/ms : 1/ms
+alpha_h = 0.07*exp(-(V + 65*mV)/(20*mV))/ms : 1/ms
+beta_h = 1/(1 + exp(-(V + 35*mV)/(10*mV)))/ms : 1/ms
+alpha_n = 0.01/mV*(V + 55*mV)/(1 - exp(-(V + 55*mV)/(10*mV)))/ms : 1/ms
+beta_n = 0.125*exp(-(V + 65*mV)/(80*mV))/ms : 1/ms
+C : uF/cm**2 (constant)
+g_Na : msiemens/cm**2 (constant)
+g_K : msiemens/cm**2 (constant)
+g_L : msiemens/cm**2 (constant)
+E_Na : mV (constant)
+E_K : mV (constant)
+E_L : mV (constant)
+I : uA/cm**2 (constant)
+"""
+
+
+def _lif_from_text(**overrides):
+    options = dict(name="lif-text",
+                   parameters={"tau": "10*ms", "R": "10*Mohm", "V_rest": "-65*mV",
+                               "I": "2*nA"},
+                   initial={"V": "V_rest"}, threshold="V >= -50*mV", reset="V = -65*mV",
+                   refractory="2*ms", stimulus="I")
+    return Model.from_equations(LIF, **{**options, **overrides})
+
+
+def _close(a, b, tol):
+    assert a.t.shape == b.t.shape and np.allclose(a.t, b.t, rtol=0, atol=1e-12)
+    for name in b.states:
+        assert np.max(np.abs(a[name] - b[name])) <= tol * (1 + np.max(np.abs(b[name]))), name
+    np.testing.assert_allclose(a.spike_times, b.spike_times, rtol=0, atol=tol)
+
+
+def test_lif_with_refractoriness_equals_library_lif():
+    model = _lif_from_text()
+    assert model.parameters == {"tau": 10.0, "R": 10.0, "V_rest": -65.0, "I": 2.0}
+    assert model.units == {"V": "mV", "tau": "ms", "R": "MΩ", "V_rest": "mV", "I": "nA"}
+    assert model.events[0].clamp == ("V",)
+    ours = splitpinn.solve(model, "reference", t_end=60.0, dt=0.05)
+    library = splitpinn.solve("lif", "reference", t_end=60.0, dt=0.05)
+    # ISI = tau ln(20/5) + t_ref: the refractory period is part of the comparison
+    np.testing.assert_allclose(np.diff(library.spike_times), 10 * np.log(4) + 2, atol=1e-8)
+    _close(ours, library, 1e-9)
+
+
+def test_hh_with_unit_literals_equals_library_hh():
+    model = Model.from_equations(
+        HH, name="hh-text",
+        parameters=dict(C="1*uF/cm**2", g_Na="120*msiemens/cm**2", g_K="36*msiemens/cm**2",
+                        g_L="0.3*msiemens/cm**2", E_Na="50*mV", E_K="-77*mV",
+                        E_L="-54.387*mV", I="10*uA/cm**2"),
+        initial={"V": "-65*mV", "m": "alpha_m/(alpha_m + beta_m)",
+                 "h": "alpha_h/(alpha_h + beta_h)", "n": "alpha_n/(alpha_n + beta_n)"},
+        threshold="V > 0*mV", stimulus="I")
+    ours = splitpinn.solve(model, "reference", t_end=20.0, dt=0.0125)
+    library = splitpinn.solve("hh", "reference", t_end=20.0, dt=0.0125)
+    assert len(library.spike_times) == 2
+    _close(ours, library, 1e-9)
+
+
+def test_caputo_state_equals_library_frac_lif():
+    text = ("D^alpha V = (-(V - V_rest) + R*I_ext)/tau : mV (unless refractory)\n"
+            + "\n".join(f"{p} : {u}" for p, u in [("tau", "ms"), ("R", "Mohm"), ("V_rest", "mV"),
+                                                   ("V_reset", "mV"), ("V_th", "mV"),
+                                                   ("t_ref", "ms"), ("I", "nA"), ("alpha", "1")]))
+    lib = models.get("frac-lif")
+    model = Model.from_equations(
+        text, name="frac-lif-text", parameters={**lib.parameters, "tau": "20*ms"},
+        initial={"V": "V_rest"}, threshold="V >= V_th", reset="V = V_reset",
+        refractory="t_ref", stimulus="I")
+    assert model.states[0].order == model.symbol("alpha")
+    ours = splitpinn.solve(model, "reference", t_end=2.0, dt=0.01)
+    library = splitpinn.solve("frac-lif", "reference", t_end=2.0, dt=0.01)
+    _close(ours, library, 1e-12)
+
+
+def test_units_are_converted_to_project_units():
+    model = Model.from_equations(
+        "dV/dt = -(V - E)/tau : volt\nI_leak = k*(V - E) : amp/metre**2\n"
+        "E : volt\ntau : second\nk : siemens/metre**2",
+        name="units", parameters={"E": "-0.07*volt", "tau": "0.5*second",
+                                  "k": "10*siemens/metre**2"})
+    assert model.parameters == {"E": -70.0, "tau": 500.0, "k": 1.0}  # mS/cm² = 10 S/m²
+    assert model.units == {"V": "mV", "I_leak": "µA/cm²", "E": "mV", "tau": "ms", "k": "mS/cm²"}
+    k, V, E = (model.symbol(n) for n in "kVE")
+    assert model.auxiliaries["I_leak"] == k * (V - E)
+    assert model.equations["V"] == -(sp.Symbol("V") - sp.Symbol("E")) / sp.Symbol("tau")
+
+
+def test_reset_statements_run_in_order():
+    text = "dv/dt = 0 : 1\ndw/dt = 0 : 1"
+    model = Model.from_equations(text, name="seq", threshold="v > 1", reset="v = 0; w += v + 2",
+                                 initial={"v": 0.5})
+    reset = model.events[0].reset
+    assert reset["v"] == 0 and reset["w"] == model.symbol("w") + 2  # w reads the new v
+
+
+def test_threshold_without_reset_records_spikes():
+    model = Model.from_equations("dV/dt = 1*mV/ms : mV", name="ramp", threshold="V > 3*mV")
+    assert not model.events and model.spike_detector.threshold == 3.0
+    solution = splitpinn.solve(model, "reference", t_end=5.0, dt=0.01)
+    np.testing.assert_allclose(solution.spike_times, [3.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("text, options, expected", [
+    ("dV/dt = -V/tau + foo(V) : 1\ntau : ms", {"parameters": {"tau": 1}},
+     "line 1, column 18: unknown function 'foo'"),
+    ("dV/dt = 1/ms : 1\n\ndW/dt = -(W + 1)/ms : 1\ndX/dt = -(X + 1/ms : 1", {},
+     "line 4, column 10: '(' was never closed"),
+    ("dV/dt = -V/taw : 1", {}, "line 1, column 12: undefined symbol 'taw'"),
+    ("dV/dt = 1*mV/ms : mV\n# comment\ndV/dt = 2*mV/ms : mV", {},
+     "line 3, column 1: 'V' is already declared on line 1"),
+    ("dV/dt = 1*mV/ms : mV\ndW/dt =   : mV", {}, "line 2, column 8: state 'W' has no equation"),
+    ("dV/dt = 1*mV/ms : mV\ndW/dt = (V + 5*ms)/ms : mV", {},
+     "line 2, column 14: inconsistent units in '+': mV and ms"),
+    ("dV/dt = 1*mV/ms : mV", {"threshold": "V > 1*mV", "reset": "V = 0*mV; X = 1"},
+     "reset, column 11: reset of unknown variable 'X'"),
+    ("dV/dt = V : mV", {}, "line 1, column 9: inconsistent units: the expression is in mV, "
+                           "expected mV/ms"),
+    ("dV/dt = 1*mV/ms : mV (unless refractori)", {}, "line 1, column 22: unknown flag"),
+    ("dV/dt = __import__('os').getcwd() : 1", {}, "line 1, column 9: only named functions"),
+    ("dV/dt = V.real : 1", {}, "line 1, column 9: unsupported syntax (Attribute)"),
+])
+def test_malformed_equations_name_the_place(text, options, expected):
+    with pytest.raises(ModelError) as info:
+        Model.from_equations(text, name="bad", **options)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_python_keywords_can_be_names():
+    model = Model.from_equations("dV/dt = (I_ext - lambda)/ms : 1\nlambda : 1",
+                                 name="kw", parameters={"lambda": 0.5}, stimulus="1")
+    assert model.equations["V"] == model.symbol("I_ext") - model.symbol("lambda")
