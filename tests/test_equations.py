@@ -4,7 +4,6 @@ their position."""
 
 import numpy as np
 import pytest
-import sympy as sp
 
 import splitpinn
 from splitpinn import Model, models
@@ -111,7 +110,7 @@ def test_units_are_converted_to_project_units():
     assert model.units == {"V": "mV", "I_leak": "µA/cm²", "E": "mV", "tau": "ms", "k": "mS/cm²"}
     k, V, E = (model.symbol(n) for n in "kVE")
     assert model.auxiliaries["I_leak"] == k * (V - E)
-    assert model.equations["V"] == -(sp.Symbol("V") - sp.Symbol("E")) / sp.Symbol("tau")
+    assert model.equations["V"] == -(model.symbol("V") - model.symbol("E")) / model.symbol("tau")
 
 
 def test_reset_statements_run_in_order():
