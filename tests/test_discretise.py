@@ -112,10 +112,15 @@ def test_ilif_is_lie_inhibition_then_membrane_euler():
 
 
 def test_da_lif_is_euler():
-    x = np.random.default_rng(2).uniform(-0.5, 1.5, (STEPS, BATCH))
-    params = {"alpha": 0.8, "beta": 0.7, "V_th": 1.0}
-    step_map = discretise("da-lif", 1.0, parameters=params)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-0.5, 1.5, (STEPS, BATCH))
+    step_map = discretise("da-lif", 1.0, parameters={"alpha": 0.8, "beta": 0.7, "V_th": 1.0})
     assert_same(run_map(step_map, x), da_lif_port(x, 0.8, 0.7, 1.0))
+    # the learnable decay and gain, one per neuron
+    alpha, beta = rng.uniform(0.5, 1.0, BATCH), rng.uniform(0.2, 0.9, BATCH)
+    step_map = discretise("da-lif", 1.0, parameters={"alpha": alpha, "beta": beta})
+    assert step_map.batch == BATCH
+    assert_same(run_map(step_map, x), da_lif_port(x, alpha, beta, 1.0))
 
 
 def test_arslif_is_lie_membrane_then_threshold():
@@ -211,7 +216,10 @@ def test_constant_stimulus_and_spike_detector():
     (dict(model="ilif", dt=1.0, order=["X"]), "unknown state"),
     (dict(model="ilif", dt=1.0, order=["I_inh", "M"]), "exactly once"),
     (dict(model="ilif", dt=1.0, check_after="Q"), "check_after"),
-    (dict(model="ilif", dt=1.0, parameters={"tau": [1.0, 2.0]}), "one value per parameter"),
+    (dict(model="ilif", dt=1.0, parameters={"tau": [1.0, 2.0], "V_th": [1.0, 2.0, 3.0]}),
+     "different lengths"),
+    (dict(model="ilif", dt=1.0, parameters={"tau": [[1.0]]}), "1-D array"),
+    (dict(model="lif", dt=1.0, parameters={"t_ref": [0.0, 1.0]}), "refractory"),
     (dict(model="frac-lif", dt=1.0), "integer-order"),
 ])
 def test_bad_arguments(kwargs, message):
@@ -230,6 +238,11 @@ def test_bad_steps():
         step_map.step({"U": np.zeros(4)}, {"I": np.ones(4)})
     with pytest.raises(ModelError, match="positive integer"):
         step_map.initial(0)
+    per_neuron = discretise("ilif", 1.0, parameters={"tau": [2.0, 3.0]})
+    with pytest.raises(ModelError, match="for 2 neurons"):
+        per_neuron.initial(4)
+    with pytest.raises(ModelError, match="for 2 neurons"):
+        per_neuron.step(state, {"I": np.ones(4)})
     pulsed = splitpinn.models.get("da-lif").with_stimulus(splitpinn.stimulus.step(1.0, 5.0))
     with pytest.raises(ModelError, match="depends on time"):
         discretise(pulsed, 1.0).step({"V": np.zeros(2)})
@@ -262,3 +275,16 @@ def test_discretisation_error_table():
         discretisation_error(models=("hh",))
     with pytest.raises(ModelError, match="does not divide"):
         discretisation_error(models=("lif",), dts=(0.3,))
+
+
+def test_per_neuron_parameters_set_per_neuron_initial_states():
+    step_map = discretise("izhikevich", 0.1, parameters={"b": [0.2, 0.25]})
+    state = step_map.initial(2)
+    np.testing.assert_allclose(state["u"], [-13.0, -16.25])  # u(0) = b v(0), v(0) = -65
+    state, _ = step_map.step(state, {"I": 10.0})
+    # Lie (v, then u), Euler: u sees the updated v
+    v = -65.0 + 0.1 * (0.04 * 65.0**2 - 5 * 65.0 + 140 - np.array([-13.0, -16.25]) + 10.0)
+    u = np.array([-13.0, -16.25]) + 0.1 * 0.02 * (np.array([0.2, 0.25]) * v
+                                                  - np.array([-13.0, -16.25]))
+    np.testing.assert_allclose(state["v"], v, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(state["u"], u, rtol=0, atol=1e-12)
