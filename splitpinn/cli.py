@@ -384,8 +384,8 @@ def _median(values) -> str:
 
 
 COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "show": _cmd_show, "solve": _cmd_solve,
-            "compare": _cmd_compare,
-            "sweep": _cmd_sweep, "fi-curve": _cmd_fi_curve, "latency": _cmd_latency}
+            "compare": _cmd_compare, "sweep": _cmd_sweep, "fi-curve": _cmd_fi_curve,
+            "latency": _cmd_latency}
 
 
 def main(argv: list[str] | None = None) -> int:
