@@ -1,0 +1,126 @@
+"""Model files and printouts: every library model and preset survives show --format toml ->
+file -> solve, and the Brian2 form -> from_equations, with the same reference solution;
+malformed files are errors with their position; LaTeX has every state's derivative."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import splitpinn
+from splitpinn import Model, models
+from splitpinn.cli import main
+from splitpinn.errors import ModelError
+from splitpinn.modelfile import load, loads, show, to_arguments, to_brian2
+
+CASES = [(name, preset) for name in models.names()
+         for preset in [None, *[p for p in models.get(name).presets
+                                if p != models.get(name).default_preset]]]
+
+
+def _t_end(model: Model) -> float:
+    fractional = any(sp.sympify(s.order) != 1 for s in model.states)
+    return 2.0 if fractional else 10.0  # the fractional (L1) reference costs O(N^2)
+
+
+def _same_solution(a: Model, b: Model, preset=None):
+    t_end = _t_end(a)
+    ref = splitpinn.solve(a, "reference", t_end=t_end, preset=preset)
+    new = splitpinn.solve(b, "reference", t_end=t_end, preset=preset)
+    assert ref.t.shape == new.t.shape
+    for name in ref.states:
+        np.testing.assert_allclose(new[name], ref[name], rtol=0,
+                                   atol=1e-12 * (1 + np.max(np.abs(ref[name]))), err_msg=name)
+    np.testing.assert_allclose(new.spike_times, ref.spike_times, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, preset", CASES)
+def test_toml_round_trip_gives_the_same_solution(name, preset, tmp_path, capsys):
+    assert main(["show", name, "--format", "toml"]) == 0
+    path = tmp_path / f"{name}.toml"
+    path.write_text(capsys.readouterr().out)
+    model = splitpinn.api.resolve_model(str(path))
+    library = models.get(name)
+    assert model.state_names == library.state_names
+    assert model.parameters == library.parameters and model.presets == library.presets
+    _same_solution(library, model, preset)
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_brian2_form_gives_the_same_solution(name):
+    library = models.get(name)
+    args = to_arguments(library)
+    code = to_brian2(library)
+    assert args["equations"].split("I_ext :")[0] in code  # the states, as printed
+    model = Model.from_equations(**args)
+    _same_solution(library, model)
+
+
+def test_file_keeps_units_of_a_text_model(tmp_path):
+    model = Model.from_equations(
+        "dV/dt = (-(V - E_L) + R*I_ext)/tau : volt (unless refractory)\nR : Mohm",
+        name="units", parameters={"E_L": "-0.065*volt", "tau": "10*ms", "R": 10, "I": "2*nA"},
+        initial={"V": "E_L"}, threshold="V > -50*mV", reset="V = -65*mV", refractory=2.0,
+        stimulus="I")
+    text = show(model, "toml")
+    assert "dV/dt = (E_L + I_ext*R - V)/tau : mV (unless refractory)" in text
+    assert "E_L : mV (constant)" in text and 'reset = "V = -65*mV"' in text
+    path = tmp_path / "units.toml"
+    path.write_text(text)
+    again = load(path)
+    assert again.units == model.units
+    _same_solution(model, again)
+
+
+def test_latex_has_every_state_derivative():
+    for name in ("hh", "frac-izhikevich"):
+        model = models.get(name)
+        latex = show(model, "latex")
+        body = latex.split("\\begin{align}")[1].split("\\end{align}")[0]
+        assert latex.count("\\begin{align}") == latex.count("\\end{align}") == 1
+        assert body.count("&=") == len(model.states)
+        for s in model.states:
+            x = sp.latex(model.symbol(s.name))
+            lhs = rf"\frac{{d {x}}}{{d t}}" if s.order == 1 else rf"D^{{\alpha}}_t {x}"
+            assert f"{lhs} &= {sp.latex(model.equations[s.name])}" in body
+        assert latex.count("{") == latex.count("}")
+
+
+def test_latex_parses_back():
+    pytest.importorskip("antlr4", reason="sympy's parse_latex needs antlr4-python3-runtime")
+    from sympy.parsing.latex import parse_latex
+
+    model = models.get("fhn")
+    for s in model.states:
+        line = next(x for x in show(model, "latex").splitlines() if x.startswith(r"\frac{d "
+                                                                            + s.name))
+        rhs = line.split("&=")[1].rstrip("\\ ")
+        parsed = parse_latex(rhs).subs({sp.Symbol(n): model.symbol(n) for n in
+                                        ["v", "w", "a", "b", "tau", "I_{ext}"]})
+        assert sp.simplify(parsed - model.equations[s.name]) == 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('name = "x"\nequations = """\ndV/dt = 1/ms : 1\n"""\nparameters = { a = }\nreset = ""',
+     "f.toml: malformed TOML: Invalid value (at line 5, column 20)"),
+    ('equations = """\ndV/dt = 1/ms : 1\ndW/dt = foo(W) : 1\n"""',
+     "f.toml: line 3, column 9: unknown function 'foo'"),
+    ('equations = "dV/dt = 1/ms : 1"\nthreshold = "V > 1"\nreset = "W = 0"',
+     "f.toml: reset, column 1: reset of unknown variable 'W'"),
+    ('equations = "dV/dt = 1/ms : 1"\ncolour = "red"', "unknown key(s) colour"),
+])
+def test_malformed_files_name_the_place(text, expected, tmp_path, capsys):
+    with pytest.raises(ModelError, match=None) as info:
+        loads(text, source="f.toml")
+    assert expected in str(info.value)
+    path = tmp_path / "f.toml"
+    path.write_text(text)
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert expected.replace("f.toml", str(path)) in err and err.count("\n") == 1
+
+
+def test_show_text_and_unknown_format(capsys):
+    assert main(["show", "lif"]) == 0
+    assert capsys.readouterr().out == show(models.get("lif"), "text")
+    with pytest.raises(ModelError, match="unknown format"):
+        show(models.get("lif"), "pdf")
