@@ -1,25 +1,59 @@
-"""Write docs/API.md from the docstrings and signatures of the public API.
+"""Write docs/API.md from the docstrings and signatures of the package.
 
     .venv/bin/python docs/make_api.py          # rewrite docs/API.md
     .venv/bin/python docs/make_api.py --check  # exit 1 if docs/API.md is out of date
+
+The page has two parts: the user API (:data:`USER_API`: what a user calls, with full
+docstrings) and, listed apart, the internals (every other public name of every module, one line
+each) for contributors.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import sys
 from pathlib import Path
 
-MODULES = [
-    "splitpinn.api", "splitpinn.model", "splitpinn.stimulus", "splitpinn.functions",
-    "splitpinn.models", "splitpinn.splitting", "splitpinn.subsolvers", "splitpinn.events",
-    "splitpinn.marching",
-    "splitpinn.reference", "splitpinn.fractional_reference", "splitpinn.fractional",
-    "splitpinn.fractional_memory", "splitpinn.compare", "splitpinn.baselines",
-    "splitpinn.solution", "splitpinn.plotting", "splitpinn.cli",
-]
+#: The user API, module by module, in the order of the page.  Every other public name of the
+#: package is an internal and is listed apart.
+USER_API = {
+    "splitpinn.api": ["solve", "default_output_dt"],
+    "splitpinn.model": ["Model", "State", "Event", "SpikeDetector"],
+    "splitpinn.models": ["get", "names"],
+    "splitpinn.stimulus": ["constant", "step", "pulse_train", "sinusoid", "sampled", "read_csv",
+                           "breakpoints"],
+    "splitpinn.solution": ["Solution", "Batch"],
+    "splitpinn.compare": ["compare", "Comparison", "write_comparison", "solution_metrics",
+                          "match_spikes", "parse_variant", "variant_key", "setup",
+                          "discretisation"],
+    "splitpinn.plotting": ["plot_solution", "plot_traces", "plot_errors", "plot_raster",
+                           "plot_comparison", "save_figure", "method_colours", "run_title"],
+    "splitpinn.splitting": ["plan", "Plan"],
+    "splitpinn.discretise": ["discretise", "DiscreteMap"],
+    "splitpinn.sweep": ["sweep", "SweepResult"],
+    "splitpinn.fi": ["fi_curve", "FICurve"],
+    "splitpinn.latency": ["latency", "LatencyResult"],
+    "splitpinn.modelfile": ["load", "loads", "to_toml", "to_latex", "to_brian2"],
+    "splitpinn.neuroml": ["load_cell"],
+    "splitpinn.errors": ["ModelError", "SolverError"],
+}
+#: Packages installed under ``splitpinn`` from top-level folders (not found by walking it).
+MAPPED = ["splitpinn.models", "splitpinn.fractional"]
 OUT = Path(__file__).with_name("API.md")
+
+
+def _modules() -> list[str]:
+    import splitpinn
+
+    found = [m.name for m in pkgutil.iter_modules(splitpinn.__path__, "splitpinn.")
+             if not m.name.endswith("__main__")]
+    return [*USER_API, *sorted(set(found + MAPPED) - set(USER_API))]
+
+
+#: Every documented module: the user API's first, then the others in alphabetical order.
+MODULES = _modules()
 
 
 def public_members(module):
@@ -35,31 +69,97 @@ def public_members(module):
             yield name, obj
 
 
-def _signature(obj) -> str:
+class _Text(str):
+    """An annotation kept as text (``from __future__ import annotations``), shown unquoted."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _signature(obj, method: bool = False) -> str:
+    """``(a: int, b: str = 'x') -> float``; a method's without its ``self`` or ``cls``."""
     try:
-        return str(inspect.signature(obj))
+        sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return "(...)"
+    params = list(sig.parameters.values())[1 if method else 0:]
+
+    def text(annotation):
+        return _Text(annotation) if isinstance(annotation, str) else annotation
+
+    return str(sig.replace(parameters=[p.replace(annotation=text(p.annotation)) for p in params],
+                           return_annotation=text(sig.return_annotation)))
+
+
+def _summary(obj) -> str:
+    return (inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " ")
+
+
+def _members(cls) -> list[str]:
+    """One line per public method and property of ``cls`` (and ``obj[key]`` where the class
+    documents ``__getitem__``)."""
+    lines = []
+    for name, member in vars(cls).items():
+        if isinstance(member, property):
+            if not name.startswith("_"):
+                lines.append(f"- `{cls.__name__}.{name}` (property): {_summary(member)}")
+            continue
+        func = getattr(member, "__func__", member)  # classmethod, staticmethod
+        if not inspect.isfunction(func):
+            continue
+        if name == "__getitem__" and inspect.getdoc(func):
+            lines.append(f"- `{cls.__name__}[key]`: {_summary(func)}")
+        elif not name.startswith("_"):
+            bound = not isinstance(member, staticmethod)
+            lines.append(f"- `{cls.__name__}.{name}{_signature(func, bound)}`: "
+                         f"{_summary(func)}")
+    return lines
+
+
+def _user_part() -> list[str]:
+    lines = ["## User API", ""]
+    for module_name, names in USER_API.items():
+        module = importlib.import_module(module_name)
+        members = dict(public_members(module))
+        missing = [n for n in names if n not in members]
+        if missing:
+            raise RuntimeError(f"USER_API lists {', '.join(missing)}, which {module_name} "
+                               "does not define")
+        lines += [f"### `{module_name}`", "", inspect.getdoc(module) or "", ""]
+        for name in names:
+            obj = members[name]
+            kind = "class" if inspect.isclass(obj) else "def"
+            lines += [f"#### {kind} `{name}{_signature(obj)}`", "", inspect.getdoc(obj) or "", ""]
+            if inspect.isclass(obj):
+                lines += [*_members(obj), ""]
+    return lines
+
+
+def _internal_part() -> list[str]:
+    lines = ["## Internals", "",
+             "For contributors: the other public names of each module, which a user does not "
+             "need (their docstrings hold the details).", ""]
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        user = set(USER_API.get(module_name, ()))
+        rest = [(n, obj) for n, obj in public_members(module) if n not in user]
+        if not rest:
+            continue
+        lines += [f"### `{module_name}`", ""]
+        if module_name not in USER_API:
+            lines += [_summary(module), ""]
+        lines += [f"- {'class' if inspect.isclass(obj) else 'def'} `{n}{_signature(obj)}`: "
+                  f"{_summary(obj)}" for n, obj in rest]
+        lines.append("")
+    return lines
 
 
 def render() -> str:
+    """The text of docs/API.md."""
     lines = ["# splitpinn API", "",
              "Generated from the docstrings by `docs/make_api.py`; `make test` checks that it is "
-             "current.", ""]
-    for module_name in MODULES:
-        module = importlib.import_module(module_name)
-        lines += [f"## `{module_name}`", "", inspect.getdoc(module) or "", ""]
-        for name, obj in public_members(module):
-            kind = "class" if inspect.isclass(obj) else "def"
-            lines += [f"### {kind} `{name}{_signature(obj)}`", "", inspect.getdoc(obj) or "", ""]
-            if inspect.isclass(obj):
-                for meth_name, meth in vars(obj).items():
-                    if meth_name.startswith("_") or not callable(meth):
-                        continue
-                    summary = (inspect.getdoc(meth) or "").split("\n")[0]
-                    lines.append(f"- `{name}.{meth_name}{_signature(meth)}`: {summary}")
-                lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+             "current. The user API comes first; the internals are listed apart at the end.", ""]
+    return "\n".join(lines + _user_part() + _internal_part()).rstrip() + "\n"
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""The result of a solve: states on a time grid, spike times, and metadata; npz round trip."""
+"""The result of a solve: states on a grid, spike times and metadata; npz and CSV files."""
 
 from __future__ import annotations
 
@@ -81,10 +81,12 @@ class Solution:
         return knots, values, slopes
 
     def __getitem__(self, name: str) -> np.ndarray:
+        """The values of state ``name`` on the grid: ``sol["V"]``."""
         return self.y[self.names.index(name)]
 
     @property
     def states(self) -> dict[str, np.ndarray]:
+        """State name -> its values on the grid."""
         return dict(zip(self.names, self.y, strict=True))
 
     def save(self, path: str | Path) -> None:

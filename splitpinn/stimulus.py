@@ -153,8 +153,8 @@ def read_csv(path: str | Path, interpolation: str = "previous") -> sp.Expr:
         raise ModelError(f"stimulus file {str(path)!r}: {exc}") from None
 
 
-def breakpoints(expr, t_end: float) -> np.ndarray:
-    """Times in (0, t_end) where a stimulus expression may jump, so that solvers can end their
+def breakpoints(expr, t_end: float, t0: float = 0.0) -> np.ndarray:
+    """Times in (t0, t_end) where a stimulus expression may jump, so that solvers can end their
     steps there: zeros of ``Heaviside`` arguments and wrap-around points of ``Mod`` terms whose
     arguments are linear in ``t`` (the forms the helpers above build), and the jumps or kinks
     of :func:`sampled` inputs.  Other discontinuities are not found; the PINN residual check
@@ -167,30 +167,30 @@ def breakpoints(expr, t_end: float) -> np.ndarray:
             slope, start = float(sp.diff(arg, t)), float(arg.subs(t, 0))
             times |= set(((recorded.corners() - start) / slope).tolist())
     for mod in expr.atoms(sp.Mod):
-        times |= _periodic_solutions(mod, 0, t_end)
+        times |= _periodic_solutions(mod, 0, t0, t_end)
     for heaviside in expr.atoms(sp.Heaviside):
         arg = heaviside.args[0]
         mods = list(arg.atoms(sp.Mod))
         if len(mods) == 1:
             m = sp.Dummy("m")
             for root in sp.solve(arg.xreplace({mods[0]: m}), m):
-                times |= _periodic_solutions(mods[0], root, t_end)
+                times |= _periodic_solutions(mods[0], root, t0, t_end)
         elif not mods and _linear_in_t(arg):
             times |= {float(r) for r in sp.solve(arg, t)}
-    return np.array(sorted(x for x in times if 0 < x < t_end))
+    return np.array(sorted(x for x in times if t0 < x < t_end))
 
 
 def _linear_in_t(expr) -> bool:
     return expr.is_polynomial(t) and sp.degree(expr, t) == 1 and expr.free_symbols == {t}
 
 
-def _periodic_solutions(mod: sp.Mod, value, t_end: float) -> set[float]:
-    """Times in [0, t_end] where ``Mod(u(t), P)`` equals ``value``: u(t) = value + k·P."""
+def _periodic_solutions(mod: sp.Mod, value, t0: float, t_end: float) -> set[float]:
+    """Times in [t0, t_end] where ``Mod(u(t), P)`` equals ``value``: u(t) = value + k·P."""
     u, period = mod.args
     if not (_linear_in_t(u) and period.is_number and sp.sympify(value).is_number):
         return set()
     slope, u0 = float(sp.diff(u, t)), float(u.subs(t, 0))
     period, value = float(period), float(value)
-    ends = sorted(((u0 - value) / period, (u0 + slope * t_end - value) / period))
+    ends = sorted(((u0 + slope * t0 - value) / period, (u0 + slope * t_end - value) / period))
     ks = range(int(np.floor(ends[0])), int(np.ceil(ends[1])) + 1)
     return {(value + k * period - u0) / slope for k in ks}

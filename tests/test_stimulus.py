@@ -50,6 +50,13 @@ def test_breakpoints_at_jumps_and_kinks_only():
     # mixed with a helper's step
     mixed = held + stimulus.step(1.0, on=4.0)
     np.testing.assert_array_equal(stimulus.breakpoints(mixed, 10.0), [2.0, 4.0, 5.0])
+    # a window starting before 0 (t0 < 0) or after some jumps
+    early = stimulus.sampled([-3.0, -1.0, 2.0], [0.0, 1.0, 2.0])  # 0 holds before -3: no jump
+    np.testing.assert_array_equal(stimulus.breakpoints(early, 5.0, t0=-5.0), [-1, 2])
+    train = stimulus.pulse_train(1, start=-20, width=1, period=10)
+    np.testing.assert_allclose(stimulus.breakpoints(train, 12.0, t0=-12.0),
+                               [-10, -9, 0, 1, 10, 11])
+    np.testing.assert_array_equal(stimulus.breakpoints(mixed, 10.0, t0=3.0), [4.0, 5.0])
 
 
 @pytest.mark.parametrize("args, message", [
