@@ -9,8 +9,9 @@ resets stay in the memory. `make_history` and `default_history_kind` pick one.
 
 The L2-1σ scheme (Alikhanov 2015; `caputo_l21sigma`, `caputo_l21sigma_torch`, `l21sigma_weights`)
 is second order for every alpha: it approximates the derivative at t_{n-1} + sigma tau_n
-(`default_sigma`: 1 - alpha/2) from quadratic interpolants of the past. `FullL21SigmaHistory`
-and `FastL21SigmaHistory` are its memory for time marching (`make_history(..., scheme="l21sigma")`).
+(`default_sigma`: 1 - alpha/2) from quadratic interpolants of the past; `onset_mesh` grades the
+steps after an onset, where solutions behave like t^alpha. `FullL21SigmaHistory` and
+`FastL21SigmaHistory` are its memory for time marching (`make_history(..., scheme="l21sigma")`).
 """
 
 from .history import (
@@ -37,6 +38,7 @@ from .l21sigma import (
     caputo_l21sigma_torch,
     default_sigma,
     l21sigma_weights,
+    onset_mesh,
 )
 from .soe import soe_error, soe_kernel
 
@@ -59,6 +61,7 @@ __all__ = [
     "l1_weights",
     "l21sigma_weights",
     "make_history",
+    "onset_mesh",
     "soe_error",
     "soe_kernel",
     "validate_alpha",

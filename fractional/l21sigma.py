@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import rgamma
 
 from .history import History, _interval_terms, reuse, soe_setup
-from .l1 import _check_mesh, l1_kernel_quotient, validate_alpha
+from .l1 import _check_mesh, graded_mesh, l1_kernel_quotient, validate_alpha
 
 if TYPE_CHECKING:  # torch is imported by the torch function only (it is slow to import)
     import torch
@@ -58,6 +58,23 @@ def _check_sigma(sigma, alpha) -> float:
     if not 0.5 <= sigma <= 1.0:
         raise ValueError(f"sigma must lie in [1/2, 1], got {sigma!r}")
     return sigma
+
+
+def onset_mesh(span: float, dt: float, alpha, min_step: float = 0.0) -> np.ndarray:
+    """Offsets 0 = s_0 < ... < s_M = span of a mesh graded towards 0, every step at most dt.
+
+    s_k = span (k/M)^r with r = 2/min(alpha) (1 if all orders are 1) and the least M for which
+    the last step is <= dt. Solutions behave like (t - t_on)^alpha after an onset t_on (the start,
+    the end of a hold after a reset); steps t_on + s_k there, then steps dt, keep an L2-1σ march
+    second order where uniform steps dt alone give first order. Offsets in (0, min_step) are
+    dropped, so steps stay resolvable next to a large t_on (e.g. min_step = 1e-12 |t_on|).
+    """
+    if not (0 < dt <= span and math.isfinite(span)):
+        raise ValueError(f"need 0 < dt <= span < inf, got dt={dt!r}, span={span!r}")
+    r = 2.0 / float(np.min(validate_alpha(alpha)))
+    r = 1.0 if r == 2.0 else r
+    offsets = graded_mesh(span, math.ceil(r * span / dt * (1 - 1e-12)), r)
+    return np.concatenate([[0.0], offsets[(offsets > 0) & (offsets >= min_step)]])
 
 
 def l21sigma_weights(alpha: float, n: int) -> np.ndarray:
