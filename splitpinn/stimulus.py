@@ -93,6 +93,10 @@ class Sampled(sp.Function):
         return (f"sampled[{len(self.times)} samples, {self.interpolation}]"
                 f"({printer._print(self.args[0])})")
 
+    def __reduce_ex__(self, protocol):
+        # the class is made at run time: pickle the samples and rebuild one (worker processes)
+        return _rebuild, (self.times, self.values, self.interpolation, self.args[0])
+
 
 _counter = itertools.count(1)
 
@@ -119,6 +123,10 @@ def sampled(times, values, interpolation: str = "previous") -> sp.Expr:
                     {"times": times, "values": values, "interpolation": interpolation})
     function._imp_ = function.evaluate  # the implementation that sympy.lambdify calls
     return function(t)
+
+
+def _rebuild(times, values, interpolation, argument):
+    return sampled(times, values, interpolation).func(argument)
 
 
 def read_csv(path: str | Path, interpolation: str = "previous") -> sp.Expr:

@@ -1,6 +1,8 @@
 """Recorded inputs: ``stimulus.sampled`` (hold or interpolate samples), its breakpoints, CSV
 files, ``solve(..., stimulus=...)`` and ``--stimulus`` on the command line."""
 
+import pickle
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -38,6 +40,13 @@ def test_sympy_evaluates_at_numbers_and_parameters_scale_it():
     expr = amp * stimulus.sampled(TIMES, VALUES)
     assert expr.subs({t: 2.5, amp: 3.0}) == 12.0
     assert "sampled[4 samples, previous](t)" in str(expr)
+
+
+def test_a_sampled_stimulus_pickles_for_worker_processes():
+    amp = sp.Symbol("A", real=True)
+    back = pickle.loads(pickle.dumps(amp * stimulus.sampled(TIMES, VALUES, "linear")))
+    assert back.subs({t: 1.0, amp: 2.0}) == 5.0
+    np.testing.assert_array_equal(stimulus.breakpoints(back, 10.0), [2.0, 3.0, 5.0])
 
 
 def test_breakpoints_at_jumps_and_kinks_only():
