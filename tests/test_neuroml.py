@@ -1,0 +1,88 @@
+"""NeuroML2 cells: the regular-spiking izhikevich2007Cell with a pulse input spikes when the same
+model declared in Python does; every supported cell type loads and fires; integrate-and-fire
+cells fire at the closed-form rate; bad files are errors naming the problem."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import splitpinn
+from splitpinn import Event, I_ext, Model, State, stimulus
+from splitpinn.cli import main
+from splitpinn.errors import ModelError
+from splitpinn.modelfile import load
+
+DATA = Path(__file__).parent / "data"
+
+
+def _izhikevich_2007_rs() -> Model:
+    """Izhikevich (2007), Dynamical Systems in Neuroscience, the RS neuron (pF, mV, ms, pA):
+    C v' = k(v − v_r)(v − v_t) − u + I, u' = a(b(v − v_r) − u); v ≥ v_peak → v = c, u += d."""
+    v, u, C, k, vr, vt, vpeak, a, b, c, d, I = sp.symbols(
+        "v u C k vr vt vpeak a b c d I", real=True)
+    return Model(
+        "izhikevich-2007-rs", [State("v", -60.0), State("u", 0.0)],
+        {"v": (k * (v - vr) * (v - vt) - u + I_ext) / C, "u": a * (b * (v - vr) - u)},
+        dict(C=100.0, k=0.7, vr=-60.0, vt=-40.0, vpeak=35.0, a=0.03, b=-2.0, c=-50.0, d=100.0,
+             I=100.0),
+        stimulus=stimulus.step(I, on=10.0, off=210.0),
+        events=[Event(v > vpeak, {"v": c, "u": u + d})])
+
+
+def test_izhikevich_2007_rs_cell_spikes_like_the_python_model():
+    cell = load(DATA / "izhikevich2007_rs.nml")
+    assert cell.parameters == _izhikevich_2007_rs().parameters | {"v0": -60.0}
+    ours = splitpinn.solve(cell, "reference", t_end=300.0, dt=0.05)
+    python = splitpinn.solve(_izhikevich_2007_rs(), "reference", t_end=300.0, dt=0.05)
+    assert len(python.spike_times) == 3
+    np.testing.assert_allclose(ours.spike_times, python.spike_times, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("file, t_end, dt, spikes", [
+    ("iaf.nml", 300.0, 0.05, 7),
+    ("iaf_ref.nml", 300.0, 0.05, 9),
+    ("izhikevich.nml", 150.0, 0.05, 4),
+    ("izhikevich2007_rs.nml", 300.0, 0.05, 3),
+    ("adex.nml", 300.0, 0.05, 6),
+    ("fitzhugh_nagumo.nml", 2e5, 10.0, 6),  # its time unit is the second
+])
+def test_each_supported_cell_loads_and_fires(file, t_end, dt, spikes):
+    solution = splitpinn.solve(str(DATA / file), "reference", t_end=t_end, dt=dt)
+    assert len(solution.spike_times) == spikes
+
+
+@pytest.mark.parametrize("file, refract", [("iaf.nml", 0.0), ("iaf_ref.nml", 5.0)])
+def test_integrate_and_fire_cells_fire_at_the_closed_form_rate(file, refract):
+    # C = 1 nF, g = 0.05 µS: tau = 20 ms; I = 1 nA: v_inf = -65 + 20 mV; reset -65, thresh -50
+    solution = splitpinn.solve(str(DATA / file), "reference", t_end=200.0, dt=0.05)
+    isi = 20.0 * np.log(20.0 / 5.0) + refract
+    np.testing.assert_allclose(np.diff(solution.spike_times), isi, rtol=1e-8)
+
+
+def test_adex_cell_equals_the_library_adex():
+    cell = splitpinn.solve(str(DATA / "adex.nml"), "reference", t_end=300.0, dt=0.05)
+    library = splitpinn.solve("adex", "reference", t_end=300.0, dt=0.05)
+    np.testing.assert_allclose(cell.spike_times, library.spike_times, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(cell["w"], library["w"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("file, expected", [
+    ("malformed.nml", "malformed XML: line 3, column 1: error parsing attribute name"),
+    ("unsupported.nml", "unsupported NeuroML element <sineGenerator> (id 'sine'"),
+])
+def test_bad_files_are_one_line_errors(file, expected, capsys):
+    with pytest.raises(ModelError) as info:
+        load(DATA / file)
+    assert expected in str(info.value)
+    assert main(["show", str(DATA / file)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+
+
+def test_missing_file_and_unknown_suffix():
+    with pytest.raises(ModelError, match="no such file"):
+        load(DATA / "absent.nml")
+    with pytest.raises(ModelError, match="expected a .toml model file or a .nml"):
+        load(DATA / "iaf.xml")
