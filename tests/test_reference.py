@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import splitpinn
 from splitpinn import models
 from splitpinn.model import Model, State
-from splitpinn.reference import solve_reference
 
 # -- LIF: closed form with reset and refractory period ---------------------------------------
 
@@ -29,12 +29,11 @@ def _lif_closed_form(p):
 
 @pytest.mark.parametrize("case", list(LIF_CASES))
 def test_lif_spike_times_equal_closed_form(case):
-    model = models.get("lif")
     start = {"V": LIF_CASES[case].get("V_reset", -65.0)}  # the closed form starts at V_reset
-    bound = model.bind(LIF_CASES[case], start)
-    p = bound.parameters
+    sol = splitpinn.solve("lif", "reference", 100.0, 0.01, parameters=LIF_CASES[case],
+                          initial=start)
+    p = sol.meta["parameters"]
     period, _ = _lif_closed_form(p)
-    sol = solve_reference(bound, 100.0, 0.01)
     n = len(sol.spike_times)
     expected = period + np.arange(n) * (period + p["t_ref"])
     assert n == math.floor((100.0 - period) / (period + p["t_ref"])) + 1
@@ -42,10 +41,10 @@ def test_lif_spike_times_equal_closed_form(case):
 
 
 def test_lif_trace_held_at_reset_then_relaxes_as_closed_form():
-    bound = models.get("lif").bind(LIF_CASES["reset-below-rest"], {"V": -70.0})
-    p = bound.parameters
+    sol = splitpinn.solve("lif", "reference", 60.0, 0.01,
+                          parameters=LIF_CASES["reset-below-rest"], initial={"V": -70.0})
+    p = sol.meta["parameters"]
     period, relax = _lif_closed_form(p)
-    sol = solve_reference(bound, 60.0, 0.01)
     tt, v = sol.t, sol["V"]
     spikes = sol.spike_times
     assert len(spikes) >= 3
@@ -65,9 +64,8 @@ def test_lif_trace_held_at_reset_then_relaxes_as_closed_form():
 
 def test_refractory_period_shorter_than_output_step():
     """A refractory segment with no grid point inside it (t_ref = 0.01 ms < dt = 0.1 ms)."""
-    bound = models.get("lif").bind({"t_ref": 0.01})
-    period, _ = _lif_closed_form(bound.parameters)
-    sol = solve_reference(bound, 50.0, 0.1)
+    sol = splitpinn.solve("lif", "reference", 50.0, 0.1, parameters={"t_ref": 0.01})
+    period, _ = _lif_closed_form(sol.meta["parameters"])
     np.testing.assert_allclose(sol.spike_times, period + np.arange(3) * (period + 0.01),
                                rtol=0, atol=1e-6)
 
@@ -79,7 +77,7 @@ def test_linear_system_matches_exact_solution():
     x, y, a, b = sp.symbols("x y a b", real=True)
     model = Model("lin", [State("x", 1.0), State("y", 2.0)], {"x": -a * x + y, "y": -b * y},
                   {"a": 0.7, "b": 0.2})
-    sol = solve_reference(model.bind(), 10.0, 0.05)
+    sol = splitpinn.solve(model, "reference", 10.0, 0.05)
     tt = sol.t
     ey, ex = np.exp(-0.2 * tt), np.exp(-0.7 * tt)
     np.testing.assert_allclose(sol["y"], 2.0 * ey, rtol=1e-8)
@@ -90,13 +88,13 @@ def test_linear_system_matches_exact_solution():
 # -- dense output grid ------------------------------------------------------------------------
 
 def test_output_grid_has_requested_spacing():
-    sol = solve_reference(models.get("lif").bind(), 30.0, 0.25)
+    sol = splitpinn.solve("lif", "reference", 30.0, 0.25)
     assert len(sol.t) == 121 and sol.t[0] == 0.0 and sol.t[-1] == 30.0
     np.testing.assert_allclose(np.diff(sol.t), 0.25, rtol=0, atol=1e-12)
 
 
 def test_output_grid_when_dt_does_not_divide_t_end():
-    sol = solve_reference(models.get("lif").bind(), 10.0, 0.7)
+    sol = splitpinn.solve("lif", "reference", 10.0, 0.7)
     steps = np.diff(sol.t)
     assert sol.t[0] == 0.0 and sol.t[-1] == 10.0
     assert np.all(steps <= 0.7) and steps.min() > 0.6  # 15 steps of 2/3 ms
@@ -119,14 +117,14 @@ def test_hh_rest_is_nearly_a_fixed_point():
     # approximately: with E_L = -54.387 the leak leaves dV/dt ≈ 4.2e-3 mV/ms at t = 0
     np.testing.assert_allclose(dy[1:], 0.0, atol=1e-14)
     assert abs(dy[0]) < 5e-3
-    sol = solve_reference(bound, 50.0, 0.1)
+    sol = splitpinn.solve("hh", "reference", 50.0, 0.1, parameters={"I": 0.0})
     # measured: max |V + 65| ≈ 7.2e-3 mV over 50 ms
     assert np.abs(sol["V"] + 65.0).max() < 0.01
     assert sol.spike_times.size == 0
 
 
 def test_hh_tonic_firing_at_10():
-    sol = solve_reference(models.get("hh").bind({"I": 10.0}), 100.0, 0.1, **HH_TOL)
+    sol = splitpinn.solve("hh", "reference", 100.0, 0.1, parameters={"I": 10.0}, **HH_TOL)
     spikes = sol.spike_times
     assert len(spikes) == 7
     isi = np.diff(spikes)
@@ -138,7 +136,7 @@ def test_hh_tonic_firing_at_10():
 def test_hh_no_repetitive_firing_below_rheobase():
     # I = 6.0 < 6.26: two transient spikes (measured at 2.6 and 23.0 ms), then damped
     # oscillations back to rest; none in the last 150 ms of 300 ms
-    sol = solve_reference(models.get("hh").bind({"I": 6.0}), 300.0, 0.5, **HH_TOL)
+    sol = splitpinn.solve("hh", "reference", 300.0, 0.5, parameters={"I": 6.0}, **HH_TOL)
     assert 1 <= len(sol.spike_times) <= 2
     assert np.sum(sol.spike_times > 150.0) == 0
     assert sol["V"][sol.t > 150.0].max() < -50.0
@@ -146,7 +144,7 @@ def test_hh_no_repetitive_firing_below_rheobase():
 
 def test_hh_repetitive_firing_above_rheobase():
     # I = 6.5 > 6.26: a periodic train (measured ISI 18.16 ms, ~55 Hz)
-    sol = solve_reference(models.get("hh").bind({"I": 6.5}), 200.0, 0.5, **HH_TOL)
+    sol = splitpinn.solve("hh", "reference", 200.0, 0.5, parameters={"I": 6.5}, **HH_TOL)
     late = sol.spike_times[sol.spike_times > 100.0]
     assert len(late) >= 5
     np.testing.assert_allclose(np.diff(late), np.diff(late).mean(), rtol=1e-3)
@@ -183,21 +181,21 @@ _IZ_CACHE = {}
 def izhikevich_run(preset):
     """Izhikevich (2003) with I = 10 for 200 ms, on a 0.01 ms grid (solved once per preset)."""
     if preset not in _IZ_CACHE:
-        bound = models.get("izhikevich").bind({"I": 10.0}, preset=preset)
-        _IZ_CACHE[preset] = (bound, solve_reference(bound, IZ_T_END, IZ_DT))
+        _IZ_CACHE[preset] = splitpinn.solve("izhikevich", "reference", IZ_T_END, IZ_DT,
+                                            parameters={"I": 10.0}, preset=preset)
     return _IZ_CACHE[preset]
 
 
 def test_izhikevich_rs_adapts():
-    _, sol = izhikevich_run("RS")
+    sol = izhikevich_run("RS")
     isi = np.diff(sol.spike_times)
     assert len(isi) >= 3
     assert np.all(isi[1:] > 1.5 * isi[0])  # measured 23.1 ms, then 44.8 ms
 
 
 def test_izhikevich_fs_fast_and_regular():
-    _, fs = izhikevich_run("FS")
-    _, rs = izhikevich_run("RS")
+    fs = izhikevich_run("FS")
+    rs = izhikevich_run("RS")
     isi = np.diff(fs.spike_times)
     assert len(fs.spike_times) > 3 * len(rs.spike_times)  # measured 28 vs 5
     steady = isi[len(isi) // 2:]
@@ -206,7 +204,7 @@ def test_izhikevich_fs_fast_and_regular():
 
 
 def test_izhikevich_ch_fires_repeated_bursts():
-    _, sol = izhikevich_run("CH")
+    sol = izhikevich_run("CH")
     isi = np.diff(sol.spike_times)
     short, long_ = isi[isi < 10.0], isi[isi >= 10.0]
     # bimodal: intra-burst ≤ 4.8 ms, inter-burst ≥ 46.6 ms (measured), nothing in between
@@ -218,7 +216,7 @@ def test_izhikevich_ch_fires_repeated_bursts():
 
 
 def test_izhikevich_ib_initial_burst_then_single_spikes():
-    _, sol = izhikevich_run("IB")
+    sol = izhikevich_run("IB")
     isi = np.diff(sol.spike_times)
     # measured ISIs: 2.29, 4.23 | 39.98, 31.21, 31.22, ... (burst of 3, then tonic)
     assert np.all(isi[:2] < 5.0)
@@ -228,8 +226,8 @@ def test_izhikevich_ib_initial_burst_then_single_spikes():
 
 @pytest.mark.parametrize("preset", ["RS", "IB", "CH", "FS", "LTS", "TC", "RZ"])
 def test_izhikevich_reset_after_every_spike(preset):
-    bound, sol = izhikevich_run(preset)
-    p = bound.parameters
+    sol = izhikevich_run(preset)
+    p = sol.meta["parameters"]
     a, b, c, d = p["a"], p["b"], p["c"], p["d"]
     v, u, tt = sol["v"], sol["u"], sol.t
     spikes = sol.spike_times
