@@ -326,7 +326,8 @@ class Model:
     # -- binding ----------------------------------------------------------------------------
     def resolve_parameters(self, preset: str | None = None,
                            overrides: Mapping[str, float] | None = None) -> dict[str, float]:
-        """Defaults, then the preset (or the default preset), then ``overrides``."""
+        """Defaults, then the preset (or the default preset), then ``overrides`` (keyed by
+        names or Symbols)."""
         values = dict(self.parameters)
         preset = preset if preset is not None else self.default_preset
         if preset is not None:
@@ -335,6 +336,7 @@ class Model:
                 raise ModelError(f"{self.name}: unknown preset {preset!r} (known: {known})")
             values.update(self.presets[preset])
         for k, v in (overrides or {}).items():
+            k = _key(k)
             if k not in values:
                 raise ModelError(f"{self.name}: unknown parameter {k!r} "
                                  f"(known: {', '.join(self.parameters)})")
@@ -346,10 +348,12 @@ class Model:
     def bind(self, parameters: Mapping[str, float] | None = None,
              initial: Mapping[str, float] | None = None,
              preset: str | None = None) -> BoundModel:  # noqa: F821 (splitpinn.bound)
-        """Fix parameter values (preset, then overrides) and initial values; lambdify."""
+        """Fix parameter values (preset, then overrides) and initial values (keyed by names or
+        Symbols); lambdify."""
         from .bound import BoundModel
 
-        return BoundModel(self, self.resolve_parameters(preset, parameters), initial or {},
+        return BoundModel(self, self.resolve_parameters(preset, parameters),
+                          {_key(k): v for k, v in (initial or {}).items()},
                           preset if preset is not None else self.default_preset)
 
     def with_stimulus(self, stimulus: sp.Expr | float) -> Model:

@@ -40,6 +40,16 @@ def test_plain_symbols_and_symbol_keys_equal_the_real_twin():
     np.testing.assert_allclose(a.spike_times, b.spike_times, rtol=0, atol=1e-12)
 
 
+def test_overrides_keyed_by_symbols():
+    V, I = sp.symbols("V I")
+    model = adaptive_lif()
+    by_symbol = model.bind({I: 40.0}, {V: -60.0})
+    by_name = model.bind({"I": 40.0}, {"V": -60.0})
+    assert by_symbol.parameters == by_name.parameters and by_symbol.parameters["I"] == 40.0
+    np.testing.assert_array_equal(by_symbol.y0, by_name.y0)
+    assert by_symbol.y0.tolist() == [-60.0, 0.0]
+
+
 def test_symbol_with_other_assumptions_is_the_same_state():
     x_pos = sp.Symbol("x", positive=True)
     model = Model("decay", [State("x", 1.0)], {"x": -sp.Symbol("k") * x_pos}, {"k": 2.0})
