@@ -14,6 +14,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
@@ -395,7 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
-        COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            # numpy's floating-point warnings from a diverging solve are noise here: its
+            # result is checked, and a failure reported in one line
+            warnings.simplefilter("ignore", RuntimeWarning)
+            COMMANDS[args.command](args)
     except (InputError, ModelError) as exc:  # the user's mistake
         return _fail(EXIT_BAD_INPUT, "error", _as_flags(str(exc), args))
     except BrokenPipeError:  # e.g. `splitpinn models | head`: the reader left, say nothing

@@ -12,6 +12,7 @@ Profiles: "ci" (the default, a few examples, part of ``make test``) and "long" (
 import contextlib
 import io
 import os
+import signal
 from functools import cache
 
 import numpy as np
@@ -29,8 +30,29 @@ settings.register_profile("long", max_examples=300, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 METHODS = ["reference", "split-pinn"]
+#: Seconds one example may take: a solve that cannot finish must end with an error instead.
+TIME_LIMIT = 60
 #: Out-of-range values tried for any parameter or initial value.
 EXTREMES = [0.0, -1.0, 1e-9, 1e6, -1e6]
+
+
+class TookTooLong(BaseException):  # not an Exception: the command line must not catch it
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(what):
+    """Fail (raise :class:`TookTooLong`) when the block runs longer than ``TIME_LIMIT``."""
+    def expire(signum, frame):
+        raise TookTooLong(f"still running after {TIME_LIMIT} s: {what}")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TIME_LIMIT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @cache
@@ -71,8 +93,9 @@ def problems(draw):
 def test_solve_returns_finite_states_or_a_documented_error(problem):
     name, method, t_end, dt, parameters, initial, preset = problem
     try:
-        solution = splitpinn.solve(name, method, t_end, dt, parameters=parameters,
-                                   initial=initial, preset=preset)
+        with time_limit(problem):
+            solution = splitpinn.solve(name, method, t_end, dt, parameters=parameters,
+                                       initial=initial, preset=preset)
     except (ModelError, SolverError) as exc:
         assert str(exc).strip(), "an error without a message"
         return
@@ -114,7 +137,7 @@ def command_lines(draw):
 @given(command_lines())
 def test_command_line_exits_cleanly(argv):
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), time_limit(argv):
         status = main(argv)
     text = err.getvalue()
     assert status in (0, 1, 2), (argv, status, text)
