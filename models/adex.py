@@ -32,4 +32,6 @@ def adex() -> Model:
         events=[Event(V >= V_peak, {"V": V_reset, "w": w + b}, refractory=t_ref, clamp=("V",))],
         description="adaptive exponential integrate-and-fire (Brette & Gerstner 2005)",
         default_dt=0.05,
+        units=dict(V="mV", w="pA", C="pF", g_L="nS", E_L="mV", V_T="mV", Delta_T="mV", a="nS",
+                   tau_w="ms", b="pA", V_reset="mV", V_peak="mV", t_ref="ms", I="pA"),
     )

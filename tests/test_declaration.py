@@ -123,12 +123,12 @@ def test_every_library_model_builds():
         assert models.get(name).name == name
 
 
-@pytest.mark.parametrize("name", ["lif", "izhikevich", "hh", "morris-lecar", "frac-lif",
+@pytest.mark.parametrize("name", ["lif", "izhikevich", "hh", "morris-lecar", "frac-lif", "adex",
                                   "fo-hh", "frac-izhikevich"])
 def test_library_models_state_their_units(name):
     model = models.get(name)
     assert model.units[model.state_names[0]] == "mV"
-    assert model.units.get("I") in ("nA", "µA/cm²", "mV/ms")
+    assert model.units.get("I") in ("nA", "pA", "µA/cm²", "mV/ms")
 
 
 # -- the printout -----------------------------------------------------------------------------
