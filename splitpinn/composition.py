@@ -94,13 +94,13 @@ class CompositionStepper(Stepper):
         return self.compose(rows, t + s / 2, half, s / 2, frozen)[0]
 
     def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
-        """The composition's own flow from the step start to each query time: dense output
-        as accurate as the step (the scheme's order), not an interpolant."""
+        """One composed step from the step start to each query time: dense output of the
+        scheme's order (not an interpolant), at half the cost of :meth:`partial`."""
         out = y1[which].copy()
         inside = tq < t1[which]
         if inside.any():
             w = which[inside]
-            out[inside] = self.partial(rows[w], t0[w], y0[w], tq[inside] - t0[w], frozen[w])
+            out[inside] = self.compose(rows[w], t0[w], y0[w], tq[inside] - t0[w], frozen[w])[0]
         return out
 
     def accept(self, rows, t, y) -> None:

@@ -242,6 +242,10 @@ class _Loop:
             grown = np.minimum(self.h_max, hr * factor)
             h = self.h[rows]
             self.h[rows] = np.where(ok & (hr < h), np.maximum(h, grown), grown)
+            stuck = (hr < SAME_TIME) | (~ok & (self.h[rows] < SAME_TIME))
+            if stuck.any():
+                raise SolverError(_stage_failure(self.stepper, self.t[rows][stuck][0],
+                                                 hr[stuck][0], adaptive=True))
         elif not ok.all():
             if self.stepper.has_own_steps:
                 raise SolverError(f"the step from t = {self.t[rows][~ok][0]:.6g} ms gave a "
@@ -415,10 +419,11 @@ def _too_much_work(bound: BoundModel, t, max_steps: int) -> str:
             "parameters or a shorter t_end")
 
 
-def _stage_failure(stepper: Stepper, t: float, h: float) -> str:
+def _stage_failure(stepper: Stepper, t: float, h: float, adaptive: bool = False) -> str:
     reason = getattr(stepper, "failure", "") or "no trustworthy step"
-    return (f"{reason} at t = {t:.6g} ms, even on steps of {h:.3g} ms; try a smaller dt "
-            "or the adaptive steps (fixed_step=False)")
+    remedy = ("the solution may blow up or the model be too stiff there; check the parameters"
+              if adaptive else "try a smaller dt or the adaptive steps (fixed_step=False)")
+    return f"{reason} at t = {t:.6g} ms, even on steps of {h:.3g} ms; {remedy}"
 
 
 def solutions(bound, grid, result, settings, wall, stages_per_step=None) -> list[Solution]:

@@ -95,20 +95,30 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarra
     for k, i in enumerate(sub.index):
         states[i] = u[k]
     params = list(stage.params[:, :, None])
-    stim = stage_stimulus(bound, times, params)
-    shape = times.shape
-    active = _active(sub, stage).T[:, :, None].astype(float)  # (S, R, 1)
-    args = (times, stim, *states, *params)
+    args = (times, stage_stimulus(bound, times, params), *states, *params)
+    n, shape = len(sub.index), (len(sub.index), *times.shape)
+    frozen = stage.frozen[:, sub.index]
+    f = np.empty(shape)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        f = np.array([np.broadcast_to(v, shape) for v in sub.f(*args)]) * active
+        for k, value in enumerate(sub.f(*args)):
+            f[k] = value
         if jacobian == "diagonal":
-            jac = np.array([np.broadcast_to(v, shape) for v in sub.jacobian_diagonal(*args)])
-            return f, jac * active
-        if jacobian == "full":
-            jac = np.array([[np.broadcast_to(v, shape) for v in row]
-                            for row in sub.jacobian(*args)])
-            return f, jac * active[:, None] * active[None, :]
-    return f, None
+            jac = np.empty(shape)
+            for k, value in enumerate(sub.jacobian_diagonal(*args)):
+                jac[k] = value
+        elif jacobian == "full":
+            jac = np.empty((n, *shape))
+            for k, row in enumerate(sub.jacobian(*args)):
+                for j, value in enumerate(row):
+                    jac[k, j] = value
+        else:
+            jac = None
+    if frozen.any():  # clamped states: zero right-hand side (Brian2's not_refractory)
+        active = (~frozen).T[:, :, None].astype(float)
+        f *= active
+        if jac is not None:
+            jac *= active if jacobian == "diagonal" else active[:, None] * active[None, :]
+    return f, jac
 
 
 class ExactFlow:

@@ -226,9 +226,6 @@ def test_blow_up_inside_a_step_is_an_error_not_an_answer():
     assert np.max(np.abs(sol["x"][1:] / np.tan(sol.t[1:]) - 1)) < 1e-7
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (reported to the lead): adaptive steps shrink "
-                   "to h = 0 where no step can be trusted, and zero-length steps are accepted "
-                   "until the work limit")
 @pytest.mark.parametrize("case", ["blow-up", "impossible-tolerance"])
 def test_adaptive_steps_stop_where_no_step_can_be_trusted(case):
     """The adaptive loop must stop with a SolverError naming the time, on its own, not by
