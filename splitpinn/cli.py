@@ -196,11 +196,15 @@ def _method_options(args, methods: list[str]) -> dict[str, dict]:
     methods); refuse an option that none of ``methods`` takes, listing the ones they do."""
     from . import registry
 
-    accepted = {m: [k for k in registry.options("method", m) if hasattr(args, k)]
-                for m in methods}
-    given = {k: getattr(args, k) for m in registry.names("method")
-             for k in registry.options("method", m)
-             if getattr(args, k, None) is not None}
+    passed = {"t_end", "dt", *_common(args)}  # what every solve gets anyway
+
+    def flags(method: str) -> list[str]:
+        return [k for k in registry.options("method", method)
+                if hasattr(args, k) and k not in passed]
+
+    accepted = {m: flags(m) for m in methods}
+    given = {k: getattr(args, k) for m in registry.names("method") for k in flags(m)
+             if getattr(args, k) is not None}
     for k in given:
         if not any(k in accepted[m] for m in methods):
             known = "; ".join(f"{m}: {', '.join(map(_flag, accepted[m])) or 'none'}"
