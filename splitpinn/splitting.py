@@ -104,7 +104,16 @@ def default_partition(bound: BoundModel) -> list[list[str]]:
 
 def classify(exprs: Sequence[sp.Expr], own: Sequence[sp.Symbol],
              others: Sequence[sp.Symbol]) -> tuple[str, str]:
-    """Return ``(kind, reason)`` of the right-hand sides ``exprs`` in the states ``own``."""
+    """Return ``(kind, reason)`` of the right-hand sides ``exprs`` in the states ``own``.
+
+    A right-hand side that switches on its own states (Piecewise, Heaviside, Max, Min, Abs
+    of them) is nonlinear: its derivative vanishes almost everywhere, but its coefficients
+    are not constant over a step that crosses the switch."""
+    switches = (sp.Piecewise, sp.Heaviside, sp.Max, sp.Min, sp.Abs)
+    for e in exprs:
+        for node in e.atoms(*switches):
+            if node.has(*own):
+                return "nonlinear", f"{e} switches on {', '.join(map(str, own))} ({node.func})"
     for e in exprs:
         for x in own:
             coeff = sp.diff(e, x)
