@@ -1,17 +1,32 @@
 """Spiking networks: the equilibrium of feedback networks of integrate-and-fire neurons.
 
 Xiao et al. (NeurIPS 2021, "Training feedback spiking neural networks by implicit
-differentiation on the equilibrium state"): in a network of IF neurons (``linear-lif`` with
-λ = 0 and no floor, threshold V_th, C = 1) with feedback weights W and constant inputs I, the
-mean firing rates over [0, T] converge, as T grows, to the fixed point
-a* = max(0, W a* + I) / V_th (spikes per ms), with an error O(1/T).
+differentiation on the equilibrium state"): in a network of IF neurons (dV/dt = I, threshold
+V_th, reset by subtraction, no floor) with feedback weights W and constant inputs I, the mean
+firing rates over [0, T] converge, as T grows, to the fixed point
+a* = max(0, W a* + I) / V_th (spikes per ms), with an error O(1/T).  The reset must subtract
+V_th: a reset *to* 0 (``linear-lif``) loses the part of a feedback jump above threshold at
+every jump-driven spike, and its rates stay off a* by an amount that does not fall with T.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
 from .errors import ModelError, SolverError
+from .model import Event, I_ext, Model, State
+
+
+def if_neuron() -> Model:
+    """The IF neuron of feedback networks: dV/dt = I (C = 1, no leak, no floor), V ≥ V_th →
+    V ← V − V_th (reset by subtraction).  Parameters ``V_th`` (1) and ``I`` (0.1, per ms)."""
+    v, v_th, current = sp.symbols("V V_th I", real=True)
+    return Model(name="feedback-if", states=[State("V", 0.0)], equations={"V": I_ext},
+                 parameters={"V_th": 1.0, "I": 0.1}, stimulus=current,
+                 events=[Event(v >= v_th, {"V": v - v_th})],
+                 description="integrate-and-fire neuron with reset by subtraction",
+                 default_dt=0.05)
 
 
 def feedback_equilibrium(weights, inputs, v_th: float = 1.0, *, tol: float = 1e-12,
