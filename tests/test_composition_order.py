@@ -9,21 +9,18 @@ import numpy as np
 import pytest
 
 import splitpinn
-from splitpinn import registry
-from splitpinn.reference import solve_reference
 from splitpinn.splitting import plan
 
 T_END = 5.0  # ms: the upstroke of the first spike
 DTS = [0.1, 0.05, 0.025]
-# a convergence study needs the given step: no step-size control
-FIXED = {"fixed_step": True} if "fixed_step" in registry.options("method", "split-pinn") else {}
 
 
 @pytest.fixture(scope="module")
 def hh():
     model = splitpinn.models.get("hh")
     bound = model.bind()
-    refs = {dt: solve_reference(bound, T_END, dt, rtol=1e-12, atol=1e-12) for dt in DTS}
+    refs = {dt: splitpinn.solve(model, "reference", T_END, dt, rtol=1e-12, atol=1e-12)
+            for dt in DTS}
     return model, bound, refs
 
 
@@ -36,7 +33,7 @@ def errors(hh):
         out[scheme] = []
         for dt in DTS:
             sol = splitpinn.solve(model, "split-pinn", T_END, dt, scheme=scheme,
-                                  solvers="exact", **FIXED)
+                                  solvers="exact", fixed_step=True)  # no step control
             np.testing.assert_allclose(sol.t, refs[dt].t, rtol=0, atol=1e-12)
             out[scheme].append(max(np.linalg.norm(sol[n] - refs[dt][n])
                                    / np.linalg.norm(refs[dt][n]) for n in bound.names))
