@@ -110,9 +110,12 @@ def to_arguments(model: Model) -> dict:
                          f"{len(model.events)}")
     one, ms = U.registry().dimensionless, U.unit("ms")
     units = {k: U.project_unit(U.unit(v)) for k, v in model.units.items()}
-    units["I_ext"] = U.project_unit(U.unit_of(model.stimulus, units) or one)
     for name, expr in model.auxiliaries.items():
         units.setdefault(name, U.project_unit(U.unit_of(expr, units) or one))
+    stimulus_unit = U.unit_of(model.stimulus, units) or U.infer(
+        "I_ext", [(model.equations[s.name], units.get(s.name, one) / ms) for s in model.states]
+        + [(e, units[k]) for k, e in model.auxiliaries.items()], units)
+    units["I_ext"] = U.project_unit(stimulus_unit or one)
     event = model.events[0] if model.events else None
     held = set(event.clamped) if event is not None and event.refractory != 0 else set()
 

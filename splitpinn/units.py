@@ -1,9 +1,10 @@
 """Physical units for models declared from text (pint underneath).
 
 Every quantity is stored as a number in a *project unit*: ms, mV, µA/cm², mS/cm², µF/cm², nA,
-MΩ, nS, pF, pA (or 1).  An annotation made of these units (mV, nS/mV) is kept; another unit is
-replaced by the project unit of its dimension (current → nA, conductance → nS, …; a dimension
-without one, such as mV/ms, is composed of ms, mV, nA and cm).
+MΩ, nS, pF, pA (or 1).  An annotation in one of them is kept; one that gives the same numbers
+in one of them is replaced by it (mV/MΩ by nA); another is replaced by the project unit of its
+dimension (current → nA, conductance → nS, …).  A dimension without one keeps an annotation
+made of project units (nS/mV, mV/ms) or is composed of ms, mV, nA and cm.
 
 Unit literals in equations follow Brian2: an optional SI prefix, a base unit (``volt``/``V``,
 ``second``/``s``, ``amp``/``A``, ``ohm``, ``siemens``/``S``, ``farad``/``F``, ``metre``/``m``,
@@ -82,12 +83,17 @@ def project_unit(u: pint.Unit) -> pint.Unit:
     """The unit in which a quantity annotated with ``u`` is stored (see the module docstring)."""
     if u.dimensionless:
         return registry().dimensionless
-    if set(u._units) <= {name for p in _project_units() for name in p._units}:
-        return u  # made of project units, e.g. nS/mV or mV/ms
+    if u in _project_units():
+        return u
+    for p in _project_units():  # the same numbers in a project unit: mV/MΩ is nA
+        if p.dimensionality == u.dimensionality and factor(u, p) == 1.0:
+            return p
     for name in _PREFERRED:
         p = unit(name)
         if p.dimensionality == u.dimensionality:
             return p
+    if set(u._units) <= {name for p in _project_units() for name in p._units}:
+        return u  # made of project units, e.g. nS/mV or mV/ms
     dims = u.dimensionality
     mass, length = dims.get("[mass]", 0), dims.get("[length]", 0)
     time, current = dims.get("[time]", 0), dims.get("[current]", 0)
@@ -165,6 +171,32 @@ def unit_of(expr, units: Mapping[str, pint.Unit]) -> pint.Unit | None:
     return _Attacher(units).fix(sp.sympify(expr), None)[1]
 
 
+def infer(name: str, equations, units: Mapping[str, pint.Unit]) -> pint.Unit | None:
+    """The unit of symbol ``name`` (whose unit is unknown) that makes the sums it appears in
+    consistent: in a sum with a term ``c*name*rest``, the other terms' unit over rest's.
+    ``equations`` are (expression, unit of the expression) pairs; None when no sum tells."""
+    marker = sp.Dummy("known")
+    for expr, target in equations:
+        whole = sp.Add(sp.sympify(expr), marker, evaluate=False)
+        known = {**units, marker.name: target}
+        for add in sp.preorder_traversal(whole):
+            if not add.is_Add:
+                continue
+            for term in add.args:
+                factors = sp.Mul.make_args(term)
+                if not any(f.is_Symbol and f.name == name for f in factors):
+                    continue
+                others = [unit_of(a, known) for a in add.args
+                          if a is not term and not any(getattr(s, "name", None) == name
+                                                       for s in a.free_symbols)]
+                others = [u for u in others if u is not None]
+                if others:
+                    rest = unit_of(sp.Mul(*[f for f in factors if getattr(f, "name", None)
+                                             != name]), known)
+                    return others[0] / rest if rest is not None else others[0]
+    return None
+
+
 class _Attacher:
     def __init__(self, units: Mapping[str, pint.Unit]) -> None:
         self.units = {"t": unit("ms"), **units}
@@ -240,6 +272,8 @@ def _to(expr, u: pint.Unit | None, target: pint.Unit):
         return expr if target.dimensionless else expr * _symbolic(target)
     if _same(u, target):
         return expr
+    if target.dimensionless and expr.is_Add:  # exp(V/(10*mV) + 4), not exp((V/10 + 4*mV)/mV)
+        return sp.Add(*[a * _symbolic(target / u) for a in expr.args])
     return expr * _symbolic(target / u)
 
 
