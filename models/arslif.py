@@ -8,7 +8,7 @@ V, V_th, tau_mem, R, tau_adapt, f, f_active, f_rest, a_err, b_err, I = sp.symbol
     "V V_th tau_mem R tau_adapt f f_active f_rest a_err b_err I", real=True)
 
 
-def arslif() -> Model:
+def arslif(own_rate: bool = True) -> Model:
     """τ_mem dV/dt = −V + R I;  τ_adapt dV_th/dt = α(r − f) + β(r − f_adapt);
     V ≥ V_th → V = 0.  f_adapt = f_active where |R I| ≥ V_th, else f_rest.
 
@@ -16,7 +16,9 @@ def arslif() -> Model:
     Σ δ(t − t_k): between spikes r = 0, so τ_adapt dV_th/dt = −(α f + β f_adapt), and each
     spike raises V_th by (α + β)/τ_adapt (the reset ``V_th ← V_th + (a_err + b_err)/tau_adapt``,
     times 1 ms).  In a population r is the population rate, shared through coupling on V_th
-    with weights (α + β)Δt/(τ_adapt N) instead of this self-jump.
+    with weights (α + β)Δt/(τ_adapt N) (the neuron itself included) instead of this self-jump:
+    ``arslif(own_rate=False)`` (model ``arslif-population``) resets V only.  (The authors'
+    f_adapt is a population mean too; here it is each neuron's own.)
 
     Published rule: ``ARSLIFLSTMCell`` of the authors' code (TensorFlow), at dt = 1:
     V ← V + (dt/τ_mem)(−V + R z); S = [V/(V_th + 1e−7) ≥ 1]; V ← 0 where S; r = mean of S;
@@ -32,8 +34,16 @@ def arslif() -> Model:
     scaled spike function.
     """
     f_adapt = sp.Piecewise((f_active, sp.Abs(R * I_ext) >= V_th), (f_rest, True))
+    reset = {"V": 0.0}
+    description = ("adaptive-threshold LIF (Wu et al., RBA-FE): the threshold tracks a target "
+                   "rate f")
+    if own_rate:
+        reset["V_th"] = V_th + (a_err + b_err) / tau_adapt
+        description += "; each spike raises it by (a_err + b_err)/tau_adapt"
+    else:
+        description += "; population form: V_th driven by coupling"
     return Model(
-        name="arslif",
+        name="arslif" if own_rate else "arslif-population",
         states=[State("V", 0.0), State("V_th", 1.0)],
         equations={"V": (-V + R * I_ext) / tau_mem,
                    "V_th": -(a_err * f + b_err * sp.Symbol("f_adapt", real=True)) / tau_adapt},
@@ -41,8 +51,7 @@ def arslif() -> Model:
         parameters=dict(tau_mem=10.0, R=1.0, tau_adapt=1000.0, f=0.65, f_active=0.99,
                         f_rest=0.01, a_err=0.6, b_err=0.4, I=1.5),
         stimulus=I,
-        events=[Event(V >= V_th, {"V": 0.0, "V_th": V_th + (a_err + b_err) / tau_adapt})],
-        description="adaptive-threshold LIF (Wu et al., RBA-FE): the threshold tracks a target "
-                    "rate f; each spike raises it by (a_err + b_err)/tau_adapt",
+        events=[Event(V >= V_th, reset)],
+        description=description,
         default_dt=0.05,
     )

@@ -288,3 +288,17 @@ def test_per_neuron_parameters_set_per_neuron_initial_states():
                                                   - np.array([-13.0, -16.25]))
     np.testing.assert_allclose(state["v"], v, rtol=0, atol=1e-12)
     np.testing.assert_allclose(state["u"], u, rtol=0, atol=1e-12)
+
+
+def test_arslif_population_form_leaves_the_threshold_to_coupling():
+    """arslif(own_rate=False): a spike resets V only; V_th drifts by -(a f + b f_adapt)/tau."""
+    from splitpinn.models.arslif import arslif
+
+    step_map = discretise(arslif(own_rate=False), 1.0, check_after="V")
+    state, count = step_map.initial(1), 0
+    for _ in range(50):
+        state, spiked = step_map.step(state, {"I": 3.0})  # |R I| >= V_th: f_adapt = f_active
+        count += int(spiked[0])
+    assert count >= 2
+    np.testing.assert_allclose(state["V_th"], 1.0 - 50 * (0.6 * 0.65 + 0.4 * 0.99) / 1000.0,
+                               rtol=0, atol=1e-12)
