@@ -206,11 +206,16 @@ def compare(model, methods: Sequence[str | tuple[str, Mapping]], t_end: float,
     Without ``dt`` every variant uses :func:`splitpinn.api.default_output_dt` of the model, so
     all share one grid.  ``stimulus`` overrides the model's I_ext for every solve.
 
-    Returns a :class:`Comparison`; raises ModelError for malformed or repeated variants and
-    what :func:`splitpinn.solve` raises."""
+    Returns a :class:`Comparison`; raises ModelError for malformed or repeated variants, an
+    unknown option, array-valued parameters (a batch) and what :func:`splitpinn.solve`
+    raises."""
     model = resolve_model(model)
     if stimulus is not None:
         model = model.with_stimulus(stimulus)
+    batch = [k for k, v in {**(parameters or {}), **(initial or {})}.items() if np.ndim(v) > 0]
+    if batch:
+        raise ModelError(f"compare solves one neuron: {', '.join(map(str, batch))} must be a "
+                         "single value, not an array")
     variants = {}
     for spec in methods:
         if isinstance(spec, str):

@@ -221,6 +221,8 @@ def test_variants_are_keyed_by_their_text_and_checked_before_solving():
         compare("lif", ["reference", "split-pinn", "reference[bogus=1]"], 20.0)
     with pytest.raises(ModelError, match=r"'reference' given twice"):
         compare("lif", ["reference", "reference"], 20.0)
+    with pytest.raises(ModelError, match=r"compare solves one neuron: I must be a single value"):
+        compare("lif", ["reference", "split-pinn"], 20.0, parameters={"I": [1.0, 2.0]})
 
 
 def test_default_grid_is_shared_by_every_method():
