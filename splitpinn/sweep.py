@@ -320,6 +320,8 @@ def sweep(model, vary, method: str = "reference", t_end: float = 100.0,
         raise ModelError(f"jobs must be an integer >= 1, got {jobs!r}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ModelError(f"chunk size must be an integer >= 1, got {chunk_size!r}")
+    if resume and out is None:
+        raise ModelError("resume needs the folder of the sweep (out)")
     if out is not None:
         out = Path(out)
         if out.exists() and not out.is_dir():

@@ -127,8 +127,8 @@ def test_sigkill_then_resume_gives_every_point_once(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stderr.close()
-    partial = read(out / "sweep.csv")  # whole rows only, each point once
-    assert 3 <= len(partial) < 8
+    partial = read(out / "sweep.csv")  # whole rows only, each point once; may lag parts/ by one
+    assert 2 <= len(partial) < 8
     assert partial["point"].is_unique and (partial["status"] == "ok").all()
     assert main([*SWEEP, "--jobs", "1", "--out", str(out), "--resume"]) == 0
     resumed, spikes = read(out / "sweep.csv"), read(out / "spikes.csv")
