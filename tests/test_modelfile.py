@@ -129,7 +129,7 @@ def test_show_text_and_unknown_format(capsys):
 def test_unit_of_a_constant_stimulus_is_inferred_from_the_equations():
     model = Model.from_equations("dV/dt = I_ext/C : mV\nC : pF\nI_ext : pA", name="ramp",
                                  parameters={"C": "0.1*nF"}, stimulus="0.3*nA")
-    assert model.parameters == {"C": 100.0} and model.stimulus == 300
+    assert model.parameters == {"C": 100.0} and float(model.stimulus) == pytest.approx(300)
     text = show(model, "toml")
     assert "I_ext : pA" in text and "stimulus = 300.0" in text
     _same_solution(model, loads(text))
