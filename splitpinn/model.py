@@ -266,7 +266,10 @@ class Model:
                                  "parameter or auxiliary")
         if not self.unused_ok:
             self._check_parameters_used([e for _, e in checks])
-        self._check_resets()
+        self._resets = self._reset_checks()
+        for what, preset in {"the default parameters": None,
+                             **{f"preset {p}": p for p in self.presets}}.items():
+            self._check_resets(self.resolve_parameters(preset), what)
         self.bind()  # defaults must give finite initial values and valid orders
 
     def _check_parameters_used(self, exprs: list) -> None:
@@ -283,25 +286,48 @@ class Model:
                          f"auxiliary, stimulus, event, initial value or order{hint} "
                          "(unused_ok=True allows it)")
 
-    def _check_resets(self) -> None:
-        """A reset that lands at or past its own threshold fires again at once: refuse it
-        where the condition after the reset depends on parameters only."""
-        sets = {"the default parameters": None, **{f"preset {p}": p for p in self.presets}}
+    def __getstate__(self) -> dict:
+        """Pickle the declaration only (for worker processes); the cached numeric callables
+        (underscored attributes) are rebuilt on demand."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._resets = self._reset_checks()
+
+    def _reset_checks(self) -> list:
+        """(event, g) per event whose condition, read just after its reset, depends on the
+        parameters only: ``g(*parameter values)`` is its ``lhs − rhs`` there (numpy)."""
+        from .functions import lambdify
+
+        params = [self.symbol(p) for p in self.parameters]
+        checks = []
         for ev in self.events:
             cond = ev.condition
             if not isinstance(cond, sp.Rel):
                 continue
             after = self.expand(cond.lhs - cond.rhs).xreplace(
                 {self.symbol(k): self.expand(v) for k, v in ev.reset.items()})
-            if not after.free_symbols <= {self.symbol(p) for p in self.parameters}:
-                continue
-            for what, preset in sets.items():
-                values = self.resolve_parameters(preset)
-                g = after.xreplace({self.symbol(k): v for k, v in values.items()})
-                if g.is_number and g.is_real and (g > 0 or (g == 0 and cond.rel_op == ">=")):
-                    resets = "; ".join(f"{k} = {v}" for k, v in ev.reset.items())
-                    raise ModelError(f"{self.name}: event {ev.name!r}: the reset ({resets}) "
-                                     f"lands at or past its threshold with {what}")
+            if after.free_symbols <= set(params):
+                checks.append((ev, lambdify(params, after)))
+        return checks
+
+    def _check_resets(self, values: Mapping, what: str) -> None:
+        """A reset that lands at or past its own threshold fires again at once: refuse it
+        for the parameter ``values`` (numbers, or one array per parameter for a batch)."""
+        for ev, g in self._resets:
+            try:
+                with np.errstate(all="ignore"):
+                    after = np.asarray(g(*(np.asarray(values[k], dtype=float)
+                                           for k in self.parameters)), dtype=float)
+            except ValueError:  # batch arrays of different lengths: BoundModel says so
+                return
+            bad = (after > 0) | ((after == 0) & (ev.condition.rel_op == ">="))
+            if np.any(bad):
+                where = f" (neuron {int(np.argmax(bad))})" if after.ndim else ""
+                resets = "; ".join(f"{k} = {v}" for k, v in ev.reset.items())
+                raise ModelError(f"{self.name}: event {ev.name!r}: the reset ({resets}) lands "
+                                 f"at or past its threshold with {what}{where}")
 
     def _check_constant(self, what: str, value, allowed: set) -> None:
         unknown = sp.sympify(value).free_symbols - allowed
@@ -352,7 +378,10 @@ class Model:
         Symbols); lambdify."""
         from .bound import BoundModel
 
-        return BoundModel(self, self.resolve_parameters(preset, parameters),
+        values = self.resolve_parameters(preset, parameters)
+        if parameters:
+            self._check_resets(values, "these parameters")
+        return BoundModel(self, values,
                           {_key(k): v for k, v in (initial or {}).items()},
                           preset if preset is not None else self.default_preset)
 

@@ -3,12 +3,14 @@ by name, keys may be Symbols, unused parameters and resets past the threshold ar
 printout shows everything, and refractoriness holds only what the condition reads (Brian2)."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 import sympy as sp
 
 import splitpinn
+import splitpinn.cli
 from splitpinn import Event, I_ext, Model, ModelError, State, models
 
 
@@ -93,6 +95,31 @@ def test_reset_at_or_past_threshold_names_the_event(v_r, rel):
     with pytest.raises(ModelError, match=r"event 'V >= V_th': the reset \(V = V_r; w = b \+ w\) "
                                          r"lands at or past its threshold with the default"):
         adaptive_lif(parameters=params)
+
+
+def test_reset_past_threshold_by_override_names_the_event(capsys):
+    model = models.get("lif")  # V_th = -50
+    with pytest.raises(ModelError, match=r"lif: event 'V >= V_th': the reset \(V = V_reset\) "
+                                         r"lands at or past its threshold with these parameters$"):
+        model.bind({"V_reset": -40.0})
+    with pytest.raises(ModelError, match=r"with these parameters \(neuron 2\)"):
+        model.bind({"V_reset": np.array([-70.0, -60.0, -50.0])})
+    assert model.bind({"V_reset": np.array([-70.0, -60.0])}).batch == 2
+    status = splitpinn.cli.main(["solve", "lif", "--method", "reference", "--t-end", "10",
+                                 "--set", "V_reset=-45", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "lands at or past its threshold" in err and len(err.splitlines()) == 1
+
+
+def test_models_pickle_for_worker_processes():
+    for name in models.names():
+        model = models.get(name)
+        back = pickle.loads(pickle.dumps(model))
+        assert back == model, name
+        a, b = model.bind(), back.bind()
+        np.testing.assert_array_equal(a.rhs(0.5, a.y0), b.rhs(0.5, b.y0))
+    with pytest.raises(ModelError, match="lands at or past"):  # the checks survive the trip
+        pickle.loads(pickle.dumps(models.get("lif"))).bind({"V_reset": -40.0})
 
 
 def test_reset_exactly_at_a_strict_threshold_is_allowed():
