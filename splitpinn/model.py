@@ -105,7 +105,7 @@ class Model:
     strings or Symbols as keys.  Construction raises ModelError for an unknown symbol, a
     state without equation, an unused parameter, a reset that lands at or past its own
     threshold (checked where the condition after the reset depends on parameters only, for
-    the defaults and every preset), and similar mistakes.
+    the defaults and every preset; :meth:`bind` checks overrides), and similar mistakes.
     """
 
     name: str
