@@ -59,7 +59,7 @@ def _clip(x, lo, hi):
 #: Functions allowed in expressions: name -> (sympy builder, unit rule).  Unit rules:
 #: "none" (dimensionless arguments and result), "same" (arguments in one unit, result in it),
 #: "keep" (result in the argument's unit), "step" (any unit, dimensionless result),
-#: "sqrt", "rel" (a comparison).
+#: "sqrt", "rel" (a comparison), "int" (Brian2's int(condition), a Heaviside step).
 FUNCTIONS = {
     **{name: (getattr(sp, name), "none") for name in
        ("exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan")},
@@ -72,7 +72,7 @@ FUNCTIONS = {
     "sign": (sp.sign, "step"), "Heaviside": (sp.Heaviside, "step"),
     "clip": (_clip, "same"), "Min": (sp.Min, "same"), "Max": (sp.Max, "same"),
     "Mod": (sp.Mod, "same"), "Piecewise": (sp.Piecewise, "piecewise"),
-    "Eq": (sp.Eq, "rel"), "Ne": (sp.Ne, "rel"),
+    "Eq": (sp.Eq, "rel"), "Ne": (sp.Ne, "rel"), "int": (None, "int"),
 }
 _CONSTANTS = {"pi": sp.pi}
 _FLAGS = {"constant", "shared", "unless refractory"}
@@ -275,6 +275,8 @@ class _Reader:
         build, rule = FUNCTIONS[name]
         if rule == "piecewise":
             return self._piecewise(n)
+        if rule == "int":
+            return self._int(n)
         args = [self.node(a) for a in n.args]
         one = U.registry().dimensionless
         try:
@@ -296,6 +298,17 @@ class _Reader:
             return build(*exprs), (one if rule == "rel" else u)
         except (TypeError, ValueError) as exc:
             raise self.fail(n, f"{name}(): {exc}") from None
+
+    def _int(self, n):
+        """Brian2's int(condition) as a Heaviside step (so that solvers see the jump)."""
+        cond = self.node(n.args[0])[0] if len(n.args) == 1 else None
+        if isinstance(cond, sp.logic.boolalg.BooleanAtom):
+            return sp.Integer(int(bool(cond))), U.registry().dimensionless
+        if not isinstance(cond, sp.Gt | sp.Ge | sp.Lt | sp.Le):
+            raise self.fail(n, "int() takes one comparison with >, >=, < or <=")
+        x = cond.lhs - cond.rhs if isinstance(cond, sp.Gt | sp.Ge) else cond.rhs - cond.lhs
+        return sp.Heaviside(x, 1 if isinstance(cond, sp.Ge | sp.Le) else 0), \
+            U.registry().dimensionless
 
     def _piecewise(self, n):
         pieces, nodes = [], []

@@ -46,8 +46,6 @@ _KEYS = ("name", "description", "equations", "threshold", "reset", "refractory",
          "default_dt", "default_preset", "parameters", "initial", "presets")
 
 
-_str = U.text
-
 
 def load(path: str | Path) -> Model:
     """The model in a ``.toml`` model file or a NeuroML2 ``.nml`` file; ModelError (naming
@@ -101,10 +99,11 @@ def _first_line(text: str) -> int:
 
 # -- writing ----------------------------------------------------------------------------------
 
-def to_arguments(model: Model) -> dict:
+def to_arguments(model: Model, brian2: bool = False) -> dict:
     """The keyword arguments of :func:`~splitpinn.equations.from_equations` that rebuild
-    ``model`` (with ``presets``, ``default_preset`` and ``default_dt``).  Raises ModelError for
-    a model with more than one event."""
+    ``model`` (with ``presets``, ``default_preset`` and ``default_dt``); ``brian2`` writes
+    functions as Brian2 has them (:func:`splitpinn.units.text`).  Raises ModelError for a
+    model with more than one event."""
     if len(model.events) > 1:
         raise ModelError(f"{model.name}: the text form holds one event, the model has "
                          f"{len(model.events)}")
@@ -120,7 +119,7 @@ def to_arguments(model: Model) -> dict:
     held = set(event.clamped) if event is not None and event.refractory != 0 else set()
 
     def text(expr, target):
-        return _str(U.with_units(expr, units, target))
+        return U.text(U.with_units(expr, units, target), brian2)
 
     lines = []
     for s in model.states:
@@ -230,7 +229,7 @@ def to_latex(model: Model) -> str:
 
 def to_brian2(model: Model) -> str:
     """Brian2 code declaring ``model`` as a NeuronGroup of one neuron."""
-    args = to_arguments(model)
+    args = to_arguments(model, brian2=True)
     eqs = args["equations"]
     if not sp.sympify(model.stimulus).is_zero and "I_ext :" in eqs:
         unit = eqs.split("I_ext :", 1)[1].split("\n", 1)[0].strip()
@@ -242,8 +241,10 @@ def to_brian2(model: Model) -> str:
     if refractory != 0.0:
         options.append(f"refractory={refractory!r}" if isinstance(refractory, str)
                        else f"refractory={refractory!r}*ms")
+    caputo = ["# D^order X = ... is a Caputo derivative (splitpinn); Brian2 has none"] \
+        if any(s.order != 1 for s in model.states) else []
     out = ["from brian2 import *", "",
-           f"# {model.name}: {model.description}".rstrip(": "),
+           f"# {model.name}: {model.description}".rstrip(": "), *caputo,
            f"eqs = '''\n{eqs}'''",
            f"neuron = NeuronGroup(1, eqs, {', '.join([*options, 'method=' + repr('rk4')])})"]
     units = dict(model.units)

@@ -144,10 +144,26 @@ class _Printer(StrPrinter):
         return repr(float(expr))
 
 
-def text(expr) -> str:
+class _Brian2Printer(_Printer):
+    """Functions that Brian2 lacks written with the ones it has (they read back the same)."""
+
+    def _print_XOverOneMinusExp(self, expr):
+        return f"1/exprel({self._print(-expr.args[0])})"
+
+    def _print_Heaviside(self, expr):
+        if len(expr.args) == 2 and expr.args[1] in (0, 1):
+            return f"int({self._print(expr.args[0])} {'>=' if expr.args[1] == 1 else '>'} 0)"
+        return super()._print_Heaviside(expr)
+
+    def _print_Mod(self, expr):
+        return "({}) % ({})".format(*(self._print(a) for a in expr.args))
+
+
+def text(expr, brian2: bool = False) -> str:
     """``expr`` as text, with floats written as Python writes them (0.04, not
-    0.0400000000000000) so that the text reads back to the same doubles."""
-    return _Printer().doprint(expr)
+    0.0400000000000000) so that the text reads back to the same doubles; ``brian2`` writes
+    x/(1 − e^(−x)), Heaviside and Mod with Brian2's exprel, int(condition) and %."""
+    return (_Brian2Printer() if brian2 else _Printer()).doprint(expr)
 
 
 # -- stored expression -> expression with unit symbols ---------------------------------------

@@ -4,6 +4,7 @@ their position."""
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import splitpinn
 from splitpinn import Model, models
@@ -158,3 +159,15 @@ def test_python_keywords_can_be_names():
     model = Model.from_equations("dV/dt = (I_ext - lambda)/ms : 1\nlambda : 1",
                                  name="kw", parameters={"lambda": 0.5}, stimulus="1")
     assert model.equations["V"] == model.symbol("I_ext") - model.symbol("lambda")
+
+
+def test_brian2_functions_map_to_the_safe_ones():
+    model = Model.from_equations(
+        "dV/dt = (1/exprel(-V/10 - 4) - V)/ms : 1\nI_ext : 1", name="fns",
+        stimulus="int(t >= 5*ms) + int(2*ms > t) + (t/ms) % 3", initial={"V": 1.0})
+    V, t = model.symbol("V"), splitpinn.t
+    assert model.equations["V"] == splitpinn.functions.XOverOneMinusExp(V / 10 + 4) - V
+    assert model.stimulus == (sp.Heaviside(t - 5, 1) + sp.Heaviside(2 - t, 0)
+                              + sp.Mod(t, 3))
+    np.testing.assert_allclose(splitpinn.stimulus.breakpoints(model.stimulus, 7.0),
+                               [2.0, 3.0, 5.0, 6.0])

@@ -48,7 +48,7 @@ def test_toml_round_trip_gives_the_same_solution(name, preset, tmp_path, capsys)
 @pytest.mark.parametrize("name", models.names())
 def test_brian2_form_gives_the_same_solution(name):
     library = models.get(name)
-    args = to_arguments(library)
+    args = to_arguments(library, brian2=True)
     code = to_brian2(library)
     assert args["equations"].split("I_ext :")[0] in code  # the states, as printed
     model = Model.from_equations(**args)
