@@ -332,7 +332,7 @@ def _is_condition(expr) -> bool:
 # -- lines ------------------------------------------------------------------------------------
 
 _IDENT = r"[A-Za-z_]\w*"
-_FLAGS_RE = re.compile(r"\(\s*([A-Za-z_][\w\s,]*)\)\s*$")
+_FLAGS_RE = re.compile(r"(?<=\s)\(\s*([A-Za-z_][\w\s,]*)\)\s*$")  # "mV (constant)"
 
 
 def _split_lines(text: str, first_line: int) -> list[_Line]:

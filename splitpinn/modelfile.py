@@ -80,6 +80,11 @@ def loads(text: str, name: str = "model", source: str = "<toml>") -> Model:
     for key in ("name", "description", "threshold", "reset", "default_preset"):
         if not isinstance(doc.get(key, ""), str):
             raise ModelError(f"{source}: '{key}' must be a string")
+    for preset, values in doc.get("presets", {}).items():
+        if not isinstance(values, dict):
+            raise ModelError(f"{source}: preset {preset!r} must be a table")
+    if not isinstance(doc.get("default_dt", 1.0), int | float):
+        raise ModelError(f"{source}: 'default_dt' must be a number (ms)")
     options = {k: v for k, v in doc.items() if k not in ("equations", "name")}
     try:
         return Model.from_equations(doc["equations"], name=doc.get("name", name),

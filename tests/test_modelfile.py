@@ -85,6 +85,19 @@ def test_latex_has_every_state_derivative():
         assert latex.count("{") == latex.count("}")
 
 
+@pytest.mark.parametrize("name", models.names())
+def test_latex_lines_typeset(name):
+    """Each line typesets with matplotlib's mathtext (which lacks cases: Piecewise lines are
+    left to LaTeX)."""
+    from matplotlib.mathtext import MathTextParser
+
+    parser = MathTextParser("path")
+    for line in show(models.get(name), "latex").splitlines():
+        if not line.startswith("\\begin") and not line.startswith("\\end") \
+                and "cases" not in line:
+            parser.parse("$" + line.rstrip("\\ ").replace("&=", "=") + "$")
+
+
 def test_latex_parses_back():
     pytest.importorskip("antlr4", reason="sympy's parse_latex needs antlr4-python3-runtime")
     from sympy.parsing.latex import parse_latex
