@@ -18,6 +18,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 import splitpinn
 from splitpinn.compare import solution_metrics
 
@@ -52,16 +54,20 @@ REFERENCE = "reference (DOP853, rtol 1e-10)"
 CASES = [
     Case("hh I=10", "hh", 100.0, 0.0125, [
         Run(REFERENCE, "reference"),
-        Run("split-PINN defaults (LS trainer, Yoshida)", "split-pinn"),
-        Run("split-PINN LS, Strang", "split-pinn", {"scheme": "strang"}, dt=0.01),
+        Run("split-PINN defaults (adaptive, LS trainer, Yoshida)", "split-pinn"),
+        Run("split-PINN defaults, output grid 0.2", "split-pinn", dt=0.2),
+        Run("split-PINN defaults, output grid 0.5", "split-pinn", dt=0.5),
+        Run("split-PINN fixed step 0.0125 (the old default)", "split-pinn",
+            {"fixed_step": True}),
         Run("split-PINN exact sub-flows, Yoshida", "split-pinn", {"solvers": "exact"},
             repeats=1),
     ]),
     Case("hh I=10", "hh", 20.0, 0.0125, [
         Run("split-PINN defaults", "split-pinn"),
         Run("vanilla PINN (DeepXDE, 5000 Adam)", "vanilla-pinn", repeats=1),
-        Run("split-PINN Adam->L-BFGS (paper trainer), Strang", "split-pinn",
-            {"trainer": "adam-lbfgs", "scheme": "strang"}, t_end=0.5, dt=0.05, repeats=1),
+        Run("split-PINN Adam->L-BFGS (paper trainer), Strang, fixed step", "split-pinn",
+            {"trainer": "adam-lbfgs", "scheme": "strang", "fixed_step": True}, t_end=0.5,
+            dt=0.05, repeats=1),
     ]),
     Case("izhikevich RS", "izhikevich", 200.0, 0.05, [
         Run(REFERENCE, "reference"),
@@ -119,10 +125,17 @@ def run_case(case: Case, repeats: int) -> list[str]:
         m = solution_metrics(truth, solution)
         first = truth.names[0]
         err = m["max_spike_time_error_ms"]
-        memory = solution.meta["solver"].get("memory_floats", "")
+        solver = solution.meta["solver"]
+        memory = solver.get("memory_floats", "")
+        steps = (f"{solver['steps_accepted']}/{solver['steps_rejected']}"
+                 if "steps_accepted" in solver else "")
+        per_stage = (f"{1e6 * wall / solver['stage_evaluations']:.0f}"
+                     if solver.get("stage_evaluations") else "")
+        per_step = f"{1e6 * wall / solver['steps_accepted']:.0f}" if steps else ""
         rows.append(f"| {case.name}, 0-{t_end:g} ms | {run.label} | {dt:g} | "
                     f"{m['rel_l2'][first]:.1e} | {m['spike_count']}/{m['reference_spike_count']} | "
-                    f"{'-' if err is None else f'{err:.1e}'} | {wall:.2f} | {memory} |")
+                    f"{'-' if err is None else f'{err:.1e}'} | {wall:.2f} | {steps} | "
+                    f"{per_step} | {per_stage} | {memory} |")
         print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
@@ -130,16 +143,72 @@ def run_case(case: Case, repeats: int) -> list[str]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing (median)")
-    parser.add_argument("--only", help="run cases whose name contains this text")
+    parser.add_argument("--only", help="run cases whose name contains this text "
+                        "('batch' and 'long fractional' select the two extra tables)")
+    parser.add_argument("--batch", type=int, default=1000, help="neurons in the batch table")
     args = parser.parse_args(argv)
-    print("| case | method | dt (ms) | rel. L2 (first state) | spikes / truth | "
-          "max spike err (ms) | wall (s) | history floats |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | method | output dt (ms) | rel. L2 (first state) | spikes / truth | "
+          "max spike err (ms) | wall (s) | steps acc/rej | µs/step | µs/stage | "
+          "history floats |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for case in CASES:
         if args.only and args.only not in case.name:
             continue
         for row in run_case(case, args.repeats):
             print(row, flush=True)
+    if not args.only or args.only in "batch":
+        print()
+        batch_table(args.batch)
+    if not args.only or args.only in "long fractional":
+        print()
+        long_fractional_table()
+
+
+def batch_table(size: int) -> None:
+    """B HH neurons, I = linspace(0, 20, B), 0-100 ms: the batch's wall time against one
+    neuron's solve, and 50 random neurons' spikes against the reference."""
+    currents = np.linspace(0.0, 20.0, size)
+    single, single_wall = _timed(lambda: splitpinn.solve("hh", "split-pinn", 100.0,
+                                                         parameters={"I": 10.0}), 1)
+    batch, wall = _timed(lambda: splitpinn.solve("hh", "split-pinn", 100.0,
+                                                 parameters={"I": currents}, traces=False), 1)
+    rng = np.random.default_rng(0)
+    worst, counts_equal = 0.0, 0
+    chosen = rng.choice(size, size=min(50, size), replace=False)
+    for i in chosen:
+        ref = splitpinn.solve("hh", "reference", 100.0, parameters={"I": float(currents[i])},
+                              traces=False)
+        got = batch[i].spike_times
+        if len(got) == len(ref.spike_times):
+            counts_equal += 1
+            if len(got):
+                worst = max(worst, float(np.max(np.abs(got - ref.spike_times))))
+    print("| batch | wall (s) | one neuron (s) | ratio | spike counts equal (of sampled) | "
+          "max spike err (ms) |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {size} HH neurons, I = 0..20, 0-100 ms, split-PINN | {wall:.1f} | "
+          f"{single_wall:.2f} | {wall / single_wall:.1f} | {counts_equal}/{len(chosen)} | "
+          f"{worst:.1e} |", flush=True)
+
+
+def long_fractional_table() -> None:
+    """frac-LIF alpha = 0.6, I = 3, 0-10 000 ms at dt 0.01 (10^6 steps), fast history: wall
+    time, history memory, and the first 1000 ms against the 1000 ms run."""
+    parameters = {"alpha": 0.6, "I": 3.0}
+    short = splitpinn.solve("frac-lif", "reference", 1000.0, 0.01, parameters=parameters,
+                            history="fast", traces=False)
+    long, wall = _timed(lambda: splitpinn.solve("frac-lif", "reference", 10_000.0, 0.01,
+                                                parameters=parameters, history="fast",
+                                                traces=False), 1)
+    head = long.spike_times[long.spike_times <= 1000.0]
+    same = len(head) == len(short.spike_times)
+    diff = float(np.max(np.abs(head - short.spike_times))) if same and len(head) else None
+    print("| long fractional run | wall (s) | µs/step | history floats | "
+          "first 1000 ms vs 1000 ms run (ms) |")
+    print("|---|---|---|---|---|")
+    print(f"| frac-LIF a=0.6 I=3, 0-10000 ms, dt 0.01, fast history (L1 reference) | "
+          f"{wall:.1f} | {wall / 1e6 * 1e6:.1f} | {long.meta['solver']['memory_floats']} | "
+          f"{'count differs' if not same else f'{diff:.1e}'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,22 @@ class CompositionStepper(Stepper):
             out[inside] = self.compose(rows[w], t0[w], y0[w], tq[inside] - t0[w], frozen[w])[0]
         return out
 
+    def run(self, t, y, stops, frozen, before, crossings):
+        """Fixed steps only: accept composed steps to ``stops`` one by one until a step
+        would cross a threshold or fail; returns how many were taken and their states."""
+        if self.error_order is not None:
+            return 0, None
+        row, out = np.array([0]), np.empty((len(stops), len(y)))
+        time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
+        for k, stop in enumerate(stops):
+            y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
+            g = crossings(row, np.array([stop]), y1)[0]
+            if not ok[0] or not np.all(np.isfinite(y1)) or np.any((before < 0) & (g >= 0)):
+                return k, out[:k]
+            self.accept(row, np.array([stop]), y1)
+            out[k], state, before, time = y1[0], y1, g, np.array([stop])
+        return len(stops), out
+
     def accept(self, rows, t, y) -> None:
         if self.memory is not None:
             self.memory.record(rows, t, y)

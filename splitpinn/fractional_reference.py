@@ -345,6 +345,22 @@ class _CoreStepper(Stepper):
         return np.array([self.scheme.trial(float(t[i] + s[i]), ~frozen[i])
                          for i in range(len(s))])
 
+    def run(self, t, y, stops, frozen, before, crossings):
+        """Accept steps to ``stops`` one by one until a step would cross a threshold (or is
+        not finite); returns how many were taken and their states."""
+        active = self._active(t, y, frozen)
+        out = np.empty((len(stops), len(y)))
+        row, when = np.array([0]), np.empty(1)
+        for k, stop in enumerate(stops):
+            y1 = self.scheme.trial(float(stop), active)
+            when[0] = stop
+            g = crossings(row, when, y1[None])[0]
+            if not np.all(np.isfinite(y1)) or np.any((before < 0) & (g >= 0)):
+                return k, out[:k]
+            self.scheme.accept(float(stop), y1)
+            out[k], before = y1, g
+        return len(stops), out
+
     def accept(self, rows, t, y) -> None:
         self.scheme.accept(float(t[0]), y[0])
 

@@ -175,6 +175,9 @@ class _Loop:
         self.accepted = np.zeros(n_rows, dtype=int)
         self.rejected = np.zeros(n_rows, dtype=int)
         self.breaks = _union_breakpoints(bound, float(grid[0]), self.t_end)
+        #: A single neuron on fixed steps may march stretches of grid steps in the stepper.
+        self.stretches = (not self.free_steps and n_rows == 1 and coupling is None
+                          and hasattr(stepper, "run"))
 
     def result(self) -> MarchResult:
         out = self.out
@@ -190,6 +193,9 @@ class _Loop:
                 return
             if self.coupling is not None:
                 self._deliver_due(float(self.t[0]))
+            if self.stretches and self._stretch():
+                advance_to(bar, float(self.t[0] - self.grid[0]))
+                continue
             tr, yr = self.t[rows], self.y[rows]
             stop, frozen = self._stops(rows, tr)
             hr = stop - tr
@@ -207,6 +213,39 @@ class _Loop:
                              frozen[acc])
                 self.accepted[rows[acc]] += 1
             advance_to(bar, float(self.t.min() - self.grid[0]))
+
+    def _stretch(self) -> bool:
+        """March a single neuron over the grid steps up to the next stimulus jump, refractory
+        end or t_end inside the stepper (``stepper.run``), which stops before the first step
+        that crosses a threshold; False when there is no such stretch."""
+        t0, grid = float(self.t[0]), self.grid
+        limit = self.t_end
+        if self.breaks.size:
+            nb = np.searchsorted(self.breaks, t0 + SAME_TIME, "right")
+            limit = min(limit, self.breaks[nb]) if nb < self.breaks.size else limit
+        clamped = t0 < self.refractory_end[0] - SAME_TIME
+        if clamped:
+            limit = min(limit, self.refractory_end[0])
+        first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
+        last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
+        if last - first < 2 or self.h[0] < np.inf:
+            return False
+        frozen = self.clamp[0] & clamped
+        count, states = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
+                                         self.before[0], self.crossings)
+        if count == 0:
+            return False
+        stops = grid[first : first + count]
+        if self.out is not None:
+            where = np.zeros(count, dtype=int)
+            self.out[0, 0, :, first : first + count] = states.T
+            self.out[1, 0, :, first : first + count] = self.stepper.derivative(
+                where, stops, states, np.broadcast_to(frozen, states.shape)).T
+            self.next_out[0] = first + count
+        self.t[0], self.y[0] = stops[-1], states[-1]
+        self.before[0] = self.crossings(self.all, self.t, self.y)[0]
+        self.accepted[0] += count
+        return True
 
     def _stops(self, rows, tr):
         """Where each row's next step ends, and its clamped states."""
@@ -351,28 +390,35 @@ class _Loop:
 
     # -- coupling ------------------------------------------------------------------------
     def _deliver_due(self, time: float) -> None:
-        """Deliver the spikes due at ``time`` (every row is there: lockstep), then fire the
-        neurons they carry past threshold, each at most once, in index order."""
+        """Deliver the spikes due at ``time`` (every row is there: lockstep).  A neuron that
+        a jump carries past its threshold fires at once, and its own spike (without delay)
+        is delivered before the next one fires: one at a time, lowest index first, each at
+        most once per instant."""
         fired_now = np.zeros(len(self.all), dtype=bool)
         n_events = len(self.bound.events)
         while True:
             jump = self.coupling.due(time)
-            if jump is None:
-                return
-            target = self.coupling.target
-            y_before = self.y.copy()
-            self.y[:, target] += jump
-            self.stepper.jump(self.all, self.t, y_before, self.y)
+            if jump is not None:
+                y_before = self.y.copy()
+                self.y[:, self.coupling.target] += jump
+                self.stepper.jump(self.all, self.t, y_before, self.y)
             g = self.crossings(self.all, self.t, self.y)
             past = (g >= 0) & (self.before < 0)
-            self.before = g
-            for r in np.nonzero(past.any(axis=1) & ~fired_now)[0]:  # index order
-                fired_now[r] = True
-                c = int(np.argmax(past[r]))
-                if c < n_events:
-                    self._reset(np.array([r]), c)
-                else:
-                    self._spike(r, time, "spike", self.y[r], self.y[r])
+            self.before = np.where(past, self.before, g)
+            ready = np.nonzero(past.any(axis=1) & ~fired_now)[0]
+            if ready.size == 0:
+                self.before = g
+                if jump is None:
+                    return
+                continue
+            r = ready[0]
+            fired_now[r] = True
+            c = int(np.argmax(past[r]))
+            if c < n_events:
+                self._reset(np.array([r]), c)
+            else:
+                self._spike(r, time, "spike", self.y[r], self.y[r])
+                self.before[r] = g[r]
 
 
 def _sample(stepper, rows, t0, y0, t1, y1, frozen, out, next_out, grid, truncated):
