@@ -1,11 +1,11 @@
 """Steps end where the stimulus jumps, so a step current does not break the PINN residual."""
 
 import numpy as np
+import pytest
 import sympy as sp
 
+import splitpinn
 from splitpinn import models, stimulus
-from splitpinn.marching import solve_split
-from splitpinn.reference import solve_reference
 
 
 def test_breakpoints_of_the_stimulus_helpers():
@@ -19,15 +19,20 @@ def test_breakpoints_of_the_stimulus_helpers():
     assert stimulus.breakpoints(stimulus.constant(3), 40).size == 0
 
 
-def test_split_pinn_through_a_step_current_off_the_grid():
+@pytest.mark.parametrize("fixed_step", [False, True])
+def test_split_pinn_through_a_step_current_off_the_grid(fixed_step):
     """HH switched on at 10.005 ms (between grid points of 0.0125 ms): the step that holds
-    the switch is cut there; the result matches a tight reference (measured rel. L2 6.8e-6)."""
+    the switch is cut there; the result matches a tight reference (measured rel. L2 6.8e-6
+    with fixed steps)."""
     model = models.get("hh").with_stimulus(stimulus.step(10, on=10.005))
-    bound = model.bind()
-    split = solve_split(bound, 25.0)
-    ref = solve_reference(bound, 25.0, split.meta["solver"]["dt"], rtol=1e-12, atol=1e-12)
+    split = splitpinn.solve(model, "split-pinn", 25.0, fixed_step=fixed_step)
+    assert split.meta["dt"] == 0.0125
+    ref = splitpinn.solve(model, "reference", 25.0, split.meta["dt"], rtol=1e-12, atol=1e-12)
     assert len(split.spike_times) == len(ref.spike_times) == 1
     assert abs(split.spike_times[0] - ref.spike_times[0]) < 1e-3
     assert np.linalg.norm(split["V"] - ref["V"]) / np.linalg.norm(ref["V"]) < 1e-4
-    before = split.t < 10.0  # no stimulus yet: both drift the same 3e-3 mV from -65
-    assert np.max(np.abs(split["V"][before] - ref["V"][before])) < 1e-6
+    # no stimulus yet: both drift the same 3e-3 mV from -65; the adaptive steps grow long on
+    # this slow drift, each with a local error up to rtol·|V| = 6.5e-6 mV (measured 3.8e-5 mV
+    # in all; fixed steps of 0.0125 ms: below 1e-6)
+    before = split.t < 10.0
+    assert np.max(np.abs(split["V"][before] - ref["V"][before])) < (1e-6 if fixed_step else 1e-4)
