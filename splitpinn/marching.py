@@ -394,7 +394,7 @@ class _Loop:
         a jump carries past its threshold fires at once, and its own spike (without delay)
         is delivered before the next one fires: one at a time, lowest index first, each at
         most once per instant."""
-        fired_now = np.zeros(len(self.all), dtype=bool)
+        fired_now = np.array([bool(s) and abs(s[-1] - time) <= SAME_TIME for s in self.spikes])
         n_events = len(self.bound.events)
         while True:
             jump = self.coupling.due(time)

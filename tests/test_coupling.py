@@ -1,0 +1,90 @@
+"""Coupled populations (delta synapses) against hand-computed spike times."""
+
+import math
+
+import numpy as np
+import pytest
+
+import splitpinn
+from splitpinn.errors import ModelError
+
+LIF = splitpinn.models.get("lif").parameters  # tau 10, R 10, V_rest = V_reset -65, V_th -50
+
+
+def _lif_first_spike(drive_mv: float) -> float:
+    """First spike of the LIF from V_rest under R·I = drive (mV)."""
+    return LIF["tau"] * math.log(drive_mv / (drive_mv - (LIF["V_th"] - LIF["V_rest"])))
+
+
+@pytest.mark.parametrize("method", ["reference", "split-pinn"])
+def test_two_neurons_excitatory_jump_gives_the_hand_computed_spike(method):
+    """Neuron 0 (R·I = 30 mV) fires at T0 = 6.93 ms and lifts neuron 1 (R·I = 16 mV, at
+    -57 mV then) by w = 6 mV; from -51 mV it relaxes towards -49 mV and crosses -50 mV at
+    T0 + τ ln 2, before neuron 0 fires again (T0 + t_ref + T0)."""
+    w, drive0, drive1 = 6.0, 30.0, 16.0
+    t0 = _lif_first_spike(drive0)
+    v_inf = LIF["V_rest"] + drive1
+    v1 = v_inf - drive1 * math.exp(-t0 / LIF["tau"]) + w  # just after the jump
+    t1 = t0 + LIF["tau"] * math.log((v1 - v_inf) / (LIF["V_th"] - v_inf))
+    weights = np.array([[0.0, 0.0], [w, 0.0]])
+    batch = splitpinn.solve("lif", method, t1 + 1.0, parameters={"I": np.array([3.0, 1.6])},
+                            coupling={"weights": weights, "target": "V"})
+    assert batch[0].spike_times[0] == pytest.approx(t0, abs=1e-8)
+    assert batch[1].spike_times[0] == pytest.approx(t1, abs=1e-8)
+    assert batch[1].spike_times.size == 1
+
+
+def test_ring_of_three_cascades_once_per_instant_in_index_order():
+    """0 -> 1 -> 2 -> 0 with jumps of 20 mV (from rest, past the 15 mV to threshold): the
+    spike of neuron 0 fires 1, then 2, at the same instant; 2's jump reaches 0, which has
+    fired in this instant already and does not fire again."""
+    weights = np.roll(np.eye(3), 1, axis=0) * 20.0  # W[i+1, i] = 20
+    t0 = _lif_first_spike(30.0)
+    batch = splitpinn.solve("lif", "reference", t0 + 1.0,
+                            parameters={"I": np.array([3.0, 0.0, 0.0])},
+                            coupling={"weights": weights, "target": "V"})
+    for sol in batch:
+        np.testing.assert_allclose(sol.spike_times, [t0], atol=1e-8)
+    order = [ev.event for ev in batch[1].events] + [ev.event for ev in batch[2].events]
+    assert len(order) == 2
+    # neuron 0 was reset, then lifted by neuron 2's spike and held there by its clamp
+    assert batch[0]["V"][-1] == pytest.approx(LIF["V_reset"] + 20.0)
+
+
+@pytest.mark.parametrize("method", ["reference", "split-pinn"])
+def test_zero_weights_equal_the_uncoupled_batch(method):
+    currents = np.array([1.0, 2.0, 3.5])
+    free = splitpinn.solve("lif", method, 40.0, parameters={"I": currents})
+    coupled = splitpinn.solve("lif", method, 40.0, parameters={"I": currents},
+                              coupling={"weights": np.zeros((3, 3)), "target": "V"})
+    for a, b in zip(free, coupled, strict=True):
+        assert a.spike_times.size == b.spike_times.size
+        np.testing.assert_allclose(a.spike_times, b.spike_times, atol=1e-8)
+
+
+def test_delay_shifts_the_jump():
+    """With a delay d the jump arrives d ms after the spike: neuron 1 (driven hard enough
+    by the jump alone) fires at T0 + d."""
+    t0 = _lif_first_spike(30.0)
+    weights = np.array([[0.0, 0.0], [20.0, 0.0]])
+    batch = splitpinn.solve("lif", "reference", t0 + 3.0, parameters={"I": np.array([3.0, 0.0])},
+                            coupling={"weights": weights, "target": "V", "delay": 1.5})
+    np.testing.assert_allclose(batch[1].spike_times, [t0 + 1.5], atol=1e-8)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"weights": np.zeros((2, 2)), "target": "V"}, "3 x 3"),
+    ({"weights": np.zeros((3, 3)), "target": "w"}, "not a state"),
+    ({"weights": np.zeros((3, 3)), "target": "V", "delay": -1.0}, "delay"),
+    ({"weights": np.zeros((3, 3)), "target": "V", "gain": 1.0}, "unknown coupling key"),
+])
+def test_bad_coupling_is_a_model_error(spec, message):
+    with pytest.raises(ModelError, match=message):
+        splitpinn.solve("lif", "reference", 5.0, parameters={"I": np.array([1.0, 2.0, 3.0])},
+                        coupling=spec)
+
+
+def test_vanilla_pinn_refuses_coupling():
+    with pytest.raises(ModelError, match="coupling"):
+        splitpinn.solve("fhn", "vanilla-pinn", 5.0, parameters={"I": np.array([0.5, 0.6])},
+                        coupling={"weights": np.zeros((2, 2)), "target": "v"})
