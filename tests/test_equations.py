@@ -2,12 +2,16 @@
 with unit literals give the library's reference solutions; malformed text gives errors with
 their position."""
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
+import tomli_w
 
 import splitpinn
 from splitpinn import Model, models
+from splitpinn.cli import main
 from splitpinn.errors import ModelError
 
 LIF = """
@@ -148,11 +152,21 @@ def test_threshold_without_reset_records_spikes():
     ("dV/dt = __import__('os').getcwd() : 1", {}, "line 1, column 9: only named functions"),
     ("dV/dt = V.real : 1", {}, "line 1, column 9: unsupported syntax (Attribute)"),
 ])
-def test_malformed_equations_name_the_place(text, options, expected):
+def test_malformed_equations_name_the_place(text, options, expected, tmp_path, capsys):
     with pytest.raises(ModelError) as info:
         Model.from_equations(text, name="bad", **options)
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
+    # the same text in a model file: one line on stderr, exit status 2, lines of the file
+    path = tmp_path / "bad.toml"
+    path.write_text(tomli_w.dumps({"equations": text, **options}, multiline_strings=True))
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err
+    place = re.search(r"line (\d+)", expected)
+    # equations = """ (then the text from line 2) or a one-line string on line 1
+    file_line = int(place.group(1)) + ("\n" in text) if place else None
+    assert (f"line {file_line}," if place else expected) in err
 
 
 def test_python_keywords_can_be_names():
