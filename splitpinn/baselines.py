@@ -20,10 +20,10 @@ import time as _time
 
 import numpy as np
 
+from .bound import BoundModel
 from .errors import ModelError, SolverError
 from .functions import lambdify
-from .model import BoundModel
-from .solution import Solution, output_grid
+from .solution import Solution
 
 #: Collocation points per ms of simulated time by default, and the default's bounds.
 POINTS_PER_MS = 20
@@ -60,20 +60,22 @@ def _import_deepxde():
     return dde
 
 
-def solve_vanilla_pinn(bound: BoundModel, t_end: float, dt: float = 0.01, *,
-                       iterations: int = 5000, width: int = 64, depth: int = 3,
-                       learning_rate: float = 1e-3, points: int | None = None, seed: int = 0,
-                       quiet: bool = True) -> Solution:
-    """Train one DeepXDE network u(t) on [0, t_end] ms and sample it on the grid of spacing
-    ``dt``.
+def solve_vanilla_pinn(bound: BoundModel, grid: np.ndarray, *, iterations: int = 5000,
+                       width: int = 64, depth: int = 3, learning_rate: float = 1e-3,
+                       points: int | None = None, seed: int = 0, quiet: bool = True,
+                       traces: bool = True) -> list[Solution]:
+    """Train one DeepXDE network u(t) per neuron on [t0, t_end] = [grid[0], grid[-1]] ms and
+    sample it on ``grid``; one :class:`Solution` per neuron (``traces=False``: the end points
+    only, spike times read off the full grid).
 
-    u_k(t) = y0_k + (t/t_end)·s_k·N_k(2t/t_end − 1) with s_k = max(1, |y0_k|) meets the initial
-    condition exactly; the loss is the mean square of (u_k' − f_k(t, I(t), u))/s_k at ``points``
-    uniform collocation points (default :func:`default_points`).  ``depth`` hidden tanh layers
-    of ``width`` units, Adam for ``iterations`` steps at ``learning_rate``, float64, seeded by
-    ``seed`` (same seed, same result).  Unless ``quiet``, a progress bar over the iterations
-    on stderr; DeepXDE's own printing is always silenced.  ``meta["wall_time_s"]`` is the
-    training and sampling time (not the one-off DeepXDE import).
+    u_k(t) = y0_k + τ·s_k·N_k(2τ − 1), τ = (t − t0)/(t_end − t0), with s_k = max(1, |y0_k|)
+    meets the initial condition exactly; the loss is the mean square of
+    (u_k' − f_k(t, I(t), u))/s_k at ``points`` uniform collocation points (default
+    :func:`default_points`).  ``depth`` hidden tanh layers of ``width`` units, Adam for
+    ``iterations`` steps at ``learning_rate``, float64, seeded by ``seed`` (same seed, same
+    result; the global random states are restored afterwards).  Unless ``quiet``, a progress
+    bar over the iterations on stderr; DeepXDE's own printing is always silenced.
+    ``meta["wall_time_s"]`` is the training and sampling time (not the one-off DeepXDE import).
 
     Raises :class:`ModelError` for fractional models, models with reset events and bad
     options, and :class:`SolverError` when training diverged to non-finite values (a large
@@ -85,16 +87,24 @@ def solve_vanilla_pinn(bound: BoundModel, t_end: float, dt: float = 0.01, *,
             raise ModelError(f"{name} must be a positive integer, got {value!r}")
     if not np.isfinite(learning_rate) or learning_rate <= 0:
         raise ModelError(f"learning_rate must be a positive number, got {learning_rate!r}")
-    n_points = default_points(t_end) if points is None else points
+    grid = np.asarray(grid, dtype=float)
+    n_points = default_points(grid[-1] - grid[0]) if points is None else points
     if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or n_points < 2:
         raise ModelError(f"points must be an integer >= 2, got {points!r}")
-    n_points = int(n_points)
+    settings = {"name": "deepxde", "iterations": int(iterations), "width": int(width),
+                "depth": int(depth), "points": int(n_points),
+                "learning_rate": float(learning_rate), "seed": int(seed), "threads": 1}
+    rows = [bound] if not bound.batch else [bound.row(i) for i in range(bound.batch)]
+    return [_solve_one(row, grid, settings, quiet, traces) for row in rows]
 
+
+def _solve_one(bound: BoundModel, grid: np.ndarray, settings: dict, quiet: bool,
+               traces: bool) -> Solution:
+    """The vanilla PINN for one neuron (see :func:`solve_vanilla_pinn`)."""
     dde = _import_deepxde()
     import torch
 
     start = _time.perf_counter()  # the one-off import (seconds) is not the solve's cost
-
     previous_dtype, previous_threads = torch.get_default_dtype(), torch.get_num_threads()
     sink = io.StringIO()
     try:
@@ -102,12 +112,10 @@ def solve_vanilla_pinn(bound: BoundModel, t_end: float, dt: float = 0.01, *,
         # cores spin and slow every step ~5x); restored below
         torch.set_num_threads(1)
         # DeepXDE's own prints go to stdout
-        with contextlib.redirect_stdout(sink), _seeded(dde, torch, int(seed)):
+        with contextlib.redirect_stdout(sink), _seeded(dde, torch, settings["seed"]):
             dde.config.set_default_float("float64")
-            model, final_loss = _train(dde, torch, bound, float(t_end), int(iterations),
-                                       int(width), int(depth), float(learning_rate),
-                                       n_points, quiet)
-            grid = output_grid(t_end, dt)
+            model, final_loss = _train(dde, torch, bound, float(grid[0]), float(grid[-1]),
+                                       settings, quiet)
             y = np.asarray(model.predict(grid[:, None]), dtype=float).T
     finally:
         torch.set_default_dtype(previous_dtype)  # DeepXDE set it globally; give it back
@@ -115,15 +123,12 @@ def solve_vanilla_pinn(bound: BoundModel, t_end: float, dt: float = 0.01, *,
     if not np.all(np.isfinite(y)):
         raise SolverError(f"vanilla-pinn diverged on model {bound.model.name}: non-finite "
                           f"values (final loss {final_loss:g}); try a smaller learning_rate")
-    states = dict(zip(bound.names, y, strict=True))
-    spikes = np.asarray(bound.spike_times_from_trace(grid, states), dtype=float)
-    meta = {
-        "solver": {"name": "deepxde", "iterations": int(iterations), "width": int(width),
-                   "depth": int(depth), "points": n_points,
-                   "learning_rate": float(learning_rate), "final_loss": final_loss,
-                   "seed": int(seed), "threads": 1},
-        "wall_time_s": _time.perf_counter() - start,
-    }
+    spikes = np.asarray(bound.spike_times_from_trace(grid, dict(zip(bound.names, y,
+                                                                    strict=True))), dtype=float)
+    meta = {"solver": {**settings, "final_loss": final_loss},
+            "wall_time_s": _time.perf_counter() - start}
+    if not traces:
+        grid, y = grid[[0, -1]], y[:, [0, -1]]
     return Solution(grid, y, list(bound.names), spikes, meta)
 
 
@@ -147,9 +152,11 @@ def _seeded(dde, torch, seed: int):
             torch.cuda.set_rng_state_all(cuda)
 
 
-def _train(dde, torch, bound: BoundModel, t_end: float, iterations: int, width: int,
-           depth: int, learning_rate: float, n_points: int, quiet: bool):
-    """Build the DeepXDE model and run Adam; returns (model, final training loss)."""
+def _train(dde, torch, bound: BoundModel, t0: float, t_end: float, settings: dict,
+           quiet: bool):
+    """Build the DeepXDE model on [t0, t_end] and run Adam; returns (model, final training
+    loss)."""
+    iterations, span = settings["iterations"], t_end - t0
     n = len(bound.names)
     y0 = torch.tensor(bound.y0, dtype=torch.float64)
     scale = torch.tensor(np.maximum(1.0, np.abs(bound.y0)), dtype=torch.float64)
@@ -162,18 +169,19 @@ def _train(dde, torch, bound: BoundModel, t_end: float, iterations: int, width: 
         f = rhs(x, stim, *(u[:, k:k + 1] for k in range(n)))
         return [(du[k] - f[k]) / scale[k] for k in range(n)]
 
-    geometry = dde.geometry.TimeDomain(0.0, t_end)
+    geometry = dde.geometry.TimeDomain(t0, t_end)
     # the stimulus may be a Heaviside step, which torch cannot lambdify: evaluate it with
     # numpy at the collocation points and hand it to the residual as an auxiliary variable
-    data = dde.data.PDE(geometry, residual, [], num_domain=n_points, num_boundary=0,
+    data = dde.data.PDE(geometry, residual, [], num_domain=settings["points"], num_boundary=0,
                         train_distribution="uniform",
                         auxiliary_var_function=lambda x: np.asarray(
                             bound.stimulus(x[:, 0]), dtype=float).reshape(-1, 1))
-    net = dde.nn.FNN([1] + [width] * depth + [n], "tanh", "Glorot normal")
-    net.apply_feature_transform(lambda x: 2.0 * x / t_end - 1.0)
-    net.apply_output_transform(lambda x, out: y0 + (x / t_end) * scale * out)
+    net = dde.nn.FNN([1] + [settings["width"]] * settings["depth"] + [n], "tanh",
+                     "Glorot normal")
+    net.apply_feature_transform(lambda x: 2.0 * (x - t0) / span - 1.0)
+    net.apply_output_transform(lambda x, out: y0 + ((x - t0) / span) * scale * out)
     model = dde.Model(data, net)
-    model.compile("adam", lr=learning_rate, verbose=0)
+    model.compile("adam", lr=settings["learning_rate"], verbose=0)
     callbacks = [] if quiet else [_ProgressCallback(dde, iterations, bound.model.name)]
     try:
         _, state = model.train(iterations=iterations, display_every=iterations + 1,

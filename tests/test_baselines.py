@@ -10,7 +10,6 @@ import sympy as sp
 import splitpinn
 from splitpinn import Model, ModelError, State, models
 from splitpinn.baselines import default_points, solve_vanilla_pinn
-from splitpinn.reference import solve_reference
 from splitpinn.solution import output_grid
 
 x, k = sp.symbols("x k", real=True)
@@ -21,15 +20,21 @@ def decay(rate: float = 1.0):
     return Model("decay", [State("x", 1.0)], {"x": -k * x}, {"k": rate}).bind()
 
 
+def vanilla(bound, t_end, dt=0.01, **options):
+    """The vanilla PINN of one neuron on [0, t_end] with output spacing dt."""
+    (solution,) = solve_vanilla_pinn(bound, output_grid(t_end, dt), **options)
+    return solution
+
+
 @pytest.fixture(scope="module")
 def hh_vanilla():
     bound = models.get("hh").bind()
-    return bound, solve_vanilla_pinn(bound, 20.0, 0.01, iterations=200)
+    return bound, vanilla(bound, 20.0, 0.01, iterations=200)
 
 
 def test_decay_matches_closed_form():
     # a working PINN, not a sabotaged one: measured rel. L2 2.8e-3 after 1000 Adam steps
-    sol = solve_vanilla_pinn(decay(), 2.0, 0.01, iterations=1000, points=100)
+    sol = vanilla(decay(), 2.0, 0.01, iterations=1000, points=100)
     exact = np.exp(-sol.t)
     assert np.linalg.norm(sol["x"] - exact) / np.linalg.norm(exact) < 1e-2
     solver = sol.meta["solver"]
@@ -46,10 +51,10 @@ def test_hh_vanilla_learns_but_misses_what_split_pinn_gets(hh_vanilla):
     np.testing.assert_array_equal(sol.t, output_grid(20.0, 0.01))
     assert sol.names == bound.names and sol.y.shape == (4, sol.t.size)
     assert np.all(np.isfinite(sol.y))
-    start = solve_vanilla_pinn(bound, 20.0, 0.01, iterations=1)  # same seed and points
+    start = vanilla(bound, 20.0, 0.01, iterations=1)  # same seed and points
     # measured: loss 0.076 after one Adam step, 0.0033 after 200
     assert sol.meta["solver"]["final_loss"] < 0.1 * start.meta["solver"]["final_loss"]
-    ref = solve_reference(bound, 20.0, 0.01)
+    ref = splitpinn.solve("hh", "reference", 20.0, 0.01)
     split = splitpinn.solve("hh", "split-pinn", 20.0, 0.01)
     assert len(ref.spike_times) == 2
 
@@ -68,7 +73,7 @@ def test_initial_condition_is_exact(hh_vanilla):
 
 def test_same_seed_same_result_and_seed_matters():
     bound = decay(2.0)
-    a, b, c = (solve_vanilla_pinn(bound, 1.0, 0.05, iterations=30, width=16, depth=2, seed=s)
+    a, b, c = (vanilla(bound, 1.0, 0.05, iterations=30, width=16, depth=2, seed=s)
                for s in (3, 3, 4))
     np.testing.assert_array_equal(a.y, b.y)
     assert a.meta["solver"]["final_loss"] == b.meta["solver"]["final_loss"]
@@ -79,7 +84,7 @@ def test_leaves_torch_global_settings_as_found():
     import torch
 
     dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
-    solve_vanilla_pinn(decay(), 1.0, 0.1, iterations=2, width=8, depth=1)
+    vanilla(decay(), 1.0, 0.1, iterations=2, width=8, depth=1)
     assert torch.get_default_dtype() == dtype and torch.get_num_threads() == threads
 
 
@@ -99,12 +104,12 @@ def test_leaves_global_random_streams_as_found():
     seed_all(1)
     expected = draws()
     seed_all(1)
-    solve_vanilla_pinn(decay(), 1.0, 0.1, iterations=2, width=8, depth=1, seed=7)
+    vanilla(decay(), 1.0, 0.1, iterations=2, width=8, depth=1, seed=7)
     assert draws() == expected
 
 
 def test_quiet_prints_nothing(capfd):
-    solve_vanilla_pinn(decay(), 1.0, 0.1, iterations=5, width=8, depth=1)
+    vanilla(decay(), 1.0, 0.1, iterations=5, width=8, depth=1)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
 
@@ -112,23 +117,41 @@ def test_quiet_prints_nothing(capfd):
 @pytest.mark.parametrize("name", ["lif", "izhikevich"])
 def test_refuses_reset_events(name):
     with pytest.raises(ModelError, match="cannot represent reset events"):
-        solve_vanilla_pinn(models.get(name).bind(), 10.0, iterations=1)
+        vanilla(models.get(name).bind(), 10.0, iterations=1)
 
 
 @pytest.mark.parametrize("name", ["fo-hh", "frac-lif"])
 def test_refuses_fractional_models(name):
     with pytest.raises(ModelError, match="integer-order models only"):
-        solve_vanilla_pinn(models.get(name).bind(), 10.0, iterations=1)
+        vanilla(models.get(name).bind(), 10.0, iterations=1)
 
 
 def test_bad_options():
     with pytest.raises(TypeError):
-        solve_vanilla_pinn(decay(), 1.0, scheme="strang")
+        vanilla(decay(), 1.0, scheme="strang")
     for bad in ({"iterations": 0}, {"width": 2.5}, {"points": 1}, {"learning_rate": -1.0}):
         with pytest.raises(ModelError):
-            solve_vanilla_pinn(decay(), 1.0, **bad)
+            vanilla(decay(), 1.0, **bad)
 
 
 def test_default_points():
     assert default_points(2.0) == 500 and default_points(100.0) == 2000
     assert default_points(1000.0) == 4000
+
+
+def test_batch_rows_and_late_start():
+    """A batch is one network per neuron, each as if solved alone; a solve from t0 > 0 meets
+    the initial condition at t0; traces=False keeps the end points."""
+    two = Model("decay", [State("x", 1.0)], {"x": -k * x}, {"k": 1.0})
+    settings = dict(iterations=20, width=8, depth=1, points=20)
+    grid = output_grid(2.0, 0.1, 0.5)
+    batch = solve_vanilla_pinn(two.bind({"k": np.array([1.0, 3.0])}), grid, **settings)
+    for sol, rate in zip(batch, [1.0, 3.0], strict=True):
+        (alone,) = solve_vanilla_pinn(two.bind({"k": rate}), grid, **settings)
+        np.testing.assert_array_equal(sol.y, alone.y)
+        assert sol.t[0] == 0.5 and sol.y[0, 0] == 1.0
+    assert not np.array_equal(batch[0].y, batch[1].y)
+    (ends,) = solve_vanilla_pinn(two.bind(), grid, traces=False, **settings)
+    np.testing.assert_array_equal(ends.t, [0.5, 2.0])
+    (full,) = solve_vanilla_pinn(two.bind(), grid, **settings)
+    np.testing.assert_array_equal(ends.y, full.y[:, [0, -1]])
