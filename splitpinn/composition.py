@@ -34,8 +34,6 @@ from .subsolvers import (
 )
 
 TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}
-#: Split-PINN step (ms) for models that declare no ``default_dt``: integer order, fractional.
-DEFAULT_DT = {False: 0.02, True: 0.01}
 #: Default tolerances of the adaptive split-PINN (chosen so that the benchmark targets hold).
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-7, 1e-9
 
@@ -155,9 +153,11 @@ def _check_fractional_resets(bound: BoundModel) -> None:
 
 
 def default_step(bound: BoundModel) -> float:
-    """The split-PINN step (ms) of a fixed-step solve, and the first step of an adaptive one:
-    the model's ``default_dt`` if it declares one, else :data:`DEFAULT_DT`."""
-    return bound.model.default_dt or DEFAULT_DT[bound.fractional]
+    """The first step (ms) of an adaptive split-PINN solve: the model's default output
+    spacing (:func:`splitpinn.api.default_output_dt`)."""
+    from .api import default_output_dt
+
+    return default_output_dt(bound)
 
 
 def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):

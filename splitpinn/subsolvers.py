@@ -214,6 +214,21 @@ class _Basis:
         self.end = self.vals[n_fit - 1]  # τ = 1
 
 
+def _solve(g: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Batched ``solve(g, rhs)`` over the leading axes; a singular system (a row whose step
+    cannot be fitted) gives NaN for that row instead of stopping the batch."""
+    try:
+        return np.linalg.solve(g, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full(rhs.shape, np.nan)
+        for index in np.ndindex(rhs.shape[:-1]):
+            try:
+                out[index] = np.linalg.solve(g[index], rhs[index])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
 def _normal_solve(a: np.ndarray, b: np.ndarray, padding: np.ndarray) -> np.ndarray:
     """Least-squares solutions x (S, R, K) of a (S, R, m, K) x = b (S, R, m) by batched normal
     equations (the columns are orthonormalised, so this is well conditioned).  ``padding``
@@ -225,7 +240,7 @@ def _normal_solve(a: np.ndarray, b: np.ndarray, padding: np.ndarray) -> np.ndarr
     g = at @ a
     g += (padding[:, None, :, None] * np.eye(a.shape[-1])) + bad[..., None, None] * np.eye(
         a.shape[-1])
-    x = np.linalg.solve(g, at @ b[..., None])[..., 0]
+    x = _solve(g, (at @ b[..., None])[..., 0])
     return np.where(bad[..., None], np.nan, x)
 
 
@@ -348,7 +363,8 @@ class LeastSquaresPINN:
         b_fit = b[:, :, : self.n_fit] if varying else b
         rhs = (b_fit @ ot.T if varying else b_fit * ot.sum(axis=1)) \
             - z[..., 0] * (b_fit @ vt.T if varying else b_fit * vt.sum(axis=1))
-        w = np.linalg.solve(g0 - z * g1 + z * z * g2, rhs[..., None])[..., 0]  # (S, R, K)
+        z = np.where(np.isfinite(z), z, np.nan)
+        w = _solve(np.nan_to_num(g0 - z * g1 + z * z * g2), rhs)  # (S, R, K); NaN: failed
         b_check = b[:, :, self.n_fit:] if varying else b
         r = w @ o_check.T - z[..., 0] * (w @ v_check.T) - b_check
         u = u0[:, :, None] + w @ v_check.T
