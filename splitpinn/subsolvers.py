@@ -18,6 +18,7 @@ marching core shrink that row's step.  Solvers:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -222,10 +223,8 @@ def _solve(g: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         out = np.full(rhs.shape, np.nan)
         for index in np.ndindex(rhs.shape[:-1]):
-            try:
+            with contextlib.suppress(np.linalg.LinAlgError):
                 out[index] = np.linalg.solve(g[index], rhs[index])
-            except np.linalg.LinAlgError:
-                pass
         return out
 
 
