@@ -113,7 +113,8 @@ def to_arguments(model: Model, brian2: bool = False) -> dict:
         raise ModelError(f"{model.name}: the text form holds one event, the model has "
                          f"{len(model.events)}")
     one, ms = U.registry().dimensionless, U.unit("ms")
-    units = {k: U.project_unit(U.unit(v)) for k, v in model.units.items()}
+    units = {k: U.project_unit(_unit(v, f"{model.name}: unit of {k}"))
+             for k, v in model.units.items()}
     for name, expr in model.auxiliaries.items():
         units.setdefault(name, U.project_unit(U.unit_of(expr, units) or one))
     stimulus_unit = U.unit_of(model.stimulus, units) or U.infer(
@@ -160,6 +161,13 @@ def to_arguments(model: Model, brian2: bool = False) -> dict:
     if model.default_dt is not None:
         args["default_dt"] = model.default_dt
     return args
+
+
+def _unit(text: str, what: str):
+    try:
+        return U.unit(text)
+    except Exception as exc:  # pint raises several kinds
+        raise ModelError(f"{what}: {text!r} is not a unit ({exc})") from None
 
 
 def _number_or_text(value, text, target):
