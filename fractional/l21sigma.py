@@ -250,6 +250,9 @@ class L21SigmaHistory(History):
     local_coefficient. Order-1 components have no memory beyond that previous slope (none at
     sigma = 1/2). A jump (u changes at one instant) stays in the memory as the Caputo derivative
     of a step, du (t* - t_jump)^(-a)/Gamma(1-a), exact at t*; intervals next to it are linear.
+    A same-time append with u unchanged marks a kink (u' jumps: the end of a hold, a jump of f),
+    so that no quadratic piece straddles it: mark every such point, or the error there is O(1)
+    in the step after it (large after onset_mesh steps).
     """
 
     def __init__(self, alpha, t0: float, u0, sigma: float | None = None):

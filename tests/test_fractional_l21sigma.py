@@ -116,6 +116,45 @@ def test_onset_mesh_then_uniform_steps_is_second_order(alpha, t_on):
     assert errors[True][-1] < 2e-6 and errors[False][-1] > 50 * errors[True][-1]
 
 
+def _relax_reset_hold(alpha, dt, kink=True, graded=True):
+    """D^a u = 1 - u, u(0) = 0; reset to 0 at t = 0.4 (a jump) and held until 0.5; free to 1.
+
+    Returns u(0.4-) and u(1). Each free segment starts with onset_mesh steps when graded.
+    """
+
+    def mesh(start, end):
+        head = onset_mesh(0.1, dt, alpha, min_step=1e-12 * start) if graded else np.zeros(1)
+        tail = head[-1] + dt * np.arange(1, round((end - start - head[-1]) / dt) + 1)
+        return start + np.concatenate([head, tail])
+
+    history = FullL21SigmaHistory(alpha, 0.0, [0.0])
+    before = _march(history, mesh(0.0, 0.4), -1.0, lambda t: np.ones(1))[-1, 0]
+    history.append(0.4, [0.0])  # the reset: a jump, kept in the memory
+    history.append(0.5, [0.0])  # held: a constant piece
+    if kink:
+        history.append(0.5, [0.0])  # same-time append: u' jumps here, no quadratic across
+    after = _march(history, mesh(0.5, 1.0), -1.0, lambda t: np.ones(1))[-1, 0]
+    return np.array([before, after])
+
+
+@pytest.mark.parametrize("alpha", [0.6, 0.9])
+def test_reset_and_hold_second_order_with_kink_marked(alpha):
+    """Against the same march at dt = 1/1280. Measured errors at dt = 1/20..1/160:
+    a = 0.6: 3.2e-4 5.8e-5 9.5e-6 9.2e-7; a = 0.9: 2.3e-4 8.0e-5 2.2e-5 5.6e-6 (slope 1.79).
+    Uniform steps: first order (5.6e-4 / 1.6e-4 at 1/160); the hold end not marked as a kink:
+    1.5e-2 / 3.5e-3 whatever dt (the quadratic across it sees the steep onset).
+    """
+    dts = 1 / np.array([20, 40, 80, 160])
+    exact = _relax_reset_hold(alpha, 1 / 1280)
+    errors = {
+        case: [np.max(np.abs(_relax_reset_hold(alpha, dt, *case) - exact)) for dt in dts]
+        for case in [(True, True), (False, True), (True, False)]
+    }
+    assert np.polyfit(np.log(dts), np.log(errors[True, True]), 1)[0] >= 1.7
+    assert errors[True, False][-1] > 10 * errors[True, True][-1]
+    assert min(errors[False, True]) > 1e-3
+
+
 @pytest.mark.parametrize("alpha", [0.3, 0.6, 0.9])
 def test_manufactured_solution_second_order(alpha):
     """D^a u = -u + g with u = t^(1+a) + t^2, g from the exact derivative; uniform mesh.
