@@ -251,8 +251,8 @@ class L21SigmaHistory(History):
     sigma = 1/2). A jump (u changes at one instant) stays in the memory as the Caputo derivative
     of a step, du (t* - t_jump)^(-a)/Gamma(1-a), exact at t*; intervals next to it are linear.
     A same-time append with u unchanged marks a kink (u' jumps: the end of a hold, a jump of f),
-    so that no quadratic piece straddles it: mark every such point, or the error there is O(1)
-    in the step after it (large after onset_mesh steps).
+    so that no quadratic piece straddles it: mark every such point, or the march loses its
+    accuracy there (an O(1) error when onset_mesh steps follow, their first slopes are steep).
     """
 
     def __init__(self, alpha, t0: float, u0, sigma: float | None = None):
