@@ -68,8 +68,8 @@ def test_sustained_rate_is_zero_when_firing_stops():
 
 @pytest.mark.slow
 def test_hh_rheobase_from_rest():
-    curve = fi_curve("hh", [6.2, 6.3, 10.0], "reference", t_end=500.0, jobs=2, rtol=1e-8,
-                     atol=1e-8)
+    curve = fi_curve("hh", [6.2, 6.3, 10.0], "reference", t_end=500.0, jobs=1, rtol=1e-7,
+                     atol=1e-7)
     assert curve.rate_hz[0] == 0.0
     assert curve.sweep.table["spike_count"][0] > 0  # transient spikes, then it stops
     assert curve.rate_hz[1] > 40 and curve.rate_hz[1] < curve.rate_hz[2]
@@ -83,8 +83,9 @@ def test_cli_writes_fi_csv_and_figure(tmp_path, capsys):
                  "--quiet", "--out", str(out)]) == 0
     lines = (out / "fi.csv").read_text().splitlines()
     assert lines[0] == "I,rate_hz,closed_form_hz"
-    assert lines[1:] == ["-1.0,0.0,0.0", "0.0,0.0,0.0", "1.0,1000.0,1000.0",
-                         "2.0,2000.0,2000.0"]
+    table = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_allclose(table, [[-1, 0, 0], [0, 0, 0], [1, 1000, 1000], [2, 2000, 2000]],
+                               rtol=1e-12)
     assert (out / "fi.png").stat().st_size > 0 and (out / "sweep.csv").exists()
     assert "fi.csv" in capsys.readouterr().out
 
