@@ -119,16 +119,26 @@ class _Where:
         return ModelError(f"{', '.join(parts)}: {message}")
 
 
-_KEYWORD_MARK = "\u02b9"  # ʹ, a letter-like mark that makes Python keywords identifiers
+_KEYWORD_MARK = "__kw__"  # appended to Python keywords used as names, so that they parse
 _NAMES_AS_KEYWORDS = set(keyword.kwlist) - {"and", "or", "not", "True", "False"}
+_KEYWORD_RE = re.compile(rf"\b({'|'.join(sorted(_NAMES_AS_KEYWORDS))})\b")
 
 
-def _parse(text: str, mode: str) -> ast.AST:
-    """ast.parse, with Python keywords used as names (``lambda``) marked so that they parse
-    (the mark follows the name, so columns before it stay right)."""
-    marked = re.sub(rf"\b({'|'.join(sorted(_NAMES_AS_KEYWORDS))})\b",
-                    lambda m: m.group(1) + _KEYWORD_MARK, text)
-    return ast.parse(marked, mode=mode)
+def _parse(text: str, mode: str) -> tuple[ast.AST, list[int]]:
+    """ast.parse, with Python keywords used as names (``lambda``) marked so that they parse;
+    also the columns (in the marked text) where marks end, for :func:`_unmarked`."""
+    ends: list[int] = []
+
+    def mark(m):
+        ends.append(m.end() + len(_KEYWORD_MARK) * (len(ends) + 1))
+        return m.group(1) + _KEYWORD_MARK
+
+    return ast.parse(_KEYWORD_RE.sub(mark, text), mode=mode), ends
+
+
+def _unmarked(column: int, ends: list[int]) -> int:
+    """A column of the marked text as a column of the text."""
+    return column - len(_KEYWORD_MARK) * sum(end <= column for end in ends)
 
 
 # -- expressions ------------------------------------------------------------------------------
@@ -147,7 +157,7 @@ class _Reader:
             raise where.error("expected an expression", 0)
         lead = len(text) - len(text.lstrip())
         try:
-            tree = _parse(text.strip(), "eval")
+            tree, self.marks = _parse(text.strip(), "eval")
         except SyntaxError as exc:
             raise where.error(f"{exc.msg}", lead + (exc.offset or 1) - 1) from None
         self.where, self.lead = where, lead
@@ -161,7 +171,8 @@ class _Reader:
         return expr, u
 
     def fail(self, node, message: str) -> ModelError:
-        return self.where.error(message, self.lead + getattr(node, "col_offset", 0))
+        column = _unmarked(getattr(node, "col_offset", 0), self.marks)
+        return self.where.error(message, self.lead + column)
 
     def convert(self, expr, u, target, node, what: str):
         if expr == 0:  # a literal 0 fits any unit
@@ -588,25 +599,28 @@ def _reset(names, reader: _Reader, text: str) -> dict:
 
 def _statement(names, reader: _Reader, text: str, where: _Where, current: dict) -> None:
     try:
-        body = _parse(text, "exec").body
+        tree, marks = _parse(text, "exec")
     except SyntaxError as exc:
         raise where.error(exc.msg, (exc.offset or 1) - 1) from None
-    stmt = body[0]
+    stmt = tree.body[0]
     if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
         target, op = stmt.targets[0], None
     elif isinstance(stmt, ast.AugAssign) and type(stmt.op) in _AUG:
         target, op = stmt.target, _AUG[type(stmt.op)]
     else:
-        raise where.error("expected 'state = value' or 'state += value'", stmt.col_offset)
+        raise where.error("expected 'state = value' or 'state += value'",
+                          _unmarked(stmt.col_offset, marks))
     if not isinstance(target, ast.Name):
-        raise where.error("expected a state name on the left", target.col_offset)
+        raise where.error("expected a state name on the left",
+                          _unmarked(target.col_offset, marks))
     state = target.id.replace(_KEYWORD_MARK, "")
     if state not in names or names[state].kind != "state":
         states = ", ".join(k for k, v in names.items() if v.kind == "state")
         raise where.error(f"reset of unknown variable {state!r} (states: {states})",
-                          target.col_offset)
-    value_where = _Where("reset", where.line, where.col + stmt.value.col_offset)
-    value, _ = reader.read(text[stmt.value.col_offset:stmt.value.end_col_offset], value_where,
+                          _unmarked(target.col_offset, marks))
+    start, end = (_unmarked(c, marks) for c in (stmt.value.col_offset,
+                                                stmt.value.end_col_offset))
+    value, _ = reader.read(text[start:end], _Where("reset", where.line, where.col + start),
                            names[state].unit)
     value = value.xreplace(current)
     symbol = names[state].symbol

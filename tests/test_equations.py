@@ -173,6 +173,12 @@ def test_python_keywords_can_be_names():
     model = Model.from_equations("dV/dt = (I_ext - lambda)/ms : 1\nlambda : 1",
                                  name="kw", parameters={"lambda": 0.5}, stimulus="1")
     assert model.equations["V"] == model.symbol("I_ext") - model.symbol("lambda")
+    with pytest.raises(ModelError, match="line 1, column 26: undefined symbol 'foo'"):
+        Model.from_equations("dV/dt = (lambda - lambda*foo)/ms : 1\nlambda : 1", name="kw",
+                             parameters={"lambda": 0.5})
+    with pytest.raises(ModelError, match="reset, column 18: undefined symbol 'bar'"):
+        Model.from_equations("dV/dt = -V/ms : 1\nlambda : 1", name="kw", threshold="V > 1",
+                             reset="V = lambda; V += bar", parameters={"lambda": 0.5})
 
 
 def test_brian2_functions_map_to_the_safe_ones():
