@@ -58,7 +58,7 @@ def reuse(cache: dict, key: str, lengths: tuple, scale: float, fn):
     """fn(*lengths), reused from cache[key] while lengths repeat up to rounding of times ~ scale."""
     hit = cache.get(key)
     if hit is None or len(hit[0]) != len(lengths) or any(
-        abs(x - y) > _ROUNDING * scale for x, y in zip(hit[0], lengths, strict=False)
+        abs(x - y) > _ROUNDING * scale for x, y in zip(hit[0], lengths, strict=True)
     ):
         hit = (lengths, fn(*lengths))
         cache[key] = hit
