@@ -260,6 +260,18 @@ def test_alpha_one_sigma_one_is_bdf2():
     np.testing.assert_allclose(caputo_l21sigma(u, t, 1.0, sigma=1.0)[1:], bdf2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("sigma", [0.5, 0.7, 1.0])
+def test_order_one_components_are_a_stable(sigma):
+    """u' = A u marched with one shared sigma (the order-1 rows of a mixed system): the norm
+    never grows, for stiff decay and for fast rotation (|lambda dt| up to 1e6)."""
+    t = np.linspace(0.0, 1.0, 51)
+    for a_mat in ([[-5.0]], [[-5e7]], [[0.0, 500.0], [-500.0, 0.0]], [[-1e3, 1e4], [-1e4, -1e3]]):
+        u0 = np.ones(len(a_mat))
+        history = FullL21SigmaHistory(np.ones(len(a_mat)), 0.0, u0, sigma=sigma)
+        norms = np.linalg.norm(_march(history, t, np.array(a_mat)), axis=1)
+        assert np.all(np.diff(norms) <= 1e-12 * norms[:-1]), (a_mat, norms)
+
+
 def _march_samples(history, t, u):
     """The relation history_term + local_coefficient (u_k - u_last) along the samples."""
     out = []
