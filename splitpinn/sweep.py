@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,7 +29,9 @@ from .errors import ModelError, SolverError
 from .solution import write_atomically
 
 MANIFEST, PARTS = "sweep.json", "parts"
-_PART = re.compile(r"points-(\d+)-(\d+)\.json")
+#: Files that sweeps, F–I curves and latency runs write into their folder.
+OUTPUTS = (MANIFEST, "sweep.csv", "spikes.csv", "sweep.png", "fi.csv", "fi.png", "latency.csv",
+           "latency.json", "latency.png")
 
 
 # -- the grid ----------------------------------------------------------------------------------
@@ -106,10 +107,26 @@ def solve_chunk(model, method: str, points: list[dict[str, float]],
                 common: Mapping) -> list[PointResult]:
     """Solve the grid ``points`` (parameter values each) with ``common`` settings (``t_end``,
     ``dt``, ``parameters``, ``initial``, ``preset``, ``options``): the one place where a sweep
-    solves.  A point whose solve raises ModelError or SolverError records the error's first
-    line as its status."""
+    solves.  The chunk is one batched solve (spike times only); if the batch fails, each point
+    is solved alone, and a point whose solve raises ModelError or SolverError records the
+    error's first line as its status."""
     from .api import solve
 
+    start = time.perf_counter()
+    varied = {k: np.array([p[k] for p in points], dtype=float) for k in points[0]} \
+        if points else {}
+    if len(points) > 1 and varied:
+        try:
+            batch = solve(model, method, common["t_end"], common["dt"],
+                          parameters={**common["parameters"], **varied},
+                          initial=common["initial"], preset=common["preset"], quiet=True,
+                          traces=False, **common["options"])
+        except (ModelError, SolverError):
+            pass  # solve alone below, so that each point reports its own error
+        else:
+            share = (time.perf_counter() - start) / len(points)
+            return [PointResult(np.asarray(s.spike_times, dtype=float), share, "ok")
+                    for s in batch]
     results = []
     for values in points:
         start = time.perf_counter()
@@ -117,7 +134,7 @@ def solve_chunk(model, method: str, points: list[dict[str, float]],
             solution = solve(model, method, common["t_end"], common["dt"],
                              parameters={**common["parameters"], **values},
                              initial=common["initial"], preset=common["preset"], quiet=True,
-                             **common["options"])
+                             traces=False, **common["options"])
         except (ModelError, SolverError) as exc:
             message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             results.append(PointResult(np.array([]), time.perf_counter() - start, message))
@@ -244,9 +261,9 @@ class _Store:
         out.mkdir(exist_ok=True)
         self.parts.mkdir(exist_ok=True)
         write_atomically(out / MANIFEST, _durable(json.dumps(manifest, indent=1).encode()))
-        for stale in list(self.parts.glob(".*")) + list(out.glob(".sweep.csv.*")) \
-                + list(out.glob(".spikes.csv.*")):
-            stale.unlink(missing_ok=True)  # temporary files of a killed write
+        stale = [*self.parts.glob(".*"), *(p for name in OUTPUTS for p in out.glob(f".{name}.*"))]
+        for path in stale:
+            path.unlink(missing_ok=True)  # temporary files of a killed write
         self.done: dict[int, PointResult] = {}
         for path in sorted(self.parts.glob("points-*.json")):
             for record in json.loads(path.read_text()):
@@ -300,41 +317,19 @@ def sweep(model, vary, method: str = "reference", t_end: float = 100.0,
     """
     from tqdm import tqdm
 
-    from . import registry
-    from .api import check_times, resolve_model
+    from .api import resolve_model
 
     vary = _as_vary(vary)
-    if not vary:
-        raise ModelError("a sweep needs at least one varied parameter")
     resolved = resolve_model(model)
-    registry.check_options("method", method, options)
-    check_times(t_end, dt)
     parameters, initial = dict(parameters or {}), dict(initial or {})
-    for name in vary:
-        if name in parameters:
-            raise ModelError(f"{name} is both varied and set")
-    resolved.resolve_parameters(preset, {**parameters, **{n: v[0] for n, v in vary.items()}})
-    if jobs is not None and scheduler is not None:
-        raise ModelError("give either jobs or a scheduler, not both")
-    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
-        raise ModelError(f"jobs must be an integer >= 1, got {jobs!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ModelError(f"chunk size must be an integer >= 1, got {chunk_size!r}")
-    if resume and out is None:
-        raise ModelError("resume needs the folder of the sweep (out)")
-    if out is not None:
-        out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise ModelError(f"--out {str(out)!r} exists and is not a directory")
-        if not out.parent.is_dir():
-            raise ModelError(f"directory {str(out.parent)!r} does not exist")
+    out = _check(resolved, vary, method, t_end, dt, parameters, preset, options, jobs, scheduler,
+                 chunk_size, out, resume)
     points = grid(vary)
     common = {"t_end": float(t_end), "dt": dt, "parameters": parameters, "initial": initial,
               "preset": preset, "options": options}
-    manifest = json.loads(json.dumps({
-        "model": _model_label(model), "method": method, "vary": {n: v.tolist()
-                                                                 for n, v in vary.items()},
-        **common}, default=str))
+    manifest = json.loads(json.dumps(
+        {"model": _model_label(model), "method": method,
+         "vary": {n: v.tolist() for n, v in vary.items()}, **common}, default=str))
     client = connect(scheduler) if scheduler is not None else None
     try:
         store = _Store(out, manifest, points, resume) if out is not None else None
@@ -344,8 +339,8 @@ def sweep(model, vary, method: str = "reference", t_end: float = 100.0,
         size = chunk_size or max(1, min(64, math.ceil(len(missing) / (4 * max(workers, 1)))))
         tasks = [(numbers, model, method, [points[k] for k in numbers], common)
                  for numbers in _chunks(missing, size)]
-        runner = _run_dask(client, tasks) if client else _run_local(min(jobs or _cores(),
-                                                                         len(tasks) or 1), tasks)
+        local = min(jobs or _cores(), len(tasks) or 1)
+        runner = _run_dask(client, tasks) if client else _run_local(local, tasks)
         with tqdm(total=len(points), initial=len(points) - len(missing), unit="point",
                   desc=f"sweep {resolved.name}", disable=quiet, file=sys.stderr,
                   dynamic_ncols=True) as bar:
@@ -361,6 +356,37 @@ def sweep(model, vary, method: str = "reference", t_end: float = 100.0,
         if client is not None:
             client.close()
     return _result(list(vary), points, done, manifest)
+
+
+def _check(model, vary, method, t_end, dt, parameters, preset, options, jobs, scheduler,
+           chunk_size, out, resume) -> Path | None:
+    """Raise ModelError for bad sweep input; return ``out`` as a Path (or None)."""
+    from . import registry
+    from .api import check_times
+
+    if not vary:
+        raise ModelError("a sweep needs at least one varied parameter")
+    registry.check_options("method", method, options)
+    check_times(t_end, dt)
+    for name in vary:
+        if name in parameters:
+            raise ModelError(f"{name} is both varied and set")
+    model.resolve_parameters(preset, {**parameters, **{n: v[0] for n, v in vary.items()}})
+    if jobs is not None and scheduler is not None:
+        raise ModelError("give either jobs or a scheduler, not both")
+    for what, value in (("jobs", jobs), ("chunk size", chunk_size)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ModelError(f"{what} must be an integer >= 1, got {value!r}")
+    if resume and out is None:
+        raise ModelError("resume needs the folder of the sweep (out)")
+    if out is None:
+        return None
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"--out {str(out)!r} exists and is not a directory")
+    if not out.parent.is_dir():
+        raise ModelError(f"directory {str(out.parent)!r} does not exist")
+    return out
 
 
 def _cores() -> int:
