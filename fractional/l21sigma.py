@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # torch is imported by the torch function only (it is slow to
 
 _SERIES_Z2 = 1.0 / 16.0  # first moment: series where z^2 = (h / (2 gap + h))^2 is at most this
 _SERIES_TERMS = 14  # the first omitted term is below z^28 < 1e-16 of the first
+_VERY_FAR_Z2, _VERY_FAR_TERMS = 1e-4, 4  # where z^8 <= 1e-16: four terms
 _PHI_TERMS = 20  # series of _phi for y <= 1: 1/20! < 1e-18
 
 
@@ -125,18 +126,22 @@ def _first_moment(gap, h, alpha: float, xp=np):
         return xp.where(z * z <= _SERIES_Z2, _moment_series_sum(gap, z, alpha),
                         _moment_closed(gap, h, alpha, xp))
     gap, h, z = np.broadcast_arrays(gap, h, z)
-    far = z * z <= _SERIES_Z2
+    z2 = z * z
     out = np.empty(z.shape)
+    very_far = z2 <= _VERY_FAR_Z2  # most intervals of a long march: a short series suffices
+    far = ~very_far & (z2 <= _SERIES_Z2)
+    out[very_far] = _moment_series_sum(gap[very_far], z[very_far], alpha, _VERY_FAR_TERMS)
     out[far] = _moment_series_sum(gap[far], z[far], alpha)
-    out[~far] = _moment_closed(gap[~far], h[~far], alpha, np)
+    near = z2 > _SERIES_Z2
+    out[near] = _moment_closed(gap[near], h[near], alpha, np)
     return out
 
 
-def _moment_series_sum(gap, z, alpha: float):
+def _moment_series_sum(gap, z, alpha: float, terms: int = _SERIES_TERMS):
     """`_first_moment` by its series: -4 c^(2-a) z^3 sum_j beta_j z^(2j) / Gamma(1-a)."""
     z2 = z * z
     poly = 0.0
-    for beta in reversed(_moment_series(alpha)):
+    for beta in reversed(_moment_series(alpha)[:terms]):
         poly = poly * z2 + beta
     c = gap / (1.0 - z)  # gap + h/2
     return -4.0 * c ** (2.0 - alpha) * z * z2 * poly / math.gamma(1.0 - alpha)
