@@ -220,23 +220,30 @@ def _row(point: int, values: Mapping[str, float], r: PointResult) -> dict:
             "wall_time_s": r.wall_time_s, "status": r.status}
 
 
-def _csv_text(header: list[str], rows) -> bytes:
+def write_table(path: Path, header: list[str], rows) -> None:
+    """Write a CSV file durably and atomically (temporary file, fsync, rename); floats exactly
+    (shortest round-trip form), None as an empty cell."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow("" if v is None else repr(float(v)) if isinstance(v, float) else v
                         for v in row)
-    return buffer.getvalue().encode()
+    _write_durably(path, buffer.getvalue().encode())
 
 
-def _durable(data: bytes):
+def write_json(path: Path, document, indent: int | None = 1) -> None:
+    """Write a JSON document durably and atomically."""
+    _write_durably(path, json.dumps(document, indent=indent).encode())
+
+
+def _write_durably(path: Path, data: bytes) -> None:
     def write(f):
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
-    return write
+    write_atomically(path, write)
 
 
 class _Store:
@@ -260,7 +267,7 @@ class _Store:
                                  f"settings ({', '.join(changed)} differ)")
         out.mkdir(exist_ok=True)
         self.parts.mkdir(exist_ok=True)
-        write_atomically(out / MANIFEST, _durable(json.dumps(manifest, indent=1).encode()))
+        write_json(out / MANIFEST, manifest)
         stale = [*self.parts.glob(".*"), *(p for name in OUTPUTS for p in out.glob(f".{name}.*"))]
         for path in stale:
             path.unlink(missing_ok=True)  # temporary files of a killed write
@@ -278,7 +285,7 @@ class _Store:
                     "wall_time_s": r.wall_time_s, "status": r.status}
                    for k, r in zip(numbers, results, strict=True)]
         name = f"points-{numbers[0]:06d}-{numbers[-1]:06d}.json"
-        write_atomically(self.parts / name, _durable(json.dumps(records).encode()))
+        write_json(self.parts / name, records, indent=None)
         self.done.update(zip(numbers, results, strict=True))
         self.write_csv()
 
@@ -286,9 +293,8 @@ class _Store:
         keys = sorted(self.done)
         rows = [_row(k, self.points[k], self.done[k]).values() for k in keys]
         spikes = [(k, float(s)) for k in keys for s in self.done[k].spike_times]
-        write_atomically(self.out / "spikes.csv",
-                         _durable(_csv_text(["point", "spike_time_ms"], spikes)))
-        write_atomically(self.out / "sweep.csv", _durable(_csv_text(_columns(self.varied), rows)))
+        write_table(self.out / "spikes.csv", ["point", "spike_time_ms"], spikes)
+        write_table(self.out / "sweep.csv", _columns(self.varied), rows)
 
 
 def _model_label(model) -> str:
