@@ -132,11 +132,9 @@ def fi_curve(model, currents, method: str = "reference", t_end: float = 1000.0,
 def write_fi(curve: FICurve, out: Path) -> None:
     """Write ``fi.csv`` and ``fi.png`` into ``out`` (atomically)."""
     from .plotting import save_figure
-    from .solution import write_atomically
-    from .sweep import _csv_text, _durable
+    from .sweep import write_table
 
-    write_atomically(out / "fi.csv", _durable(_csv_text(["I", "rate_hz", "closed_form_hz"],
-                                                        curve.to_csv_rows())))
+    write_table(out / "fi.csv", ["I", "rate_hz", "closed_form_hz"], curve.to_csv_rows())
     save_figure(plot_fi(curve), out / "fi.png")
 
 

@@ -16,7 +16,6 @@ Fits minimise the relative errors |predicted − observed|/observed with
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,16 +222,15 @@ def latency(model, currents, method: str = "reference", t_end: float = 50.0,
 def write_latency(result: LatencyResult, out: Path) -> None:
     """Write ``latency.csv``, ``latency.json`` and ``latency.png`` into ``out`` (atomically)."""
     from .plotting import save_figure
-    from .solution import write_atomically
-    from .sweep import _csv_text, _durable
+    from .sweep import write_json, write_table
 
     columns = result.columns()
     rows = [tuple(None if np.isnan(v) else float(v) for v in row)
             for row in zip(*columns.values(), strict=True)]
-    write_atomically(out / "latency.csv", _durable(_csv_text(list(columns), rows)))
+    write_table(out / "latency.csv", list(columns), rows)
     fitted = {"t_on": result.t_on,
               "predictors": {n: p.parameters for n, p in result.predictors.items()}}
-    write_atomically(out / "latency.json", _durable(json.dumps(fitted, indent=1).encode()))
+    write_json(out / "latency.json", fitted)
     save_figure(plot_latency(result), out / "latency.png")
 
 
