@@ -227,11 +227,13 @@ class _Attacher:
             return e, self.units.get(e.name, one)
         if e.is_Add:
             return self.common(e.args, sp.Add, want)
-        if e.is_Mul:
-            parts = [self.fix(a) for a in e.args]
-            found = [u for _, u in parts if u is not None]
-            return sp.Mul(*[p for p, _ in parts]), (math.prod(found[1:], start=found[0])
-                                                     if found else None)
+        if e.is_Mul:  # a single sum among the factors is brought to what the product wants
+            sums = [a for a in e.args if a.is_Add]
+            parts = [self.fix(a) for a in e.args if not a.is_Add]
+            rest = _product([u for _, u in parts])
+            inner = want / rest if want is not None and rest is not None else want
+            parts += [self.fix(a, inner if len(sums) == 1 else None) for a in sums]
+            return sp.Mul(*[p for p, _ in parts]), _product([u for _, u in parts])
         if e.is_Pow:
             base, bu = self.fix(e.base)
             if e.exp.is_Number:
@@ -269,7 +271,25 @@ class _Attacher:
             target = want
         else:
             target = next((u for u in found if not u.dimensionless), found[0])
-        return build(*[_to(p, u, target) for p, u in parts]), target
+        return build(*[_unfolded(a, p, u, target) for a, (p, u) in zip(args, parts,
+                                                                         strict=True)]), target
+
+
+def _product(units):
+    """The product of the units that are not None (None if all are)."""
+    found = [u for u in units if u is not None]
+    return math.prod(found[1:], start=found[0]) if found else None
+
+
+def _unfolded(term, fixed, u, target):
+    """A term of a sum in ``target``: where its coefficient is the conversion factor from its
+    own unit (``1000*I_ext`` with I_ext in nA, in a sum in pA), the bare term, which the
+    parser converts back; otherwise the term with unit symbols attached."""
+    coefficient, _ = term.as_coeff_Mul()
+    if (u is not None and coefficient not in (0, 1) and u.dimensionality == target.dimensionality
+            and float(coefficient) == factor(u, target)):
+        return fixed / coefficient
+    return _to(fixed, u, target)
 
 
 def _same(u: pint.Unit, target: pint.Unit) -> bool:

@@ -12,7 +12,7 @@ import splitpinn
 from splitpinn import Event, I_ext, Model, State, stimulus
 from splitpinn.cli import main
 from splitpinn.errors import ModelError
-from splitpinn.modelfile import load
+from splitpinn.modelfile import load, loads, show
 
 DATA = Path(__file__).parent / "data"
 
@@ -87,3 +87,15 @@ def test_missing_file_and_unknown_suffix():
         load(DATA / "absent.nml")
     with pytest.raises(ModelError, match="expected a .toml model file or a .nml"):
         load(DATA / "iaf.xml")
+
+
+@pytest.mark.parametrize("file", ["iaf_ref.nml", "izhikevich.nml", "izhikevich2007_rs.nml",
+                                  "adex.nml"])
+def test_cells_survive_a_model_file(file):
+    cell = load(DATA / file)
+    again = loads(show(cell, "toml"))
+    assert again.units == cell.units and again.parameters == cell.parameters
+    a = splitpinn.solve(cell, "reference", t_end=60.0, dt=0.05)
+    b = splitpinn.solve(again, "reference", t_end=60.0, dt=0.05)
+    assert len(a.spike_times) >= 1
+    np.testing.assert_allclose(b.spike_times, a.spike_times, rtol=0, atol=1e-9)
