@@ -219,3 +219,19 @@ def test_cli_bad_input_one_line_no_files(tmp_path, capsys):
     assert main(["latency", "lif", "--vary", "I=1,2", "--t-on", "20", "--t-end", "10",
                  "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_progress_bar_counts_points(capsys):
+    sweep("lif", {"I": [2.0, 3.0]}, "reference", 10.0, jobs=1, quiet=False)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "point" in err
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler_is_bad_input(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sweep", "lif", "--vary", "I=1,2", "--method", "reference", "--t-end", "10",
+                 "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no Dask scheduler answers" in err[0]
+    assert not out.exists()
