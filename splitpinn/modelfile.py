@@ -30,6 +30,7 @@ comparisons or function arguments need them, always with conversion factor 1.
 
 from __future__ import annotations
 
+import keyword
 import re
 import tomllib
 from pathlib import Path
@@ -260,14 +261,12 @@ def to_brian2(model: Model) -> str:
            f"# {model.name}: {model.description}".rstrip(": "), *caputo,
            f"eqs = '''\n{eqs}'''",
            f"neuron = NeuronGroup(1, eqs, {', '.join([*options, 'method=' + repr('rk4')])})"]
-    units = dict(model.units)
-    for name, value in args["parameters"].items():
-        unit = U.to_text(U.project_unit(U.unit(units[name]))) if name in units else "1"
-        out.append(f"neuron.{name} = {value!r}" + ("" if unit == "1" else f"*{unit}"))
-    for name, value in args["initial"].items():
-        unit = U.to_text(U.project_unit(U.unit(units[name]))) if name in units else "1"
-        out.append(f"neuron.{name} = {value!r}" if isinstance(value, str) or unit == "1"
-                   else f"neuron.{name} = {value!r}*{unit}")
+    for name, value in [*args["parameters"].items(), *args["initial"].items()]:
+        unit = U.to_text(U.project_unit(U.unit(model.units[name]))) \
+            if name in model.units else "1"
+        text = repr(value) if isinstance(value, str) or unit == "1" else f"{value!r}*{unit}"
+        out.append(f"setattr(neuron, {name!r}, {text})" if keyword.iskeyword(name)
+                   else f"neuron.{name} = {text}")
     return "\n".join(out) + "\n"
 
 
