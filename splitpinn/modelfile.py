@@ -47,7 +47,6 @@ _KEYS = ("name", "description", "equations", "threshold", "reset", "refractory",
          "default_dt", "default_preset", "parameters", "initial", "presets")
 
 
-
 def load(path: str | Path) -> Model:
     """The model in a ``.toml`` model file or a NeuroML2 ``.nml`` file; ModelError (naming
     the file, and the line where known) when it cannot be read."""
