@@ -36,8 +36,7 @@ _BASES = {"volt", "V", "second", "s", "amp", "ampere", "A", "ohm", "siemens", "S
           "kelvin", "K", "gram", "g", "litre", "liter", "l"}
 _LITERAL = re.compile(rf"^([{_PREFIXES}]?)([A-Za-z]+?)([23]?)$")
 
-#: The project units; quantities in them (or in products and quotients of them, such as nS/mV)
-#: are stored as they are.
+#: The project units (see the module docstring for how annotations map onto them).
 PROJECT_UNITS = ("ms", "mV", "uA/cm**2", "mS/cm**2", "uF/cm**2", "nA", "Mohm", "nS", "pF", "pA")
 #: The project unit per dimension (for annotations in other units).
 _PREFERRED = ("ms", "mV", "nA", "uA/cm**2", "nS", "mS/cm**2", "pF", "uF/cm**2", "Mohm")
