@@ -196,8 +196,8 @@ def _quantity(text: str, what: str) -> str:
 
 
 def _milliseconds(text: str, what: str) -> float:
-    value, u = _quantity(text, what).partition("*")[::2]
-    try:
-        return float(value) * U.factor(U.literal(u) or U.unit("ms"), U.unit("ms"))
-    except Exception:
-        raise ModelError(f"{what}: {text!r} is not a time") from None
+    value, _, name = _quantity(text, what).partition("*")
+    u = U.literal(name) if name else None
+    if u is None or u.dimensionality != U.unit("ms").dimensionality:
+        raise ModelError(f"{what}: {text!r} is not a time")
+    return float(value) * U.factor(u, U.unit("ms"))
