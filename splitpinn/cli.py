@@ -110,7 +110,7 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trainer", choices=registry.names("trainer"),
                    help="split-PINN trainer (default least-squares)")
     p.add_argument("--integrator", choices=registry.names("integrator"),
-                   help="reference integrator (default DOP853; fractional models: l1)")
+                   help="reference integrator (default DOP853; fractional models: l2-1sigma)")
     p.add_argument("--iterations", type=int, help="vanilla-PINN Adam iterations")
     p.add_argument("--seed", type=int, help="random seed for the PINNs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -117,7 +117,8 @@ def setup(solution: Solution) -> dict:
 
 def discretisation(solution: Solution) -> str | None:
     """The fixed time discretisation whose error a solution carries, for fractional models:
-    the reference's ``l1`` or ``adams`` scheme, or the L1 formula in split-PINN's residual,
+    the reference's ``l2-1sigma``, ``l1`` or ``adams`` scheme, or the L1 formula in split-PINN's
+    residual,
     with its step.  None where the method's own error control decides (integer order) or for
     the vanilla PINN."""
     meta = solution.meta
@@ -125,7 +126,8 @@ def discretisation(solution: Solution) -> str | None:
         return None
     info = setup(solution)
     step = info.get("step", info.get("dt"))
-    scheme = {"reference": info.get("integrator", "l1"), "split-pinn": "l1"}.get(info["method"])
+    scheme = {"reference": info.get("integrator", "l2-1sigma"),
+              "split-pinn": "l1"}.get(info["method"])
     if scheme is None or step is None:
         return None
     return f"{scheme}, step {step:g} ms"

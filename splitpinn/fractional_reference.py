@@ -1,13 +1,19 @@
 """Reference solvers for fractional-order models (Caputo order 0 < alpha <= 1 per state).
 
-Two independent methods, both marched on the output grid with the same event semantics as the
-split-PINN marcher (:mod:`splitpinn.marching`), so that the three can be compared point by point:
+Three methods, each a fixed-step stepper of the marching core (:mod:`splitpinn.marching`), on
+the output grid with the same event semantics as split-PINN, so that they can be compared
+point by point:
 
-* ``integrator="l1"`` (default): the implicit L1 scheme with Newton's method per step for the whole
-  system.  At a step ending at t the L1 relation reads
-  ``history_term(t) + local_coefficient(t)·(u − u_last) = f(t, u)`` (one
-  :class:`splitpinn.fractional.History` keeps the memory, full or fast); order-1 states have no
-  history and their local coefficient 1/h turns the relation into backward Euler.
+* ``integrator="l2-1sigma"`` (default): the implicit L2-1σ scheme (Alikhanov 2015), second order
+  for every alpha.  At a step from t_last to t the relation
+  ``history_term(t) + local_coefficient(t)·(u − u_last) = f(t*, σu + (1 − σ)u_last)`` holds at
+  t* = t_last + σ(t − t_last) (one σ = 1 − min(alpha)/2 for all states; order-1 states get the
+  midpoint rule at σ = 1/2), solved by Newton's method for the whole system.  After an onset
+  (the start, the end of a clamp, a stimulus jump) the solution behaves like (t − t_on)^alpha,
+  so the steps there are graded towards t_on (:func:`splitpinn.fractional.onset_mesh`), and
+  every kink is marked in the memory; together they keep second order.
+* ``integrator="l1"``: the implicit L1 scheme (order 2 − alpha), the same relation with σ = 1
+  (backward Euler for order-1 states).
 * ``integrator="adams"``: the fractional Adams–Bashforth–Moulton predictor–corrector (PECE) of
   Diethelm, Ford & Freed (Nonlinear Dyn. 29, 2002) on the Volterra form
   ``u(t) = u(t_s) + I^alpha[f − h](t)`` of each segment [t_s, …]; product-rectangle predictor,
@@ -16,6 +22,8 @@ split-PINN marcher (:mod:`splitpinn.marching`), so that the three can be compare
   may be shorter (segments start at events and refractory ends, which lie between grid points).
   ``h`` is the memory of the earlier segments, jumps included, taken from an L1 history of the
   recorded trajectory; without events there is a single segment and ``h = 0``.
+
+The memories (full or fast) are those of :mod:`splitpinn.fractional`.
 
 Events: when a threshold is crossed inside a step, the crossing time is found by root finding
 on the step map as a function of the step length; the history records the state before and
@@ -45,13 +53,13 @@ from threadpoolctl import threadpool_limits
 
 from .bound import BoundModel
 from .errors import ModelError, SolverError
-from .fractional import default_history_kind, make_history
-from .marching import march, solutions
+from .fractional import default_history_kind, make_history, onset_mesh
+from .marching import march, solutions, union_breakpoints
 from .solution import Solution
 from .stepper import Stepper, Trial
 
 #: Methods of :func:`solve_fractional_reference`.
-INTEGRATORS = ("l1", "adams")
+INTEGRATORS = ("l2-1sigma", "l1", "adams")
 #: Kinds of L1 memory (``--history``).
 HISTORY_KINDS = ("full", "fast")
 
@@ -88,11 +96,15 @@ class _RightHandSide:
 
 
 # -- implicit L1 ------------------------------------------------------------------------------
-class _L1Stepper:
-    """Implicit L1 steps from the history's last point; Newton per step for the whole system."""
+class _ImplicitStepper:
+    """Implicit L1 or L2-1σ steps from the memory's last point; Newton per step for the
+    whole system.  The relation history_term(t) + c(t)·(u − u_last) = f(t*, u*) holds at
+    t* = t_last + σ(t − t_last), u* = σu + (1 − σ)u_last: σ = 1 for L1 (backward Euler for
+    order-1 states), the memory's σ for L2-1σ (the midpoint rule for order-1 states)."""
 
     def __init__(self, rhs: _RightHandSide, history, newton_tol: float, max_newton: int):
         self.rhs, self.history = rhs, history
+        self.sigma = float(getattr(history, "sigma", 1.0))
         self.newton_tol, self.max_newton = newton_tol, max_newton
         self.newton_iterations = 0
 
@@ -107,15 +119,17 @@ class _L1Stepper:
         return self._newton(t, known, coef, u_last, active)
 
     def _newton(self, t, known, coef, u_last, active):
-        rhs, n = self.rhs, len(u_last)
-        stim = rhs.stimulus(t)
+        rhs, n, sigma = self.rhs, len(u_last), self.sigma
+        t_star = self.history.t_last + sigma * (t - self.history.t_last)
+        stim = rhs.stimulus(t_star)
         u = u_last.copy()
         clamped = ~active
         any_clamped = bool(clamped.any())
         for _ in range(self.max_newton):
             self.newton_iterations += 1
-            r = known + coef * (u - u_last) - rhs.f(t, stim, u)
-            m = np.diag(coef) - rhs.jacobian(t, stim, u)
+            u_star = sigma * u + (1 - sigma) * u_last
+            r = known + coef * (u - u_last) - rhs.f(t_star, stim, u_star)
+            m = np.diag(coef) - sigma * rhs.jacobian(t_star, stim, u_star)
             if any_clamped:
                 r[clamped] = 0.0
                 m[clamped, :] = 0.0
@@ -126,10 +140,15 @@ class _L1Stepper:
                 break
             if rhs.linear or np.all(np.abs(du) <= self.newton_tol * np.maximum(1.0, np.abs(u))):
                 return u
-        raise SolverError(f"L1 Newton iteration did not converge at t = {t:.10g} ms "
+        raise SolverError(f"Newton iteration did not converge at t = {t:.10g} ms "
                           f"(last update {np.max(np.abs(du)):.3g}); try a smaller dt")
 
-    def accept(self, t: float, y: np.ndarray, restart_active=None) -> None:
+    def mark_kink(self, t: float, y: np.ndarray) -> None:
+        """u' jumps at t (a clamp begins or ends, the stimulus jumps): a same-time record with
+        u unchanged, so that no quadratic L2-1σ piece straddles it (a no-op for L1)."""
+        self.history.append(t, y)
+
+    def accept(self, t: float, y: np.ndarray) -> None:
         self.history.append(t, y)
 
     def jump(self, t: float, y_before: np.ndarray, y_after: np.ndarray, active) -> None:
@@ -322,18 +341,46 @@ class _AdamsStepper:
 
 # -- marching ---------------------------------------------------------------------------------
 class _CoreStepper(Stepper):
-    """A single-neuron fractional scheme (L1 or Adams) as a fixed-step stepper of the
-    marching core, which lands its steps on the grid and splits them at events."""
+    """A single-neuron fractional scheme (L1, L2-1σ or Adams) as a fixed-step stepper of the
+    marching core, which lands its steps on the grid and splits them at events.
 
-    def __init__(self, bound: BoundModel, scheme) -> None:
+    For L2-1σ it also keeps second order where the solution behaves like (t − t_on)^α: after
+    an onset (the start, the end of a clamp, a stimulus jump) it asks for steps graded
+    towards t_on (``next_stop``), and it marks every kink (a same-time record), so that no
+    quadratic piece of the memory straddles one."""
+
+    #: Length (ms) of the graded stretch after an onset (or one step, if that is longer).
+    ONSET_SPAN = 0.25
+
+    def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray) -> None:
         super().__init__(bound)
-        self.scheme = scheme
+        self.scheme, self.kinks = scheme, kinks
+        self.graded = getattr(scheme, "sigma", 1.0) < 1.0
+        step = float(np.min(np.diff(grid)))
+        self.span = max(self.ONSET_SPAN, step)
+        self.offsets = onset_mesh(self.span, step, bound.orders) if self.graded else None
+        self.onset = float(grid[0])
+        self.active = np.ones(len(bound.names), dtype=bool)
+
+    def next_stop(self, rows, t) -> np.ndarray:
+        """The next graded step end after an onset (inf outside the graded stretch)."""
+        time = float(t[0])
+        if not self.graded or time >= self.onset + self.span - 1e-9:
+            return np.array([np.inf])
+        points = self.onset + self.offsets[self.offsets >= 1e-12 * abs(self.onset)]
+        later = points[points > time + 1e-9]
+        return np.array([later[0] if later.size else np.inf])
 
     def _active(self, t: float, y: np.ndarray, frozen: np.ndarray) -> np.ndarray:
         active = ~frozen
-        segment = getattr(self.scheme, "active", None)
-        if segment is not None and not np.array_equal(segment, active):
-            self.scheme._restart(t, y, y, active)  # the clamp began or ended: new segment
+        if not np.array_equal(active, self.active):  # a clamp began or ended
+            if hasattr(self.scheme, "_restart"):
+                self.scheme._restart(t, y, y, active)  # Adams: a new segment
+            else:
+                self.scheme.mark_kink(t, y)
+                if active.sum() > self.active.sum():
+                    self.onset = t  # a hold ended: the solution leaves it like (t − t)^α
+            self.active = active
         return active
 
     def attempt(self, rows, t, y, h, frozen) -> Trial:
@@ -357,16 +404,20 @@ class _CoreStepper(Stepper):
             g = crossings(row, when, y1[None])[0]
             if not np.all(np.isfinite(y1)) or np.any((before < 0) & (g >= 0)):
                 return k, out[:k]
-            self.scheme.accept(float(stop), y1)
+            self.accept(row, when, y1[None])
             out[k], before = y1, g
         return len(stops), out
 
     def accept(self, rows, t, y) -> None:
-        self.scheme.accept(float(t[0]), y[0])
+        time = float(t[0])
+        self.scheme.accept(time, y[0])
+        at_jump = self.kinks.size and np.min(np.abs(self.kinks - time)) <= 1e-9
+        if at_jump and hasattr(self.scheme, "mark_kink"):  # the stimulus jumps: a kink, and
+            self.scheme.mark_kink(time, y[0])  # an onset
+            self.onset = time
 
     def jump(self, rows, t, y_before, y_after) -> None:
-        active = getattr(self.scheme, "active", np.ones(len(self.bound.names), bool))
-        self.scheme.jump(float(t[0]), y_before[0], y_after[0], active)
+        self.scheme.jump(float(t[0]), y_before[0], y_after[0], self.active)
 
 
 def _check_adams_events(bound: BoundModel) -> None:
@@ -384,18 +435,22 @@ def _check_adams_events(bound: BoundModel) -> None:
 
 def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
                                history: str | None = None, quiet: bool = True,
-                               integrator: str = "l1", newton_tol: float = 1e-12,
+                               integrator: str = "l2-1sigma", newton_tol: float = 1e-12,
                                max_newton: int = 30, history_tol: float = 1e-8,
+                               estimate_error: bool = True,
                                traces: bool = True) -> list[Solution]:
     """Solve a (fractional-order) model with the grid spacing of ``grid`` as its step; one
     Solution per neuron (a batch is solved neuron by neuron).
 
-    ``integrator``: "l1" (implicit L1, Newton per step) or "adams" (fractional
+    ``integrator``: "l2-1sigma" (implicit L2-1σ, Newton per step), "l1" or "adams" (fractional
     Adams–Bashforth–Moulton predictor–corrector); ``history``: "full" or "fast" L1 memory
     (default: :func:`splitpinn.fractional.default_history_kind` of the number of steps),
     ``history_tol`` the relative kernel accuracy of the fast one; ``newton_tol`` and
     ``max_newton``: Newton's stopping rule (|du| <= tol·max(1, |u|)) and iteration cap.
     Works for integer-order models too (all orders 1: backward Euler / trapezoid).
+    ``estimate_error``: solve again with twice the step and put the Richardson estimate of
+    this solve's error (states and spike times) in ``meta["solver"]["error_estimate"]``, so
+    that a user can see how converged the reference is (half the work again).
     Raises ModelError for bad options, SolverError when Newton fails.
     """
     if integrator not in INTEGRATORS:
@@ -418,20 +473,47 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
         # One BLAS thread: the systems and dot products are small; a thread pool only adds
         # synchronisation (a 10^4-long dot product took ms on a loaded machine).
         with threadpool_limits(limits=1, user_api="blas"):
-            result = march(row, _CoreStepper(row, scheme), grid, fixed_step=True,
+            stepper = _CoreStepper(row, scheme, grid, union_breakpoints(row, grid[0], grid[-1]))
+            result = march(row, stepper, grid, fixed_step=True,
                            traces=traces, quiet=quiet,
                            label=f"reference ({integrator}) {bound.model.name}")
         settings = {"name": "fractional-reference", "integrator": integrator, "history": kind,
                     "dt": float(steps[0]), "rhs_evaluations": scheme.rhs.evaluations,
                     "memory_floats": int(scheme.memory_floats)}
-        if integrator == "l1":
+        if integrator != "adams":
             settings.update(newton_tol=newton_tol, newton_iterations=scheme.newton_iterations)
         else:
             settings["segments"] = scheme.restarts + 1
         if kind == "fast":
             settings["history_tol"] = history_tol
         out += solutions(row, grid, result, settings, _time.perf_counter() - start)
+    if estimate_error and len(grid) >= 5 and np.ptp(steps) <= _SAME_STEP * steps[0]:
+        coarse = solve_fractional_reference(
+            bound, grid[::2] if len(grid) % 2 else np.append(grid[:-1:2], grid[-1]),
+            history=kind, integrator=integrator, newton_tol=newton_tol, max_newton=max_newton,
+            history_tol=history_tol, estimate_error=False, traces=traces)
+        order = {"l2-1sigma": 2.0, "l1": 2.0 - float(np.min(bound.orders)),
+                 "adams": min(2.0, 1.0 + float(np.min(bound.orders)))}[integrator]
+        for fine, rough in zip(out, coarse, strict=True):
+            fine.meta["solver"]["error_estimate"] = _richardson(fine, rough, order)
     return out
+
+
+def _richardson(fine: Solution, coarse: Solution, order: float) -> dict:
+    """Estimated error of ``fine`` from the same solve at twice the step: the difference
+    divided by 2^order − 1, for the states on the coarse grid and the matched spike times."""
+    factor = 2.0**order - 1.0
+    estimate = {"from": "a solve at twice the step (Richardson)", "order": order}
+    if fine.t.size > 2:
+        common = np.isin(fine.t, coarse.t)
+        diff = np.abs(fine.y[:, common] - coarse.y[:, np.isin(coarse.t, fine.t)]) / factor
+        estimate["max_abs"] = dict(zip(fine.names, diff.max(axis=1).tolist(), strict=True))
+    n = min(fine.spike_times.size, coarse.spike_times.size)
+    estimate["spike_count_changes"] = fine.spike_times.size != coarse.spike_times.size
+    estimate["max_spike_time_ms"] = (float(np.max(np.abs(fine.spike_times[:n]
+                                                         - coarse.spike_times[:n]))) / factor
+                                     if n else None)
+    return estimate
 
 
 def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_tol):
@@ -442,10 +524,12 @@ def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_
     step = float(np.min(np.diff(grid)))
 
     def new_memory():
-        return make_history(kind, bound.orders, t0, y0,
-                            t_end=t_end + (t_end - t0) * 1e-9, dt_min=step, tol=history_tol)
+        scheme = "l21sigma" if integrator == "l2-1sigma" else "l1"
+        return make_history(kind, bound.orders, t0, y0, t_end=t_end + (t_end - t0) * 1e-9,
+                            dt_min=step / 10 if scheme == "l21sigma" else step,
+                            tol=history_tol, scheme=scheme)
 
-    if integrator == "l1":
-        return _L1Stepper(rhs, new_memory(), newton_tol, max_newton)
+    if integrator != "adams":
+        return _ImplicitStepper(rhs, new_memory(), newton_tol, max_newton)
     return _AdamsStepper(rhs, bound.orders, y0, step, len(grid) - 1,
                          new_memory if bound.events else None, t0)

@@ -81,7 +81,7 @@ class _Crossings:
         return np.array(cols).T.reshape(len(rows), self.count)
 
 
-def _union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
+def union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
     """Stimulus jumps in (t0, t_end) of every row (a union: a step may end at another row's
     jump, which costs a little work and no accuracy)."""
     if bound.constant_stimulus is not None:
@@ -174,7 +174,7 @@ class _Loop:
         self.records: list[list[EventRecord]] = [[] for _ in self.all]
         self.accepted = np.zeros(n_rows, dtype=int)
         self.rejected = np.zeros(n_rows, dtype=int)
-        self.breaks = _union_breakpoints(bound, float(grid[0]), self.t_end)
+        self.breaks = union_breakpoints(bound, float(grid[0]), self.t_end)
         #: A single neuron on fixed steps may march stretches of grid steps in the stepper.
         self.stretches = (not self.free_steps and n_rows == 1 and coupling is None
                           and hasattr(stepper, "run"))
@@ -226,6 +226,8 @@ class _Loop:
         clamped = t0 < self.refractory_end[0] - SAME_TIME
         if clamped:
             limit = min(limit, self.refractory_end[0])
+        if self.stepper.next_stop(self.all, self.t)[0] < np.inf:
+            return False  # graded steps after an onset: one by one
         first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
         last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
         if last - first < 2 or self.h[0] < np.inf:
@@ -260,6 +262,8 @@ class _Loop:
             nb = np.searchsorted(self.breaks, tr + SAME_TIME, "right")
             has = nb < self.breaks.size
             stop[has] = np.minimum(stop[has], self.breaks[nb[has]])
+        if not self.free_steps:
+            stop = np.minimum(stop, self.stepper.next_stop(rows, tr))
         refr = self.refractory_end[rows]
         clamped = tr < refr - SAME_TIME
         stop = np.where(clamped, np.minimum(stop, refr), stop)

@@ -125,8 +125,8 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
     held for the refractory period, and integration restarts from the event time.
     ``max_steps`` limits the work per neuron.  A batch is solved neuron by neuron, or as one
     stacked system when ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes it a
-    network.  Fractional order: ``integrator`` "l1"
-    (default) or "adams" with ``history`` "full" or "fast" (see
+    network.  Fractional order: ``integrator`` "l2-1sigma" (default), "l1" or "adams" with
+    ``history`` "full" or "fast" (see
     :func:`splitpinn.fractional_reference.solve_fractional_reference`).
     """
     if bound.fractional:
@@ -139,7 +139,7 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
             raise ModelError("coupling is not supported by the fractional reference; use "
                              "method 'split-pinn'")
         return solve_fractional_reference(bound, grid, history=history, quiet=quiet,
-                                          integrator=integrator or "l1", traces=traces)
+                                          integrator=integrator or "l2-1sigma", traces=traces)
     if history is not None:
         raise ModelError("history applies to fractional-order models only")
     integrator = integrator or "DOP853"

@@ -81,8 +81,10 @@ INTEGRATORS = {
         (name, "splitpinn.reference:solve_reference", f"solve_ivp {name} (integer order)")
         for name in ("DOP853", "RK45", "Radau", "BDF", "LSODA")]),
     **_entries("integrator", _SOLVE | {"integrator"}, [
+        ("l2-1sigma", "splitpinn.fractional_reference:solve_fractional_reference",
+         "implicit L2-1σ scheme, second order, Newton per step (fractional order; default)"),
         ("l1", "splitpinn.fractional_reference:solve_fractional_reference",
-         "implicit L1 scheme, Newton per step (fractional order)"),
+         "implicit L1 scheme, order 2 - alpha, Newton per step (fractional order)"),
         ("adams", "splitpinn.fractional_reference:solve_fractional_reference",
          "fractional Adams-Bashforth-Moulton predictor-corrector (fractional order)"),
     ]),

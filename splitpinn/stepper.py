@@ -58,6 +58,11 @@ class Stepper:
     def partial(self, rows, t, y, s, frozen) -> np.ndarray:
         raise NotImplementedError
 
+    def next_stop(self, rows, t) -> np.ndarray:
+        """Fixed-step steppers may ask for an extra step end before the next grid point
+        (e.g. steps graded after an onset); inf where they do not."""
+        return np.full(len(rows), np.inf)
+
     def accept(self, rows, t, y) -> None:
         """Record accepted step ends; nothing to record without memory."""
 
