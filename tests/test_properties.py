@@ -115,10 +115,13 @@ def _assignment(name: str):
 def command_lines(draw):
     name = draw(st.one_of(st.sampled_from(models.names()), st.text(max_size=6)))
     m = model(name) if name in models.names() else None
-    argv = ["solve", name, "--method", draw(st.sampled_from(METHODS + ["vanilla-pinn", "x"])),
+    method = draw(st.sampled_from(METHODS + ["vanilla-pinn", "x"]))
+    argv = ["solve", name, "--method", method,
             "--t-end", draw(st.one_of(st.floats(0.05, 3.0).map(repr),
                                       st.sampled_from(["0", "-1", "nan", "inf", "ten"]))),
             "--quiet"]
+    if method == "vanilla-pinn":
+        argv += ["--iterations", "2"]  # the default trains for minutes
     if draw(st.booleans()):
         argv += ["--dt", draw(st.one_of(st.floats(0.01, 1.0).map(repr),
                                         st.sampled_from(["0", "-0.1", "1e-300", "x"])))]
