@@ -23,7 +23,7 @@ import splitpinn
 from splitpinn import ModelError, SolverError, models
 from splitpinn.cli import main
 
-settings.register_profile("ci", max_examples=6, deadline=None, derandomize=True,
+settings.register_profile("ci", max_examples=6, deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
