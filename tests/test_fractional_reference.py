@@ -2,13 +2,13 @@
 something independent: the Mittag-Leffler solution, the integer-order solve_ivp reference, each
 other, closed forms of the LIF, and quadrature of the product-integration weights."""
 
-import functools
 import math
 
 import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from exact import mittag_leffler
 from scipy.optimize import brentq
 
 import splitpinn
@@ -17,32 +17,14 @@ from splitpinn.fractional_reference import interval_weights, solve_fractional_re
 from splitpinn.model import Model, ModelError, State
 from splitpinn.solution import output_grid
 
-mpmath.mp.dps = 50
 
-
-@functools.cache
-def _ml_coefficients(alpha: float, count: int = 400):
-    return [1 / mpmath.gamma(alpha * k + 1) for k in range(count)]
-
-
-def mittag_leffler(alpha: float, z: float) -> float:
-    """E_alpha(z) = sum_k z^k / Gamma(alpha k + 1), summed at 50 digits (|z| <= a few)."""
-    z = mpmath.mpf(z)
-    total, power = mpmath.mpf(0), mpmath.mpf(1)
-    for k, coef in enumerate(_ml_coefficients(alpha)):
-        term = coef * power
-        total += term
-        power *= z
-        if k > 5 and abs(term) < mpmath.mpf(10) ** -40:
-            return float(total)
-    raise ValueError(f"series for E_{alpha}({z}) did not converge")
-
-
-def _reference(model, t_end: float, dt: float, parameters=None, initial=None, **options):
-    """The fractional reference (L1 by default) on the grid of spacing dt, also where every
+def _reference(model, t_end: float, dt: float, parameters=None, initial=None,
+               integrator: str = "l1", **options):
+    """The fractional reference (L1 unless told) on the grid of spacing dt, also where every
     order is 1 (where ``splitpinn.solve`` would pick solve_ivp)."""
     bound = resolve_model(model).bind(parameters, initial)
-    return solve_fractional_reference(bound, output_grid(t_end, dt), **options)[0]
+    return solve_fractional_reference(bound, output_grid(t_end, dt), integrator=integrator,
+                                      **options)[0]
 
 
 def _relaxation():
@@ -306,5 +288,6 @@ def test_default_history_and_metadata():
     assert solver["name"] == "fractional-reference" and solver["dt"] == pytest.approx(0.01)
     assert long.meta["wall_time_s"] > 0
     np.testing.assert_allclose(long.t, np.linspace(0, 21, 2101))
-    via_solve = splitpinn.solve("frac-lif", "reference", 21.0, 0.01, history="fast")
+    via_solve = splitpinn.solve("frac-lif", "reference", 21.0, 0.01, history="fast",
+                                integrator="l1")
     np.testing.assert_array_equal(via_solve.y, long.y)
