@@ -350,7 +350,7 @@ class _CoreStepper(Stepper):
     quadratic piece of the memory straddles one."""
 
     #: Length (ms) of the graded stretch after an onset (or one step, if that is longer).
-    ONSET_SPAN = 0.25
+    ONSET_SPAN = 1.0
 
     def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray) -> None:
         super().__init__(bound)
@@ -437,7 +437,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
                                history: str | None = None, quiet: bool = True,
                                integrator: str = "l2-1sigma", newton_tol: float = 1e-12,
                                max_newton: int = 30, history_tol: float = 1e-8,
-                               estimate_error: bool = True,
+                               estimate_error: bool = False,
                                traces: bool = True) -> list[Solution]:
     """Solve a (fractional-order) model with the grid spacing of ``grid`` as its step; one
     Solution per neuron (a batch is solved neuron by neuron).
@@ -450,7 +450,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     Works for integer-order models too (all orders 1: backward Euler / trapezoid).
     ``estimate_error``: solve again with twice the step and put the Richardson estimate of
     this solve's error (states and spike times) in ``meta["solver"]["error_estimate"]``, so
-    that a user can see how converged the reference is (half the work again).
+    that a user can see how converged the reference is (half the work again, so opt-in).
     Raises ModelError for bad options, SolverError when Newton fails.
     """
     if integrator not in INTEGRATORS:

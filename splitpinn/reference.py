@@ -116,7 +116,8 @@ class IVPStepper(Stepper):
 def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | None = None,
                     rtol: float | None = None, atol: float | None = None,
                     history: str | None = None, max_steps: int = 1_000_000,
-                    coupling=None, quiet: bool = True, traces: bool = True) -> list[Solution]:
+                    estimate_error: bool | None = None, coupling=None, quiet: bool = True,
+                    traces: bool = True) -> list[Solution]:
     """Solve every neuron of ``bound``, sampled on ``grid`` (ms); one Solution each.
 
     Integer order: ``integrator`` (default DOP853) at ``rtol``/``atol`` (default 1e-10); the
@@ -126,7 +127,7 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
     ``max_steps`` limits the work per neuron.  A batch is solved neuron by neuron, or as one
     stacked system when ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes it a
     network.  Fractional order: ``integrator`` "l2-1sigma" (default), "l1" or "adams" with
-    ``history`` "full" or "fast" (see
+    ``history`` "full" or "fast" and ``estimate_error`` (see
     :func:`splitpinn.fractional_reference.solve_fractional_reference`).
     """
     if bound.fractional:
@@ -139,9 +140,11 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
             raise ModelError("coupling is not supported by the fractional reference; use "
                              "method 'split-pinn'")
         return solve_fractional_reference(bound, grid, history=history, quiet=quiet,
-                                          integrator=integrator or "l2-1sigma", traces=traces)
-    if history is not None:
-        raise ModelError("history applies to fractional-order models only")
+                                          integrator=integrator or "l2-1sigma", traces=traces,
+                                          estimate_error=bool(estimate_error))
+    if history is not None or estimate_error is not None:
+        raise ModelError(f"{'history' if history is not None else 'estimate_error'} applies "
+                         "to fractional-order models only")
     integrator = integrator or "DOP853"
     if integrator not in INTEGRATORS:
         raise ModelError(f"unknown reference integrator {integrator!r} "

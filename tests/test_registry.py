@@ -5,7 +5,7 @@ import inspect
 
 import numpy as np
 import pytest
-from scipy.special import gamma
+from exact import mittag_leffler
 
 import splitpinn
 from splitpinn import ModelError, models, registry
@@ -59,10 +59,6 @@ def test_unknown_name_and_option_list_the_known_ones():
 
 # -- every registered name is one its implementation accepts ----------------------------------
 FRACTIONAL = "splitpinn.fractional_reference:solve_fractional_reference"
-
-
-def mittag_leffler(alpha, z, terms=60):
-    return sum(z**k / gamma(alpha * k + 1) for k in range(terms))
 
 
 @pytest.mark.parametrize("name", registry.names("integrator"))
