@@ -98,7 +98,9 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("model", help="library model name (see: splitpinn models)")
     p.add_argument("--t-end", type=_positive, required=True, help="end time (ms)")
-    p.add_argument("--dt", type=_positive, help="method step and output spacing (ms)")
+    p.add_argument("--dt", type=_positive,
+                   help="output spacing (ms); the step of fixed-step methods (fractional "
+                        "references, --fixed-step)")
     p.add_argument("--preset", help="named parameter set (e.g. Izhikevich RS, FS, ...)")
     p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
                    help="override a parameter (repeatable)")
@@ -111,6 +113,18 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
                    help="split-PINN trainer (default least-squares)")
     p.add_argument("--integrator", choices=registry.names("integrator"),
                    help="reference integrator (default DOP853; fractional models: l2-1sigma)")
+    p.add_argument("--rtol", type=_positive,
+                   help="relative tolerance of the adaptive steps (split-PINN default 1e-7, "
+                        "reference 1e-10)")
+    p.add_argument("--atol", type=_positive,
+                   help="absolute tolerance (split-PINN default 1e-9, reference 1e-10)")
+    p.add_argument("--fixed-step", action="store_const", const=True, default=None,
+                   help="split-PINN: use the --dt spacing as the step (no error control)")
+    p.add_argument("--estimate-error", action="store_const", const=True, default=None,
+                   help="fractional reference: also solve at twice the step and report the "
+                        "estimated error in meta")
+    p.add_argument("--max-steps", type=_count,
+                   help="reference: the most steps per neuron before giving up (default 1e6)")
     p.add_argument("--iterations", type=int, help="vanilla-PINN Adam iterations")
     p.add_argument("--seed", type=int, help="random seed for the PINNs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
