@@ -4,9 +4,9 @@ closed forms and converged solutions — never against the same scheme at the sa
 import numpy as np
 import pytest
 import sympy as sp
+from exact import mittag_leffler
 
 import splitpinn
-from exact import mittag_leffler
 from splitpinn.model import Model, State
 
 FRAC_LIF = {"alpha": 0.6, "I": 1.5}
