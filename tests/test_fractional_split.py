@@ -24,7 +24,7 @@ def test_frac_lif_split_pinn_matches_the_l1_reference():
     tolerance (1e-8)."""
     parameters = {"alpha": 0.6, "I": 1.5}
     split = _solve("frac-lif", "split-pinn", 200.0, 0.01, parameters)
-    ref = _solve("frac-lif", "reference", 200.0, 0.01, parameters)
+    ref = _solve("frac-lif", "reference", 200.0, 0.01, parameters, integrator="l1")
     assert split.meta["solver"]["fixed_step"]  # fractional models march with a fixed step
     assert ref.meta["solver"]["integrator"] == "l1"
     np.testing.assert_array_equal(split.t, ref.t)
@@ -44,7 +44,7 @@ def test_fo_hh_split_pinn_against_references(t_on):
     parameters = {"eta": 0.8, "t_on": t_on, "I": 10.0}
     split = _solve("fo-hh", "split-pinn", 30.0, 0.01, parameters, "n")
     assert list(split.meta["orders"].values()) == [1.0, 1.0, 1.0, 0.8]
-    l1 = _solve("fo-hh", "reference", 30.0, 0.01, parameters, "n")
+    l1 = _solve("fo-hh", "reference", 30.0, 0.01, parameters, "n", integrator="l1")
     adams = _solve("fo-hh", "reference", 30.0, 0.01, parameters, "n", integrator="adams")
     assert len(split.spike_times) == len(l1.spike_times) == len(adams.spike_times) >= 1
     assert _rel_l2(split["V"], l1["V"]) < 0.02
@@ -65,7 +65,8 @@ def test_split_pinn_fast_and_full_history_give_the_same_spikes():
     assert full.meta["solver"]["history"] == "full" and fast.meta["solver"]["history"] == "fast"
     assert len(full.spike_times) == len(fast.spike_times) == 2
     assert np.max(np.abs(full.spike_times - fast.spike_times)) < 1e-3
-    ref = _solve("frac-lif", "reference", 18.0, 0.02, parameters, history="full")
+    ref = _solve("frac-lif", "reference", 18.0, 0.02, parameters, history="full",
+                 integrator="l1")
     assert np.max(np.abs(full.spike_times - ref.spike_times)) < 1e-3
 
 
@@ -74,7 +75,8 @@ def test_split_pinn_step_after_a_very_short_step():
     before the grid point 15.69; the reference passes through it.  The fractional PINN's
     residual on the following full step is 2.2e-8, within its fractional_tol (1e-6)."""
     parameters = {"alpha": 0.6, "I": 3.0}
-    ref = _solve("frac-lif", "reference", 16.0, 0.01, parameters, history="fast")
+    ref = _solve("frac-lif", "reference", 16.0, 0.01, parameters, history="fast",
+                 integrator="l1")
     assert ref.spike_times[0] + 8.0 == pytest.approx(15.68958, abs=1e-5)
     split = _solve("frac-lif", "split-pinn", 16.0, 0.01, parameters, history="fast")
     np.testing.assert_allclose(split.spike_times, ref.spike_times, atol=1e-3)
@@ -92,6 +94,6 @@ def test_frac_izhikevich_with_its_clamp_agrees_with_the_l1_reference():
     by split-PINN, 3.0377 and 13.788 by L1: the L1 reference treats the nonlinear v with
     the L1 value at the step end, the PINN with the L1 relation inside the step)."""
     split = _solve("frac-izhikevich", "split-pinn", 30.0, 0.01)
-    ref = _solve("frac-izhikevich", "reference", 30.0, 0.01)
+    ref = _solve("frac-izhikevich", "reference", 30.0, 0.01, integrator="l1")
     assert len(split.spike_times) == len(ref.spike_times) == 2
     assert np.max(np.abs(split.spike_times - ref.spike_times)) < 0.05
