@@ -143,6 +143,20 @@ def test_batch_rows_keep_their_own_events_and_clamps(method):
         assert row.meta["parameters"]["I"] == current
 
 
+@pytest.mark.parametrize("model, t_end", [("lif", 40.0), ("frac-lif", 20.0)])
+def test_reference_batches_are_solved_neuron_by_neuron(model, t_end):
+    """The references solve a batch one neuron at a time (solve_ivp; L2-1σ for frac-LIF),
+    so every row is its single solve, bit for bit."""
+    currents = np.array([2.0, 3.0])
+    batch = splitpinn.solve(model, "reference", t_end, 0.05, parameters={"I": currents})
+    assert len(batch) == 2 and batch.meta["wall_time_s"] > 0
+    for row, current in zip(batch, currents, strict=True):
+        single = splitpinn.solve(model, "reference", t_end, 0.05, parameters={"I": current})
+        np.testing.assert_array_equal(row.y, single.y)
+        np.testing.assert_array_equal(row.spike_times, single.spike_times)
+        assert len(single.spike_times) >= 1
+
+
 # -- stimulus jumps in the fractional reference ------------------------------------------------
 FO_HH = {"eta": 0.8, "I": 10.0}
 
