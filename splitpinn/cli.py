@@ -229,14 +229,21 @@ def _method_options(args, methods: list[str]) -> dict[str, dict]:
 
 
 def _as_flags(message: str, args) -> str:
-    """A library message in command-line terms: ``option=`` (a method option named as a
-    keyword argument) becomes ``--option`` where ``args`` has that flag."""
+    """A library message in command-line terms: a method option named as a keyword argument,
+    ``option=`` or ``option='value'``, becomes ``--option`` or ``--option value`` where
+    ``args`` has that flag."""
     from . import registry
 
     flags = {k for m in registry.names("method") for k in registry.options("method", m)
              if hasattr(args, k)}
-    return re.sub(r"(?<![\w-])(\w+)=(?![\w.+-])",
-                  lambda match: _flag(match[1]) if match[1] in flags else match[0], message)
+
+    def flag(match):
+        if match[1] not in flags:
+            return match[0]
+        value = match[2] if match[2] is not None else match[3]
+        return _flag(match[1]) + ("" if value is None else f" {value}")
+
+    return re.sub(r"""(?<![\w-])(\w+)=(?:'([^']*)'|"([^"]*)"|(?![\w.+'"-]))""", flag, message)
 
 
 def _common(args) -> dict:
@@ -429,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ArithmeticError, ValueError, MemoryError) as exc:
         # SolverError, and numerical failures from deep inside numpy, scipy or torch
         # (LinAlgError and FloatingPointError included): not the user's fault
-        return _fail(EXIT_FAILED, "solver failed", _describe(exc))
+        return _fail(EXIT_FAILED, "solver failed", _as_flags(_describe(exc), args))
     except KeyboardInterrupt:
         print("splitpinn: interrupted", file=sys.stderr)
         return 130

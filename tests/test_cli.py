@@ -217,6 +217,8 @@ def test_library_messages_translated_to_flags():
     args = build_parser().parse_args(SOLVE)
     assert _as_flags("history= applies to fractional-order models only", args) == \
         "--history applies to fractional-order models only"
+    assert _as_flags("try integrator='Radau' or \"BDF\"", args) == \
+        "try --integrator Radau or \"BDF\""
     # values, non-options and options without a flag stay as written
     for text in ["reference[integrator=adams,dt=0.0025]", "use x= or y=",
                  "trainer_options= is a dict"]:
@@ -243,6 +245,23 @@ def test_numerical_failure_is_reported_as_solver_failed(error, monkeypatch, tmp_
     assert_clean_failure(status, err, expected=1)
     assert str(error) in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # a stage that no step can pass (the solution blows up within nanoseconds)
+    (["solve", "fhn", "--method", "split-pinn", "--t-end", "2", "--set", "tau=-1e-9"],
+     "sub-problem w"),
+    # a work limit reached; the remedy is given in command-line terms
+    (["solve", "hh", "--method", "reference", "--t-end", "50", "--max-steps", "100"],
+     "--integrator Radau"),
+])
+def test_real_numerical_failures_are_solver_failures(argv, expected, tmp_path, capsys):
+    out = tmp_path / "x.npz"
+    status = main(argv + ["--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert_clean_failure(status, err, expected=1)
+    assert expected in err
+    assert not out.exists()
 
 
 def test_internal_error_is_one_line_unless_asked(monkeypatch, capsys):
