@@ -1,10 +1,11 @@
 """Accuracy and speed table: model × method → error, spike-time error, wall time.
 
 Each case solves one problem with several methods and compares them with a truth: solve_ivp at
-rtol = atol = 1e-12 for integer order; for fractional order the L1 reference with the full
-history on the same grid (frac-LIF) or the Adams predictor-corrector (FO-HH, whose integer-order
-states L1 treats only to first order).  Wall times are medians over ``--repeats`` runs taken in
-this one process; "history floats" is the memory the fractional history holds.
+rtol = atol = 1e-12 for integer order; for fractional order the L2-1σ reference at a quarter of
+the step (converged: second order), never the scheme under test at the same step.  Wall times
+are medians over ``--repeats`` runs taken in this one process; "history floats" is the memory
+the fractional history holds.  Two more tables follow: a batch of HH neurons against one
+neuron's solve, and a 10^6-step fractional run.
 
     .venv/bin/python benchmarks/run.py               # the README table
     .venv/bin/python benchmarks/run.py --only hh     # cases whose name contains "hh"
@@ -49,6 +50,9 @@ class Case:
 
 
 INTEGER_TRUTH = {"rtol": 1e-12, "atol": 1e-12}
+#: Fractional truth: L2-1σ at a quarter of the case's step ("dt_factor"), a converged solution
+#: (its error is 1/16 of the default's), never the scheme under test at the same step.
+FRACTIONAL_TRUTH = {"dt_factor": 0.25}
 REFERENCE = "reference (DOP853, rtol 1e-10)"
 
 CASES = [
@@ -77,19 +81,18 @@ CASES = [
     Case("fhn", "fhn", 200.0, 0.05, [Run("split-PINN defaults", "split-pinn")]),
     Case("morris-lecar", "morris-lecar", 200.0, 0.05, [Run("split-PINN defaults", "split-pinn")]),
     Case("frac-lif a=0.6 I=1.5", "frac-lif", 200.0, 0.01, [
-        Run("L1 reference, full history", "reference", {"history": "full"}),
-        Run("split-PINN defaults", "split-pinn"),
+        Run("L2-1σ reference (default)", "reference"),
+        Run("L2-1σ reference, dt 0.02", "reference", dt=0.02),
+        Run("L1 reference", "reference", {"integrator": "l1"}),
         Run("Adams predictor-corrector", "reference", {"integrator": "adams"}),
-    ], parameters={"alpha": 0.6, "I": 1.5}, truth={"history": "full"}),
-    Case("frac-lif a=0.6 I=3", "frac-lif", 1000.0, 0.01, [
-        Run("L1 reference, full history", "reference", {"history": "full"}, repeats=1),
-        Run("L1 reference, fast history (SOE)", "reference", {"history": "fast"}),
-    ], parameters={"alpha": 0.6, "I": 3.0}, truth={"history": "full"}),
+        Run("split-PINN defaults (L1 residual)", "split-pinn"),
+    ], parameters={"alpha": 0.6, "I": 1.5}, truth=dict(FRACTIONAL_TRUTH)),
     Case("fo-hh n, eta=0.8", "fo-hh", 100.0, 0.01, [
+        Run("L2-1σ reference (default)", "reference"),
+        Run("L1 reference", "reference", {"integrator": "l1"}),
         Run("Adams predictor-corrector", "reference", {"integrator": "adams"}),
-        Run("L1 reference", "reference"),
-        Run("split-PINN defaults", "split-pinn"),
-    ], parameters={"eta": 0.8}, preset="n", truth={"integrator": "adams"}),
+        Run("split-PINN defaults (L1 residual, Lie)", "split-pinn"),
+    ], parameters={"eta": 0.8}, preset="n", truth=dict(FRACTIONAL_TRUTH)),
 ]
 
 
@@ -110,13 +113,20 @@ def run_case(case: Case, repeats: int) -> list[str]:
     for run in case.runs:
         t_end, dt = run.t_end or case.t_end, run.dt or case.dt
         if (t_end, dt) not in truths:
-            truths[t_end, dt] = _timed(lambda t_end=t_end, dt=dt: splitpinn.solve(
-                case.model, "reference", t_end, dt, **common, **case.truth), 1)
+            truth_options = dict(case.truth)
+            factor = truth_options.pop("dt_factor", 1.0)
+            truth = splitpinn.solve(case.model, "reference", t_end, dt * factor, **common,
+                                    **truth_options)
+            if factor != 1.0:  # sample the finer truth on this run's grid
+                stride = round(1 / factor)
+                truth.t, truth.y = truth.t[::stride], truth.y[:, ::stride]
+            truths[t_end, dt] = truth, None
         truth, truth_wall = truths[t_end, dt]
         options = dict(run.options)
         if run.method != "reference":
             options["seed"] = 0
-        if run.method == "reference" and options == case.truth and (run.repeats or repeats) == 1:
+        if run.method == "reference" and options == case.truth and truth_wall is not None \
+                and (run.repeats or repeats) == 1:
             solution, wall = truth, truth_wall
         else:
             solution, wall = _timed(lambda run=run, t_end=t_end, dt=dt, options=options:

@@ -64,9 +64,10 @@ def check_times(t_end: float, dt: float | None, t0: float = 0.0) -> None:
 def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval) -> np.ndarray:
     """The output grid: ``t_eval`` (checked), else spacing ``dt`` (or the model default)."""
     if t_eval is None:
-        grid = output_grid(t_end, dt or default_output_dt(bound), t0)
-        check_output_size(len(grid), len(bound.names), bound.batch or 1)
-        return grid
+        step = dt or default_output_dt(bound)
+        check_output_size(math.ceil((t_end - t0) / step) + 1, len(bound.names),
+                          bound.batch or 1)  # before building it
+        return output_grid(t_end, step, t0)
     try:
         grid = np.asarray(t_eval, dtype=float)
     except (TypeError, ValueError):
@@ -78,6 +79,14 @@ def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval) -> np.ndarra
     if grid[0] < t0 - 1e-12 or grid[-1] > t_end + 1e-12:
         raise ModelError(f"t_eval must lie inside [t0, t_end] = [{t0:g}, {t_end:g}] ms")
     return grid
+
+
+def _march_grid(grid: np.ndarray, t0: float, t_end: float) -> tuple[np.ndarray, slice]:
+    """The grid a solve marches on — ``grid`` with t0 and t_end added where it lacks them —
+    and the slice of it that was asked for."""
+    head, tail = int(grid[0] > t0 + 1e-12), int(grid[-1] < t_end - 1e-12)
+    full = np.concatenate([[t0] * head, grid, [t_end] * tail])
+    return full, slice(head, len(full) - tail)
 
 
 def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
@@ -120,8 +129,14 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
         options["coupling"] = Coupling.from_spec(bound, coupling)
         entry.check_options(options)
     start = _time.perf_counter()
-    solutions = entry.implementation(bound, grid, quiet=quiet, traces=traces, **options)
+    marched, asked = _march_grid(grid, t0, t_end)
+    solutions = entry.implementation(bound, marched, quiet=quiet, traces=traces, **options)
     wall = _time.perf_counter() - start
+    if traces and (asked.start or asked.stop < len(marched)):
+        for solution in solutions:
+            solution.t, solution.y = solution.t[asked], solution.y[:, asked]
+            if solution.dydt is not None:
+                solution.dydt = solution.dydt[:, asked]
     rows = np.atleast_2d(bound.y0)
     for r, solution in enumerate(solutions):
         values = bound.parameters if not bound.batch else \
@@ -130,7 +145,7 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
             "model": model.name, "method": method, "preset": bound.preset,
             "parameters": values, "initial": dict(zip(bound.names, rows[r].tolist(), strict=True)),
             "orders": dict(zip(bound.names, bound.orders.tolist(), strict=True)),
-            "states": list(bound.names), "t0": float(grid[0]), "t_end": float(grid[-1]),
+            "states": list(bound.names), "t0": float(t0), "t_end": float(t_end),
             "version": __version__,
             "units": {k: model.units.get(k, "") for k in [*bound.names, *model.parameters]},
             "dt": float(grid[1] - grid[0]) if t_eval is None else None,

@@ -35,7 +35,7 @@ from .subsolvers import (
 
 TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}
 #: Default tolerances of the adaptive split-PINN (chosen so that the benchmark targets hold).
-DEFAULT_RTOL, DEFAULT_ATOL = 1e-7, 1e-9
+DEFAULT_RTOL, DEFAULT_ATOL = 1e-8, 1e-10
 
 
 class CompositionStepper(Stepper):

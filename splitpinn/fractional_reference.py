@@ -77,22 +77,28 @@ class _RightHandSide:
         self.bound = bound
         dependent = set(bound.args[: 2 + len(bound.names)])
         self.linear = not any(e.free_symbols & dependent for e in bound.jacobian_symbolic)
-        self._rows = np.array([0])
+        self._params = bound.params(0)
         self._jac_const = self._jacobian(0.0, bound.y0) if self.linear else None
         self.evaluations = 0
 
-    def stimulus(self, t: float) -> float:
-        return self.bound.stimulus(t)
+    def stimulus(self, t: float, side: int = 0) -> float:
+        """I_ext at t; ``side`` -1 / +1: its limit from the left / right (at a jump, the
+        step that ends there sees the value before it, the one that starts there after)."""
+        return self.bound.stimulus(t + side * 1e-9 * max(1.0, abs(t)))
 
     def f(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
+        """The right-hand side with the given stimulus value (a limit at a jump)."""
         self.evaluations += 1
-        return self.bound.rhs_rows(np.array([t]), y[None], self._rows)[0]
+        out = self.bound.rhs_columns(t, stim, list(y), self._params)
+        return np.array([float(v) for v in out])
 
-    def _jacobian(self, t: float, y: np.ndarray) -> np.ndarray:
-        return self.bound.jacobian_rows(np.array([t]), np.asarray(y)[None], self._rows)[0]
+    def _jacobian(self, t: float, y: np.ndarray, stim=None) -> np.ndarray:
+        stim = self.bound.stimulus(t) if stim is None else stim
+        rows = self.bound.jacobian_columns(t, stim, list(y), self._params)
+        return np.array([[float(v) for v in row] for row in rows])
 
     def jacobian(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
-        return self._jac_const if self.linear else self._jacobian(t, y)
+        return self._jac_const if self.linear else self._jacobian(t, y, stim)
 
 
 # -- implicit L1 ------------------------------------------------------------------------------
@@ -120,8 +126,8 @@ class _ImplicitStepper:
 
     def _newton(self, t, known, coef, u_last, active):
         rhs, n, sigma = self.rhs, len(u_last), self.sigma
-        t_star = self.history.t_last + sigma * (t - self.history.t_last)
-        stim = rhs.stimulus(t_star)
+        t_star = t if sigma == 1 else self.history.t_last + sigma * (t - self.history.t_last)
+        stim = rhs.stimulus(t_star, -1 if sigma == 1 else 0)  # the step's end: before a jump
         u = u_last.copy()
         clamped = ~active
         any_clamped = bool(clamped.any())
@@ -236,13 +242,18 @@ class _AdamsStepper:
 
     # segment bookkeeping ----------------------------------------------------------------
     def _start(self, t0, u0, active, h0, forcing):
-        self.u_s, self.active, self.forcing = u0.copy(), active.copy(), forcing
+        self.u_s, self.active, self.forcing, self.h0 = u0.copy(), active.copy(), forcing, h0
         self.times = [float(t0)]
         self.u_last = u0.copy()
         self.F = np.empty((self.m, 64))
-        stim = self.rhs.stimulus(t0)
+        stim = self.rhs.stimulus(t0, +1)  # the segment starts after any jump at t0
         self.F[:, 0] = (self.rhs.f(t0, stim, u0) - h0) * active
         self.n = 0
+
+    def reactivate(self, t: float, y: np.ndarray, active: np.ndarray) -> None:
+        """The clamp changes where the segment has just started: the same segment (its
+        memory forcing kept) with the new set of active states."""
+        self._start(t, y, active, self.h0, self.forcing)
 
     def _forcing(self, t):
         if self.forcing is None:
@@ -250,7 +261,8 @@ class _AdamsStepper:
         return self.forcing.history_term(t)
 
     def _F(self, t, u):
-        return (self.rhs.f(t, self.rhs.stimulus(t), u) - self._forcing(t)) * self.active
+        """F at a node that ends a step: the stimulus before any jump at t."""
+        return (self.rhs.f(t, self.rhs.stimulus(t, -1), u) - self._forcing(t)) * self.active
 
     def _push(self, t, f_new):
         if self.n + 1 == self.F.shape[1]:
@@ -361,6 +373,8 @@ class _CoreStepper(Stepper):
         self.offsets = onset_mesh(self.span, step, bound.orders) if self.graded else None
         self.onset = float(grid[0])
         self.active = np.ones(len(bound.names), dtype=bool)
+        self.adams = isinstance(scheme, _AdamsStepper)
+        self.pending = None
 
     def next_stop(self, rows, t) -> np.ndarray:
         """The next graded step end after an onset (inf outside the graded stretch)."""
@@ -372,16 +386,40 @@ class _CoreStepper(Stepper):
         return np.array([later[0] if later.size else np.inf])
 
     def _active(self, t: float, y: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+        """Record the pending step end, then apply a change of the clamp at t: Adams starts a
+        new segment (restarting at the pending node, or re-activating one that has just
+        started), L1 and L2-1σ mark a kink; a hold's end is an onset."""
         active = ~frozen
-        if not np.array_equal(active, self.active):  # a clamp began or ended
-            if hasattr(self.scheme, "_restart"):
-                self.scheme._restart(t, y, y, active)  # Adams: a new segment
+        changed = not np.array_equal(active, self.active)
+        self._flush(active if changed else None)
+        if changed:
+            if self.adams:
+                if not np.array_equal(self.scheme.active, active):
+                    self.scheme.reactivate(t, y, active)
             else:
                 self.scheme.mark_kink(t, y)
-                if active.sum() > self.active.sum():
-                    self.onset = t  # a hold ended: the solution leaves it like (t − t)^α
+            if active.sum() > self.active.sum():
+                self.onset = t  # a hold ended: the solution leaves it like (t − t_on)^α
             self.active = active
         return active
+
+    def _flush(self, restart_active=None) -> None:
+        """Record the last accepted step end (kept back until the next step shows whether
+        the clamp changes there: Adams then restarts its segment at that node)."""
+        if self.pending is None:
+            return
+        time, y = self.pending
+        self.pending = None
+        at_jump = self.kinks.size and np.min(np.abs(self.kinks - time)) <= 1e-9
+        if self.adams:
+            if at_jump and restart_active is None:
+                restart_active = self.active  # the stimulus jumps: a new segment
+            self.scheme.accept(time, y, restart_active)
+            return
+        self.scheme.accept(time, y)
+        if at_jump:  # the stimulus jumps: a kink, and an onset
+            self.scheme.mark_kink(time, y)
+            self.onset = time
 
     def attempt(self, rows, t, y, h, frozen) -> Trial:
         active = self._active(float(t[0]), y[0], frozen[0])
@@ -399,6 +437,7 @@ class _CoreStepper(Stepper):
         out = np.empty((len(stops), len(y)))
         row, when = np.array([0]), np.empty(1)
         for k, stop in enumerate(stops):
+            self._flush()
             y1 = self.scheme.trial(float(stop), active)
             when[0] = stop
             g = crossings(row, when, y1[None])[0]
@@ -409,15 +448,16 @@ class _CoreStepper(Stepper):
         return len(stops), out
 
     def accept(self, rows, t, y) -> None:
-        time = float(t[0])
-        self.scheme.accept(time, y[0])
-        at_jump = self.kinks.size and np.min(np.abs(self.kinks - time)) <= 1e-9
-        if at_jump and hasattr(self.scheme, "mark_kink"):  # the stimulus jumps: a kink, and
-            self.scheme.mark_kink(time, y[0])  # an onset
-            self.onset = time
+        self._flush()
+        self.pending = (float(t[0]), y[0].copy())
 
     def jump(self, rows, t, y_before, y_after) -> None:
+        self._flush()
         self.scheme.jump(float(t[0]), y_before[0], y_after[0], self.active)
+
+    @property
+    def memory_floats(self) -> int:
+        return self.scheme.memory_floats
 
 
 def _check_adams_events(bound: BoundModel) -> None:
@@ -532,4 +572,4 @@ def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_
     if integrator != "adams":
         return _ImplicitStepper(rhs, new_memory(), newton_tol, max_newton)
     return _AdamsStepper(rhs, bound.orders, y0, step, len(grid) - 1,
-                         new_memory if bound.events else None, t0)
+                         new_memory, t0)

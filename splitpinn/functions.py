@@ -8,6 +8,8 @@ symbolically and lambdifies (through :func:`lambdify`) to a branch-free safe imp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -54,6 +56,8 @@ class XOverOneMinusExpPrime(_Special):
 
 
 def _g_numpy(x):
+    if isinstance(x, float):  # one point (a single neuron's frozen stage): plain floats
+        return 1 + x / 2 + x * x / 12 if abs(x) < _SMALL else x / -math.expm1(-x)
     x = np.asarray(x, dtype=float)
     small = np.abs(x) < _SMALL
     safe = np.where(small, 1.0, x)
@@ -61,6 +65,11 @@ def _g_numpy(x):
 
 
 def _dg_numpy(x):
+    if isinstance(x, float):
+        if abs(x) < _SMALL:
+            return 0.5 + x / 6 - x**3 / 180
+        em = -math.expm1(-x)
+        return (em - x * math.exp(-x)) / em**2
     x = np.asarray(x, dtype=float)
     small = np.abs(x) < _SMALL
     safe = np.where(small, 1.0, x)

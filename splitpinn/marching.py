@@ -120,24 +120,31 @@ def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, 
     return b
 
 
+def default_max_steps(t0: float, t_end: float) -> int:
+    """The work limit per neuron: 10 000 steps plus 1000 per ms (split-PINN on HH at rtol
+    1e-10 takes about 90 per ms), so that a stiff or blowing-up solve ends within a minute."""
+    return int(10_000 + 1000 * (t_end - t0))
+
+
 def march(bound: BoundModel, stepper: Stepper, grid: np.ndarray, *, rtol: float = 1e-6,
           atol: float = 1e-8, h0: float = 0.01, h_max: float = np.inf, fixed_step: bool = False,
           traces: bool = True, quiet: bool = True, label: str = "",
-          max_steps: int = 1_000_000, coupling: Coupling | None = None) -> MarchResult:
+          max_steps: int | None = None, coupling: Coupling | None = None) -> MarchResult:
     """March every row of ``bound`` from ``grid[0]`` to ``grid[-1]`` with ``stepper``,
     sampling the states on ``grid``; see the module docstring.
 
     ``fixed_step``: steps end at the grid points (the grid spacing is the step); otherwise
     the stepper's error estimate controls the step (first step ``h0``, at most ``h_max``).
-    ``max_steps``: the work limit per row (tried steps); beyond it a :class:`SolverError`
-    suggests a remedy.  ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes the
-    rows one network: they then march in lockstep, so that a spike reaches every neuron at
-    its time.  Raises :class:`ModelError` when a row starts at or past a threshold.
+    ``max_steps``: the work limit per row (tried steps; default :func:`default_max_steps`);
+    beyond it a :class:`SolverError` suggests a remedy.  ``coupling`` (a
+    :class:`~splitpinn.coupling.Coupling`) makes the rows one network: they then march in
+    lockstep, so that a spike reaches every neuron at its time.  Raises :class:`ModelError`
+    when a row starts at or past a threshold.
     """
     loop = _Loop(bound, stepper, grid, rtol, atol, h0, h_max, fixed_step, traces, coupling)
     bar = progress_bar(grid[-1] - grid[0], label, quiet)
     try:
-        loop.run(bar, max_steps)
+        loop.run(bar, max_steps or default_max_steps(float(grid[0]), float(grid[-1])))
     finally:
         bar.close()
     return loop.result()
@@ -199,8 +206,9 @@ class _Loop:
             tr, yr = self.t[rows], self.y[rows]
             stop, frozen = self._stops(rows, tr)
             hr = stop - tr
+            limited = hr < self.h[rows] * (1 - 1e-9)  # ends early: a jump, a clamp, t_end
             trial = self.stepper.attempt(rows, tr, yr, hr, frozen)
-            ok = self._control(rows, yr, hr, trial)
+            ok = self._control(rows, yr, hr, limited, trial)
             self.rejected[rows[~ok]] += 1
             if (self.accepted[rows] + self.rejected[rows] > max_steps).any():
                 raise SolverError(_too_much_work(self.bound, tr, max_steps))
@@ -271,8 +279,9 @@ class _Loop:
             stop[:] = min(stop.min(), self.coupling.next_delivery(float(tr[0])))
         return stop, self.clamp[rows] & clamped[:, None]
 
-    def _control(self, rows, yr, hr, trial) -> np.ndarray:
-        """Which trials are accepted; the next step of each row."""
+    def _control(self, rows, yr, hr, limited, trial) -> np.ndarray:
+        """Which trials are accepted; the next step of each row (a step that ended early at
+        a stop keeps the controller's step if that is longer)."""
         ok = trial.ok & np.all(np.isfinite(trial.y), axis=1)
         if self.adaptive:
             scale = self.atol + self.rtol * np.maximum(np.abs(yr), np.abs(trial.y))
@@ -284,7 +293,7 @@ class _Loop:
             factor = np.where(np.isfinite(err), factor, 0.25)
             grown = np.minimum(self.h_max, hr * factor)
             h = self.h[rows]
-            self.h[rows] = np.where(ok & (hr < h), np.maximum(h, grown), grown)
+            self.h[rows] = np.where(ok & limited, np.maximum(h, grown), grown)
             stuck = (hr < SAME_TIME) | (~ok & (self.h[rows] < SAME_TIME))
             if stuck.any():
                 raise SolverError(_stage_failure(self.stepper, self.t[rows][stuck][0],
@@ -330,9 +339,13 @@ class _Loop:
             t1 = t0 + s_star
             y1 = self.stepper.partial(rows, t0, y0, np.full(len(rows), s_star), frozen)
         t_new, y_new = t1.copy(), y1.copy()
-        for r, s in zip(det_row, det_s, strict=True):  # detector spikes: no reset
-            if s < first[r] and t0[r] + s <= t_new[r] + SAME_TIME:
-                self._spike(rows[r], t0[r] + s, "spike", y1[r], y1[r])
+        keep = [p for p, (r, s) in enumerate(zip(det_row, det_s, strict=True))
+                if s < first[r] and t0[r] + s <= t_new[r] + SAME_TIME]
+        if keep:  # detector spikes: no reset; the record holds the state at the crossing
+            r, s = det_row[keep], det_s[keep]
+            at = self.stepper.partial(rows[r], t0[r], y0[r], s, frozen[r])
+            for j in range(len(keep)):
+                self._spike(rows[r[j]], t0[r[j]] + s[j], "spike", at[j], at[j])
         resets = which >= 0
         if resets.any():
             idx = np.nonzero(resets)[0]

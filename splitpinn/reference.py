@@ -115,7 +115,7 @@ class IVPStepper(Stepper):
 
 def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | None = None,
                     rtol: float | None = None, atol: float | None = None,
-                    history: str | None = None, max_steps: int = 1_000_000,
+                    history: str | None = None, max_steps: int | None = None,
                     estimate_error: bool | None = None, coupling=None, quiet: bool = True,
                     traces: bool = True) -> list[Solution]:
     """Solve every neuron of ``bound``, sampled on ``grid`` (ms); one Solution each.
@@ -124,7 +124,8 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
     implicit ones (Radau, BDF, LSODA) get the analytic Jacobian.  Events stop the step at the
     crossing (root-found on the dense output), the reset is applied, the clamped states are
     held for the refractory period, and integration restarts from the event time.
-    ``max_steps`` limits the work per neuron.  A batch is solved neuron by neuron, or as one
+    ``max_steps`` limits the work per neuron (default
+    :func:`splitpinn.marching.default_max_steps`).  A batch is solved neuron by neuron, or as one
     stacked system when ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes it a
     network.  Fractional order: ``integrator`` "l2-1sigma" (default), "l1" or "adams" with
     ``history`` "full" or "fast" and ``estimate_error`` (see

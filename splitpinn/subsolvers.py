@@ -97,6 +97,8 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarra
         states[i] = u[k]
     params = list(stage.params[:, :, None])
     args = (times, stage_stimulus(bound, times, params), *states, *params)
+    if times.size == 1:  # one row at one point: Python floats are several times faster
+        args = tuple(float(np.asarray(a).reshape(-1)[0]) for a in args)
     n, shape = len(sub.index), (len(sub.index), *times.shape)
     frozen = stage.frozen[:, sub.index]
     f = np.empty(shape)
@@ -209,7 +211,7 @@ class _Basis:
             self.weight = (tau > 0).astype(float)  # the L1 coefficient is infinite at τ = 0
         fit = np.vstack([vals[:n_fit], ops[:n_fit]])
         _, s, vt = np.linalg.svd(fit, full_matrices=False)
-        keep = s > 1e-12 * s[0]
+        keep = s > 1e-14 * s[0]
         transform = vt[keep].T / s[keep]
         self.vals, self.ops = vals @ transform, ops @ transform
         self.end = self.vals[n_fit - 1]  # τ = 1
@@ -334,6 +336,15 @@ class LeastSquaresPINN:
                                 and not sub.fractional and coefficient_free)
         return self._bases[key]
 
+    def _time_varying(self, sub: SubProblem) -> bool:
+        """Whether the right-hand side changes inside a stage (a time-dependent stimulus, or
+        t itself): then it is evaluated at every collocation point."""
+        key = ("varying", sub.name)
+        if key not in self._bases:
+            self._bases[key] = (sub.uses_time and self.bound.constant_stimulus is None
+                                or any(e.has(t) for e in sub.exprs))
+        return self._bases[key]
+
     def _scalar_system(self):
         """For u' = a·u + b: with z = h·a the fit rows are (ops − z·vals)W = h·b, so the
         normal matrix is G0 − z·G1 + z²·G2 (precomputed, K×K)."""
@@ -349,8 +360,7 @@ class LeastSquaresPINN:
         fit, with the K×K normal equations assembled from precomputed products and f and its
         Jacobian evaluated once per stage (at every point only for a time-dependent b)."""
         g0, g1, g2, ot, vt, o_check, v_check, end = self._scalar_system()
-        varying = sub.uses_time and self.bound.constant_stimulus is None or any(
-            e.has(t) for e in sub.exprs)
+        varying = self._time_varying(sub)
         times = (stage.t0[:, None] + self.tau[None, :] * stage.h[:, None] if varying
                  else stage.t0[:, None])
         u0 = stage.y[:, sub.index].T  # (S, R)
@@ -362,8 +372,8 @@ class LeastSquaresPINN:
         b_fit = b[:, :, : self.n_fit] if varying else b
         rhs = (b_fit @ ot.T if varying else b_fit * ot.sum(axis=1)) \
             - z[..., 0] * (b_fit @ vt.T if varying else b_fit * vt.sum(axis=1))
-        z = np.where(np.isfinite(z), z, np.nan)
-        w = _solve(np.nan_to_num(g0 - z * g1 + z * z * g2), rhs)  # (S, R, K); NaN: failed
+        g = g0 - z * g1 + z * z * g2
+        w = _solve(np.where(np.isfinite(g), g, 0.0), rhs)  # (S, R, K); NaN rows fail below
         b_check = b[:, :, self.n_fit:] if varying else b
         r = w @ o_check.T - z[..., 0] * (w @ v_check.T) - b_check
         u = u0[:, :, None] + w @ v_check.T
@@ -391,6 +401,7 @@ class LeastSquaresPINN:
         times = stage.t0[:, None] + self.tau[None, :] * stage.h[:, None]
         w = np.zeros((len(sub.index), stage.rows, vals.shape[2]))
         n = self.n_fit
+        converged = np.ones(stage.rows, dtype=bool)
         for _ in range(self.max_iterations):
             u = u0 + w @ vals_t
             f, jac = evaluate(self.bound, sub, times, u, stage,
@@ -409,12 +420,15 @@ class LeastSquaresPINN:
             if sub.kind != "nonlinear":
                 break
             moved = np.max(np.abs(step @ vals_t), axis=(0, 2))
-            if np.all(moved <= 1e-3 * self.tol * np.maximum(1.0, np.max(np.abs(u), axis=(0, 2)))):
+            converged = moved <= 1e-3 * self.tol * np.maximum(1.0, np.max(np.abs(u), axis=(0, 2)))
+            if converged.all():
                 break
         u = u0 + w @ vals_t
         check = slice(n, None)
         residual = np.max(np.abs(r[:, :, check] * weight[:, None, check])
                           / np.maximum(1.0, np.abs(u[:, :, check])), axis=(0, 2))
+        # the residual above is the linearised one: trust it only where Gauss-Newton converged
+        residual = np.where(converged, residual, np.inf)
         return self._finish(u0[:, :, 0] + np.einsum("srk,sk->sr", w, end), residual, sub)
 
     def _coupled_step(self, scale, ops, vals, weight, padding, h, jac, r):
@@ -502,7 +516,7 @@ class AdamLBFGSPINN:
         times = t0 + self.tau * h
         params = stage.params[:, row : row + 1]
         stim = torch.as_tensor(np.broadcast_to(
-            stage_stimulus(self.bound, times[None], list(params))[0], times.shape).copy(),
+            stage_stimulus(self.bound, times[None], list(params)), (1, len(times)))[0].copy(),
             dtype=torch.float64)
         u0 = torch.tensor(y[sub.index])
         active = torch.tensor(~stage.frozen[row, sub.index], dtype=torch.float64)

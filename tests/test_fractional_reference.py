@@ -163,9 +163,6 @@ def test_l1_and_adams_agree_across_resets():
     assert 0.4 < diffs[1] / diffs[0] < 0.6
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (reported to the lead): Adams restarts twice "
-                   "at each event and refractory end, the second time with h(t_s) = 0; its "
-                   "spike times after a reset are first order (3e-4 ms off at dt 0.01)")
 def test_adams_converges_across_resets():
     """frac-LIF (alpha 0.6, I 3 nA): one Adams segment per start, event and refractory end
     before 40 ms (1 + 3 + 2), and spike times that converge at Adams' order, not L1's:

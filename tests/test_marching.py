@@ -110,10 +110,6 @@ def test_a_batch_of_one_equals_the_single_solve():
             single.meta["solver"]["steps_accepted"]
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (reported to the lead): the step control "
-                   "takes a step as truncated when (t + h) - t < h by rounding and then keeps "
-                   "h (np.maximum(h, grown)); last-bit differences of the batched stages "
-                   "then give a row other steps than its single solve (5e-5 mV apart)")
 def test_a_mixed_batch_equals_its_single_solves():
     """HH with I = 0, 8, 12: each row keeps its own steps, so it follows its single solve.
     Not bitwise: the batched stages (stacked solves and products) round the last bit
@@ -187,16 +183,7 @@ def test_fractional_reference_ends_steps_at_an_off_grid_stimulus_jump():
     assert np.linalg.norm(split["V"] - ref["V"]) / np.linalg.norm(ref["V"]) < 3e-3
 
 
-@pytest.mark.parametrize("integrator", [
-    None,
-    pytest.param("l1", marks=pytest.mark.xfail(
-        strict=True, reason="core bug (reported to the lead): the implicit L1 step that ends "
-        "at a jump evaluates the stimulus at its end, after the jump, so a step current acts "
-        "one step early (V(1.0) is 0.0996 mV above the unstimulated run)")),
-    pytest.param("adams", marks=pytest.mark.xfail(
-        strict=True, reason="core bug (reported to the lead): the Adams corrector of the "
-        "step that ends at a jump weighs the stimulus after the jump (V(1.0) is 0.05 mV = "
-        "dt/2 * I/C above the unstimulated run)"))])
+@pytest.mark.parametrize("integrator", [None, "l1", "adams"])
 def test_fractional_reference_step_before_a_jump_sees_the_stimulus_before_it(integrator):
     """A step current at t_on = 1.0 ms (on the grid): the state at t_on cannot depend on
     the current after it, so it equals the unstimulated run up to there."""
@@ -209,9 +196,6 @@ def test_fractional_reference_step_before_a_jump_sees_the_stimulus_before_it(int
     np.testing.assert_allclose(on.y[:, : at + 1], off.y[:, : at + 1], rtol=0, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="core bug (reported to the "
-                   "lead): Adams restarts a segment at a jump that is not a grid step and "
-                   "finds no memory recorded ('an Adams restart needs the recorded memory')")
 def test_adams_reference_through_an_off_grid_stimulus_jump():
     """As above with the Adams reference (tolerances of test_fractional_split)."""
     adams = _fo_hh("reference", 1.005, integrator="adams")
@@ -265,9 +249,6 @@ def test_t_eval_samples_the_grid_solution():
     assert sampled.meta["dt"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (reported to the lead): the solve starts at "
-                   "t_eval[0] with the initial values (and ends at t_eval[-1]) instead of "
-                   "starting at t0 and sampling t_eval")
 def test_t_eval_after_the_start_samples_the_same_solution():
     full = splitpinn.solve("fhn", "reference", 10.0, 0.5, rtol=1e-12, atol=1e-12)
     later = splitpinn.solve("fhn", "reference", 10.0, t_eval=full.t[1:-1], rtol=1e-12,
@@ -329,9 +310,6 @@ def test_events_record_each_reset_with_the_state_before_and_after():
         assert record.after == {"V": p["V_reset"]}
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (reported to the lead): a spike detector's "
-                   "record holds the state at the end of the step, not at the crossing "
-                   "(FHN: v = 1.06 for a threshold of 1)")
 def test_detector_records_hold_the_state_at_the_crossing():
     sol = splitpinn.solve("fhn", "reference", 10.0, 0.1)
     assert len(sol.events) == len(sol.spike_times) == 1

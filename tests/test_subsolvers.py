@@ -39,16 +39,9 @@ def _rel(value, exact):
 # -- x' = -k x ------------------------------------------------------------------------------------
 
 
-BASIS_BUG = ("core bug (reported to the lead): the orthonormalised basis drops directions "
-             "below 1e-12 of the largest singular value; the residual of this stage is then "
-             "1.6e-8 to 2e-8 (7.8e-10 to 3.4e-9 with 1e-14), above tol 1e-8")
-
-
 @pytest.mark.parametrize("h", [0.5, -0.5, 0.01, 0.2, -0.2, 1.0])
 @pytest.mark.parametrize("x0", [1.0, -3.7])
-def test_pinn_decay_matches_exponential(h, x0, request):
-    if (h, x0) == (1.0, -3.7):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BASIS_BUG))
+def test_pinn_decay_matches_exponential(h, x0):
     bound, sub = _scalar("decay", -k * x, {"k": 2.0})
     assert sub.kind == "linear"
     pinn = LeastSquaresPINN(bound)
@@ -190,9 +183,6 @@ def test_pinn_logistic_matches_closed_form(h):
     assert _rel(once[0, 0], exact) > 1e3 * RTOL
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (reported to the lead): the residual is "
-                   "judged on the linearised model after the last update, so a Gauss-Newton "
-                   "stage stopped by max_iterations is accepted with a small residual")
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_unconverged_gauss_newton_stage_is_not_accepted(iterations):
     """Logistic, h = 0.5: after 1 (2) Gauss-Newton iterations the end value is off by 3e-3
@@ -206,8 +196,7 @@ def test_unconverged_gauss_newton_stage_is_not_accepted(iterations):
 
 
 @pytest.mark.parametrize("h, x0", [(0.5, 0.0),
-                                   pytest.param(0.3, 1.0, marks=pytest.mark.xfail(
-                                       strict=True, reason=BASIS_BUG)),
+                                   (0.3, 1.0),
                                    (-0.4, 0.5)])
 def test_pinn_riccati_matches_tangent(h, x0):
     bound, sub = _scalar("riccati", 1 + x**2)
@@ -311,9 +300,6 @@ def test_classical_rk4_is_fourth_order_on_logistic():
 # -- the paper's trainer --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="core bug (reported to the lead): "
-                   "AdamLBFGSPINN indexes the stage stimulus, a 0-d array for a model "
-                   "without stimulus")
 def test_adam_lbfgs_pinn_on_decay():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
