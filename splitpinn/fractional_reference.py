@@ -369,20 +369,34 @@ class _CoreStepper(Stepper):
         self.scheme, self.kinks = scheme, kinks
         self.graded = getattr(scheme, "sigma", 1.0) < 1.0
         step = float(np.min(np.diff(grid)))
-        self.span = max(self.ONSET_SPAN, step)
-        self.offsets = onset_mesh(self.span, step, bound.orders) if self.graded else None
-        self.onset = float(grid[0])
+        self.grid, self.step = grid, step
+        self.stretch = self._graded_stretch(float(grid[0])) if self.graded else None
+        self.onset = self.stretch_onset = float(grid[0])
         self.active = np.ones(len(bound.names), dtype=bool)
         self.adams = isinstance(scheme, _AdamsStepper)
         self.pending = None
 
-    def next_stop(self, rows, t) -> np.ndarray:
-        """The next graded step end after an onset (inf outside the graded stretch)."""
-        time = float(t[0])
-        if not self.graded or time >= self.onset + self.span - 1e-9:
+    def _graded_stretch(self, onset: float) -> np.ndarray:
+        """Step ends graded towards ``onset`` over at least ONSET_SPAN, ending on a grid point:
+        the quadratic pieces of L2-1σ need neighbouring steps of comparable length, so the
+        stretch may not leave a sliver before the next grid step."""
+        end = self.grid[min(np.searchsorted(self.grid, onset + max(self.ONSET_SPAN, self.step)
+                                            - 1e-9), len(self.grid) - 1)]
+        offsets = onset_mesh(end - onset, self.step, self.bound.orders,
+                             min_step=1e-12 * abs(onset)) if end > onset else np.zeros(1)
+        return onset + offsets[1:]
+
+    def next_stop(self, rows, t, frozen) -> np.ndarray:
+        """The next graded step end after an onset (inf outside the graded stretch); a hold
+        that ends at t (fewer states frozen than so far) is an onset."""
+        if not self.graded:
             return np.array([np.inf])
-        points = self.onset + self.offsets[self.offsets >= 1e-12 * abs(self.onset)]
-        later = points[points > time + 1e-9]
+        time = float(t[0])
+        at_jump = self.kinks.size and np.min(np.abs(self.kinks - time)) <= 1e-9
+        onset = time if at_jump or (~frozen[0]).sum() > self.active.sum() else self.onset
+        if self.stretch_onset != onset:
+            self.stretch, self.stretch_onset = self._graded_stretch(onset), onset
+        later = self.stretch[self.stretch > time + 1e-9]
         return np.array([later[0] if later.size else np.inf])
 
     def _active(self, t: float, y: np.ndarray, frozen: np.ndarray) -> np.ndarray:

@@ -234,13 +234,13 @@ class _Loop:
         clamped = t0 < self.refractory_end[0] - SAME_TIME
         if clamped:
             limit = min(limit, self.refractory_end[0])
-        if self.stepper.next_stop(self.all, self.t)[0] < np.inf:
+        frozen = self.clamp[0] & clamped
+        if self.stepper.next_stop(self.all, self.t, frozen[None])[0] < np.inf:
             return False  # graded steps after an onset: one by one
         first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
         last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
         if last - first < 2 or self.h[0] < np.inf:
             return False
-        frozen = self.clamp[0] & clamped
         count, states = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
                                          self.before[0], self.crossings)
         if count == 0:
@@ -270,14 +270,15 @@ class _Loop:
             nb = np.searchsorted(self.breaks, tr + SAME_TIME, "right")
             has = nb < self.breaks.size
             stop[has] = np.minimum(stop[has], self.breaks[nb[has]])
-        if not self.free_steps:
-            stop = np.minimum(stop, self.stepper.next_stop(rows, tr))
         refr = self.refractory_end[rows]
         clamped = tr < refr - SAME_TIME
+        frozen = self.clamp[rows] & clamped[:, None]
+        if not self.free_steps:
+            stop = np.minimum(stop, self.stepper.next_stop(rows, tr, frozen))
         stop = np.where(clamped, np.minimum(stop, refr), stop)
         if self.coupling is not None:
             stop[:] = min(stop.min(), self.coupling.next_delivery(float(tr[0])))
-        return stop, self.clamp[rows] & clamped[:, None]
+        return stop, frozen
 
     def _control(self, rows, yr, hr, limited, trial) -> np.ndarray:
         """Which trials are accepted; the next step of each row (a step that ended early at

@@ -58,7 +58,7 @@ class Stepper:
     def partial(self, rows, t, y, s, frozen) -> np.ndarray:
         raise NotImplementedError
 
-    def next_stop(self, rows, t) -> np.ndarray:
+    def next_stop(self, rows, t, frozen) -> np.ndarray:
         """Fixed-step steppers may ask for an extra step end before the next grid point
         (e.g. steps graded after an onset); inf where they do not."""
         return np.full(len(rows), np.inf)

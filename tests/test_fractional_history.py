@@ -98,9 +98,10 @@ def test_soe_kernel_relative_error(beta, tol, delta, t_end):
     assert len(s) <= 100
 
 
-def test_memory_of_fast_is_independent_of_length():
+@pytest.mark.parametrize("scheme", ["l1", "l21sigma"])
+def test_memory_of_fast_is_independent_of_length(scheme):
     def memory(kind, n):
-        h = make_history(kind, 0.5, 0.0, [0.0, 1.0], t_end=20.0, dt_min=0.01)
+        h = make_history(kind, 0.5, 0.0, [0.0, 1.0], t_end=20.0, dt_min=0.01, scheme=scheme)
         for k in range(1, n + 1):
             h.append(0.01 * k, [np.sin(0.01 * k), 1.0])
         return h.memory_floats

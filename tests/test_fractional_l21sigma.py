@@ -344,17 +344,6 @@ def test_jump_is_the_caputo_derivative_of_a_step_at_the_sigma_point(kind, alpha)
     np.testing.assert_allclose(h.history_term(t)[:, 0], step, rtol=1e-9)
 
 
-def test_memory_of_fast_is_independent_of_length():
-    def memory(kind, n):
-        h = make_history(kind, 0.5, 0.0, [0.0, 1.0], t_end=20.0, dt_min=0.01, scheme="l21sigma")
-        for k in range(1, n + 1):
-            h.append(0.01 * k, [np.sin(0.01 * k), 1.0])
-        return h.memory_floats
-
-    assert memory("fast", 100) == memory("fast", 1500)
-    assert memory("full", 1500) >= 10 * memory("full", 100)
-
-
 @pytest.mark.parametrize("alpha", [0.4, 1.0])
 def test_torch_matches_numpy_and_is_differentiable(alpha):
     t = graded_mesh(2.0, 30, 3.0)
