@@ -25,15 +25,8 @@ from .marching import march, solutions
 from .solution import Solution
 from .splitting import Plan, plan
 from .stepper import Stepper, Trial
-from .subsolvers import (
-    AdamLBFGSPINN,
-    ClassicalRK4,
-    ExactFlow,
-    LeastSquaresPINN,
-    Stage,
-)
+from .subsolvers import ClassicalRK4, ExactFlow, Stage
 
-TRAINERS = {"least-squares": LeastSquaresPINN, "adam-lbfgs": AdamLBFGSPINN}
 #: Default tolerances of the adaptive split-PINN (chosen so that the benchmark targets hold).
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-8, 1e-10
 
@@ -161,12 +154,13 @@ def default_step(bound: BoundModel) -> float:
 
 
 def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
-    if trainer not in TRAINERS:
-        raise ModelError(f"unknown trainer {trainer!r} (known: {', '.join(TRAINERS)})")
-    try:
-        return TRAINERS[trainer](bound, seed=seed, **options)
-    except TypeError as exc:
-        raise ModelError(f"trainer {trainer}: {exc}") from None
+    """The trainer registered as ``trainer`` (see :mod:`splitpinn.registry`); unknown names
+    and options are ModelErrors that list the known ones."""
+    from .registry import get
+
+    entry = get("trainer", trainer)
+    entry.check_options(options)
+    return entry.implementation(bound, seed=seed, **options)
 
 
 def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = None,

@@ -53,15 +53,14 @@ from threadpoolctl import threadpool_limits
 
 from .bound import BoundModel
 from .errors import ModelError, SolverError
-from .fractional import default_history_kind, make_history, onset_mesh
+from .fractional import make_history, onset_mesh
+from .fractional_memory import choose_history
 from .marching import march, solutions, union_breakpoints
 from .solution import Solution
 from .stepper import Stepper, Trial
 
-#: Methods of :func:`solve_fractional_reference`.
+#: The schemes of :func:`solve_fractional_reference` (registered in :mod:`splitpinn.registry`).
 INTEGRATORS = ("l2-1sigma", "l1", "adams")
-#: Kinds of L1 memory (``--history``).
-HISTORY_KINDS = ("full", "fast")
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 _SAME_STEP = 1e-9  # relative tolerance for "this step has the grid spacing"
@@ -511,9 +510,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
         raise ModelError(f"unknown fractional reference integrator {integrator!r} "
                          f"(known: {', '.join(INTEGRATORS)})")
     n_steps = len(grid) - 1
-    kind = default_history_kind(n_steps) if history is None else history
-    if kind not in HISTORY_KINDS:
-        raise ModelError(f"unknown history {history!r} (known: {', '.join(HISTORY_KINDS)})")
+    kind = choose_history(history, n_steps)
     if integrator == "adams":
         _check_adams_events(bound)
     steps = np.diff(grid)
