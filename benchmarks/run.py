@@ -216,7 +216,7 @@ def long_fractional_table() -> None:
     print("| long fractional run | wall (s) | µs/step | history floats | "
           "first 1000 ms vs 1000 ms run (ms) |")
     print("|---|---|---|---|---|")
-    print(f"| frac-LIF a=0.6 I=3, 0-10000 ms, dt 0.01, fast history (L1 reference) | "
+    print(f"| frac-LIF a=0.6 I=3, 0-10000 ms, dt 0.01, fast history (reference, default L2-1σ) | "
           f"{wall:.1f} | {wall / 1e6 * 1e6:.1f} | {long.meta['solver']['memory_floats']} | "
           f"{'count differs' if not same else f'{diff:.1e}'} |", flush=True)
 
