@@ -30,3 +30,15 @@ def mittag_leffler(alpha: float, z):
     D^alpha x = -lam x, x(0) = x0 has x(t) = x0 E_alpha(-lam t^alpha).  Scalars or arrays."""
     out = np.vectorize(lambda x: _mittag_leffler(float(alpha), float(x)), otypes=[float])(z)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def march_relation(history, t, u):
+    """What a marching memory assembles along the samples u (N, m) at times t: the relation
+    history_term(t_k) + local_coefficient(t_k)·(u_k − u_last), k = 1..N−1 — the discrete
+    Caputo derivative, to check against closed forms."""
+    out = []
+    for k in range(1, len(t)):
+        local = history.local_coefficient(t[k]) * (u[k] - history.u_last)
+        out.append(history.history_term(t[k]) + local)
+        history.append(t[k], u[k])
+    return np.array(out)

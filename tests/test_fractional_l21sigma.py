@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from exact import mittag_leffler
+from exact import march_relation, mittag_leffler
 from scipy.special import erfcx
 
 from splitpinn.fractional import (
@@ -262,16 +262,6 @@ def test_order_one_components_are_a_stable(sigma):
         assert np.all(np.diff(norms) <= 1e-12 * norms[:-1]), (a_mat, norms)
 
 
-def _march_samples(history, t, u):
-    """The relation history_term + local_coefficient (u_k - u_last) along the samples."""
-    out = []
-    for k in range(1, len(t)):
-        local = history.local_coefficient(t[k]) * (u[k] - history.u_last)
-        out.append(history.history_term(t[k]) + local)
-        history.append(t[k], u[k])
-    return np.array(out)
-
-
 @pytest.mark.parametrize("orders", [0.3, 0.75, [1.0, 0.6]])
 def test_memories_reproduce_the_sample_formula(orders):
     t = graded_mesh(4.0, 400, 2.0)
@@ -280,10 +270,10 @@ def test_memories_reproduce_the_sample_formula(orders):
     alphas = np.broadcast_to(orders, (2,))
     expected = np.stack([caputo_l21sigma(u[:, c], t, alphas[c], sigma) for c in range(2)], axis=1)
     scale = np.max(np.abs(expected))
-    full = _march_samples(FullL21SigmaHistory(orders, 0.0, u[0]), t, u)
+    full = march_relation(FullL21SigmaHistory(orders, 0.0, u[0]), t, u)
     np.testing.assert_allclose(full, expected, rtol=0, atol=1e-13 * scale)
     fast_history = FastL21SigmaHistory(orders, 0.0, u[0], t_end=4.0, dt_min=0.01, tol=1e-10)
-    fast = _march_samples(fast_history, t, u)
+    fast = march_relation(fast_history, t, u)
     # Measured max |fast - expected| / scale: 1.3e-12 (0.3), 1.1e-12 (0.75), 7e-14 ([1, 0.6]).
     np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-10 * scale)
 
