@@ -219,6 +219,17 @@ class BoundModel:
         """The stimulus with this single neuron's parameter values substituted."""
         return sp.sympify(self.model.stimulus).xreplace(self._substitution())
 
+    def stimulus_exprs(self) -> list[sp.Expr]:
+        """The stimulus of every row with its parameter values substituted, one expression
+        per distinct set of the values it uses (a batch that varies other parameters shares
+        one)."""
+        stimulus = sp.sympify(self.model.stimulus)
+        used = [j for j, s in enumerate(self.param_symbols) if stimulus.has(s)]
+        values = {tuple(self.param_columns[used, r]) for r in range(self.param_columns.shape[1])}
+        return [stimulus.xreplace({self.param_symbols[j]: sp.Float(v)
+                                   for j, v in zip(used, row, strict=True)})
+                for row in sorted(values)]
+
     def _substitution(self) -> dict:
         if self.batch:
             raise ModelError("internal: symbolic values of a batch are per neuron; "

@@ -86,8 +86,7 @@ def union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
     jump, which costs a little work and no accuracy)."""
     if bound.constant_stimulus is not None:
         return np.array([])
-    rows = [bound] if not bound.batch else [bound.row(i) for i in range(bound.batch)]
-    found = {float(b) for r in rows for b in breakpoints(r.stimulus_expr, t_end)}
+    found = {float(b) for expr in bound.stimulus_exprs() for b in breakpoints(expr, t_end)}
     return np.array(sorted(b for b in found if t0 < b < t_end))
 
 
