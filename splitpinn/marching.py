@@ -19,7 +19,7 @@ size, events, refractory clamp and memory:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,7 +61,6 @@ class MarchResult:
     events: list[list[EventRecord]]
     accepted: np.ndarray
     rejected: np.ndarray
-    extra: dict = field(default_factory=dict)
 
 
 class _Crossings:
