@@ -237,6 +237,10 @@ class BoundModel:
         return {s: sp.Float(v) for s, v in zip(self.param_symbols, self.param_columns[:, 0],
                                                strict=True)}
 
+    def neurons(self) -> list[BoundModel]:
+        """The neurons one by one: this model, or each row of a batch."""
+        return [self] if not self.batch else [self.row(i) for i in range(self.batch)]
+
     def row(self, i: int) -> BoundModel:
         """The i-th neuron of a batch as a single bound model."""
         values = {k: self.param_columns[j, i] for j, k in enumerate(self.model.parameters)}

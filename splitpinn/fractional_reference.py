@@ -517,7 +517,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     if integrator == "adams" and np.ptp(steps) > _SAME_STEP * steps[0]:
         raise ModelError("integrator 'adams' needs a uniform output grid (no t_eval)")
     out = []
-    for row in ([bound] if not bound.batch else [bound.row(i) for i in range(bound.batch)]):
+    for row in bound.neurons():
         start = _time.perf_counter()
         scheme = _make_scheme(row, grid, integrator, kind, newton_tol, max_newton,
                               history_tol)

@@ -162,8 +162,7 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
     rtol = 1e-10 if rtol is None else rtol
     atol = 1e-10 if atol is None else atol
     out = []
-    networks = [bound] if coupling is not None or not bound.batch else \
-        [bound.row(i) for i in range(bound.batch)]
+    networks = [bound] if coupling is not None else bound.neurons()
     for row in networks:
         start = _time.perf_counter()
         stepper = IVPStepper(row, integrator, rtol, atol)
