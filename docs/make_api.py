@@ -87,7 +87,12 @@ def _signature(obj, method: bool = False) -> str:
     def text(annotation):
         return _Text(annotation) if isinstance(annotation, str) else annotation
 
-    return str(sig.replace(parameters=[p.replace(annotation=text(p.annotation)) for p in params],
+    def default(value):
+        # a module's repr names its path on this machine: show its name, the same everywhere
+        return _Text(value.__name__) if inspect.ismodule(value) else value
+
+    return str(sig.replace(parameters=[p.replace(annotation=text(p.annotation),
+                                                 default=default(p.default)) for p in params],
                            return_annotation=text(sig.return_annotation)))
 
 
