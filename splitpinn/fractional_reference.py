@@ -53,9 +53,10 @@ from threadpoolctl import threadpool_limits
 
 from .bound import BoundModel
 from .errors import ModelError, SolverError
-from .fractional import make_history, onset_mesh
+from .fractional import make_history
 from .fractional_memory import choose_history
 from .marching import march, solutions, union_breakpoints
+from .onsets import Onsets
 from .solution import Solution
 from .stepper import Stepper, Trial
 
@@ -360,50 +361,28 @@ class _CoreStepper(Stepper):
     towards t_on (``next_stop``), and it marks every kink (a same-time record), so that no
     quadratic piece of the memory straddles one."""
 
-    #: Length (ms) of the graded stretch after an onset (or one step, if that is longer).
-    ONSET_SPAN = 1.0
-
     def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray) -> None:
         super().__init__(bound)
-        self.scheme, self.kinks = scheme, kinks
-        self.graded = getattr(scheme, "sigma", 1.0) < 1.0
-        step = float(np.min(np.diff(grid)))
-        self.grid, self.step = grid, step
-        self.stretch = self._graded_stretch(float(grid[0])) if self.graded else None
-        self.onset = self.stretch_onset = float(grid[0])
-        self.active = np.ones(len(bound.names), dtype=bool)
+        self.scheme = scheme
+        self.onsets = Onsets(bound.orders, grid, kinks,
+                             graded=getattr(scheme, "sigma", 1.0) < 1.0)
         self.adams = isinstance(scheme, _AdamsStepper)
         self.pending = None
 
-    def _graded_stretch(self, onset: float) -> np.ndarray:
-        """Step ends graded towards ``onset`` over at least ONSET_SPAN, ending on a grid point:
-        the quadratic pieces of L2-1σ need neighbouring steps of comparable length, so the
-        stretch may not leave a sliver before the next grid step."""
-        end = self.grid[min(np.searchsorted(self.grid, onset + max(self.ONSET_SPAN, self.step)
-                                            - 1e-9), len(self.grid) - 1)]
-        offsets = onset_mesh(end - onset, self.step, self.bound.orders,
-                             min_step=1e-12 * abs(onset)) if end > onset else np.zeros(1)
-        return onset + offsets[1:]
+    @property
+    def active(self) -> np.ndarray:
+        """The states not clamped (as of the last step)."""
+        return self.onsets.active[0]
 
     def next_stop(self, rows, t, frozen) -> np.ndarray:
-        """The next graded step end after an onset (inf outside the graded stretch); a hold
-        that ends at t (fewer states frozen than so far) is an onset."""
-        if not self.graded:
-            return np.array([np.inf])
-        time = float(t[0])
-        at_jump = self.kinks.size and np.min(np.abs(self.kinks - time)) <= 1e-9
-        onset = time if at_jump or (~frozen[0]).sum() > self.active.sum() else self.onset
-        if self.stretch_onset != onset:
-            self.stretch, self.stretch_onset = self._graded_stretch(onset), onset
-        later = self.stretch[self.stretch > time + 1e-9]
-        return np.array([later[0] if later.size else np.inf])
+        return self.onsets.next_stop(rows, t, frozen)
 
     def _active(self, t: float, y: np.ndarray, frozen: np.ndarray) -> np.ndarray:
         """Record the pending step end, then apply a change of the clamp at t: Adams starts a
         new segment (restarting at the pending node, or re-activating one that has just
         started), L1 and L2-1σ mark a kink; a hold's end is an onset."""
         active = ~frozen
-        changed = not np.array_equal(active, self.active)
+        changed = bool(self.onsets.clamp_changes([0], frozen[None])[0])
         self._flush(active if changed else None)
         if changed:
             if self.adams:
@@ -411,9 +390,7 @@ class _CoreStepper(Stepper):
                     self.scheme.reactivate(t, y, active)
             else:
                 self.scheme.mark_kink(t, y)
-            if active.sum() > self.active.sum():
-                self.onset = t  # a hold ended: the solution leaves it like (t − t_on)^α
-            self.active = active
+            self.onsets.set_clamp([0], [t], frozen[None])  # a hold that ends: an onset
         return active
 
     def _flush(self, restart_active=None) -> None:
@@ -423,7 +400,7 @@ class _CoreStepper(Stepper):
             return
         time, y = self.pending
         self.pending = None
-        at_jump = self.kinks.size and np.min(np.abs(self.kinks - time)) <= 1e-9
+        at_jump = self.onsets.at_jump(time)[0]
         if self.adams:
             if at_jump and restart_active is None:
                 restart_active = self.active  # the stimulus jumps: a new segment
@@ -432,7 +409,7 @@ class _CoreStepper(Stepper):
         self.scheme.accept(time, y)
         if at_jump:  # the stimulus jumps: a kink, and an onset
             self.scheme.mark_kink(time, y)
-            self.onset = time
+            self.onsets.start([0], time)
 
     def attempt(self, rows, t, y, h, frozen) -> Trial:
         active = self._active(float(t[0]), y[0], frozen[0])
