@@ -1,5 +1,8 @@
 """ARSLIF (Wu et al., RBA-FE): a LIF whose threshold adapts to a target firing rate."""
 
+from collections.abc import Mapping
+
+import numpy as np
 import sympy as sp
 
 from splitpinn.model import Event, I_ext, Model, State
@@ -16,9 +19,13 @@ def arslif(own_rate: bool = True) -> Model:
     Σ δ(t − t_k): between spikes r = 0, so τ_adapt dV_th/dt = −(α f + β f_adapt), and each
     spike raises V_th by (α + β)/τ_adapt (the reset ``V_th ← V_th + (a_err + b_err)/tau_adapt``,
     times 1 ms).  In a population r is the population rate, shared through coupling on V_th
-    with weights (α + β)Δt/(τ_adapt N) (the neuron itself included) instead of this self-jump:
-    ``arslif(own_rate=False)`` (model ``arslif-population``) resets V only.  (The authors'
-    f_adapt is a population mean too; here it is each neuron's own.)
+    with weights (α + β)Δt/(τ_adapt N), Δt = 1 ms (the neuron itself included), instead of
+    this self-jump: ``arslif(own_rate=False)`` (a Model named ``arslif-population``) resets V
+    only, and :func:`population_coupling` gives the coupling.  The authors' f_adapt is a
+    population mean, so all thresholds move together and r settles at
+    (α f + β ⟨f_adapt⟩)/(α + β).  Here f_adapt is each neuron's own: the active neurons'
+    thresholds stop where r = (α f + β f_active)/(α + β), and the silent neurons' keep rising
+    at β(f_active − f_rest)/τ_adapt (tests/test_arslif_population.py).
 
     Published rule: ``ARSLIFLSTMCell`` of the authors' code (TensorFlow), at dt = 1:
     V ← V + (dt/τ_mem)(−V + R z); S = [V/(V_th + 1e−7) ≥ 1]; V ← 0 where S; r = mean of S;
@@ -55,3 +62,17 @@ def arslif(own_rate: bool = True) -> Model:
         description=description,
         default_dt=0.05,
     )
+
+
+def population_coupling(n: int, parameters: Mapping | None = None) -> dict:
+    """The ``coupling=`` of ``solve`` that makes n ``arslif(own_rate=False)`` neurons share
+    their rate: every spike adds (a_err + b_err)·1 ms/(tau_adapt·n) to V_th of all n neurons
+    (itself included), the r term of τ_adapt dV_th/dt = α(r − f) + β(r − f_adapt) with r the
+    population rate in spikes per ms.  ``parameters``: the a_err, b_err and tau_adapt given to
+    ``solve`` (scalars or length-n arrays; the model's defaults otherwise); row i uses neuron
+    i's values."""
+    p = {**arslif(own_rate=False).parameters, **(parameters or {})}
+    per_spike = (np.asarray(p["a_err"], float) + np.asarray(p["b_err"], float)) / (
+        np.asarray(p["tau_adapt"], float) * n)
+    weights = np.broadcast_to(np.reshape(per_spike, (-1, 1)), (n, n)).copy()
+    return {"weights": weights, "target": "V_th", "delay": 0.0}
