@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import rgamma
@@ -80,6 +81,34 @@ def soe_setup(alpha: np.ndarray, t0: float, t_end: float, dt_min: float, tol: fl
     delta = float(dt_min) * (1.0 - 1e-6)
     s, w = soe_tables(alpha, delta, span, tol)
     return delta, t0 + span * (1.0 + 1e-9), s, w  # t_max: slack for rounding only
+
+
+@dataclass
+class Recurrence:
+    """A fast memory over equal steps dt, as the linear recurrence that a compiled march runs.
+
+    With du_last the increment of the last recorded interval, a step from (t_last, u_last) to
+    (t_last + dt, u) satisfies
+        (E * acc).sum(1) + P * du_last + c * (u - u_last) ~ D^a u(t_last + sigma dt),
+    and recording it maps acc <- D * acc + G1 * du_last + G2 * d2 (per component, over the
+    exponentials; d2 = (du - du_last) / (2 dt^2), the curvature L2-1σ keeps, G2 = 0 for L1)
+    and du_last <- du = u - u_last.  ``acc`` and ``du_last`` are copies of the current state.
+    """
+
+    dt: float
+    sigma: float
+    E: np.ndarray
+    P: np.ndarray
+    c: np.ndarray
+    D: np.ndarray
+    G1: np.ndarray
+    G2: np.ndarray
+    acc: np.ndarray
+    du_last: np.ndarray
+
+
+def _same_step(h: float, dt: float) -> bool:
+    return abs(h - dt) <= 1e-9 * dt
 
 
 class History(ABC):
@@ -252,6 +281,31 @@ class FastHistory(History):
             gain = w
         self._acc = self._acc * decay + du[:, None] * gain
         self._t_ref = b
+
+    def uniform_recurrence(self, dt: float) -> Recurrence | None:
+        """The march over further steps dt as a :class:`Recurrence`, or None unless the memory
+        is in its steady state for them (its last interval, the one kept exact, has length
+        dt and all earlier ones are absorbed)."""
+        if len(self._window) != 1:
+            return None
+        a, b, du = self._window[0]
+        if not (b == self._t_last and a == self._t_ref and _same_step(b - a, dt)):
+            return None
+        s, w = self._s, self._w
+        t = np.array([self._t_last + dt])
+        window = _interval_terms(t, np.array([a]), np.array([b]), np.ones((1, du.size)),
+                                 self._groups)[0]
+        zero = np.zeros_like(s)
+        return Recurrence(dt, 1.0, np.exp(-s * (t[0] - a)), window,
+                          self.local_coefficient(t[0]), np.exp(-s * dt),
+                          -w * np.expm1(-s * dt) / (s * dt), zero, self._acc.copy(), du.copy())
+
+    def resume(self, t_before: float, t_last: float, u_last, acc, du_last) -> None:
+        """Take over the state a compiled march of :meth:`uniform_recurrence` left after
+        recording the interval [t_before, t_last]."""
+        self._t_last, self._u_last = float(t_last), np.array(u_last, dtype=float)
+        self._acc, self._t_ref = np.array(acc), float(t_before)
+        self._window = [(float(t_before), float(t_last), np.array(du_last))]
 
     def _history(self, t):
         if t.max() > self._t_max:

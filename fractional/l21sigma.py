@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import rgamma
 
-from .history import History, _interval_terms, reuse, soe_setup
+from .history import History, Recurrence, _interval_terms, _same_step, reuse, soe_setup
 from .l1 import _check_mesh, graded_mesh, l1_kernel_quotient, validate_alpha
 
 if TYPE_CHECKING:  # torch is imported by the torch function only (it is slow to import)
@@ -410,6 +410,29 @@ class FastL21SigmaHistory(L21SigmaHistory):
             gain = self._w * du[:, None]
         self._acc = self._acc * decay + gain
         self._t_ref = b
+
+    def uniform_recurrence(self, dt: float) -> Recurrence | None:
+        """The march over further steps dt as a :class:`~splitpinn.fractional.history.
+        Recurrence`, or None unless the memory is in its steady state for them (the pending
+        interval has length dt, every earlier piece is absorbed)."""
+        if self._window or self._pending is None:
+            return None
+        a, b, du = self._pending
+        if not (b == self._t_last and a == self._t_ref and _same_step(b - a, dt)):
+            return None
+        t = self._t_last + dt
+        i0, k = (x[0] for x in self._pending_integrals(np.array([t])))
+        slope, curve = self._gains(dt)
+        return Recurrence(dt, self._sigma, np.exp(-self._s * (b - a + self._sigma * dt)),
+                          (i0 - k) / (b - a), self.local_coefficient(t), np.exp(-self._s * dt),
+                          slope, curve, self._acc.copy(), du.copy())
+
+    def resume(self, t_before: float, t_last: float, u_last, acc, du_last) -> None:
+        """Take over the state a compiled march of :meth:`uniform_recurrence` left after
+        recording the interval [t_before, t_last]."""
+        self._t_last, self._u_last = float(t_last), np.array(u_last, dtype=float)
+        self._acc, self._t_ref = np.array(acc), float(t_before)
+        self._pending, self._window = (float(t_before), float(t_last), np.array(du_last)), []
 
     def _gains(self, h: float):
         """w int_0^h e^(-s x) dx / h and w int_0^h e^(-s x) (h - 2x) dx per node."""

@@ -92,7 +92,8 @@ class _NumericEvent:
     def __init__(self, event, model: Model, args) -> None:
         cond = event.condition
         params = args[2 + len(model.states):]
-        self.g = lambdify(args, model.expand(cond.lhs - cond.rhs))
+        self.expression = model.expand(cond.lhs - cond.rhs)
+        self.g = lambdify(args, self.expression)
         names = model.state_names
         self.reset_index = np.array([names.index(k) for k in event.reset], dtype=int)
         self.reset = lambdify(args, [model.expand(sp.sympify(v)) for v in event.reset.values()])

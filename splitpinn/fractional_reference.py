@@ -77,28 +77,29 @@ class _RightHandSide:
         self.bound = bound
         dependent = set(bound.args[: 2 + len(bound.names)])
         self.linear = not any(e.free_symbols & dependent for e in bound.jacobian_symbolic)
-        self._params = bound.params(0)
-        self._jac_const = self._jacobian(0.0, bound.y0) if self.linear else None
+        self.params = bound.params(0)
+        self.jac_const = self._jacobian(0.0, bound.y0) if self.linear else None
         self.evaluations = 0
 
-    def stimulus(self, t: float, side: int = 0) -> float:
-        """I_ext at t; ``side`` -1 / +1: its limit from the left / right (at a jump, the
-        step that ends there sees the value before it, the one that starts there after)."""
-        return self.bound.stimulus(t + side * 1e-9 * max(1.0, abs(t)))
+    def stimulus(self, t, side: int = 0):
+        """I_ext at t (a float or an array); ``side`` -1 / +1: its limit from the left / right
+        (at a jump, the step that ends there sees the value before it, the one that starts
+        there after)."""
+        return self.bound.stimulus(t + side * 1e-9 * np.maximum(1.0, np.abs(t)))
 
     def f(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
         """The right-hand side with the given stimulus value (a limit at a jump)."""
         self.evaluations += 1
-        out = self.bound.rhs_columns(t, stim, list(y), self._params)
+        out = self.bound.rhs_columns(t, stim, list(y), self.params)
         return np.array([float(v) for v in out])
 
     def _jacobian(self, t: float, y: np.ndarray, stim=None) -> np.ndarray:
         stim = self.bound.stimulus(t) if stim is None else stim
-        rows = self.bound.jacobian_columns(t, stim, list(y), self._params)
+        rows = self.bound.jacobian_columns(t, stim, list(y), self.params)
         return np.array([[float(v) for v in row] for row in rows])
 
     def jacobian(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
-        return self._jac_const if self.linear else self._jacobian(t, y, stim)
+        return self.jac_const if self.linear else self._jacobian(t, y, stim)
 
 
 # -- implicit L1 ------------------------------------------------------------------------------
@@ -361,9 +362,13 @@ class _CoreStepper(Stepper):
     towards t_on (``next_stop``), and it marks every kink (a same-time record), so that no
     quadratic piece of the memory straddles one."""
 
-    def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray) -> None:
+    #: Steps per call of the compiled march (see ``_compiled``).
+    COMPILED_CHUNK = 4096
+
+    def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray,
+                 compiled: bool = True) -> None:
         super().__init__(bound)
-        self.scheme = scheme
+        self.scheme, self.compiled = scheme, compiled
         self.onsets = Onsets(bound.orders, grid, kinks,
                              graded=getattr(scheme, "sigma", 1.0) < 1.0)
         self.adams = isinstance(scheme, _AdamsStepper)
@@ -400,14 +405,17 @@ class _CoreStepper(Stepper):
             return
         time, y = self.pending
         self.pending = None
-        at_jump = self.onsets.at_jump(time)[0]
         if self.adams:
-            if at_jump and restart_active is None:
+            if self.onsets.at_jump(time)[0] and restart_active is None:
                 restart_active = self.active  # the stimulus jumps: a new segment
             self.scheme.accept(time, y, restart_active)
             return
         self.scheme.accept(time, y)
-        if at_jump:  # the stimulus jumps: a kink, and an onset
+        self._after_record(time, y)
+
+    def _after_record(self, time: float, y: np.ndarray) -> None:
+        """Where the stimulus jumps at a recorded step end: mark the kink, an onset."""
+        if self.onsets.at_jump(time)[0]:
             self.scheme.mark_kink(time, y)
             self.onsets.start([0], time)
 
@@ -422,12 +430,18 @@ class _CoreStepper(Stepper):
 
     def run(self, t, y, stops, frozen, before, crossings):
         """Accept steps to ``stops`` one by one until a step would cross a threshold (or is
-        not finite); returns how many were taken and their states."""
+        not finite); returns how many were taken and their states.  Once the memory is in
+        its steady state for these equal steps, the rest is the compiled march's."""
         active = self._active(t, y, frozen)
         out = np.empty((len(stops), len(y)))
         row, when = np.array([0]), np.empty(1)
         for k, stop in enumerate(stops):
             self._flush()
+            compiled = self._compiled(stops[k:], active, before) if self.compiled else None
+            if compiled is not None:
+                count, states = compiled
+                out[k : k + count] = states
+                return k + count, out[: k + count]
             y1 = self.scheme.trial(float(stop), active)
             when[0] = stop
             g = crossings(row, when, y1[None])[0]
@@ -436,6 +450,47 @@ class _CoreStepper(Stepper):
             self.accept(row, when, y1[None])
             out[k], before = y1, g
         return len(stops), out
+
+    def _compiled(self, stops, active, before):
+        """(count, states) of the compiled march over ``stops`` (equal steps), or None
+        where it does not apply (a full memory, Adams, the memory not yet steady, a model
+        numba cannot compile); every step it takes is recorded at once.  It marches chunks
+        of COMPILED_CHUNK steps: the arrays it is given cost O(chunk), and the next
+        threshold crossing usually comes long before the stretch ends."""
+        from .compiled import NotCompilable, compiled_model, march_uniform
+
+        history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
+        uniform = getattr(history, "uniform_recurrence", None)  # Adams has no history
+        done, taken = 0, []
+        while uniform is not None and len(stops) - done > 1:
+            t0, chunk = history.t_last, stops[done : done + self.COMPILED_CHUNK]
+            steps = np.diff(chunk, prepend=t0)
+            recurrence = uniform(steps[0])
+            if recurrence is None or np.ptp(steps) > _SAME_STEP * steps[0]:
+                break
+            t_star = chunk - (1.0 - recurrence.sigma) * steps
+            side = -1 if recurrence.sigma == 1 else 0  # as _ImplicitStepper._newton
+            try:
+                marched = march_uniform(
+                    compiled_model(self.bound), recurrence, t0, history.u_last, chunk, t_star,
+                    rhs.stimulus(t_star, side), rhs.stimulus(chunk), np.array(rhs.params),
+                    active, before, rhs.jac_const, self.scheme.newton_tol,
+                    self.scheme.max_newton)
+            except NotCompilable:
+                self.compiled = False
+                break
+            self.scheme.newton_iterations += marched.iterations
+            rhs.evaluations += marched.iterations
+            count = len(marched.states)
+            if count:
+                history.resume(chunk[count - 2] if count > 1 else t0, chunk[count - 1],
+                               marched.states[-1], marched.acc, marched.du_last)
+                self._after_record(float(chunk[count - 1]), marched.states[-1])
+                taken.append(marched.states)
+            done, before = done + count, marched.before
+            if count < len(chunk):
+                break
+        return (done, np.concatenate(taken)) if taken else None
 
     def accept(self, rows, t, y) -> None:
         self._flush()
@@ -467,8 +522,8 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
                                history: str | None = None, quiet: bool = True,
                                integrator: str = "l2-1sigma", newton_tol: float = 1e-12,
                                max_newton: int = 30, history_tol: float = 1e-8,
-                               estimate_error: bool = False,
-                               traces: bool = True) -> list[Solution]:
+                               estimate_error: bool = False, traces: bool = True,
+                               compiled: bool = True) -> list[Solution]:
     """Solve a (fractional-order) model with the grid spacing of ``grid`` as its step; one
     Solution per neuron (a batch is solved neuron by neuron).
 
@@ -481,6 +536,8 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     ``estimate_error``: solve again with twice the step and put the Richardson estimate of
     this solve's error (states and spike times) in ``meta["solver"]["error_estimate"]``, so
     that a user can see how converged the reference is (half the work again, so opt-in).
+    ``compiled``: march the stretches of equal steps of a fast L1 / L2-1σ memory by the
+    compiled kernel of :mod:`splitpinn.compiled` (False: numpy throughout, for debugging).
     Raises ModelError for bad options, SolverError when Newton fails.
     """
     if integrator not in INTEGRATORS:
@@ -501,7 +558,8 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
         # One BLAS thread: the systems and dot products are small; a thread pool only adds
         # synchronisation (a 10^4-long dot product took ms on a loaded machine).
         with threadpool_limits(limits=1, user_api="blas"):
-            stepper = _CoreStepper(row, scheme, grid, union_breakpoints(row, grid[0], grid[-1]))
+            stepper = _CoreStepper(row, scheme, grid, union_breakpoints(row, grid[0], grid[-1]),
+                                   compiled)
             result = march(row, stepper, grid, fixed_step=True,
                            traces=traces, quiet=quiet,
                            label=f"reference ({integrator}) {bound.model.name}")
@@ -519,7 +577,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
         coarse = solve_fractional_reference(
             bound, grid[::2] if len(grid) % 2 else np.append(grid[:-1:2], grid[-1]),
             history=kind, integrator=integrator, newton_tol=newton_tol, max_newton=max_newton,
-            history_tol=history_tol, estimate_error=False, traces=traces)
+            history_tol=history_tol, estimate_error=False, traces=traces, compiled=compiled)
         order = {"l2-1sigma": 2.0, "l1": 2.0 - float(np.min(bound.orders)),
                  "adams": min(2.0, 1.0 + float(np.min(bound.orders)))}[integrator]
         for fine, rough in zip(out, coarse, strict=True):

@@ -126,7 +126,7 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
                     rtol: float | None = None, atol: float | None = None,
                     history: str | None = None, max_steps: int | None = None,
                     estimate_error: bool | None = None, coupling=None, quiet: bool = True,
-                    traces: bool = True) -> list[Solution]:
+                    traces: bool = True, compiled: bool | None = None) -> list[Solution]:
     """Solve every neuron of ``bound``, sampled on ``grid`` (ms); one Solution each.
 
     Integer order: ``integrator`` (default DOP853) at ``rtol``/``atol`` (default 1e-10); the
@@ -137,7 +137,7 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
     :func:`splitpinn.marching.default_max_steps`).  A batch is solved neuron by neuron, or as one
     stacked system when ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes it a
     network.  Fractional order: ``integrator`` "l2-1sigma" (default), "l1" or "adams" with
-    ``history`` "full" or "fast" and ``estimate_error`` (see
+    ``history`` "full" or "fast", ``estimate_error`` and ``compiled`` (see
     :func:`splitpinn.fractional_reference.solve_fractional_reference`).
     """
     if bound.fractional:
@@ -151,10 +151,12 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
                              "method 'split-pinn'")
         return solve_fractional_reference(bound, grid, history=history, quiet=quiet,
                                           integrator=integrator or "l2-1sigma", traces=traces,
-                                          estimate_error=bool(estimate_error))
-    if history is not None or estimate_error is not None:
-        raise ModelError(f"{'history' if history is not None else 'estimate_error'} applies "
-                         "to fractional-order models only")
+                                          estimate_error=bool(estimate_error),
+                                          compiled=compiled is None or compiled)
+    given = [name for name, value in (("history", history), ("estimate_error", estimate_error),
+                                      ("compiled", compiled)) if value is not None]
+    if given:
+        raise ModelError(f"{given[0]} applies to fractional-order models only")
     integrator = integrator or "DOP853"
     if integrator not in INTEGRATORS:
         raise ModelError(f"unknown reference integrator {integrator!r} "
