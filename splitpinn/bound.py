@@ -19,6 +19,7 @@ import sympy as sp
 from .errors import ModelError
 from .functions import lambdify
 from .model import I_ext, Model, t
+from .validation import check_finite_equations
 
 
 def _finite(value, what: str) -> float:
@@ -174,17 +175,17 @@ class BoundModel:
         return np.array(orders)
 
     def _check_finite(self) -> None:
-        """A parameter that makes a right-hand side infinite or undefined at the initial state
-        is the user's mistake: name the equation and the parameters in it."""
-        f = self.rhs(0.0, self.y0)
-        bad = ~np.isfinite(f)
-        if bad.any():
-            i = int(np.nonzero(bad.reshape(-1, len(self.names)).any(axis=0))[0][0])
-            expr = self._numeric.rhs_exprs[i]
-            used = sorted(str(s) for s in expr.free_symbols if s in set(self.param_symbols))
-            values = ", ".join(f"{k} = {self.parameters[k]}" for k in used)
-            raise ModelError(f"{self.model.name}: the equation of {self.names[i]} "
-                             f"({expr}) is not finite at the initial state with {values}")
+        """A parameter that makes a right-hand side infinite or undefined is the user's
+        mistake: detected cheaply at the initial state of every row, then explained by
+        :func:`~splitpinn.validation.check_finite_equations` (the parameter, the neuron, the
+        equation); what no parameter alone explains is reported as not finite there."""
+        bad = ~np.isfinite(self.rhs(0.0, self.y0))
+        if not bad.any():
+            return
+        check_finite_equations(self.model, self.parameters)
+        i = int(np.nonzero(bad.reshape(-1, len(self.names)).any(axis=0))[0][0])
+        raise ModelError(f"{self.model.name}: the equation of {self.names[i]} "
+                         f"({self._numeric.rhs_exprs[i]}) is not finite at the initial state")
 
     # -- symbols -------------------------------------------------------------------------
     @property
