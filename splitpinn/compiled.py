@@ -1,33 +1,42 @@
-"""Compiled (numba) forms of a model and the uniform-step march of the implicit fractional schemes.
+"""Compiled (numba) forms of a model, and the hot loops that use them.
 
-Long fixed-step fractional runs spend almost all their time in Python around a few dozen flops
-per step (10^6 steps of frac-LIF took minutes).  Two pieces take that overhead out:
+Fixed-step fractional runs and split-PINN's composed steps spent almost all their time in Python
+around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost ~200 µs).
 
-* :func:`compiled_model`: the right-hand side, its Jacobian and the event functions of a model,
-  printed from sympy as scalar Python (common subexpressions shared) and compiled by numba once
-  per model and process;
+* :func:`compiled_model`: a model's right-hand side, Jacobian and event functions printed from
+  sympy as scalar Python (common subexpressions shared), written with the kernels of
+  :mod:`splitpinn.kernels` into one module per model in a cache folder and compiled by numba
+  with its disk cache: the first process compiles (seconds), later ones load the machine code.
 * :func:`march_uniform`: the implicit L1 / L2-1σ march over a stretch of equal steps with a
   sum-of-exponentials memory (:meth:`~splitpinn.fractional.FastHistory.uniform_recurrence`),
   Newton per step, stopping before the first step that crosses a threshold.
+* :class:`FrozenComposition`: split-PINN's composed step when every stage is a least-squares
+  stage with frozen coefficients (HH, LIF), for all rows of a batch in one call.
 
-The stepper of :mod:`splitpinn.fractional_reference` uses them for the stretches where they
-apply and keeps its pure-numpy steps everywhere else (``compiled=False`` keeps them throughout,
-for debugging).  numba is imported on first use: it takes about a second.
+The fractional reference and split-PINN use them where they apply and keep their numpy paths
+everywhere else (``compiled=False`` keeps those throughout, for debugging).  numba is imported
+on first use: it takes about a second.  The cache folder is ``$SPLITPINN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/splitpinn`` or ``~/.cache/splitpinn``, else a temporary folder.
 """
 
 from __future__ import annotations
 
-import functools
-import math
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from . import kernels
 from .bound import BoundModel
-from .functions import _SMALL
 
 
 class NotCompilable(Exception):
@@ -49,43 +58,34 @@ class Marched(NamedTuple):
 
 @dataclass(frozen=True)
 class CompiledModel:
-    """numba functions ``f(t, I_ext, y, p, out)`` of one model: ``rhs`` (out: (n,)),
-    ``jacobian`` (out: (n, n)) and ``crossings`` (out: one value per event, then the spike
-    detector, as :class:`splitpinn.marching._Crossings`)."""
+    """The compiled functions of one model (see :mod:`splitpinn.kernels`): ``rhs``,
+    ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
+    event then the spike detector, as :class:`splitpinn.marching._Crossings`), and the kernels
+    ``march``, ``compose`` and ``rhs_rows`` that call them."""
 
     rhs: object
     jacobian: object
     crossings: object
+    march: object
+    compose: object
+    rhs_rows: object
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
-    """The compiled functions of ``bound``'s model, built on first use and kept on the model."""
-    cache = bound.model.__dict__
-    if "_compiled" not in cache:
+    """The compiled functions of ``bound``'s model, built on first use and kept for the
+    process, keyed by their source: a model rebuilt with the same equations (each
+    ``solve("hh", ...)`` builds one) reuses them, and with them the kernels specialised to
+    them (compiling those takes seconds)."""
+    sources = _sources(bound)
+    if sources not in _COMPILED:
         try:
-            cache["_compiled"] = _build(bound)
+            _COMPILED[sources] = _build(sources)
         except SyntaxError as error:  # a sympy construct without a Python form
             raise NotCompilable(str(error)) from error
-    return cache["_compiled"]
+    return _COMPILED[sources]
 
 
-def _scalar_special():
-    """numba versions of the special functions of :mod:`splitpinn.functions`."""
-    import numba
-
-    @numba.njit(cache=True)
-    def x_over_one_minus_exp(x):
-        return 1 + x / 2 + x * x / 12 if abs(x) < _SMALL else x / -math.expm1(-x)
-
-    @numba.njit(cache=True)
-    def x_over_one_minus_exp_prime(x):
-        if abs(x) < _SMALL:
-            return 0.5 + x / 6 - x**3 / 180
-        em = -math.expm1(-x)
-        return (em - x * math.exp(-x)) / em**2
-
-    return {"XOverOneMinusExp": x_over_one_minus_exp,
-            "XOverOneMinusExpPrime": x_over_one_minus_exp_prime}
+_COMPILED: dict[tuple[str, ...], CompiledModel] = {}
 
 
 def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) -> str:
@@ -109,9 +109,8 @@ def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) ->
     return "\n".join(lines + ["    return 0"]) + "\n"
 
 
-def _build(bound: BoundModel) -> CompiledModel:
-    import numba
-
+def _sources(bound: BoundModel) -> tuple[str, str, str]:
+    """The sources of ``rhs``, ``jacobian`` and ``crossings`` (see :class:`CompiledModel`)."""
     numeric = bound._numeric
     n = len(bound.names)
     jac = numeric.jacobian_exprs
@@ -120,116 +119,56 @@ def _build(bound: BoundModel) -> CompiledModel:
     if detector:
         state = bound.args[2 + bound.index(detector.state)]
         crossings.append((str(len(crossings)), state - detector.threshold))
-    namespace = {"math": math, **_scalar_special()}
-    compiled = {}
-    for name, outputs in (("rhs", [(str(i), e) for i, e in enumerate(numeric.rhs_exprs)]),
-                          ("jacobian", [(f"{i}, {j}", jac[i, j]) for i in range(n)
+    return (_source("rhs", bound, [(str(i), e) for i, e in enumerate(numeric.rhs_exprs)]),
+            _source("jacobian", bound, [(f"{i}, {j}", jac[i, j]) for i in range(n)
                                         for j in range(n)]),
-                          ("crossings", crossings)):
-        exec(compile(_source(name, bound, outputs), f"<splitpinn {name}>", "exec"), namespace)
-        compiled[name] = numba.njit(namespace[name])
-    return CompiledModel(**compiled)
+            _source("crossings", bound, crossings))
 
 
-@functools.cache
-def _kernel():
-    """The compiled march, written with scalar loops: numba compiles array expressions and
-    its LAPACK binding (np.linalg.solve) in about ten seconds, more than a long run takes."""
+_NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "crossings",
+          "solve_in_place", "march", "compose", "rhs_rows")
+
+
+def _build(sources: tuple[str, str, str]) -> CompiledModel:
+    """Write (once) and import the module of :mod:`splitpinn.kernels` followed by the model's
+    functions, every function compiled by numba with its disk cache."""
     import numba
 
-    @numba.njit(cache=True)
-    def solve_in_place(m, r):
-        """r <- m^-1 r for a small system, Gaussian elimination with partial pivoting."""
-        n = r.size
-        for col in range(n):
-            pivot = col
-            for i in range(col + 1, n):
-                if abs(m[i, col]) > abs(m[pivot, col]):
-                    pivot = i
-            if pivot != col:
-                for j in range(n):
-                    m[col, j], m[pivot, j] = m[pivot, j], m[col, j]
-                r[col], r[pivot] = r[pivot], r[col]
-            for i in range(col + 1, n):
-                factor = m[i, col] / m[col, col]
-                for j in range(col, n):
-                    m[i, j] -= factor * m[col, j]
-                r[i] -= factor * r[col]
-        for i in range(n - 1, -1, -1):
-            for j in range(i + 1, n):
-                r[i] -= m[i, j] * r[j]
-            r[i] /= m[i, i]
+    text = "\n\n".join([inspect.getsource(kernels), *sources, _FOOTER])
+    key = hashlib.sha256(f"{numba.__version__}\n{text}".encode()).hexdigest()[:20]
+    path = _cache_dir() / f"model_{key}.py"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text)
+        os.replace(partial, path)  # whole or absent: processes of a sweep may race here
+    spec = importlib.util.spec_from_file_location(f"splitpinn_model_{key}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba's disk cache finds its module by name
+    spec.loader.exec_module(module)
+    return CompiledModel(*(getattr(module, name) for name in
+                           ("rhs", "jacobian", "crossings", "march", "compose", "rhs_rows")))
 
-    @numba.njit(cache=True)
-    def march(rhs, jacobian, crossings, t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
-              stops, t_star, stim_star, stim_end, p, active, before, linear, jac,
-              newton_tol, max_newton, out):
-        n, modes = acc.shape
-        u_last, u, u_star, f, r = u0.copy(), u0.copy(), u0.copy(), np.empty(n), np.empty(n)
-        H, m, g = np.empty(n), np.empty((n, n)), np.empty(before.size)
-        t_last, iterations, count, failed = t0, 0, 0, False
-        for k in range(stops.size):
-            for i in range(n):
-                H[i] = P[i] * du_last[i]
-                for j in range(modes):
-                    H[i] += E[i, j] * acc[i, j]
-                u[i] = u_last[i]
-            converged, tries = False, 0
-            for _ in range(max_newton):
-                tries += 1
-                for i in range(n):
-                    u_star[i] = sigma * u[i] + (1.0 - sigma) * u_last[i]
-                rhs(t_star[k], stim_star[k], u_star, p, f)
-                if not linear:
-                    jacobian(t_star[k], stim_star[k], u_star, p, jac)
-                for i in range(n):
-                    r[i] = -(H[i] + c[i] * (u[i] - u_last[i]) - f[i])
-                    for j in range(n):
-                        m[i, j] = -sigma * jac[i, j]
-                    m[i, i] += c[i]
-                    if not active[i]:
-                        r[i] = 0.0
-                        for j in range(n):
-                            m[i, j] = 0.0
-                        m[i, i] = 1.0
-                solve_in_place(m, r)
-                converged, finite = True, True
-                for i in range(n):
-                    u[i] += r[i]
-                    finite = finite and math.isfinite(u[i])
-                    converged = converged and abs(r[i]) <= newton_tol * max(1.0, abs(u[i]))
-                if not finite:
-                    converged = False
-                    break
-                if linear or converged:
-                    converged = True
-                    break
-            if not converged:
-                failed = True
-                break
-            crossings(stops[k], stim_end[k], u, p, g)
-            crossed = False
-            for j in range(g.size):
-                crossed = crossed or (before[j] < 0 and g[j] >= 0)
-            if crossed:
-                break
-            # accepted (only accepted work is counted): record it in the memory
-            iterations += tries
-            scale = 1.0 / (2.0 * (stops[k] - t_last) ** 2)
-            for i in range(n):
-                step = u[i] - u_last[i]
-                d2 = (step - du_last[i]) * scale  # the curvature L2-1σ keeps
-                for j in range(modes):
-                    acc[i, j] = D[i, j] * acc[i, j] + G1[i, j] * du_last[i] + G2[i, j] * d2
-                du_last[i], u_last[i] = step, u[i]
-                out[k, i] = u[i]
-            for j in range(g.size):
-                before[j] = g[j]
-            t_last = stops[k]
-            count += 1
-        return count, iterations, failed
 
-    return march
+_FOOTER = f"""
+import numba as _numba
+
+for _name in {_NAMES!r}:
+    globals()[_name] = _numba.njit(cache=True)(globals()[_name])
+"""
+
+
+def _cache_dir() -> Path:
+    """The folder of the generated modules (and numba's cache of them), created on demand."""
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for folder in (os.environ.get("SPLITPINN_CACHE_DIR"), os.path.join(home, "splitpinn")):
+        if folder:
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
+            if os.access(folder, os.W_OK):
+                return Path(folder)
+    return Path(tempfile.mkdtemp(prefix="splitpinn-"))
 
 
 def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
@@ -252,8 +191,8 @@ def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
     acc, du_last = recurrence.acc.copy(), recurrence.du_last.copy()
     after = np.array(before, dtype=float)
     try:
-        result = _kernel()(
-            model.rhs, model.jacobian, model.crossings, float(t0), np.asarray(u0, dtype=float),
+        result = model.march(
+            float(t0), np.asarray(u0, dtype=float),
             du_last, acc, recurrence.E, recurrence.P, recurrence.c,
             recurrence.D, recurrence.G1, recurrence.G2, float(recurrence.sigma), stops, t_star,
             stim_star, stim_end, params, active, after, linear,
@@ -263,3 +202,62 @@ def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
         raise NotCompilable(str(error)) from error
     count, iterations, failed = result
     return Marched(out[:count], acc, du_last, after, iterations, failed)
+
+
+class FrozenComposition:
+    """The composed step of a split-PINN plan whose every stage is a least-squares PINN
+    stage with frozen coefficients and a right-hand side constant over the stage (HH-type
+    conditionally linear sub-problems under a constant stimulus), compiled for all rows at
+    once.  It computes what :meth:`~splitpinn.subsolvers.LeastSquaresPINN.advance` does on
+    that path: per state, z = h·∂f/∂x and b = h·f at the stage start, the K×K normal
+    equations (G0 − zG1 + z²G2) w = b(Σo − zΣv), the residual at the check points, and the
+    value at the stage end; ``systems`` are those products (``frozen_system``)."""
+
+    def __init__(self, bound: BoundModel, plan, system: tuple, tol: float) -> None:
+        self.bound, self.model, self.tol = bound, compiled_model(bound), float(tol)
+        self.stage_sub = np.array([k for k, _ in plan.stages], dtype=np.int64)
+        self.stage_c = np.array([c for _, c in plan.stages], dtype=float)
+        width = max(len(sub.index) for sub in plan.subproblems)
+        self.members = np.full((len(plan.subproblems), width), -1, dtype=np.int64)
+        for k, sub in enumerate(plan.subproblems):
+            self.members[k, : len(sub.index)] = sub.index
+        self.system = tuple(np.ascontiguousarray(a, dtype=float) for a in system)
+        self.params = np.ascontiguousarray(bound.param_columns, dtype=float)
+        constant = bound.constant_stimulus
+        self.stim = None if constant is None else np.ascontiguousarray(
+            np.broadcast_to(constant, (self.params.shape[1],)), dtype=float)
+
+    def _inputs(self, rows, t):
+        """Time, stimulus and parameter columns (P, R) of ``rows``, C-contiguous (one array
+        layout: one compiled specialisation)."""
+        t = np.ascontiguousarray(t, dtype=float)
+        params = np.ascontiguousarray(self.params[:, rows])
+        stim = self.stim[rows] if self.stim is not None else np.ascontiguousarray(
+            np.broadcast_to(self.bound.stimulus_columns(t, list(params)), t.shape), float)
+        return t, stim, params
+
+    def __call__(self, rows, t, y, h, frozen):
+        """(states after the step (R, n), per-row ok, per-row largest stage residual, per-row
+        index of the first sub-problem that missed its tolerance or −1)."""
+        from numba.core.errors import NumbaError
+
+        t, stim, params = self._inputs(rows, t)
+        out = np.array(y, dtype=float, order="C")
+        failed_at = np.full(len(rows), -1, dtype=np.int64)
+        residuals = np.zeros(len(rows))
+        try:
+            self.model.compose(
+                t, out, np.ascontiguousarray(h, dtype=float),
+                np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage_sub,
+                self.stage_c, self.members, *self.system, self.tol, failed_at, residuals)
+        except NumbaError as error:
+            raise NotCompilable(str(error)) from error
+        ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
+        return out, ok, residuals, failed_at
+
+    def derivative(self, rows, t, y, frozen) -> np.ndarray:
+        """The right-hand side (R, n) of ``rows``, zero for clamped states."""
+        t, stim, params = self._inputs(rows, t)
+        out = np.empty(np.shape(y))
+        self.model.rhs_rows(t, stim, np.ascontiguousarray(y, dtype=float), params, out)
+        return np.where(frozen, 0.0, out)

@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .bound import BoundModel
+from .compiled import NotCompilable
 from .errors import ModelError
 from .marching import march, solutions
 from .solution import Solution
@@ -35,9 +36,11 @@ class CompositionStepper(Stepper):
     """The plan's composition as a stepper; see the module docstring."""
 
     def __init__(self, bound: BoundModel, the_plan: Plan, trainer, fixed: bool,
-                 memory=None) -> None:
+                 memory=None, compiled: bool = True) -> None:
         super().__init__(bound)
         self.plan, self.trainer, self.memory = the_plan, trainer, memory
+        self.compiled = _frozen_composition(bound, the_plan, trainer) \
+            if compiled and memory is None else None
         self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
                         "classical": ClassicalRK4(bound)}
         self.error_order = None if fixed else (the_plan.order or 4)
@@ -48,6 +51,11 @@ class CompositionStepper(Stepper):
     def compose(self, rows, t, y, h, frozen):
         """The states (R, n) after one composed step of length ``h`` (R,), and a mask of the
         rows whose stages all succeeded."""
+        if self.compiled is not None:
+            try:
+                return self._compiled_compose(rows, t, y, h, frozen)
+            except NotCompilable:
+                self.compiled = None
         y = y.copy()
         ok = np.ones(len(rows), dtype=bool)
         clock = np.zeros(len(self.plan.subproblems))
@@ -66,6 +74,20 @@ class CompositionStepper(Stepper):
             self.stage_evaluations += len(rows)
         return y, ok
 
+    def _compiled_compose(self, rows, t, y, h, frozen):
+        """:meth:`compose` by :class:`~splitpinn.compiled.FrozenComposition`, with the same
+        accounting (stage count, largest accepted residual, the first failure)."""
+        y1, ok, residual, failed_at = self.compiled(rows, t, y, h, frozen)
+        self.stage_evaluations += len(rows) * len(self.plan.stages)
+        if ok.any():
+            self.trainer.max_residual = max(self.trainer.max_residual,
+                                            float(residual[ok].max()))
+        if not ok.all() and not self.failure:
+            k = failed_at[~ok].max()
+            name = self.plan.subproblems[k].name if k >= 0 else "the composed step"
+            self.failure = f"sub-problem {name}: no stage met its tolerance"
+        return y1, ok
+
     def attempt(self, rows, t, y, h, frozen) -> Trial:
         if self.error_order is None:
             y1, ok = self.compose(rows, t, y, h, frozen)
@@ -83,6 +105,11 @@ class CompositionStepper(Stepper):
             return self.compose(rows, t, y, s, frozen)[0]
         half, _ = self.compose(rows, t, y, s / 2, frozen)
         return self.compose(rows, t + s / 2, half, s / 2, frozen)[0]
+
+    def derivative(self, rows, t, y, frozen) -> np.ndarray:
+        if self.compiled is not None:
+            return self.compiled.derivative(rows, t, y, frozen)
+        return super().derivative(rows, t, y, frozen)
 
     def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
         """One composed step from the step start to each query time: dense output of the
@@ -122,11 +149,25 @@ class CompositionStepper(Stepper):
     def settings(self) -> dict:
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
                **self.trainer.settings(), "max_residual": self.trainer.max_residual,
+               "compiled": self.compiled is not None,
                "stage_evaluations": self.stage_evaluations}
         if self.memory is not None:
             out["history"] = self.memory.kind
             out["memory_floats"] = self.memory.memory_floats
         return out
+
+
+def _frozen_composition(bound: BoundModel, the_plan: Plan, trainer):
+    """The compiled composed step when every stage is a least-squares PINN stage with frozen
+    coefficients and a right-hand side constant over the stage (else None)."""
+    from .compiled import FrozenComposition
+
+    frozen = getattr(trainer, "frozen_system", None)
+    systems = [frozen(sub) if frozen and sub.solver == "pinn" else None
+               for sub in the_plan.subproblems]
+    if any(system is None for system in systems):
+        return None
+    return FrozenComposition(bound, the_plan, systems[0], trainer.tol)
 
 
 def _check_fractional_resets(bound: BoundModel) -> None:
@@ -168,7 +209,7 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
                 history: str | None = None, seed: int = 0, rtol: float | None = None,
                 atol: float | None = None, fixed_step: bool = False, coupling=None,
                 traces: bool = True, quiet: bool = True,
-                trainer_options: dict | None = None) -> list[Solution]:
+                trainer_options: dict | None = None, compiled: bool = True) -> list[Solution]:
     """Split-PINN solve of every neuron of ``bound``, sampled on ``grid`` (ms).
 
     Adaptive steps by default (``rtol``/``atol``, defaults :data:`DEFAULT_RTOL`,
@@ -178,6 +219,10 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
     "adam-lbfgs") and ``trainer_options`` its keyword settings (e.g. ``{"features": 16}``);
     ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation;
     ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes the batch a network.
+
+    ``compiled``: where every stage is a least-squares stage with frozen coefficients (HH,
+    LIF), run the composed step compiled (:class:`splitpinn.compiled.FrozenComposition`;
+    False: numpy throughout, for debugging).
 
     Returns one :class:`Solution` per neuron; ``meta["solver"]`` holds the plan, the trainer
     settings, accepted and rejected steps, and the stages of the accepted steps.  Raises
@@ -201,7 +246,8 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
             from .fractional_memory import SplitMemory
 
             memory = SplitMemory(bound, the_plan, grid, history)
-        stepper = CompositionStepper(bound, the_plan, pinn, fixed_step, memory)
+        stepper = CompositionStepper(bound, the_plan, pinn, fixed_step, memory,
+                                     compiled=compiled)
         rtol = DEFAULT_RTOL if rtol is None else rtol
         atol = DEFAULT_ATOL if atol is None else atol
         result = march(bound, stepper, grid, rtol=rtol, atol=atol, h0=default_step(bound),

@@ -8,12 +8,11 @@ symbolically and lambdifies (through :func:`lambdify`) to a branch-free safe imp
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import sympy as sp
 
-_SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error is < 1e-16)
+from . import kernels
+from .kernels import _SMALL
 
 
 class _Special(sp.Function):
@@ -57,7 +56,7 @@ class XOverOneMinusExpPrime(_Special):
 
 def _g_numpy(x):
     if isinstance(x, float):  # one point (a single neuron's frozen stage): plain floats
-        return 1 + x / 2 + x * x / 12 if abs(x) < _SMALL else x / -math.expm1(-x)
+        return kernels.XOverOneMinusExp(x)
     x = np.asarray(x, dtype=float)
     small = np.abs(x) < _SMALL
     safe = np.where(small, 1.0, x)
@@ -66,10 +65,7 @@ def _g_numpy(x):
 
 def _dg_numpy(x):
     if isinstance(x, float):
-        if abs(x) < _SMALL:
-            return 0.5 + x / 6 - x**3 / 180
-        em = -math.expm1(-x)
-        return (em - x * math.exp(-x)) / em**2
+        return kernels.XOverOneMinusExpPrime(x)
     x = np.asarray(x, dtype=float)
     small = np.abs(x) < _SMALL
     safe = np.where(small, 1.0, x)

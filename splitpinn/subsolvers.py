@@ -355,6 +355,16 @@ class LeastSquaresPINN:
                                      v[:n].T @ v[:n], o[:n].T, v[:n].T, o[n:], v[n:], end[0])
         return self._bases["scalar"]
 
+    def frozen_system(self, sub: SubProblem):
+        """The precomputed products of the frozen-coefficient path — normal matrices G0, G1,
+        G2, the sums Σo and Σv over the fit points, the check rows o and v, the end row —
+        when ``sub`` takes that path with a right-hand side constant over the stage, else
+        None (what :class:`splitpinn.compiled.FrozenComposition` compiles)."""
+        if not self._frozen_coefficients(sub) or self._time_varying(sub):
+            return None
+        g0, g1, g2, ot, vt, o_check, v_check, end = self._scalar_system()
+        return g0, g1, g2, ot.sum(axis=1), vt.sum(axis=1), o_check, v_check, end
+
     def _advance_frozen(self, sub: SubProblem, stage: Stage):
         """:meth:`advance` for sub-problems with frozen coefficients: the same least-squares
         fit, with the K×K normal equations assembled from precomputed products and f and its

@@ -9,7 +9,7 @@ import pytest
 import splitpinn.compiled as compiled
 from splitpinn.api import resolve_model
 from splitpinn.fractional_reference import solve_fractional_reference
-from splitpinn.solution import output_grid
+from splitpinn.solution import Batch, output_grid
 
 
 @pytest.mark.parametrize("name, preset", [("frac-lif", None), ("fo-hh", "n"), ("hh", None),
@@ -92,3 +92,74 @@ def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
     slow = solve_fractional_reference(bound, grid, history="fast", integrator="l1",
                                       compiled=False)[0]
     np.testing.assert_array_equal(kept.y, slow.y)
+
+
+# -- the compiled composed step of split-PINN ----------------------------------------------------
+def _steppers(bound):
+    from splitpinn.composition import CompositionStepper, _make_trainer
+    from splitpinn.splitting import plan
+
+    the_plan = plan(bound)
+    trainer = _make_trainer(bound, "least-squares", 0, {})
+    return (CompositionStepper(bound, the_plan, trainer, False),
+            CompositionStepper(bound, the_plan, trainer, False, compiled=False))
+
+
+def test_compiled_composed_step_equals_the_numpy_one():
+    """HH batch (Yoshida: negative stage fractions), mixed currents, states off rest, one row
+    with V clamped: the same states to rounding."""
+    bound = resolve_model("hh").bind({"I": np.array([10.0, 6.0, 0.0, 20.0])})
+    fast, slow = _steppers(bound)
+    assert fast.compiled is not None and slow.compiled is None
+    rng = np.random.default_rng(3)
+    rows = np.arange(4)
+    y = np.asarray(bound.y0, dtype=float) * (1 + 0.1 * rng.standard_normal((4, 4)))
+    t, h = rng.uniform(0, 50, 4), np.array([0.01, 0.05, 0.002, 0.03])
+    frozen = np.zeros((4, 4), dtype=bool)
+    frozen[2, 0] = True
+    y_fast, ok_fast = fast.compose(rows, t, y, h, frozen)
+    y_slow, ok_slow = slow.compose(rows, t, y, h, frozen)
+    assert ok_fast.all() and ok_slow.all()
+    np.testing.assert_allclose(y_fast, y_slow, rtol=1e-12, atol=1e-12)
+    assert y_fast[2, 0] == y[2, 0]  # the clamped state is held
+    np.testing.assert_allclose(fast.derivative(rows, t, y, frozen),
+                               slow.derivative(rows, t, y, frozen), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, parameters, t_end", [
+    ("hh", {"I": np.array([0.0, 6.5, 10.0])}, 20.0),  # a batch, adaptive steps
+    ("lif", {}, 60.0),  # resets and refractory holds
+])
+def test_compiled_split_pinn_solve_equals_the_numpy_one(name, parameters, t_end):
+    import splitpinn
+
+    fast = splitpinn.solve(name, "split-pinn", t_end, parameters=parameters)
+    slow = splitpinn.solve(name, "split-pinn", t_end, parameters=parameters, compiled=False)
+    pairs = zip(fast, slow, strict=True) if isinstance(fast, Batch) else [(fast, slow)]
+    for a, b in pairs:
+        assert a.meta["solver"]["compiled"] and not b.meta["solver"]["compiled"]
+        assert a.spike_times.size == b.spike_times.size
+        np.testing.assert_allclose(a.spike_times, b.spike_times, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(a.y, b.y, rtol=0, atol=1e-7)
+        assert a.meta["solver"]["steps_accepted"] == b.meta["solver"]["steps_accepted"]
+
+
+def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
+    """The generated module and numba's cache of it go to SPLITPINN_CACHE_DIR; a later
+    process loads the machine code instead of compiling it."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import splitpinn\n"
+              "from splitpinn.api import resolve_model\n"
+              "from splitpinn.compiled import compiled_model\n"
+              "splitpinn.solve('lif', 'split-pinn', 5.0)\n"
+              "model = compiled_model(resolve_model('lif').bind())\n"
+              "print(sum(model.compose.stats.cache_hits.values()),"
+              " sum(model.compose.stats.cache_misses.values()))\n")
+    env = {**os.environ, "SPLITPINN_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.split() for _ in range(2)]
+    assert runs[0] == ["0", "1"] and runs[1] == ["1", "0"], runs
+    assert len(list(tmp_path.glob("model_*.py"))) == 1

@@ -1,0 +1,197 @@
+"""The numba kernels of :mod:`splitpinn.compiled`, as plain Python.
+
+They call a model's ``rhs``, ``jacobian`` and ``crossings`` by name.  :mod:`splitpinn.compiled`
+writes, per model, one module of this source followed by the model's functions (which replace
+the stand-ins below), and compiles every function with ``numba.njit(cache=True)``, so that the
+machine code is cached on disk next to that module and later processes load it instead of
+compiling again.  Run as plain Python (with any ``rhs``) they give the same results, slowly.
+
+Scalar loops throughout: numba compiles array expressions and its LAPACK binding
+(np.linalg.solve) in about ten seconds per process, more than a long run takes.
+"""
+
+import math
+
+import numpy as np
+
+_SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error is < 1e-16)
+
+
+def XOverOneMinusExp(x):  # noqa: N802 (the name of the sympy function it implements)
+    """g(x) = x / (1 − e^(−x)), g(0) = 1, for one float (see :mod:`splitpinn.functions`)."""
+    return 1 + x / 2 + x * x / 12 if abs(x) < _SMALL else x / -math.expm1(-x)
+
+
+def XOverOneMinusExpPrime(x):  # noqa: N802
+    """g'(x) for one float."""
+    if abs(x) < _SMALL:
+        return 0.5 + x / 6 - x**3 / 180
+    em = -math.expm1(-x)
+    return (em - x * math.exp(-x)) / em**2
+
+
+def rhs(t, I_ext, y, p, out):
+    """Stand-in: the model's right-hand side into ``out`` (n,)."""
+    raise NotImplementedError
+
+
+def jacobian(t, I_ext, y, p, out):
+    """Stand-in: the model's Jacobian into ``out`` (n, n)."""
+    raise NotImplementedError
+
+
+def crossings(t, I_ext, y, p, out):
+    """Stand-in: the model's event functions, then its spike detector, into ``out``."""
+    raise NotImplementedError
+
+
+def solve_in_place(m, r):
+    """r <- m^-1 r in place for a small system (Gaussian elimination, partial pivoting)."""
+    n = r.size
+    for col in range(n):
+        pivot = col
+        for i in range(col + 1, n):
+            if abs(m[i, col]) > abs(m[pivot, col]):
+                pivot = i
+        if pivot != col:
+            for j in range(n):
+                m[col, j], m[pivot, j] = m[pivot, j], m[col, j]
+            r[col], r[pivot] = r[pivot], r[col]
+        for i in range(col + 1, n):
+            factor = m[i, col] / m[col, col]
+            for j in range(col, n):
+                m[i, j] -= factor * m[col, j]
+            r[i] -= factor * r[col]
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1, n):
+            r[i] -= m[i, j] * r[j]
+        r[i] /= m[i, i]
+
+
+def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
+          stops, t_star, stim_star, stim_end, p, active, before, linear, jac,
+          newton_tol, max_newton, out):
+    """The implicit L1 / L2-1σ march of :func:`splitpinn.compiled.march_uniform`; returns
+    (steps taken, Newton iterations of those steps, whether Newton failed)."""
+    n, modes = acc.shape
+    u_last, u, u_star, f, r = u0.copy(), u0.copy(), u0.copy(), np.empty(n), np.empty(n)
+    H, m, g = np.empty(n), np.empty((n, n)), np.empty(before.size)
+    t_last, iterations, count, failed = t0, 0, 0, False
+    for k in range(stops.size):
+        for i in range(n):
+            H[i] = P[i] * du_last[i]
+            for j in range(modes):
+                H[i] += E[i, j] * acc[i, j]
+            u[i] = u_last[i]
+        converged, tries = False, 0
+        for _ in range(max_newton):
+            tries += 1
+            for i in range(n):
+                u_star[i] = sigma * u[i] + (1.0 - sigma) * u_last[i]
+            rhs(t_star[k], stim_star[k], u_star, p, f)
+            if not linear:
+                jacobian(t_star[k], stim_star[k], u_star, p, jac)
+            for i in range(n):
+                r[i] = -(H[i] + c[i] * (u[i] - u_last[i]) - f[i])
+                for j in range(n):
+                    m[i, j] = -sigma * jac[i, j]
+                m[i, i] += c[i]
+                if not active[i]:
+                    r[i] = 0.0
+                    for j in range(n):
+                        m[i, j] = 0.0
+                    m[i, i] = 1.0
+            solve_in_place(m, r)
+            converged, finite = True, True
+            for i in range(n):
+                u[i] += r[i]
+                finite = finite and math.isfinite(u[i])
+                converged = converged and abs(r[i]) <= newton_tol * max(1.0, abs(u[i]))
+            if not finite:
+                converged = False
+                break
+            if linear or converged:
+                converged = True
+                break
+        if not converged:
+            failed = True
+            break
+        crossings(stops[k], stim_end[k], u, p, g)
+        crossed = False
+        for j in range(g.size):
+            crossed = crossed or (before[j] < 0 and g[j] >= 0)
+        if crossed:
+            break
+        # accepted (only accepted work is counted): record it in the memory
+        iterations += tries
+        scale = 1.0 / (2.0 * (stops[k] - t_last) ** 2)
+        for i in range(n):
+            step = u[i] - u_last[i]
+            d2 = (step - du_last[i]) * scale  # the curvature L2-1σ keeps
+            for j in range(modes):
+                acc[i, j] = D[i, j] * acc[i, j] + G1[i, j] * du_last[i] + G2[i, j] * d2
+            du_last[i], u_last[i] = step, u[i]
+            out[k, i] = u[i]
+        for j in range(g.size):
+            before[j] = g[j]
+        t_last = stops[k]
+        count += 1
+    return count, iterations, failed
+
+
+def compose(t, y, h, frozen, stim, params, stage_sub, stage_c, members,
+            g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, failed_at, residuals):
+    """The composed step of :class:`splitpinn.compiled.FrozenComposition`, in place on y."""
+    rows, n = y.shape
+    n_sub = members.shape[0]
+    K, C = end.size, o_check.shape[0]
+    f, jac = np.empty(n), np.empty((n, n))
+    g, w = np.empty((K, K)), np.empty(K)
+    new = np.empty(n)
+    for r in range(rows):
+        clock = np.zeros(n_sub)
+        worst = 0.0
+        for st in range(stage_sub.size):
+            k, c = stage_sub[st], stage_c[st]
+            hh = c * h[r]
+            rhs(t[r] + clock[k] * h[r], stim[r], y[r], params[:, r], f)
+            jacobian(t[r] + clock[k] * h[r], stim[r], y[r], params[:, r], jac)
+            for m in range(members.shape[1]):
+                i = members[k, m]
+                if i < 0:
+                    break
+                active = 0.0 if frozen[r, i] else 1.0
+                z, b, u0 = hh * jac[i, i] * active, hh * f[i] * active, y[r, i]
+                for a in range(K):
+                    w[a] = b * o_sum[a] - z * b * v_sum[a]
+                    for e in range(K):
+                        g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
+                solve_in_place(g, w)
+                for q in range(C):
+                    res, u = -b, u0
+                    for a in range(K):
+                        res += w[a] * (o_check[q, a] - z * v_check[q, a])
+                        u += w[a] * v_check[q, a]
+                    res = abs(res) / max(1.0, abs(u))
+                    worst = res if not res <= worst else worst  # NaN wins
+                value = u0
+                for a in range(K):
+                    value += w[a] * end[a]
+                new[i] = value
+            for m in range(members.shape[1]):
+                i = members[k, m]
+                if i < 0:
+                    break
+                y[r, i] = new[i]
+            clock[k] += c
+            if not worst <= tol and failed_at[r] < 0:
+                failed_at[r] = k
+        residuals[r] = worst
+    return 0
+
+
+def rhs_rows(t, stim, y, params, out):
+    """``rhs`` row by row of a batch into ``out`` (R, n)."""
+    for r in range(y.shape[0]):
+        rhs(t[r], stim[r], y[r], params[:, r], out[r])
+    return 0
