@@ -6,10 +6,15 @@ sub-solver with the other states frozen) for all rows at once.  Error control (a
 steps, the default) is by step doubling on the composed step: the step is taken once with h
 and twice with h/2, and (y_{h/2,h/2} − y_h)/(2^p − 1) estimates the local error of the two
 half steps, which are kept — splitting error and sub-solver error together (p: the scheme's
-order, 4 for an unsplit plan, whose PINN error is spectral).  Fractional models march with a
-fixed step: their L1 memory ties every step to the whole mesh, so a trial half step would
-need a tentative memory, and the L1 error (order 2 − α) is not what doubling the
-composition measures.
+order, 4 for an unsplit plan, whose PINN error is spectral).
+
+Fractional models march with a fixed step: their memory ties every step to the whole mesh,
+so a trial half step would need a tentative memory.  A fractional sub-problem's PINN meets
+the L2-1σ relation of its memory at every collocation time (second order for every α, see
+:class:`~splitpinn.subsolvers.LeastSquaresPINN`); its steps are graded after every onset and
+every kink is marked in the memory (:class:`~splitpinn.onsets.Onsets`, as in the L2-1σ
+reference), which keeps the march second order where the solution behaves like
+(t − t_on)^α.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from threadpoolctl import threadpool_limits
 from .bound import BoundModel
 from .compiled import NotCompilable
 from .errors import ModelError
-from .marching import march, solutions
+from .marching import march, solutions, union_breakpoints
+from .onsets import Onsets
 from .solution import Solution
 from .splitting import Plan, plan
 from .stepper import Stepper, Trial
@@ -36,11 +42,14 @@ class CompositionStepper(Stepper):
     """The plan's composition as a stepper; see the module docstring."""
 
     def __init__(self, bound: BoundModel, the_plan: Plan, trainer, fixed: bool,
-                 memory=None, compiled: bool = True) -> None:
+                 memory=None, grid: np.ndarray | None = None, compiled: bool = True) -> None:
         super().__init__(bound)
         self.plan, self.trainer, self.memory = the_plan, trainer, memory
         self.compiled = _frozen_composition(bound, the_plan, trainer) \
             if compiled and memory is None else None
+        self.onsets = None if memory is None else Onsets(
+            bound.orders, grid, union_breakpoints(bound, float(grid[0]), float(grid[-1])),
+            bound.batch or 1)
         self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
                         "classical": ClassicalRK4(bound)}
         self.error_order = None if fixed else (the_plan.order or 4)
@@ -74,6 +83,21 @@ class CompositionStepper(Stepper):
             self.stage_evaluations += len(rows)
         return y, ok
 
+    def next_stop(self, rows, t, frozen) -> np.ndarray:
+        if self.onsets is None:
+            return super().next_stop(rows, t, frozen)
+        return self.onsets.next_stop(rows, t, frozen)
+
+    def _clamp(self, rows, t, y, frozen) -> None:
+        """Where a row's clamp changes at t (a hold begins or ends): a kink, marked in the
+        memory; the end of a hold is an onset."""
+        if self.onsets is None:
+            return
+        changed = self.onsets.clamp_changes(rows, frozen)
+        if changed.any():
+            self.memory.record(rows[changed], t[changed], y[changed])
+            self.onsets.set_clamp(rows[changed], t[changed], frozen[changed])
+
     def _compiled_compose(self, rows, t, y, h, frozen):
         """:meth:`compose` by :class:`~splitpinn.compiled.FrozenComposition`, with the same
         accounting (stage count, largest accepted residual, the first failure)."""
@@ -89,6 +113,7 @@ class CompositionStepper(Stepper):
         return y1, ok
 
     def attempt(self, rows, t, y, h, frozen) -> Trial:
+        self._clamp(rows, t, y, frozen)
         if self.error_order is None:
             y1, ok = self.compose(rows, t, y, h, frozen)
             return Trial(t + h, y1, None, ok)
@@ -128,6 +153,7 @@ class CompositionStepper(Stepper):
             return 0, None
         row, out = np.array([0]), np.empty((len(stops), len(y)))
         time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
+        self._clamp(row, time, state, frozen)
         for k, stop in enumerate(stops):
             y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
             g = crossings(row, np.array([stop]), y1)[0]
@@ -138,8 +164,13 @@ class CompositionStepper(Stepper):
         return len(stops), out
 
     def accept(self, rows, t, y) -> None:
+        """Record the step ends; where the stimulus jumps, also a kink, and an onset."""
         if self.memory is not None:
             self.memory.record(rows, t, y)
+            jump = self.onsets.at_jump(t)
+            if jump.any():
+                self.memory.record(rows[jump], t[jump], y[jump])
+                self.onsets.start(rows[jump], t[jump])
 
     def jump(self, rows, t, y_before, y_after) -> None:
         if self.memory is not None:
@@ -219,7 +250,6 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
     "adam-lbfgs") and ``trainer_options`` its keyword settings (e.g. ``{"features": 16}``);
     ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation;
     ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes the batch a network.
-
     ``compiled``: where every stage is a least-squares stage with frozen coefficients (HH,
     LIF), run the composed step compiled (:class:`splitpinn.compiled.FrozenComposition`;
     False: numpy throughout, for debugging).
@@ -246,8 +276,7 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
             from .fractional_memory import SplitMemory
 
             memory = SplitMemory(bound, the_plan, grid, history)
-        stepper = CompositionStepper(bound, the_plan, pinn, fixed_step, memory,
-                                     compiled=compiled)
+        stepper = CompositionStepper(bound, the_plan, pinn, fixed_step, memory, grid, compiled)
         rtol = DEFAULT_RTOL if rtol is None else rtol
         atol = DEFAULT_ATOL if atol is None else atol
         result = march(bound, stepper, grid, rtol=rtol, atol=atol, h0=default_step(bound),

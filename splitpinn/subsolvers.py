@@ -25,7 +25,6 @@ from functools import cached_property
 import numpy as np
 import scipy.linalg
 import sympy as sp
-from scipy.special import rgamma
 
 from .bound import BoundModel
 from .errors import ModelError, StageFailure
@@ -285,25 +284,23 @@ class LeastSquaresPINN:
                 "tol": self.tol, "fractional_tol": self.fractional_tol,
                 "max_iterations": self.max_iterations}
 
-    def _local_terms(self, sub: SubProblem, stage: Stage):
-        """Per state: the scale (R,) of its operator and its known history term (R, m), both
-        multiplied by h.  Order 1: scale 1, no history.  Order α: the L1 relation
-        h·D^α u = h·[history(t) + c(t)(u − u₀)], c(t) = 1/(Γ(2−α)(t − t₀)^α)."""
-        rows, m = stage.rows, len(self.tau)
-        scale = np.ones((len(sub.index), rows))
-        known = np.zeros((len(sub.index), rows, m))
-        fractional = np.nonzero(sub.orders < 1)[0]
-        if fractional.size:
-            tail = self.tau > 0
-            active = _active(sub, stage)
-            for r, memory in enumerate(stage.memory):
-                t0, h = stage.t0[r], stage.h[r]
-                history = memory.history_term(t0 + self.tau[tail] * h)  # (m-1, S)
-                for k in fractional:
-                    a = sub.orders[k]
-                    scale[k, r] = abs(h) ** (1 - a) * rgamma(2 - a)
-                    known[k, r, tail] = h * history[:, k] * active[r, k]
-        return scale, known
+    def _memory_terms(self, sub: SubProblem, stage: Stage):
+        """The L2-1σ relation of a sub-problem with Caputo states at the collocation times
+        t_j = t0 + τ_j h: history_term(t_j) + c(t_j)·(u(t_j) − u₀) = f(t*_j, σu(t_j) + (1 − σ)u₀),
+        t*_j = t0 + σ(t_j − t0), from each row's memory (whose last point is (t0, u₀)).
+        Returns h·c (S, R, m) and h·history_term (S, R, m), zero at τ = 0 (where c is
+        infinite; the fit skips that point), the latter zero for clamped states too (then
+        c·(u − u₀) = 0 holds them), and σ (one for all states and rows)."""
+        coef = np.zeros((len(sub.index), stage.rows, len(self.tau)))
+        known = np.zeros_like(coef)
+        tail = self.tau[1:]  # τ_0 = 0
+        for r, memory in enumerate(stage.memory):
+            times = stage.t0[r] + tail * stage.h[r]
+            coef[:, r, 1:] = stage.h[r] * memory.local_coefficient(times).T
+            known[:, r, 1:] = stage.h[r] * memory.history_term(times).T
+        if stage.frozen.any():
+            known *= _active(sub, stage).T[:, :, None]
+        return coef, known, stage.memory[0].sigma
 
     def _stacked_basis(self, orders: np.ndarray):
         """The bases of a sub-problem's states stacked and zero-padded to one width:
@@ -404,27 +401,33 @@ class LeastSquaresPINN:
         if self._frozen_coefficients(sub):
             return self._advance_frozen(sub, stage)
         vals, ops, weight, end, padding = self._stacked_basis(sub.orders)
-        vals_t, ops_t = vals.transpose(0, 2, 1), ops.transpose(0, 2, 1)
-        scale, known = self._local_terms(sub, stage)
+        vals_t = vals.transpose(0, 2, 1)
         u0 = stage.y[:, sub.index].T[:, :, None]  # (S, R, 1)
         h = stage.h[None, :, None]
-        times = stage.t0[:, None] + self.tau[None, :] * stage.h[:, None]
+        if stage.memory is None:  # u' = f at the points: the operator d/dτ
+            op, known, sigma = ops[:, None], 0.0, 1.0
+        else:  # the memory's relation: its local coefficient times the trial
+            coef, known, sigma = self._memory_terms(sub, stage)
+            op = coef[..., None] * vals[:, None]
+            weight = weight * (self.tau > 0)
+        op_t = op.swapaxes(-1, -2)
+        times = stage.t0[:, None] + sigma * self.tau[None, :] * stage.h[:, None]
         w = np.zeros((len(sub.index), stage.rows, vals.shape[2]))
         n = self.n_fit
         converged = np.ones(stage.rows, dtype=bool)
         for _ in range(self.max_iterations):
             u = u0 + w @ vals_t
-            f, jac = evaluate(self.bound, sub, times, u, stage,
+            f, jac = evaluate(self.bound, sub, times, u0 + sigma * (u - u0), stage,
                               "diagonal" if sub.decoupled else "full")
-            r = scale[:, :, None] * (w @ ops_t) + known - h * f  # (S, R, m)
+            r = (w[:, :, None] @ op_t)[:, :, 0] + known - h * f  # (S, R, m)
+            hj = sigma * h * jac
             if sub.decoupled:  # blocks (S, R, m, K): independent scalar problems
-                a = (scale[:, :, None, None] * ops[:, None]
-                     - (h * jac)[..., None] * vals[:, None])
+                a = op - hj[..., None] * vals[:, None]
                 step = _normal_solve(a[:, :, :n] * weight[:, None, :n, None],
                                      -r[:, :, :n] * weight[:, None, :n], padding)
                 r = r + np.einsum("srmk,srk->srm", a, step)
             else:
-                step, change = self._coupled_step(scale, ops, vals, weight, padding, h, jac, r)
+                step, change = self._coupled_step(op, vals, weight, padding, hj, r)
                 r = r + change
             w = w + step  # r above: exact when linear, O(|ΔW|²) otherwise
             if sub.kind != "nonlinear":
@@ -441,14 +444,15 @@ class LeastSquaresPINN:
         residual = np.where(converged, residual, np.inf)
         return self._finish(u0[:, :, 0] + np.einsum("srk,sk->sr", w, end), residual, sub)
 
-    def _coupled_step(self, scale, ops, vals, weight, padding, h, jac, r):
+    def _coupled_step(self, op, vals, weight, padding, hj, r):
         """One least-squares update of a coupled sub-problem: the (S·m, S·K) system per row,
-        blocks δ_kl·scale_k·ops_k − h·J_kl·vals_l; returns ΔW (S, R, K) and A·ΔW (S, R, m)."""
+        blocks δ_kl·op_k − hj_kl·vals_l (hj: h·σ·Jacobian); returns ΔW (S, R, K) and A·ΔW
+        (S, R, m)."""
         s, rows, m = r.shape
         k = vals.shape[2]
-        a = -(h[None] * jac)[..., None] * vals[None, :, None]  # (S, S, R, m, K)
+        a = -hj[..., None] * vals[None, :, None]  # (S, S, R, m, K)
         for i in range(s):
-            a[i, i] += scale[i][:, None, None] * ops[i][None]
+            a[i, i] += op[i]
         full = a.transpose(2, 0, 3, 1, 4)  # (R, S, m, S, K)
         n = self.n_fit
         fit = full[:, :, :n] * weight[None, :, :n, None, None]
@@ -523,39 +527,40 @@ class AdamLBFGSPINN:
         net, rhs = self._network(sub), self._torch_rhs(sub)
         t0, h, y = stage.t0[row], stage.h[row], stage.y[row]
         tau = torch.tensor(self.tau[:, None], requires_grad=True)
-        times = t0 + self.tau * h
+        u0 = torch.tensor(y[sub.index])
+        active = torch.tensor(~stage.frozen[row, sub.index], dtype=torch.float64)
+        sigma = 1.0
+        if stage.memory is not None:  # the memory's L2-1σ relation, as LeastSquaresPINN's
+            memory, tail = stage.memory[row], self.tau > 0
+            sigma = memory.sigma
+            hist = np.zeros((len(self.tau), len(sub.index)))
+            coef = np.zeros_like(hist)
+            hist[tail] = memory.history_term(t0 + self.tau[tail] * h)
+            coef[tail] = memory.local_coefficient(t0 + self.tau[tail] * h)
+            hist, coef = torch.tensor(hist) * active, torch.tensor(coef)
+        times = t0 + sigma * self.tau * h  # where f is evaluated
         params = stage.params[:, row : row + 1]
         stim = torch.as_tensor(np.broadcast_to(
             stage_stimulus(self.bound, times[None], list(params)), (1, len(times)))[0].copy(),
             dtype=torch.float64)
-        u0 = torch.tensor(y[sub.index])
-        active = torch.tensor(~stage.frozen[row, sub.index], dtype=torch.float64)
-        frac = np.nonzero(sub.orders < 1)[0]
-        hist = coef = None
-        if stage.memory is not None and frac.size:
-            memory, tail = stage.memory[row], self.tau > 0
-            hist = np.zeros((len(self.tau), len(sub.index)))
-            coef = np.zeros_like(hist)
-            hist[tail] = memory.history_term(times[tail])
-            coef[tail] = memory.local_coefficient(times[tail])
-            hist, coef = torch.tensor(hist), torch.tensor(coef)
-        # no τ = 0 row for Caputo states, where the L1 coefficient is infinite
-        fit = torch.tensor((self.tau > 0) | (hist is None))[: self.n_fit]
+        # no τ = 0 row with a memory, whose local coefficient is infinite there
+        fit = torch.tensor((self.tau > 0) | (stage.memory is None))[: self.n_fit]
         frozen_args = [torch.tensor(v) for v in y] + [torch.tensor(p[0]) for p in params]
 
         def residual():
             u = u0 + tau * net(tau)
             args = list(frozen_args)
             for k, i in enumerate(sub.index):
-                args[i] = u[:, k]
+                args[i] = u0[k] + sigma * (u[:, k] - u0[k])
             f = torch.stack([torch.broadcast_to(torch.as_tensor(v, dtype=torch.float64),
                                                 (len(self.tau),))
                              for v in rhs(torch.tensor(times), stim, *args)], dim=1) * active
-            du = torch.stack([torch.autograd.grad(u[:, k].sum(), tau, create_graph=True)[0][:, 0]
-                              for k in range(u.shape[1])], dim=1)
-            if hist is not None:
-                for k in frac:
-                    du[:, k] = h * (coef[:, k] * (u[:, k] - u0[k]) + hist[:, k]) * active[k]
+            if stage.memory is not None:
+                du = h * (coef * (u - u0) + hist)
+            else:
+                du = torch.stack([torch.autograd.grad(u[:, k].sum(), tau,
+                                                      create_graph=True)[0][:, 0]
+                                  for k in range(u.shape[1])], dim=1)
             return du - h * f, u
 
         def loss():
