@@ -117,17 +117,18 @@ def setup(solution: Solution) -> dict:
 
 def discretisation(solution: Solution) -> str | None:
     """The fixed time discretisation whose error a solution carries, for fractional models:
-    the reference's ``l2-1sigma``, ``l1`` or ``adams`` scheme, or the L1 formula in split-PINN's
-    residual,
-    with its step.  None where the method's own error control decides (integer order) or for
-    the vanilla PINN."""
+    the reference's ``l2-1sigma``, ``l1`` or ``adams`` scheme, or the L2-1σ relation in
+    split-PINN's residual when its plan does not split (a split plan adds its splitting
+    error), with its step.  None where the method's own error control decides (integer
+    order), for split plans and for the vanilla PINN."""
     meta = solution.meta
     if not any(a < 1 for a in meta.get("orders", {}).values()):
         return None
     info = setup(solution)
     step = info.get("step", info.get("dt"))
+    unsplit = len(meta.get("solver", {}).get("plan", {}).get("subproblems", ())) == 1
     scheme = {"reference": info.get("integrator", "l2-1sigma"),
-              "split-pinn": "l1"}.get(info["method"])
+              "split-pinn": "l2-1sigma" if unsplit else None}.get(info["method"])
     if scheme is None or step is None:
         return None
     return f"{scheme}, step {step:g} ms"

@@ -193,17 +193,14 @@ def plan(bound: BoundModel, scheme: str | None = None,
          solvers: Mapping[str, str] | str = "pinn") -> Plan:
     """Build the splitting plan of ``bound``.
 
-    ``scheme``: "lie", "strang" or "yoshida" (default: yoshida, or lie for fractional models,
-    whose L1 memory is recorded once per step).  ``partition``: lists of state names that
-    override the default (membrane state | the rest).  ``solvers``: one solver for all
-    sub-problems, or a mapping from a sub-problem's first state (or its comma-joined name) to
-    "pinn", "exact" or "classical"; unmentioned sub-problems use "pinn".
+    ``scheme``: "lie", "strang" or "yoshida" (default: yoshida; for a fractional model, whose
+    memory is recorded once per step, strang when only the last sub-problem is fractional —
+    strang advances it once, between the half steps of the others — else lie; a scheme that
+    advances a fractional sub-problem in parts of a step is refused).  ``partition``: lists
+    of state names that override the default (membrane state | the rest).  ``solvers``: one
+    solver for all sub-problems, or a mapping from a sub-problem's first state (or its
+    comma-joined name) to "pinn", "exact" or "classical"; unmentioned sub-problems use "pinn".
     """
-    if scheme is None:
-        scheme = "lie" if bound.fractional else "yoshida"
-    if bound.fractional and scheme != "lie":
-        raise ModelError("fractional models are composed with the lie scheme only "
-                         "(the L1 history is recorded once per full step)")
     partition = [list(p) for p in (partition or default_partition(bound))]
     flat = [s for p in partition for s in p]
     for s in flat:
@@ -225,4 +222,14 @@ def plan(bound: BoundModel, scheme: str | None = None,
             if key not in chosen and not any(key == p[0] for p in partition):
                 raise ModelError(f"solver given for {key!r}, which is not a sub-problem")
     subs = [_subproblem(bound, p, chosen[",".join(p)]) for p in partition]
-    return Plan(bound.model.name, subs, scheme, scheme_stages(len(subs), scheme))
+    if scheme is None:  # fractional: strang when its middle sub-problem holds the memory
+        middle = len(subs) > 1 and [k for k, s in enumerate(subs)
+                                    if s.fractional] == [len(subs) - 1]
+        scheme = ("strang" if middle else "lie") if bound.fractional else "yoshida"
+    stages = scheme_stages(len(subs), scheme)
+    for k, s in enumerate(subs):
+        if s.fractional and [st for st in stages if st[0] == k] != [(k, 1.0)]:
+            raise ModelError(f"the {scheme} scheme advances the fractional sub-problem "
+                             f"{s.name} in parts of a step, but its memory is recorded once "
+                             "per step: use lie, or strang with the fractional states last")
+    return Plan(bound.model.name, subs, scheme, stages)

@@ -233,32 +233,32 @@ def test_default_grid_is_shared_by_every_method():
 
 
 def test_frac_lif_against_an_independent_adams_reference():
-    """split-PINN marches the L1 scheme of the L1 reference (not the default L2-1σ one):
-    against it the error is round-off.
-    Against Adams at dt/4 it is the L1 discretisation error, far from round-off; the summary
-    names the reference (Adams, its dt) and the L1 reference (its integrator and dt)."""
-    l1 = "reference[integrator=l1]"
-    methods = ["reference[integrator=adams,dt=0.005]", l1, "split-pinn"]
+    """split-PINN marches the L2-1σ scheme of the default reference: against it the error is
+    round-off.  Against Adams at dt/4 it is the L2-1σ discretisation error, far from
+    round-off; the summary names the reference (Adams, its dt) and the L2-1σ reference (its
+    integrator and dt)."""
+    l21 = "reference[integrator=l2-1sigma]"
+    methods = ["reference[integrator=adams,dt=0.005]", l21, "split-pinn"]
     c = compare("frac-lif", methods, 15.0, 0.02)
     assert c.reference == methods[0]
     rel = {k: m["rel_l2"]["V"] for k, m in c.metrics.items()}
-    assert rel["split-pinn"] > 1e-5 and rel[l1] > 1e-5
-    assert rel["split-pinn"] == pytest.approx(rel[l1], rel=1e-3)  # the same scheme
+    assert rel["split-pinn"] > 1e-8 and rel[l21] > 1e-8  # measured 1.7e-7; round-off 1e-13
+    assert rel["split-pinn"] == pytest.approx(rel[l21], rel=1e-3)  # the same scheme
     summary = c.summary()
     assert "errors against the reference reference[integrator=adams,dt=0.005]: method " \
            "reference, dt 0.005 ms, integrator adams" in summary
-    line = next(x for x in summary.splitlines() if x.startswith(l1 + " "))
-    assert "dt 0.02 ms, integrator l1" in line
+    line = next(x for x in summary.splitlines() if x.startswith(l21 + " "))
+    assert "dt 0.02 ms, integrator l2-1sigma" in line
     assert "warning" not in summary  # the reference is independent of split-PINN's scheme
-    # with the L1 reference first, split-PINN shares its discretisation: a warning says so
-    same = Comparison("frac-lif", l1, {k: c.solutions[k] for k in methods[1:]},
-                      {k: solution_metrics(c.solutions[l1], c.solutions[k])
+    # with the L2-1σ reference first, split-PINN shares its discretisation: a warning says so
+    same = Comparison("frac-lif", l21, {k: c.solutions[k] for k in methods[1:]},
+                      {k: solution_metrics(c.solutions[l21], c.solutions[k])
                        for k in methods[1:]})
     assert same.metrics["split-pinn"]["rel_l2"]["V"] < 1e-9
     assert same.warnings() == [
-        "warning: split-pinn shares the reference's discretisation (l1, step 0.02 ms): its "
-        "error is agreement with the same scheme, not error against the true solution; add an "
-        "independent reference, e.g. reference[integrator=adams,dt=<dt/4>], first"]
+        "warning: split-pinn shares the reference's discretisation (l2-1sigma, step 0.02 ms): "
+        "its error is agreement with the same scheme, not error against the true solution; add "
+        "an independent reference, e.g. reference[integrator=adams,dt=<dt/4>], first"]
     assert same.warnings()[0] in same.summary()
 
 

@@ -55,8 +55,6 @@ def test_split_pinn_solves_the_reference_relation(split_runs):
     np.testing.assert_allclose(split["V"], ref["V"], rtol=0, atol=1e-8)
 
 
-@pytest.mark.xfail(strict=True, reason="needs splitting.plan to compose fractional plans by "
-                   "Strang (lie today: first order, 1.0e-3 ms at dt 0.01)")
 def test_fo_hh_split_pinn_is_second_order_accurate():
     """FO-HH (gate n of order 0.8, I 10 from 10 ms), 0-12.5 ms, dt 0.01: the spike within
     1e-3 ms of the converged time (Richardson from the L2-1σ reference at dt 0.005 and 0.0025:

@@ -137,11 +137,16 @@ def test_plan_order_and_default_scheme(scheme, order):
     assert plan(bound).scheme == "yoshida"
 
 
-def test_fractional_models_default_to_lie_and_refuse_others():
-    bound = _bound("frac-lif")
-    assert plan(bound).scheme == "lie"
-    with pytest.raises(ModelError, match="lie"):
-        plan(bound, scheme="strang")
+def test_fractional_plans_advance_each_memory_once_per_step():
+    """Strang by default when only the last sub-problem (strang's middle one) is fractional;
+    lie when an outer one is too; a scheme that splits a fractional stage is refused."""
+    assert plan(_bound("fo-hh")).stages == [(0, 0.5), (1, 1.0), (0, 0.5)]
+    assert plan(_bound("frac-izhikevich")).scheme == "lie"
+    assert plan(_bound("frac-lif")).scheme == "lie"  # one sub-problem: nothing to split
+    with pytest.raises(ModelError, match="once per step"):
+        plan(_bound("frac-izhikevich"), scheme="strang")
+    with pytest.raises(ModelError, match="once per step"):
+        plan(_bound("fo-hh"), scheme="yoshida")
 
 
 # -- overrides ------------------------------------------------------------------------------------
