@@ -61,7 +61,7 @@ class CompiledModel:
     """The compiled functions of one model (see :mod:`splitpinn.kernels`): ``rhs``,
     ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
     event then the spike detector, as :class:`splitpinn.marching._Crossings`), and the kernels
-    ``march``, ``compose`` and ``rhs_rows`` that call them."""
+    ``march``, ``compose`` and ``rhs_rows`` that call them (with the module's ``diagonal``)."""
 
     rhs: object
     jacobian: object
@@ -109,8 +109,9 @@ def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) ->
     return "\n".join(lines + ["    return 0"]) + "\n"
 
 
-def _sources(bound: BoundModel) -> tuple[str, str, str]:
-    """The sources of ``rhs``, ``jacobian`` and ``crossings`` (see :class:`CompiledModel`)."""
+def _sources(bound: BoundModel) -> tuple[str, ...]:
+    """The sources of ``rhs``, ``jacobian``, ``diagonal`` and ``crossings`` (see
+    :class:`CompiledModel`)."""
     numeric = bound._numeric
     n = len(bound.names)
     jac = numeric.jacobian_exprs
@@ -119,17 +120,21 @@ def _sources(bound: BoundModel) -> tuple[str, str, str]:
     if detector:
         state = bound.args[2 + bound.index(detector.state)]
         crossings.append((str(len(crossings)), state - detector.threshold))
-    return (_source("rhs", bound, [(str(i), e) for i, e in enumerate(numeric.rhs_exprs)]),
+    rhs = numeric.rhs_exprs
+    return (_source("rhs", bound, [(str(i), e) for i, e in enumerate(rhs)]),
             _source("jacobian", bound, [(f"{i}, {j}", jac[i, j]) for i in range(n)
                                         for j in range(n)]),
+            _source("diagonal", bound, [(f"0, {i}", e) for i, e in enumerate(rhs)]
+                    + [(f"1, {i}", jac[i, i]) for i in range(n)]),
             _source("crossings", bound, crossings))
 
 
-_NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "crossings",
-          "solve_in_place", "march", "compose", "rhs_rows")
+_NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
+          "crossings", "solve_in_place", "cholesky_solve_in_place", "march", "compose",
+          "rhs_rows")
 
 
-def _build(sources: tuple[str, str, str]) -> CompiledModel:
+def _build(sources: tuple[str, ...]) -> CompiledModel:
     """Write (once) and import the module of :mod:`splitpinn.kernels` followed by the model's
     functions, every function compiled by numba with its disk cache."""
     import numba

@@ -40,6 +40,13 @@ def jacobian(t, I_ext, y, p, out):
     raise NotImplementedError
 
 
+def diagonal(t, I_ext, y, p, out):
+    """Stand-in: the right-hand side into ``out[0]`` and the Jacobian's diagonal into
+    ``out[1]`` (all a frozen-coefficient stage needs, without the costly off-diagonal
+    derivatives of rate functions)."""
+    raise NotImplementedError
+
+
 def crossings(t, I_ext, y, p, out):
     """Stand-in: the model's event functions, then its spike detector, into ``out``."""
     raise NotImplementedError
@@ -65,6 +72,31 @@ def solve_in_place(m, r):
     for i in range(n - 1, -1, -1):
         for j in range(i + 1, n):
             r[i] -= m[i, j] * r[j]
+        r[i] /= m[i, i]
+
+
+def cholesky_solve_in_place(m, r):
+    """r <- m^-1 r in place for a symmetric positive definite m given by its lower triangle
+    (a normal matrix; half the work of elimination); NaN where m is not positive definite."""
+    n = r.size
+    for j in range(n):
+        for k in range(j):
+            m[j, j] -= m[j, k] * m[j, k]
+        if not m[j, j] > 0:
+            r[:] = np.nan
+            return
+        m[j, j] = math.sqrt(m[j, j])
+        for i in range(j + 1, n):
+            for k in range(j):
+                m[i, j] -= m[i, k] * m[j, k]
+            m[i, j] /= m[j, j]
+    for i in range(n):
+        for k in range(i):
+            r[i] -= m[i, k] * r[k]
+        r[i] /= m[i, i]
+    for i in range(n - 1, -1, -1):
+        for k in range(i + 1, n):
+            r[i] -= m[k, i] * r[k]
         r[i] /= m[i, i]
 
 
@@ -145,7 +177,7 @@ def compose(t, y, h, frozen, stim, params, stage_sub, stage_c, members,
     rows, n = y.shape
     n_sub = members.shape[0]
     K, C = end.size, o_check.shape[0]
-    f, jac = np.empty(n), np.empty((n, n))
+    fd = np.empty((2, n))
     g, w = np.empty((K, K)), np.empty(K)
     new = np.empty(n)
     for r in range(rows):
@@ -154,19 +186,18 @@ def compose(t, y, h, frozen, stim, params, stage_sub, stage_c, members,
         for st in range(stage_sub.size):
             k, c = stage_sub[st], stage_c[st]
             hh = c * h[r]
-            rhs(t[r] + clock[k] * h[r], stim[r], y[r], params[:, r], f)
-            jacobian(t[r] + clock[k] * h[r], stim[r], y[r], params[:, r], jac)
+            diagonal(t[r] + clock[k] * h[r], stim[r], y[r], params[:, r], fd)
             for m in range(members.shape[1]):
                 i = members[k, m]
                 if i < 0:
                     break
                 active = 0.0 if frozen[r, i] else 1.0
-                z, b, u0 = hh * jac[i, i] * active, hh * f[i] * active, y[r, i]
+                z, b, u0 = hh * fd[1, i] * active, hh * fd[0, i] * active, y[r, i]
                 for a in range(K):
                     w[a] = b * o_sum[a] - z * b * v_sum[a]
-                    for e in range(K):
+                    for e in range(a + 1):
                         g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
-                solve_in_place(g, w)
+                cholesky_solve_in_place(g, w)
                 for q in range(C):
                     res, u = -b, u0
                     for a in range(K):
