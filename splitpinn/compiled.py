@@ -76,7 +76,10 @@ def compiled_model(bound: BoundModel) -> CompiledModel:
     process, keyed by their source: a model rebuilt with the same equations (each
     ``solve("hh", ...)`` builds one) reuses them, and with them the kernels specialised to
     them (compiling those takes seconds)."""
-    sources = _sources(bound)
+    known = bound.model.__dict__  # printing the sources takes a while: once per model object
+    if "_compiled_sources" not in known:
+        known["_compiled_sources"] = _sources(bound)
+    sources = known["_compiled_sources"]
     if sources not in _COMPILED:
         try:
             _COMPILED[sources] = _build(sources)
