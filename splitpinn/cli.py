@@ -114,10 +114,10 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--integrator", choices=registry.names("integrator"),
                    help="reference integrator (default DOP853; fractional models: l2-1sigma)")
     p.add_argument("--rtol", type=_positive,
-                   help="relative tolerance of the adaptive steps (split-PINN default 1e-7, "
+                   help="relative tolerance of the adaptive steps (split-PINN default 1e-8, "
                         "reference 1e-10)")
     p.add_argument("--atol", type=_positive,
-                   help="absolute tolerance (split-PINN default 1e-9, reference 1e-10)")
+                   help="absolute tolerance (split-PINN default 1e-10, reference 1e-10)")
     p.add_argument("--fixed-step", action="store_const", const=True, default=None,
                    help="split-PINN: use the --dt spacing as the step (no error control)")
     p.add_argument("--estimate-error", action="store_const", const=True, default=None,
