@@ -38,9 +38,11 @@ def test_frac_lif_split_pinn_matches_the_l2_1sigma_reference():
 def test_fo_hh_split_pinn_against_references(t_on):
     """FO-HH (gate n of order 0.8, I 10), 0-30 ms, dt 0.01, against two second-order
     references: L2-1σ (the trapezoid at its σ-point for V, m, h) and Adams (trapezoid).
-    Measured with lie (t_on 10): spikes 11.92378 (split-PINN), 11.92262 (L2-1σ), 11.92299
-    (Adams), 11.92279 (L2-1σ at dt 0.0025); rel. L2(V) vs L2-1σ 5.7e-4, vs Adams 4.1e-4; m
-    3.0e-3.  Was: L1 (first order for V, m, h) and split-PINN with the L1 relation."""
+    Measured when split plans were composed by Lie (t_on 10): spikes 11.92378 (split-PINN),
+    11.92262 (L2-1σ), 11.92299 (Adams), 11.92279 (L2-1σ at dt 0.0025); rel. L2(V) vs L2-1σ
+    5.7e-4, vs Adams 4.1e-4; m 3.0e-3.  With Strang (now) split-PINN's spike is 2.5e-4 ms from
+    the L2-1σ reference.  Was: L1 (first order for V, m, h) and split-PINN with the L1
+    relation."""
     parameters = {"eta": 0.8, "t_on": t_on, "I": 10.0}
     split = _solve("fo-hh", "split-pinn", 30.0, 0.01, parameters, "n")
     assert list(split.meta["orders"].values()) == [1.0, 1.0, 1.0, 0.8]
