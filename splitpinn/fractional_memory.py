@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bound import BoundModel
-from .fractional import FastL21SigmaHistory, FullL21SigmaHistory, default_history_kind
+from .fractional import default_history_kind, make_history
 from .splitting import Plan
 
 
@@ -56,13 +56,11 @@ class SplitMemory:
         t_end += abs(t_end - t0) * 1e-9 + 1e-12
         dt_min = float(np.min(np.diff(grid))) / 10
 
-        def history(orders, u0):
-            if self.kind == "full":
-                return FullL21SigmaHistory(orders, t0, u0, sigma=sigma)
-            return FastL21SigmaHistory(orders, t0, u0, t_end, dt_min, tol, sigma=sigma)
-
-        self.histories = {k: [history(sub.orders, row[sub.index]) for row in y0]
-                          for k, sub in enumerate(plan.subproblems) if sub.fractional}
+        self.histories = {
+            k: [make_history(self.kind, sub.orders, t0, row[sub.index], t_end=t_end,
+                             dt_min=dt_min, tol=tol, scheme="l21sigma", sigma=sigma)
+                for row in y0]
+            for k, sub in enumerate(plan.subproblems) if sub.fractional}
 
     def __contains__(self, k: int) -> bool:
         return k in self.histories
