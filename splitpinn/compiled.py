@@ -46,14 +46,14 @@ class NotCompilable(Exception):
 class Marched(NamedTuple):
     """What :func:`march_uniform` did: the ``states`` (count, n) of the steps it took (all
     recorded), the memory's ``acc`` and ``du_last`` after them, the crossing functions
-    ``before`` the next step, the Newton ``iterations`` and whether Newton ``failed``."""
+    ``before`` the next step and the Newton ``iterations`` (a step whose Newton iteration
+    failed is not taken: the caller's numpy step repeats it and reports the failure)."""
 
     states: np.ndarray
     acc: np.ndarray
     du_last: np.ndarray
     before: np.ndarray
     iterations: int
-    failed: bool
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,17 @@ def _cache_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="splitpinn-"))
 
 
+def _call(kernel, *args):
+    """``kernel(*args)``; numba types a kernel on its first call, and a model function it
+    cannot type is reported as :class:`NotCompilable`."""
+    from numba.core.errors import NumbaError
+
+    try:
+        return kernel(*args)
+    except NumbaError as error:
+        raise NotCompilable(str(error)) from error
+
+
 def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
                   stops: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
                   stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
@@ -191,25 +202,18 @@ def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
     ``jac_const``: the Jacobian when it is constant, else None.
 
     Returns a :class:`Marched`."""
-    from numba.core.errors import NumbaError
-
     n = u0.size
     out = np.empty((stops.size, n))
     linear = jac_const is not None
     acc, du_last = recurrence.acc.copy(), recurrence.du_last.copy()
     after = np.array(before, dtype=float)
-    try:
-        result = model.march(
-            float(t0), np.asarray(u0, dtype=float),
-            du_last, acc, recurrence.E, recurrence.P, recurrence.c,
-            recurrence.D, recurrence.G1, recurrence.G2, float(recurrence.sigma), stops, t_star,
-            stim_star, stim_end, params, active, after, linear,
-            np.array(jac_const) if linear else np.zeros((n, n)), float(newton_tol),
-            int(max_newton), out)
-    except NumbaError as error:  # typing fails on the first call: the model's functions
-        raise NotCompilable(str(error)) from error
-    count, iterations, failed = result
-    return Marched(out[:count], acc, du_last, after, iterations, failed)
+    count, iterations = _call(
+        model.march, float(t0), np.asarray(u0, dtype=float), du_last, acc, recurrence.E,
+        recurrence.P, recurrence.c, recurrence.D, recurrence.G1, recurrence.G2,
+        float(recurrence.sigma), stops, t_star, stim_star, stim_end, params, active, after,
+        linear, np.array(jac_const) if linear else np.zeros((n, n)), float(newton_tol),
+        int(max_newton), out)
+    return Marched(out[:count], acc, du_last, after, iterations)
 
 
 class FrozenComposition:
@@ -247,19 +251,13 @@ class FrozenComposition:
     def __call__(self, rows, t, y, h, frozen):
         """(states after the step (R, n), per-row ok, per-row largest stage residual, per-row
         index of the first sub-problem that missed its tolerance or −1)."""
-        from numba.core.errors import NumbaError
-
         t, stim, params = self._inputs(rows, t)
         out = np.array(y, dtype=float, order="C")
         failed_at = np.full(len(rows), -1, dtype=np.int64)
         residuals = np.zeros(len(rows))
-        try:
-            self.model.compose(
-                t, out, np.ascontiguousarray(h, dtype=float),
-                np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage_sub,
-                self.stage_c, self.members, *self.system, self.tol, failed_at, residuals)
-        except NumbaError as error:
-            raise NotCompilable(str(error)) from error
+        _call(self.model.compose, t, out, np.ascontiguousarray(h, dtype=float),
+              np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage_sub,
+              self.stage_c, self.members, *self.system, self.tol, failed_at, residuals)
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 
@@ -267,5 +265,5 @@ class FrozenComposition:
         """The right-hand side (R, n) of ``rows``, zero for clamped states."""
         t, stim, params = self._inputs(rows, t)
         out = np.empty(np.shape(y))
-        self.model.rhs_rows(t, stim, np.ascontiguousarray(y, dtype=float), params, out)
+        _call(self.model.rhs_rows, t, stim, np.ascontiguousarray(y, dtype=float), params, out)
         return np.where(frozen, 0.0, out)

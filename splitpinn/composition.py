@@ -133,7 +133,10 @@ class CompositionStepper(Stepper):
 
     def derivative(self, rows, t, y, frozen) -> np.ndarray:
         if self.compiled is not None:
-            return self.compiled.derivative(rows, t, y, frozen)
+            try:
+                return self.compiled.derivative(rows, t, y, frozen)
+            except NotCompilable:
+                self.compiled = None
         return super().derivative(rows, t, y, frozen)
 
     def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
@@ -198,7 +201,10 @@ def _frozen_composition(bound: BoundModel, the_plan: Plan, trainer):
                for sub in the_plan.subproblems]
     if any(system is None for system in systems):
         return None
-    return FrozenComposition(bound, the_plan, systems[0], trainer.tol)
+    try:
+        return FrozenComposition(bound, the_plan, systems[0], trainer.tol)
+    except NotCompilable:  # the model's functions have no Python form
+        return None
 
 
 def _check_fractional_resets(bound: BoundModel) -> None:

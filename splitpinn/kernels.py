@@ -104,11 +104,12 @@ def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
           stops, t_star, stim_star, stim_end, p, active, before, linear, jac,
           newton_tol, max_newton, out):
     """The implicit L1 / L2-1σ march of :func:`splitpinn.compiled.march_uniform`; returns
-    (steps taken, Newton iterations of those steps, whether Newton failed)."""
+    (steps taken, Newton iterations of those steps); it stops before a step whose Newton
+    iteration fails."""
     n, modes = acc.shape
     u_last, u, u_star, f, r = u0.copy(), u0.copy(), u0.copy(), np.empty(n), np.empty(n)
     H, m, g = np.empty(n), np.empty((n, n)), np.empty(before.size)
-    t_last, iterations, count, failed = t0, 0, 0, False
+    t_last, iterations, count = t0, 0, 0
     for k in range(stops.size):
         for i in range(n):
             H[i] = P[i] * du_last[i]
@@ -146,7 +147,6 @@ def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
                 converged = True
                 break
         if not converged:
-            failed = True
             break
         crossings(stops[k], stim_end[k], u, p, g)
         crossed = False
@@ -168,7 +168,7 @@ def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
             before[j] = g[j]
         t_last = stops[k]
         count += 1
-    return count, iterations, failed
+    return count, iterations
 
 
 def compose(t, y, h, frozen, stim, params, stage_sub, stage_c, members,

@@ -163,3 +163,22 @@ def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
                            text=True, check=True).stdout.split() for _ in range(2)]
     assert runs[0] == ["0", "1"] and runs[1] == ["1", "0"], runs
     assert len(list(tmp_path.glob("model_*.py"))) == 1
+
+
+@pytest.mark.parametrize("where", ["building", "calling"])
+def test_split_pinn_keeps_the_numpy_path_where_numba_fails(monkeypatch, where):
+    """A model numba cannot compile, found when its functions are printed ("building") or
+    when a kernel is first typed ("calling": the output derivative at the start, before
+    any step), leaves split-PINN on numpy with the same result."""
+    import splitpinn
+
+    def refuse(*args):
+        raise compiled.NotCompilable("no numba form")
+
+    monkeypatch.setattr(compiled, "compiled_model" if where == "building" else "_call", refuse)
+    kept = splitpinn.solve("lif", "split-pinn", 30.0)
+    monkeypatch.undo()
+    slow = splitpinn.solve("lif", "split-pinn", 30.0, compiled=False)
+    assert not kept.meta["solver"]["compiled"]
+    np.testing.assert_array_equal(kept.y, slow.y)
+    np.testing.assert_array_equal(kept.spike_times, slow.spike_times)
