@@ -125,10 +125,18 @@ class _ImplicitStepper:
         coef = hist.local_coefficient(t)
         return self._newton(t, known, coef, u_last, active)
 
+    def relation_point(self, t_last, t):
+        """The time t* = t_last + σ(t − t_last) where the relation of a step from t_last to
+        t holds (t itself for σ = 1), and the stimulus there: at σ = 1 its left limit, since
+        the step ends before a jump at t (floats or arrays)."""
+        if self.sigma == 1:
+            return t, self.rhs.stimulus(t, -1)
+        t_star = t_last + self.sigma * (t - t_last)
+        return t_star, self.rhs.stimulus(t_star)
+
     def _newton(self, t, known, coef, u_last, active):
         rhs, n, sigma = self.rhs, len(u_last), self.sigma
-        t_star = t if sigma == 1 else self.history.t_last + sigma * (t - self.history.t_last)
-        stim = rhs.stimulus(t_star, -1 if sigma == 1 else 0)  # the step's end: before a jump
+        t_star, stim = self.relation_point(self.history.t_last, t)
         u = u_last.copy()
         clamped = ~active
         any_clamped = bool(clamped.any())
@@ -468,12 +476,11 @@ class _CoreStepper(Stepper):
             recurrence = uniform(steps[0])
             if recurrence is None or np.ptp(steps) > _SAME_STEP * steps[0]:
                 break
-            t_star = chunk - (1.0 - recurrence.sigma) * steps
-            side = -1 if recurrence.sigma == 1 else 0  # as _ImplicitStepper._newton
+            t_star, stim_star = self.scheme.relation_point(np.append(t0, chunk[:-1]), chunk)
             try:
                 marched = march_uniform(
                     compiled_model(self.bound), recurrence, t0, history.u_last, chunk, t_star,
-                    rhs.stimulus(t_star, side), rhs.stimulus(chunk), np.array(rhs.params),
+                    stim_star, rhs.stimulus(chunk), np.array(rhs.params),
                     active, before, rhs.jac_const, self.scheme.newton_tol,
                     self.scheme.max_newton)
             except NotCompilable:
