@@ -37,6 +37,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from . import kernels
 from .bound import BoundModel
+from .stage_table import WIDTH, Z_LOW, StageTable
 
 
 class NotCompilable(Exception):
@@ -133,8 +134,8 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
 
 
 _NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
-          "crossings", "solve_in_place", "cholesky_solve_in_place", "march", "compose",
-          "rhs_rows")
+          "crossings", "solve_in_place", "cholesky_solve_in_place", "march", "tabulated_stage",
+          "compose", "rhs_rows")
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:
@@ -223,7 +224,9 @@ class FrozenComposition:
     once.  It computes what :meth:`~splitpinn.subsolvers.LeastSquaresPINN.advance` does on
     that path: per state, z = h·∂f/∂x and b = h·f at the stage start, the K×K normal
     equations (G0 − zG1 + z²G2) w = b(Σo − zΣv), the residual at the check points, and the
-    value at the stage end; ``systems`` are those products (``frozen_system``)."""
+    value at the stage end; ``systems`` are those products (``frozen_system``).  Where a
+    stage's z lies in its :class:`~splitpinn.stage_table.StageTable` and the bounded residual
+    meets the tolerance, the table gives the value without the solve."""
 
     def __init__(self, bound: BoundModel, plan, system: tuple, tol: float) -> None:
         self.bound, self.model, self.tol = bound, compiled_model(bound), float(tol)
@@ -234,6 +237,8 @@ class FrozenComposition:
         for k, sub in enumerate(plan.subproblems):
             self.members[k, : len(sub.index)] = sub.index
         self.system = tuple(np.ascontiguousarray(a, dtype=float) for a in system)
+        table = StageTable.from_system(self.system)
+        self.table = (Z_LOW, WIDTH, table.coefficients, table.residual, table.reach)
         self.params = np.ascontiguousarray(bound.param_columns, dtype=float)
         constant = bound.constant_stimulus
         self.stim = None if constant is None else np.ascontiguousarray(
@@ -257,7 +262,8 @@ class FrozenComposition:
         residuals = np.zeros(len(rows))
         _call(self.model.compose, t, out, np.ascontiguousarray(h, dtype=float),
               np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage_sub,
-              self.stage_c, self.members, *self.system, self.tol, failed_at, residuals)
+              self.stage_c, self.members, *self.system, self.tol, *self.table, failed_at,
+              residuals)
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 

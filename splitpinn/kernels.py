@@ -171,9 +171,29 @@ def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
     return count, iterations
 
 
+def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
+    """A frozen-coefficient stage from a :class:`~splitpinn.stage_table.StageTable`: (the
+    value at the stage end, the bound of its residual), or (NaN, inf) where z lies outside
+    the table or the bound misses ``tol`` (then the stage is solved directly)."""
+    x = (z - z_low) / width
+    if not (x >= 0.0 and x < coefficients.shape[0]) or not math.isfinite(b):
+        return math.nan, math.inf
+    piece = int(x)
+    bound = abs(b) * residual[piece] / max(1.0, abs(u0) - abs(b) * reach[piece])
+    if not bound <= tol:
+        return math.nan, math.inf
+    s = 2.0 * (x - piece) - 1.0  # Clenshaw's recurrence for the Chebyshev series
+    b1, b2 = 0.0, 0.0
+    for k in range(coefficients.shape[1] - 1, 0, -1):
+        b1, b2 = 2.0 * s * b1 - b2 + coefficients[piece, k], b1
+    return u0 + b * (s * b1 - b2 + coefficients[piece, 0]), bound
+
+
 def compose(t, y, h, frozen, stim, params, stage_sub, stage_c, members,
-            g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, failed_at, residuals):
-    """The composed step of :class:`splitpinn.compiled.FrozenComposition`, in place on y."""
+            g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width,
+            coefficients, residual, reach, failed_at, residuals):
+    """The composed step of :class:`splitpinn.compiled.FrozenComposition`, in place on y:
+    each state's stage from the table where it applies, else by its normal equations."""
     rows, n = y.shape
     n_sub = members.shape[0]
     K, C = end.size, o_check.shape[0]
@@ -193,6 +213,12 @@ def compose(t, y, h, frozen, stim, params, stage_sub, stage_c, members,
                     break
                 active = 0.0 if frozen[r, i] else 1.0
                 z, b, u0 = hh * fd[1, i] * active, hh * fd[0, i] * active, y[r, i]
+                value, bound = tabulated_stage(z, b, u0, z_low, width, coefficients,
+                                               residual, reach, tol)
+                if bound <= tol:
+                    new[i] = value
+                    worst = bound if bound > worst else worst
+                    continue
                 for a in range(K):
                     w[a] = b * o_sum[a] - z * b * v_sum[a]
                     for e in range(a + 1):
