@@ -11,7 +11,10 @@ around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost 
   sum-of-exponentials memory (:meth:`~splitpinn.fractional.FastHistory.uniform_recurrence`),
   Newton per step, stopping before the first step that crosses a threshold.
 * :class:`FrozenComposition`: split-PINN's composed step when every stage is a least-squares
-  stage with frozen coefficients (HH, LIF), for all rows of a batch in one call.
+  stage with frozen coefficients (HH, LIF), for all rows of a batch in one call, each stage
+  taken from its :class:`~splitpinn.stage_table.StageTable` where that meets the tolerance;
+  and its adaptive march between events (:meth:`FrozenComposition.march`), which takes the
+  marching loop's Python out of the steps that need no event handling.
 
 The fractional reference and split-PINN use them where they apply and keep their numpy paths
 everywhere else (``compiled=False`` keeps those throughout, for debugging).  numba is imported
@@ -62,13 +65,15 @@ class CompiledModel:
     """The compiled functions of one model (see :mod:`splitpinn.kernels`): ``rhs``,
     ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
     event then the spike detector, as :class:`splitpinn.marching._Crossings`), and the kernels
-    ``march``, ``compose`` and ``rhs_rows`` that call them (with the module's ``diagonal``)."""
+    ``march``, ``compose``, ``march_adaptive`` and ``rhs_rows`` that call them (with the
+    module's ``diagonal``)."""
 
     rhs: object
     jacobian: object
     crossings: object
     march: object
     compose: object
+    march_adaptive: object
     rhs_rows: object
 
 
@@ -135,7 +140,7 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
 
 _NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
           "crossings", "solve_in_place", "cholesky_solve_in_place", "march", "tabulated_stage",
-          "compose", "rhs_rows")
+          "compose_row", "compose", "step_control", "march_adaptive", "rhs_rows")
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:
@@ -155,7 +160,8 @@ def _build(sources: tuple[str, ...]) -> CompiledModel:
     sys.modules[spec.name] = module  # numba's disk cache finds its module by name
     spec.loader.exec_module(module)
     return CompiledModel(*(getattr(module, name) for name in
-                           ("rhs", "jacobian", "crossings", "march", "compose", "rhs_rows")))
+                           ("rhs", "jacobian", "crossings", "march", "compose", "march_adaptive",
+                            "rhs_rows")))
 
 
 _FOOTER = f"""
@@ -230,15 +236,16 @@ class FrozenComposition:
 
     def __init__(self, bound: BoundModel, plan, system: tuple, tol: float) -> None:
         self.bound, self.model, self.tol = bound, compiled_model(bound), float(tol)
-        self.stage_sub = np.array([k for k, _ in plan.stages], dtype=np.int64)
-        self.stage_c = np.array([c for _, c in plan.stages], dtype=float)
-        width = max(len(sub.index) for sub in plan.subproblems)
-        self.members = np.full((len(plan.subproblems), width), -1, dtype=np.int64)
+        members = np.full((len(plan.subproblems), max(len(sub.index) for sub in
+                                                      plan.subproblems)), -1, dtype=np.int64)
         for k, sub in enumerate(plan.subproblems):
-            self.members[k, : len(sub.index)] = sub.index
-        self.system = tuple(np.ascontiguousarray(a, dtype=float) for a in system)
-        table = StageTable.from_system(self.system)
-        self.table = (Z_LOW, WIDTH, table.coefficients, table.residual, table.reach)
+            members[k, : len(sub.index)] = sub.index
+        system = tuple(np.ascontiguousarray(a, dtype=float) for a in system)
+        table = StageTable.from_system(system)
+        #: Everything the kernel's composed step needs besides the rows (kernels.compose_row)
+        self.scheme = (np.array([k for k, _ in plan.stages], dtype=np.int64),
+                       np.array([c for _, c in plan.stages], dtype=float), members, *system,
+                       self.tol, Z_LOW, WIDTH, table.coefficients, table.residual, table.reach)
         self.params = np.ascontiguousarray(bound.param_columns, dtype=float)
         constant = bound.constant_stimulus
         self.stim = None if constant is None else np.ascontiguousarray(
@@ -261,11 +268,26 @@ class FrozenComposition:
         failed_at = np.full(len(rows), -1, dtype=np.int64)
         residuals = np.zeros(len(rows))
         _call(self.model.compose, t, out, np.ascontiguousarray(h, dtype=float),
-              np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage_sub,
-              self.stage_c, self.members, *self.system, self.tol, *self.table, failed_at,
+              np.ascontiguousarray(frozen, dtype=bool), stim, params, self.scheme, failed_at,
               residuals)
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
+
+    def march(self, rows, t, y, h, limit, frozen, before, control, grid, out, next_out):
+        """Plain adaptive steps of ``rows`` up to ``limit`` (see
+        :func:`splitpinn.kernels.march_adaptive`), in place on t, y, h, before (the rows'
+        own copies), the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns
+        counts (R, 3) of accepted steps, rejected steps and composed steps, and the largest
+        residual of a successful composed step per row.  Needs a constant stimulus."""
+        _, stim, params = self._inputs(rows, t)
+        counts, worst = np.zeros((len(rows), 3), dtype=np.int64), np.zeros(len(rows))
+        values, slopes = (out[0], out[1]) if out is not None else \
+            2 * (np.empty((1, y.shape[1], 0)),)
+        _call(self.model.march_adaptive, t, y, h, np.ascontiguousarray(limit, dtype=float),
+              np.ascontiguousarray(frozen, dtype=bool), before, stim, params, self.scheme,
+              control, np.ascontiguousarray(grid, dtype=float), rows.astype(np.int64), values,
+              slopes, next_out, counts, worst)
+        return counts, worst
 
     def derivative(self, rows, t, y, frozen) -> np.ndarray:
         """The right-hand side (R, n) of ``rows``, zero for clamped states."""

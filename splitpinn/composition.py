@@ -125,6 +125,23 @@ class CompositionStepper(Stepper):
         error = (small - big) / (2**self.error_order - 1)
         return Trial(t + h, small, error, ok[: len(rows)] & ok[len(rows):] & ok2)
 
+    def march_plain(self, rows, t, y, h, limit, frozen, before, control, grid, out,
+                    next_out):
+        """Plain adaptive steps in one compiled call (:meth:`FrozenComposition.march
+        <splitpinn.compiled.FrozenComposition.march>`): the composed steps of
+        :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
+        if self.compiled is None or self.compiled.stim is None or self.error_order is None:
+            return None
+        try:
+            counts, worst = self.compiled.march(rows, t, y, h, limit, frozen, before, control,
+                                                grid, out, next_out)
+        except NotCompilable:
+            self.compiled = None
+            return None
+        self.stage_evaluations += int(counts[:, 2].sum()) * len(self.plan.stages)
+        self.trainer.max_residual = max(self.trainer.max_residual, float(worst.max()))
+        return counts[:, 0], counts[:, 1]
+
     def partial(self, rows, t, y, s, frozen):
         if self.error_order is None:
             return self.compose(rows, t, y, s, frozen)[0]

@@ -189,61 +189,160 @@ def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
     return u0 + b * (s * b1 - b2 + coefficients[piece, 0]), bound
 
 
-def compose(t, y, h, frozen, stim, params, stage_sub, stage_c, members,
-            g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width,
-            coefficients, residual, reach, failed_at, residuals):
-    """The composed step of :class:`splitpinn.compiled.FrozenComposition`, in place on y:
-    each state's stage from the table where it applies, else by its normal equations."""
-    rows, n = y.shape
-    n_sub = members.shape[0]
-    K, C = end.size, o_check.shape[0]
-    fd = np.empty((2, n))
-    g, w = np.empty((K, K)), np.empty(K)
-    new = np.empty(n)
-    for r in range(rows):
-        clock = np.zeros(n_sub)
-        worst = 0.0
-        for st in range(stage_sub.size):
-            k, c = stage_sub[st], stage_c[st]
-            hh = c * h[r]
-            diagonal(t[r] + clock[k] * h[r], stim[r], y[r], params[:, r], fd)
-            for m in range(members.shape[1]):
-                i = members[k, m]
-                if i < 0:
-                    break
-                active = 0.0 if frozen[r, i] else 1.0
-                z, b, u0 = hh * fd[1, i] * active, hh * fd[0, i] * active, y[r, i]
-                value, bound = tabulated_stage(z, b, u0, z_low, width, coefficients,
-                                               residual, reach, tol)
-                if bound <= tol:
-                    new[i] = value
-                    worst = bound if bound > worst else worst
-                    continue
-                for a in range(K):
-                    w[a] = b * o_sum[a] - z * b * v_sum[a]
-                    for e in range(a + 1):
-                        g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
-                cholesky_solve_in_place(g, w)
-                for q in range(C):
-                    res, u = -b, u0
-                    for a in range(K):
-                        res += w[a] * (o_check[q, a] - z * v_check[q, a])
-                        u += w[a] * v_check[q, a]
-                    res = abs(res) / max(1.0, abs(u))
-                    worst = res if not res <= worst else worst  # NaN wins
-                value = u0
-                for a in range(K):
-                    value += w[a] * end[a]
+def compose_row(t, y, h, frozen, stim, p, scheme):
+    """One row's composed step of :class:`splitpinn.compiled.FrozenComposition`, in place on
+    its states y (n,): each state's stage from the table where it applies, else by its
+    normal equations.  Returns (the largest stage residual, the first sub-problem whose stage
+    missed the tolerance, or −1)."""
+    (stage_sub, stage_c, members, g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol,
+     z_low, width, coefficients, residual, reach) = scheme
+    n, K, C = y.size, end.size, o_check.shape[0]
+    fd, g, w, new = np.empty((2, n)), np.empty((K, K)), np.empty(K), np.empty(n)
+    clock = np.zeros(members.shape[0])
+    worst, failed_at = 0.0, -1
+    for st in range(stage_sub.size):
+        k, c = stage_sub[st], stage_c[st]
+        hh = c * h
+        diagonal(t + clock[k] * h, stim, y, p, fd)
+        for m in range(members.shape[1]):
+            i = members[k, m]
+            if i < 0:
+                break
+            active = 0.0 if frozen[i] else 1.0
+            z, b, u0 = hh * fd[1, i] * active, hh * fd[0, i] * active, y[i]
+            value, bound = tabulated_stage(z, b, u0, z_low, width, coefficients, residual,
+                                           reach, tol)
+            if bound <= tol:
                 new[i] = value
-            for m in range(members.shape[1]):
-                i = members[k, m]
-                if i < 0:
-                    break
-                y[r, i] = new[i]
-            clock[k] += c
-            if not worst <= tol and failed_at[r] < 0:
-                failed_at[r] = k
-        residuals[r] = worst
+                worst = bound if bound > worst else worst
+                continue
+            for a in range(K):
+                w[a] = b * o_sum[a] - z * b * v_sum[a]
+                for e in range(a + 1):
+                    g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
+            cholesky_solve_in_place(g, w)
+            for q in range(C):
+                res, u = -b, u0
+                for a in range(K):
+                    res += w[a] * (o_check[q, a] - z * v_check[q, a])
+                    u += w[a] * v_check[q, a]
+                res = abs(res) / max(1.0, abs(u))
+                worst = res if not res <= worst else worst  # NaN wins
+            value = u0
+            for a in range(K):
+                value += w[a] * end[a]
+            new[i] = value
+        for m in range(members.shape[1]):
+            i = members[k, m]
+            if i < 0:
+                break
+            y[i] = new[i]
+        clock[k] += c
+        if not worst <= tol and failed_at < 0:
+            failed_at = k
+    return worst, failed_at
+
+
+def compose(t, y, h, frozen, stim, params, scheme, failed_at, residuals):
+    """:func:`compose_row` for every row of a batch, in place on y (R, n)."""
+    for r in range(y.shape[0]):
+        residuals[r], failed_at[r] = compose_row(t[r], y[r], h[r], frozen[r], stim[r],
+                                                 params[:, r], scheme)
+    return 0
+
+
+def step_control(err, h_tried, h, limited, order, h_max):
+    """(accept, next step) from the error norm ``err`` of a step of length ``h_tried``:
+    accepted at err ≤ 1; the next step is h_tried·clip(0.9·err^(−1/(order+1)), 0.2, 5) (a
+    quarter for a non-finite err), at most ``h_max``; an accepted step that ended early at a
+    stop (``limited``) keeps the current step ``h`` if that is longer."""
+    if not math.isfinite(err):
+        factor = 0.25
+    elif err == 0.0:
+        factor = 5.0
+    else:
+        factor = min(max(0.9 * err ** (-1.0 / (order + 1)), 0.2), 5.0)
+    grown = min(h_max, h_tried * factor)
+    accept = err <= 1.0
+    return accept, (max(h, grown) if accept and limited else grown)
+
+
+def march_adaptive(t, y, h, limit, frozen, before, stim, params, scheme, control, grid,
+                   rows, values, slopes, next_out, counts, worst):
+    """Plain adaptive steps of every row, in place on its time t, states y, step h,
+    event functions ``before`` and output: the composed step with step doubling, as
+    :meth:`splitpinn.composition.CompositionStepper.attempt`, controlled as the marching
+    loop does; the grid inside an accepted step sampled by one composed step from its start
+    (``dense``).  A row stops at its ``limit``, before a step that crosses a threshold, when
+    it would be stuck (a step below ``same_time``) and when its tries reach ``max_tries``:
+    the loop takes that step.  ``control`` = (rtol, atol, order, h_max, max_tries,
+    same_time); ``counts`` (R, 3) gets accepted and rejected steps and composed steps; ``worst``
+    the largest residual of a successful composed step.  ``rows``: each row's index in the
+    output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,)."""
+    rtol, atol, order, h_max, max_tries, same_time = control
+    n = y.shape[1]
+    trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
+    g = np.empty(before.shape[1])
+    denominator = 2.0**order - 1.0
+    for r in range(y.shape[0]):
+        p, row = params[:, r], rows[r]
+        while t[r] < limit[r] - same_time and counts[r, 0] + counts[r, 1] < max_tries:
+            stop = min(limit[r], t[r] + h[r])
+            step = stop - t[r]
+            if step < same_time:
+                break
+            good = True
+            for part in range(3):  # one call site: each inlined copy costs compile time
+                trial[part] = trial[1] if part == 2 else y[r]
+                res, bad = compose_row(t[r] + step / 2 * (part == 2), trial[part],
+                                       step if part == 0 else step / 2, frozen[r], stim[r], p,
+                                       scheme)
+                good = good and bad < 0
+                if bad < 0 and res > worst[r]:
+                    worst[r] = res
+            counts[r, 2] += 3
+            big, small = trial[0], trial[2]
+            total = 0.0
+            for i in range(n):
+                scale = atol + rtol * max(abs(y[r, i]), abs(small[i]))
+                total += ((small[i] - big[i]) / denominator / scale) ** 2
+            err = math.sqrt(total / n)
+            if not (good and math.isfinite(err)):
+                err = math.inf
+            accept, new_h = step_control(err, step, h[r], step < h[r] * (1 - 1e-9), order,
+                                         h_max)
+            if not accept:
+                if new_h < same_time:
+                    break  # stuck: the loop reports it
+                counts[r, 1] += 1
+                h[r] = new_h
+                continue
+            crossings(stop, stim[r], small, p, g)
+            crossed = False
+            for j in range(g.size):
+                crossed = crossed or (before[r, j] < 0 and g[j] >= 0)
+            if crossed:
+                break
+            while values.shape[2] and next_out[row] < grid.size \
+                    and grid[next_out[row]] <= stop + same_time:
+                q = next_out[row]
+                trial[1] = small
+                if grid[q] < stop:
+                    trial[1] = y[r]
+                    res, bad = compose_row(t[r], trial[1], grid[q] - t[r], frozen[r], stim[r],
+                                           p, scheme)
+                    counts[r, 2] += 1
+                    if bad < 0 and res > worst[r]:
+                        worst[r] = res
+                rhs(grid[q], stim[r], trial[1], p, slope)
+                for i in range(n):
+                    values[row, i, q] = trial[1, i]
+                    slopes[row, i, q] = 0.0 if frozen[r, i] else slope[i]
+                next_out[row] += 1
+            t[r], h[r] = stop, new_h
+            y[r] = small
+            before[r, :] = g
+            counts[r, 0] += 1
     return 0
 
 

@@ -15,6 +15,12 @@ size, events, refractory clamp and memory:
 * **refractory clamp** — written once: the states an event clamps are handed to the stepper
   as ``frozen`` (their right-hand side is zero) until the period ends.
 * **output** — the stepper's dense output samples the grid inside each accepted step.
+* **plain steps** — where the stepper offers it (split-PINN with compiled composed steps, on
+  uncoupled rows under a constant stimulus), each row's steps up to its next crossing,
+  refractory end or t_end run in one compiled call (``stepper.march_plain``) under the same
+  control rule (:func:`splitpinn.kernels.step_control`); the loop then takes the step that
+  stopped it, events included.  A single neuron on fixed steps likewise marches stretches of
+  grid steps in ``stepper.run``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 from .bound import BoundModel
 from .coupling import Coupling
 from .errors import ModelError, SolverError
+from .kernels import step_control
 from .progress import advance_to, progress_bar
 from .solution import Solution
 from .stepper import Stepper
@@ -35,6 +42,8 @@ from .stimulus import breakpoints
 SAME_TIME = 1e-9
 #: A fixed-step trial that fails is retried on steps down to dt / 2**MAX_HALVINGS.
 MAX_HALVINGS = 4
+#: Tries per row in one call of the stepper's compiled plain steps.
+PLAIN_CHUNK = 2000
 
 
 @dataclass
@@ -183,6 +192,9 @@ class _Loop:
         #: A single neuron on fixed steps may march stretches of grid steps in the stepper.
         self.stretches = (not self.free_steps and n_rows == 1 and coupling is None
                           and hasattr(stepper, "run"))
+        #: Uncoupled adaptive rows under a constant stimulus may march their plain steps in
+        #: the stepper (``stepper.march_plain``) until it says it cannot.
+        self.plain = self.adaptive and coupling is None and not self.breaks.size
 
     def result(self) -> MarchResult:
         out = self.out
@@ -201,6 +213,12 @@ class _Loop:
             if self.stretches and self._stretch():
                 advance_to(bar, float(self.t[0] - self.grid[0]))
                 continue
+            if self.plain:
+                self._plain_steps(rows, max_steps)
+                advance_to(bar, float(self.t.min() - self.grid[0]))
+                rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
+                if rows.size == 0:
+                    return
             tr, yr = self.t[rows], self.y[rows]
             stop, frozen = self._stops(rows, tr)
             hr = stop - tr
@@ -255,6 +273,30 @@ class _Loop:
         self.accepted[0] += count
         return True
 
+    def _plain_steps(self, rows, max_steps: int) -> None:
+        """Let the stepper take the plain steps of ``rows`` (no crossing, no stop) in
+        compiled code: each row up to its next crossing, refractory end or t_end, at most
+        :data:`PLAIN_CHUNK` tries per call (the progress bar moves between calls).  The
+        loop then takes the step that stopped it.  Switched off where the stepper has no
+        such path."""
+        budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
+                                                         + self.rejected[rows])))
+        if budget <= 0:
+            return
+        t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
+        clamped = t < self.refractory_end[rows] - SAME_TIME
+        limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
+        control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
+                   SAME_TIME)
+        done = self.stepper.march_plain(rows, t, y, h, limit, self.clamp[rows] & clamped[:, None],
+                                        before, control, self.grid, self.out, self.next_out)
+        if done is None:
+            self.plain = False
+            return
+        self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
+        self.accepted[rows] += done[0]
+        self.rejected[rows] += done[1]
+
     def _stops(self, rows, tr):
         """Where each row's next step ends, and its clamped states."""
         stop = np.full(rows.size, self.t_end)
@@ -286,13 +328,11 @@ class _Loop:
             scale = self.atol + self.rtol * np.maximum(np.abs(yr), np.abs(trial.y))
             err = np.sqrt(np.mean((trial.error / scale) ** 2, axis=1))
             err = np.where(ok & np.isfinite(err), err, np.inf)
-            ok &= err <= 1.0
-            with np.errstate(divide="ignore"):
-                factor = np.clip(0.9 * err ** (-1.0 / (self.order + 1)), 0.2, 5.0)
-            factor = np.where(np.isfinite(err), factor, 0.25)
-            grown = np.minimum(self.h_max, hr * factor)
-            h = self.h[rows]
-            self.h[rows] = np.where(ok & limited, np.maximum(h, grown), grown)
+            decisions = [step_control(*row, self.order, self.h_max) for row in
+                         zip(err.tolist(), hr.tolist(), self.h[rows].tolist(),
+                             limited.tolist(), strict=True)]
+            ok &= np.array([accept for accept, _ in decisions], dtype=bool)
+            self.h[rows] = [h for _, h in decisions]
             stuck = (hr < SAME_TIME) | (~ok & (self.h[rows] < SAME_TIME))
             if stuck.any():
                 raise SolverError(_stage_failure(self.stepper, self.t[rows][stuck][0],

@@ -15,6 +15,10 @@ progress — for a batch of R rows (neurons) at once.  A stepper only knows how 
   ``tq`` inside it, row ``which[q]`` for query ``q``; the default is cubic Hermite
   interpolation on the end values and derivatives (local order 3, error O(h⁴)).
 
+Optional fast paths, which the core uses where a stepper offers them: ``run`` (a single
+neuron's stretch of fixed grid steps) and ``march_plain`` (rows' adaptive steps up to their
+next crossing or stop, in compiled code).
+
 ``frozen`` (R, n) marks the states held by a refractory clamp; their right-hand side is zero.
 ``error_order`` is the order of the stepper's error estimate (None for a fixed-step method,
 whose steps land on the output grid).  A stepper with ``has_own_steps`` (the solve_ivp
@@ -89,6 +93,13 @@ class Stepper:
             h01, h11 = s**2 * (3 - 2 * s), s**2 * (s - 1)
             out[inside] = (h00 * y0[w] + h10 * h * f0[w] + h01 * y1[w] + h11 * h * f1[w])
         return out
+
+    def march_plain(self, rows, t, y, h, limit, frozen, before, control, grid, out,
+                    next_out):
+        """Optional: take plain adaptive steps of ``rows`` in compiled code (see
+        :meth:`splitpinn.marching._Loop._plain_steps`), returning accepted and rejected
+        steps per row, or None where the stepper has no such path (the default)."""
+        return None
 
     def settings(self) -> dict:
         """Solver settings and counters for ``meta["solver"]``."""

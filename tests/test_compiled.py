@@ -156,8 +156,9 @@ def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
               "from splitpinn.compiled import compiled_model\n"
               "splitpinn.solve('lif', 'split-pinn', 5.0)\n"
               "model = compiled_model(resolve_model('lif').bind())\n"
-              "print(sum(model.compose.stats.cache_hits.values()),"
-              " sum(model.compose.stats.cache_misses.values()))\n")
+              "kernel = model.march_adaptive\n"
+              "print(sum(kernel.stats.cache_hits.values()),"
+              " sum(kernel.stats.cache_misses.values()))\n")
     env = {**os.environ, "SPLITPINN_CACHE_DIR": str(tmp_path)}
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                            text=True, check=True).stdout.split() for _ in range(2)]
