@@ -183,3 +183,20 @@ def test_split_pinn_keeps_the_numpy_path_where_numba_fails(monkeypatch, where):
     assert not kept.meta["solver"]["compiled"]
     np.testing.assert_array_equal(kept.y, slow.y)
     np.testing.assert_array_equal(kept.spike_times, slow.spike_times)
+
+
+def test_plain_steps_leave_the_python_loop_to_events(monkeypatch):
+    """With compiled composed steps the loop itself tries only the steps that stop the
+    compiled march (a crossing, t_end): a handful per spike, out of thousands."""
+    import splitpinn
+    from splitpinn.composition import CompositionStepper
+
+    tried = []
+    original = CompositionStepper.attempt
+    monkeypatch.setattr(CompositionStepper, "attempt",
+                        lambda self, rows, *args: tried.append(len(rows))
+                        or original(self, rows, *args))
+    solution = splitpinn.solve("hh", "split-pinn", 40.0, parameters={"I": 10.0})
+    accepted = solution.meta["solver"]["steps_accepted"]
+    assert solution.spike_times.size == 3 and accepted > 1000
+    assert len(tried) <= 3 * (solution.spike_times.size + 1)
