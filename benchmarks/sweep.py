@@ -2,17 +2,16 @@
 
 1. An F–I curve of HH, 200 currents over 0–20 µA/cm², 500 ms each, by split-PINN: wall time of
    the sweep (``--jobs``, default all cores; chunks of ``--chunk-size`` points, default one
-   batch per worker) and its speed-up over solving the points one by one in one process.  One
-   by one costs about two minutes per point here, so it is timed on ``--serial-points``
-   evenly spaced points and scaled to all of them (the table says so); those points are also
-   checked against the sweep's spikes.
+   batch per worker) and its speed-up over solving the points one by one in one process (all
+   of them by default; ``--serial-points K`` times K evenly spaced points and scales to all,
+   as the table then says); those points are also checked against the sweep's spikes.
 2. The same sweep on a Dask ``LocalCluster`` with 2 workers (1 thread each) against ``--jobs 2``:
    the overhead of Dask (target: at most 20 %).
 
 Worker start-up is not counted: each pool of workers (loky processes, Dask workers) first solves
 one short point per worker, as a user's long-running pool or cluster already would have.
 
-    .venv/bin/python benchmarks/sweep.py                            # the targets (~30 min here)
+    .venv/bin/python benchmarks/sweep.py                            # the targets (~10 min here)
     .venv/bin/python benchmarks/sweep.py --points 4 --t-end 2       # a smoke run
 """
 
@@ -44,14 +43,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="default: all cores")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="points per chunk (default: one chunk per worker)")
-    parser.add_argument("--serial-points", type=int, default=4,
-                        help="points timed one by one (scaled to --points)")
+    parser.add_argument("--serial-points", type=int, default=None,
+                        help="points timed one by one, scaled to --points (default: all)")
     args = parser.parse_args()
     currents = np.linspace(0.0, args.i_max, args.points)
     common = dict(method=args.method, t_end=args.t_end)
     jobs = args.jobs or len(os.sched_getaffinity(0))
-    sampled = np.unique(np.linspace(0, args.points - 1, min(args.serial_points, args.points))
-                        .round().astype(int))
+    timed_points = min(args.serial_points or args.points, args.points)
+    sampled = np.unique(np.linspace(0, args.points - 1, timed_points).round().astype(int))
 
     def one_by_one():
         return [splitpinn.solve(args.model, args.method, args.t_end,
@@ -81,8 +80,9 @@ def main() -> None:
                                    local.table["rate_hz"].to_numpy(dtype=float), atol=1e-12)
     label = f"{args.model} F-I, {args.points} currents 0-{args.i_max:g}, {args.t_end:g} ms"
     print(f"| case | {args.method} | wall (s) | ratio |\n|---|---|---|---|")
-    print(f"| {label} | one by one, one process ({len(sampled)} points timed: "
-          f"{t_sampled:.1f} s, scaled) | {t_serial:.0f} | 1 |")
+    how = "" if len(sampled) == args.points else \
+        f" ({len(sampled)} points timed: {t_sampled:.1f} s, scaled)"
+    print(f"| {label} | one by one, one process{how} | {t_serial:.1f} | 1 |")
     print(f"| {label} | sweep --jobs {jobs} | {t_local:.1f} | "
           f"speed-up {t_serial / t_local:.1f} |")
     if jobs != 2:
