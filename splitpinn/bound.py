@@ -266,6 +266,30 @@ class BoundModel:
         return list(cols[:, :, None] if points else cols)
 
     @cached_property
+    def stepwise_stimulus(self) -> bool:
+        """Whether the stimulus is constant between its jumps (a constant, steps, pulse
+        trains): its time derivative vanishes but for Dirac terms.  Steps end at the jumps,
+        so a step then sees one value, which :meth:`step_stimulus` takes at its middle."""
+        stimulus = sp.sympify(self.model.stimulus)
+        if not stimulus.has(t):
+            return True
+        held = {e: sp.Dummy() for e in stimulus.atoms(sp.Function)  # recordings held ...
+                if getattr(e, "interpolation", None) == "previous"}  # ... until the next sample
+        slope = sp.diff(stimulus.xreplace(held), t).replace(sp.DiracDelta,
+                                                            lambda *args: sp.S.Zero)
+        return slope == 0 or sp.simplify(slope) == 0
+
+    def step_stimulus(self, time, h, params) -> np.ndarray | None:
+        """The stimulus over the steps [time, time + h] (R,) of rows with parameter columns
+        ``params`` where it is stepwise but not constant (None otherwise: a constant needs
+        no override, and a varying one is evaluated where it is used)."""
+        if self.constant_stimulus is not None or not self.stepwise_stimulus:
+            return None
+        middle = np.asarray(time, dtype=float) + np.asarray(h, dtype=float) / 2
+        return np.broadcast_to(self.stimulus_columns(middle, list(params)),
+                               middle.shape).astype(float)
+
+    @cached_property
     def constant_stimulus(self) -> np.ndarray | None:
         """The stimulus per row (rows,) when it does not depend on time, else None."""
         if sp.sympify(self.model.stimulus).has(t):

@@ -226,13 +226,14 @@ def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
 class FrozenComposition:
     """The composed step of a split-PINN plan whose every stage is a least-squares PINN
     stage with frozen coefficients and a right-hand side constant over the stage (HH-type
-    conditionally linear sub-problems under a constant stimulus), compiled for all rows at
-    once.  It computes what :meth:`~splitpinn.subsolvers.LeastSquaresPINN.advance` does on
-    that path: per state, z = h·∂f/∂x and b = h·f at the stage start, the K×K normal
-    equations (G0 − zG1 + z²G2) w = b(Σo − zΣv), the residual at the check points, and the
-    value at the stage end; ``systems`` are those products (``frozen_system``).  Where a
-    stage's z lies in its :class:`~splitpinn.stage_table.StageTable` and the bounded residual
-    meets the tolerance, the table gives the value without the solve."""
+    conditionally linear sub-problems under a constant or stepwise stimulus), compiled for
+    all rows at once.  It computes what
+    :meth:`~splitpinn.subsolvers.LeastSquaresPINN.advance` does on that path: per state,
+    z = h·∂f/∂x and b = h·f at the stage start, the K×K normal equations
+    (G0 − zG1 + z²G2) w = b(Σo − zΣv), the residual at the check points, and the value at the
+    stage end; ``systems`` are those products (``frozen_system``).  Where a stage's z lies in
+    its :class:`~splitpinn.stage_table.StageTable` and the bounded residual meets the
+    tolerance, the table gives the value without the solve."""
 
     def __init__(self, bound: BoundModel, plan, system: tuple, tol: float) -> None:
         self.bound, self.model, self.tol = bound, compiled_model(bound), float(tol)
@@ -251,19 +252,24 @@ class FrozenComposition:
         self.stim = None if constant is None else np.ascontiguousarray(
             np.broadcast_to(constant, (self.params.shape[1],)), dtype=float)
 
-    def _inputs(self, rows, t):
+    def _inputs(self, rows, t, h=None):
         """Time, stimulus and parameter columns (P, R) of ``rows``, C-contiguous (one array
-        layout: one compiled specialisation)."""
+        layout: one compiled specialisation).  The stimulus is the one over the steps
+        [t, t + h] (a stepwise stimulus: see :meth:`~splitpinn.bound.BoundModel.
+        step_stimulus`), or its value at t without ``h``."""
         t = np.ascontiguousarray(t, dtype=float)
         params = np.ascontiguousarray(self.params[:, rows])
-        stim = self.stim[rows] if self.stim is not None else np.ascontiguousarray(
-            np.broadcast_to(self.bound.stimulus_columns(t, list(params)), t.shape), float)
-        return t, stim, params
+        if self.stim is not None:
+            return t, self.stim[rows], params
+        over = None if h is None else self.bound.step_stimulus(t, h, params)
+        if over is None:
+            over = np.broadcast_to(self.bound.stimulus_columns(t, list(params)), t.shape)
+        return t, np.ascontiguousarray(over, dtype=float), params
 
     def __call__(self, rows, t, y, h, frozen):
         """(states after the step (R, n), per-row ok, per-row largest stage residual, per-row
         index of the first sub-problem that missed its tolerance or −1)."""
-        t, stim, params = self._inputs(rows, t)
+        t, stim, params = self._inputs(rows, t, h)
         out = np.array(y, dtype=float, order="C")
         failed_at = np.full(len(rows), -1, dtype=np.int64)
         residuals = np.zeros(len(rows))
@@ -273,20 +279,23 @@ class FrozenComposition:
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 
-    def march(self, rows, t, y, h, limit, frozen, before, control, grid, out, next_out):
+    def march(self, rows, t, y, h, limit, hand_back, frozen, before, control, grid, out,
+              next_out):
         """Plain adaptive steps of ``rows`` up to ``limit`` (see
         :func:`splitpinn.kernels.march_adaptive`), in place on t, y, h, before (the rows'
         own copies), the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns
         counts (R, 3) of accepted steps, rejected steps and composed steps, and the largest
-        residual of a successful composed step per row.  Needs a constant stimulus."""
-        _, stim, params = self._inputs(rows, t)
+        residual of a successful composed step per row.  ``hand_back``: rows whose limit is
+        a stimulus jump, whose last step the loop takes (its output there sees the stimulus
+        after the jump).  The stimulus must be constant up to ``limit``."""
+        _, stim, params = self._inputs(rows, t, limit - t)
         counts, worst = np.zeros((len(rows), 3), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
         _call(self.model.march_adaptive, t, y, h, np.ascontiguousarray(limit, dtype=float),
-              np.ascontiguousarray(frozen, dtype=bool), before, stim, params, self.scheme,
-              control, np.ascontiguousarray(grid, dtype=float), rows.astype(np.int64), values,
-              slopes, next_out, counts, worst)
+              np.ascontiguousarray(hand_back, dtype=bool), np.ascontiguousarray(frozen, bool),
+              before, stim, params, self.scheme, control, np.ascontiguousarray(grid, float),
+              rows.astype(np.int64), values, slopes, next_out, counts, worst)
         return counts, worst
 
     def derivative(self, rows, t, y, frozen) -> np.ndarray:

@@ -69,11 +69,12 @@ class CompositionStepper(Stepper):
         ok = np.ones(len(rows), dtype=bool)
         clock = np.zeros(len(self.plan.subproblems))
         params = self.bound.param_columns[:, rows]
+        stimulus = self.bound.step_stimulus(t, h, params)
         for k, c in self.plan.stages:
             sub = self.plan.subproblems[k]
             memory = None if self.memory is None or k not in self.memory else \
                 [self.memory[k][r] for r in rows]
-            stage = Stage(t + clock[k] * h, c * h, y, frozen, params, memory)
+            stage = Stage(t + clock[k] * h, c * h, y, frozen, params, memory, stimulus)
             values, good = self.solvers[sub.solver].advance(sub, stage)
             if not good.all() and not self.failure:
                 self.failure = f"sub-problem {sub.name}: no stage met its tolerance"
@@ -125,16 +126,16 @@ class CompositionStepper(Stepper):
         error = (small - big) / (2**self.error_order - 1)
         return Trial(t + h, small, error, ok[: len(rows)] & ok[len(rows):] & ok2)
 
-    def march_plain(self, rows, t, y, h, limit, frozen, before, control, grid, out,
-                    next_out):
+    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, control, grid,
+                    out, next_out):
         """Plain adaptive steps in one compiled call (:meth:`FrozenComposition.march
         <splitpinn.compiled.FrozenComposition.march>`): the composed steps of
         :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
-        if self.compiled is None or self.compiled.stim is None or self.error_order is None:
+        if self.compiled is None or self.error_order is None:
             return None
         try:
-            counts, worst = self.compiled.march(rows, t, y, h, limit, frozen, before, control,
-                                                grid, out, next_out)
+            counts, worst = self.compiled.march(rows, t, y, h, limit, hand_back, frozen,
+                                                before, control, grid, out, next_out)
         except NotCompilable:
             self.compiled = None
             return None

@@ -267,13 +267,14 @@ def step_control(err, h_tried, h, limited, order, h_max):
     return accept, (max(h, grown) if accept and limited else grown)
 
 
-def march_adaptive(t, y, h, limit, frozen, before, stim, params, scheme, control, grid,
-                   rows, values, slopes, next_out, counts, worst):
+def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, scheme, control,
+                   grid, rows, values, slopes, next_out, counts, worst):
     """Plain adaptive steps of every row, in place on its time t, states y, step h,
     event functions ``before`` and output: the composed step with step doubling, as
     :meth:`splitpinn.composition.CompositionStepper.attempt`, controlled as the marching
     loop does; the grid inside an accepted step sampled by one composed step from its start
-    (``dense``).  A row stops at its ``limit``, before a step that crosses a threshold, when
+    (``dense``).  A row stops at its ``limit`` (before the step that reaches it where
+    ``hand_back``), before a step that crosses a threshold, when
     it would be stuck (a step below ``same_time``) and when its tries reach ``max_tries``:
     the loop takes that step.  ``control`` = (rtol, atol, order, h_max, max_tries,
     same_time); ``counts`` (R, 3) gets accepted and rejected steps and composed steps; ``worst``
@@ -289,7 +290,7 @@ def march_adaptive(t, y, h, limit, frozen, before, stim, params, scheme, control
         while t[r] < limit[r] - same_time and counts[r, 0] + counts[r, 1] < max_tries:
             stop = min(limit[r], t[r] + h[r])
             step = stop - t[r]
-            if step < same_time:
+            if step < same_time or (hand_back[r] and stop >= limit[r] - same_time):
                 break
             good = True
             for part in range(3):  # one call site: each inlined copy costs compile time

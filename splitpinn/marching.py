@@ -16,8 +16,8 @@ size, events, refractory clamp and memory:
   as ``frozen`` (their right-hand side is zero) until the period ends.
 * **output** — the stepper's dense output samples the grid inside each accepted step.
 * **plain steps** — where the stepper offers it (split-PINN with compiled composed steps, on
-  uncoupled rows under a constant stimulus), each row's steps up to its next crossing,
-  refractory end or t_end run in one compiled call (``stepper.march_plain``) under the same
+  uncoupled rows), each row's steps up to its next crossing, refractory end, stimulus jump or
+  t_end run in one compiled call (``stepper.march_plain``) under the same
   control rule (:func:`splitpinn.kernels.step_control`); the loop then takes the step that
   stopped it, events included.  A single neuron on fixed steps likewise marches stretches of
   grid steps in ``stepper.run``.
@@ -192,9 +192,9 @@ class _Loop:
         #: A single neuron on fixed steps may march stretches of grid steps in the stepper.
         self.stretches = (not self.free_steps and n_rows == 1 and coupling is None
                           and hasattr(stepper, "run"))
-        #: Uncoupled adaptive rows under a constant stimulus may march their plain steps in
-        #: the stepper (``stepper.march_plain``) until it says it cannot.
-        self.plain = self.adaptive and coupling is None and not self.breaks.size
+        #: Uncoupled adaptive rows may march their plain steps in the stepper
+        #: (``stepper.march_plain``) until it says it cannot.
+        self.plain = self.adaptive and coupling is None
 
     def result(self) -> MarchResult:
         out = self.out
@@ -243,10 +243,7 @@ class _Loop:
         end or t_end inside the stepper (``stepper.run``), which stops before the first step
         that crosses a threshold; False when there is no such stretch."""
         t0, grid = float(self.t[0]), self.grid
-        limit = self.t_end
-        if self.breaks.size:
-            nb = np.searchsorted(self.breaks, t0 + SAME_TIME, "right")
-            limit = min(limit, self.breaks[nb]) if nb < self.breaks.size else limit
+        limit = min(self.t_end, float(self._next_break(self.t[:1])[0]))
         clamped = t0 < self.refractory_end[0] - SAME_TIME
         if clamped:
             limit = min(limit, self.refractory_end[0])
@@ -286,16 +283,27 @@ class _Loop:
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
         clamped = t < self.refractory_end[rows] - SAME_TIME
         limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
+        jump = self._next_break(t)
+        hand_back = jump <= limit
+        limit = np.minimum(limit, jump)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
                    SAME_TIME)
-        done = self.stepper.march_plain(rows, t, y, h, limit, self.clamp[rows] & clamped[:, None],
-                                        before, control, self.grid, self.out, self.next_out)
+        done = self.stepper.march_plain(rows, t, y, h, limit, hand_back,
+                                        self.clamp[rows] & clamped[:, None], before, control,
+                                        self.grid, self.out, self.next_out)
         if done is None:
             self.plain = False
             return
         self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
         self.accepted[rows] += done[0]
         self.rejected[rows] += done[1]
+
+    def _next_break(self, t) -> np.ndarray:
+        """The first stimulus jump after each time t (inf where none is left)."""
+        nb = np.searchsorted(self.breaks, t + SAME_TIME, "right")
+        return np.where(nb < self.breaks.size,
+                        self.breaks[np.minimum(nb, self.breaks.size - 1)] if self.breaks.size
+                        else np.inf, np.inf)
 
     def _stops(self, rows, tr):
         """Where each row's next step ends, and its clamped states."""
@@ -306,10 +314,7 @@ class _Loop:
             grid = self.grid
             nxt = grid[np.minimum(np.searchsorted(grid, tr + SAME_TIME, "right"), len(grid) - 1)]
             stop = np.minimum(np.minimum(stop, nxt), tr + self.h[rows])
-        if self.breaks.size:
-            nb = np.searchsorted(self.breaks, tr + SAME_TIME, "right")
-            has = nb < self.breaks.size
-            stop[has] = np.minimum(stop[has], self.breaks[nb[has]])
+        stop = np.minimum(stop, self._next_break(tr))
         refr = self.refractory_end[rows]
         clamped = tr < refr - SAME_TIME
         frozen = self.clamp[rows] & clamped[:, None]

@@ -94,8 +94,8 @@ class Stepper:
             out[inside] = (h00 * y0[w] + h10 * h * f0[w] + h01 * y1[w] + h11 * h * f1[w])
         return out
 
-    def march_plain(self, rows, t, y, h, limit, frozen, before, control, grid, out,
-                    next_out):
+    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, control, grid,
+                    out, next_out):
         """Optional: take plain adaptive steps of ``rows`` in compiled code (see
         :meth:`splitpinn.marching._Loop._plain_steps`), returning accepted and rejected
         steps per row, or None where the stepper has no such path (the default)."""

@@ -37,8 +37,10 @@ from .splitting import SubProblem
 class Stage:
     """One stage of R rows: clock start ``t0`` (R,) and length ``h`` (R,) in ms (negative in
     4th-order schemes), the full states ``y`` (R, n), a mask ``frozen`` (R, n) of states held
-    fixed (refractory clamp), the rows' parameter columns ``params`` (P, R), and the rows'
-    L1 memories of the sub-problem (a list of R histories; ``None`` for integer order)."""
+    fixed (refractory clamp), the rows' parameter columns ``params`` (P, R), the rows'
+    L1 memories of the sub-problem (a list of R histories; ``None`` for integer order), and
+    the stimulus (R,) where it is one value over the composed step (a stepwise stimulus,
+    :meth:`~splitpinn.bound.BoundModel.step_stimulus`; else None)."""
 
     t0: np.ndarray
     h: np.ndarray
@@ -46,6 +48,7 @@ class Stage:
     frozen: np.ndarray
     params: np.ndarray
     memory: list | None = None
+    stimulus: np.ndarray | None = None
 
     @cached_property
     def rows(self) -> int:
@@ -74,10 +77,12 @@ def _active(sub: SubProblem, stage: Stage) -> np.ndarray:
     return ~stage.frozen[:, sub.index]
 
 
-def stage_stimulus(bound: BoundModel, times: np.ndarray, params) -> np.ndarray:
-    """The stimulus at ``times`` (R, m) of one stage, sampled a hair inside each row's
-    [min, max]: steps end at stimulus jumps, so a jump at a stage boundary belongs to the
-    neighbouring stage."""
+def stage_stimulus(bound: BoundModel, times: np.ndarray, params, fixed=None) -> np.ndarray:
+    """The stimulus at ``times`` (R, m) of one stage: ``fixed`` (R,) where the stage has one
+    value (:attr:`Stage.stimulus`), else sampled a hair inside each row's [min, max]: steps
+    end at stimulus jumps, so a jump at a stage boundary belongs to the neighbouring stage."""
+    if fixed is not None:
+        return np.broadcast_to(np.asarray(fixed, dtype=float)[:, None], times.shape)
     if bound.constant_stimulus is not None:
         return bound.stimulus_columns(times, params)
     lo, hi = times.min(axis=1, keepdims=True), times.max(axis=1, keepdims=True)
@@ -95,7 +100,7 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarra
     for k, i in enumerate(sub.index):
         states[i] = u[k]
     params = list(stage.params[:, :, None])
-    args = (times, stage_stimulus(bound, times, params), *states, *params)
+    args = (times, stage_stimulus(bound, times, params, stage.stimulus), *states, *params)
     if times.size == 1:  # one row at one point: Python floats are several times faster
         args = tuple(float(np.asarray(a).reshape(-1)[0]) for a in args)
     n, shape = len(sub.index), (len(sub.index), *times.shape)
@@ -338,7 +343,7 @@ class LeastSquaresPINN:
         t itself): then it is evaluated at every collocation point."""
         key = ("varying", sub.name)
         if key not in self._bases:
-            self._bases[key] = (sub.uses_time and self.bound.constant_stimulus is None
+            self._bases[key] = (sub.uses_time and not self.bound.stepwise_stimulus
                                 or any(e.has(t) for e in sub.exprs))
         return self._bases[key]
 
@@ -541,7 +546,9 @@ class AdamLBFGSPINN:
         times = t0 + sigma * self.tau * h  # where f is evaluated
         params = stage.params[:, row : row + 1]
         stim = torch.as_tensor(np.broadcast_to(
-            stage_stimulus(self.bound, times[None], list(params)), (1, len(times)))[0].copy(),
+            stage_stimulus(self.bound, times[None], list(params),
+                           None if stage.stimulus is None else stage.stimulus[row : row + 1]),
+            (1, len(times)))[0].copy(),
             dtype=torch.float64)
         # no τ = 0 row with a memory, whose local coefficient is infinite there
         fit = torch.tensor((self.tau > 0) | (stage.memory is None))[: self.n_fit]

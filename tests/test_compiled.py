@@ -200,3 +200,21 @@ def test_plain_steps_leave_the_python_loop_to_events(monkeypatch):
     accepted = solution.meta["solver"]["steps_accepted"]
     assert solution.spike_times.size == 3 and accepted > 1000
     assert len(tried) <= 3 * (solution.spike_times.size + 1)
+
+
+def test_compiled_split_pinn_under_a_stepwise_stimulus_equals_the_numpy_one():
+    """A step current switched on between grid points and off on one: the compiled path
+    (one stimulus value per step, taken inside it; the loop takes the step to each jump)
+    gives the numpy path's steps and results, the output derivatives at the jumps included."""
+    import splitpinn
+    from splitpinn.stimulus import step
+
+    model = resolve_model("hh").with_stimulus(step(10.0, 2.005, 12.0))
+    fast = splitpinn.solve(model, "split-pinn", 20.0)
+    slow = splitpinn.solve(model, "split-pinn", 20.0, compiled=False)
+    assert fast.meta["solver"]["compiled"] and not slow.meta["solver"]["compiled"]
+    assert fast.spike_times.size == slow.spike_times.size == 1
+    np.testing.assert_allclose(fast.spike_times, slow.spike_times, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.y, slow.y, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(fast.dydt, slow.dydt, rtol=0, atol=1e-6)
+    assert fast.meta["solver"]["steps_accepted"] == slow.meta["solver"]["steps_accepted"]

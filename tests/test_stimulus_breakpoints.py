@@ -36,3 +36,16 @@ def test_split_pinn_through_a_step_current_off_the_grid(fixed_step):
     # in all; fixed steps of 0.0125 ms: below 1e-6)
     before = split.t < 10.0
     assert np.max(np.abs(split["V"][before] - ref["V"][before])) < (1e-6 if fixed_step else 1e-4)
+
+
+def test_stepwise_stimuli_are_recognised():
+    """Constants, steps, pulse trains and recordings held sample to sample are constant
+    between their jumps (split-PINN then takes one value per step); sinusoids and linear
+    recordings are not."""
+    hh = models.get("hh")
+    stepwise = [stimulus.constant(3), stimulus.step(10, 10, 60),
+                stimulus.pulse_train(1, start=5, width=1, period=10, count=3),
+                stimulus.sampled([0, 1, 2], [0, 1, 0])]
+    varying = [stimulus.sinusoid(1, 10), stimulus.sampled([0, 1, 2], [0, 1, 0], "linear")]
+    assert all(hh.with_stimulus(s).bind({}).stepwise_stimulus for s in stepwise)
+    assert not any(hh.with_stimulus(s).bind({}).stepwise_stimulus for s in varying)
