@@ -23,6 +23,7 @@ import numpy as np
 
 import splitpinn
 from splitpinn.compare import solution_metrics
+from splitpinn.stimulus import step
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Case:
     parameters: dict = field(default_factory=dict)
     preset: str | None = None
     truth: dict = field(default_factory=lambda: dict(INTEGER_TRUTH))
+    stimulus: object = None  # an expression of t (splitpinn.stimulus), or the model's own
 
 
 INTEGER_TRUTH = {"rtol": 1e-12, "atol": 1e-12}
@@ -73,6 +75,10 @@ CASES = [
             {"trainer": "adam-lbfgs", "scheme": "strang", "fixed_step": True}, t_end=0.5,
             dt=0.05, repeats=1),
     ]),
+    Case("hh pulse I=10 on 10-60 ms", "hh", 100.0, 0.0125, [
+        Run(REFERENCE, "reference"),
+        Run("split-PINN defaults", "split-pinn"),
+    ], stimulus=step(10.0, 10.0, 60.0)),
     Case("izhikevich RS", "izhikevich", 200.0, 0.05, [
         Run(REFERENCE, "reference"),
         Run("split-PINN defaults", "split-pinn"),
@@ -107,7 +113,7 @@ def _timed(fn, repeats: int):
 
 def run_case(case: Case, repeats: int) -> list[str]:
     """Rows of the table for one case; a run identical to the truth reuses its solve."""
-    common = dict(parameters=case.parameters, preset=case.preset)
+    common = dict(parameters=case.parameters, preset=case.preset, stimulus=case.stimulus)
     rows = []
     truths: dict[tuple, tuple] = {}
     for run in case.runs:
