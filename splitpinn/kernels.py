@@ -83,7 +83,8 @@ def cholesky_solve_in_place(m, r):
         for k in range(j):
             m[j, j] -= m[j, k] * m[j, k]
         if not m[j, j] > 0:
-            r[:] = np.nan
+            for i in range(n):
+                r[i] = np.nan
             return
         m[j, j] = math.sqrt(m[j, j])
         for i in range(j + 1, n):
@@ -294,7 +295,8 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, sche
                 break
             good = True
             for part in range(3):  # one call site: each inlined copy costs compile time
-                trial[part] = trial[1] if part == 2 else y[r]
+                for i in range(n):  # element loops: slice assignments compile slowly
+                    trial[part, i] = trial[1, i] if part == 2 else y[r, i]
                 res, bad = compose_row(t[r] + step / 2 * (part == 2), trial[part],
                                        step if part == 0 else step / 2, frozen[r], stim[r], p,
                                        scheme)
@@ -327,9 +329,9 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, sche
             while values.shape[2] and next_out[row] < grid.size \
                     and grid[next_out[row]] <= stop + same_time:
                 q = next_out[row]
-                trial[1] = small
+                for i in range(n):
+                    trial[1, i] = small[i] if grid[q] >= stop else y[r, i]
                 if grid[q] < stop:
-                    trial[1] = y[r]
                     res, bad = compose_row(t[r], trial[1], grid[q] - t[r], frozen[r], stim[r],
                                            p, scheme)
                     counts[r, 2] += 1
@@ -341,8 +343,10 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, sche
                     slopes[row, i, q] = 0.0 if frozen[r, i] else slope[i]
                 next_out[row] += 1
             t[r], h[r] = stop, new_h
-            y[r] = small
-            before[r, :] = g
+            for i in range(n):
+                y[r, i] = small[i]
+            for j in range(g.size):
+                before[r, j] = g[j]
             counts[r, 0] += 1
     return 0
 
