@@ -300,10 +300,8 @@ class _Loop:
 
     def _next_break(self, t) -> np.ndarray:
         """The first stimulus jump after each time t (inf where none is left)."""
-        nb = np.searchsorted(self.breaks, t + SAME_TIME, "right")
-        return np.where(nb < self.breaks.size,
-                        self.breaks[np.minimum(nb, self.breaks.size - 1)] if self.breaks.size
-                        else np.inf, np.inf)
+        return np.append(self.breaks, np.inf)[np.searchsorted(self.breaks, t + SAME_TIME,
+                                                              "right")]
 
     def _stops(self, rows, tr):
         """Where each row's next step ends, and its clamped states."""
