@@ -242,7 +242,7 @@ class FrozenComposition:
         for k, sub in enumerate(plan.subproblems):
             members[k, : len(sub.index)] = sub.index
         system = tuple(np.ascontiguousarray(a, dtype=float) for a in system)
-        table = StageTable.from_system(system)
+        table = StageTable.of(system)
         #: Everything the kernel's composed step needs besides the rows (kernels.compose_row)
         self.scheme = (np.array([k for k, _ in plan.stages], dtype=np.int64),
                        np.array([c for _, c in plan.stages], dtype=float), members, *system,

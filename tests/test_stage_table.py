@@ -65,3 +65,11 @@ def test_the_kernel_takes_the_table_only_where_its_bound_meets_the_tolerance(sys
     for z, b in [(Z_HIGH + 1, 0.02), (Z_LOW - 1, 0.02), (-0.3, np.nan), (-30.0, 5.0)]:
         value, bound = kernels.tabulated_stage(z, b, 0.5, *args, 1e-8)
         assert np.isnan(value) and bound == np.inf
+
+
+def test_a_system_is_tabulated_once_per_process(system):
+    """Every solve with the same trainer basis shares one table."""
+    table = StageTable.of(system)
+    assert StageTable.of(tuple(np.array(a) for a in system)) is table
+    np.testing.assert_array_equal(table.coefficients,
+                                  StageTable.from_system(system).coefficients)
