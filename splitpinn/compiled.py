@@ -139,8 +139,9 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
 
 
 _NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
-          "crossings", "solve_in_place", "cholesky_solve_in_place", "march", "tabulated_stage",
-          "compose_row", "compose", "step_control", "march_adaptive", "rhs_rows")
+          "crossings", "crossed", "solve_in_place", "cholesky_solve_in_place", "march",
+          "tabulated_stage", "compose_row", "compose", "step_control", "march_adaptive",
+          "rhs_rows")
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:

@@ -52,6 +52,14 @@ def crossings(t, I_ext, y, p, out):
     raise NotImplementedError
 
 
+def crossed(before, after):
+    """Whether an event function goes from below zero (``before``) to zero or above."""
+    for j in range(before.size):  # noqa: SIM110 (a loop: numba compiles it quickly)
+        if before[j] < 0 and after[j] >= 0:
+            return True
+    return False
+
+
 def solve_in_place(m, r):
     """r <- m^-1 r in place for a small system (Gaussian elimination, partial pivoting)."""
     n = r.size
@@ -150,10 +158,7 @@ def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
         if not converged:
             break
         crossings(stops[k], stim_end[k], u, p, g)
-        crossed = False
-        for j in range(g.size):
-            crossed = crossed or (before[j] < 0 and g[j] >= 0)
-        if crossed:
+        if crossed(before, g):
             break
         # accepted (only accepted work is counted): record it in the memory
         iterations += tries
@@ -321,10 +326,7 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, sche
                 h[r] = new_h
                 continue
             crossings(stop, stim[r], small, p, g)
-            crossed = False
-            for j in range(g.size):
-                crossed = crossed or (before[r, j] < 0 and g[j] >= 0)
-            if crossed:
+            if crossed(before[r], g):
                 break
             while values.shape[2] and next_out[row] < grid.size \
                     and grid[next_out[row]] <= stop + same_time:
