@@ -243,11 +243,7 @@ class _Loop:
         end or t_end inside the stepper (``stepper.run``), which stops before the first step
         that crosses a threshold; False when there is no such stretch."""
         t0, grid = float(self.t[0]), self.grid
-        limit = min(self.t_end, float(self._next_break(self.t[:1])[0]))
-        clamped = t0 < self.refractory_end[0] - SAME_TIME
-        if clamped:
-            limit = min(limit, self.refractory_end[0])
-        frozen = self.clamp[0] & clamped
+        limit, _, frozen = (a[0] for a in self._stretch_ends(self.all))
         if self.stepper.next_stop(self.all, self.t, frozen[None])[0] < np.inf:
             return False  # graded steps after an onset: one by one
         first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
@@ -272,31 +268,35 @@ class _Loop:
 
     def _plain_steps(self, rows, max_steps: int) -> None:
         """Let the stepper take the plain steps of ``rows`` (no crossing, no stop) in
-        compiled code: each row up to its next crossing, refractory end or t_end, at most
-        :data:`PLAIN_CHUNK` tries per call (the progress bar moves between calls).  The
-        loop then takes the step that stopped it.  Switched off where the stepper has no
-        such path."""
+        compiled code: each row up to its next crossing, refractory end, stimulus jump or
+        t_end, at most :data:`PLAIN_CHUNK` tries per call (the progress bar moves between
+        calls).  The loop then takes the step that stopped it (that reaches a jump, too).
+        Switched off where the stepper has no such path."""
         budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
                                                          + self.rejected[rows])))
         if budget <= 0:
             return
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
-        clamped = t < self.refractory_end[rows] - SAME_TIME
-        limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
-        jump = self._next_break(t)
-        hand_back = jump <= limit
-        limit = np.minimum(limit, jump)
+        limit, hand_back, frozen = self._stretch_ends(rows)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
                    SAME_TIME)
-        done = self.stepper.march_plain(rows, t, y, h, limit, hand_back,
-                                        self.clamp[rows] & clamped[:, None], before, control,
-                                        self.grid, self.out, self.next_out)
+        done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before,
+                                        control, self.grid, self.out, self.next_out)
         if done is None:
             self.plain = False
             return
         self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
         self.accepted[rows] += done[0]
         self.rejected[rows] += done[1]
+
+    def _stretch_ends(self, rows):
+        """Where a stretch of ``rows`` without stops ends — t_end, the end of a refractory
+        hold, the next stimulus jump — whether that end is a jump, and the clamped states."""
+        t = self.t[rows]
+        clamped = t < self.refractory_end[rows] - SAME_TIME
+        limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
+        jump = self._next_break(t)
+        return np.minimum(limit, jump), jump <= limit, self.clamp[rows] & clamped[:, None]
 
     def _next_break(self, t) -> np.ndarray:
         """The first stimulus jump after each time t (inf where none is left)."""
