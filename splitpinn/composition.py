@@ -60,11 +60,9 @@ class CompositionStepper(Stepper):
     def compose(self, rows, t, y, h, frozen):
         """The states (R, n) after one composed step of length ``h`` (R,), and a mask of the
         rows whose stages all succeeded."""
-        if self.compiled is not None:
-            try:
-                return self._compiled_compose(rows, t, y, h, frozen)
-            except NotCompilable:
-                self.compiled = None
+        done = self._compiled("__call__", rows, t, y, h, frozen)
+        if done is not None:
+            return self._account(*done)
         y = y.copy()
         ok = np.ones(len(rows), dtype=bool)
         clock = np.zeros(len(self.plan.subproblems))
@@ -99,11 +97,22 @@ class CompositionStepper(Stepper):
             self.memory.record(rows[changed], t[changed], y[changed])
             self.onsets.set_clamp(rows[changed], t[changed], frozen[changed])
 
-    def _compiled_compose(self, rows, t, y, h, frozen):
-        """:meth:`compose` by :class:`~splitpinn.compiled.FrozenComposition`, with the same
-        accounting (stage count, largest accepted residual, the first failure)."""
-        y1, ok, residual, failed_at = self.compiled(rows, t, y, h, frozen)
-        self.stage_evaluations += len(rows) * len(self.plan.stages)
+    def _compiled(self, method: str, *args):
+        """``method`` of the compiled composition (:class:`~splitpinn.compiled.
+        FrozenComposition`) on ``args``, or None where there is none — or numba cannot
+        compile the model's functions: then numpy from now on."""
+        if self.compiled is None:
+            return None
+        try:
+            return getattr(self.compiled, method)(*args)
+        except NotCompilable:
+            self.compiled = None
+            return None
+
+    def _account(self, y1, ok, residual, failed_at):
+        """The compiled composed step's states and mask, with :meth:`compose`'s accounting
+        (stage count, largest accepted residual, the first failure)."""
+        self.stage_evaluations += len(ok) * len(self.plan.stages)
         if ok.any():
             self.trainer.max_residual = max(self.trainer.max_residual,
                                             float(residual[ok].max()))
@@ -131,14 +140,12 @@ class CompositionStepper(Stepper):
         """Plain adaptive steps in one compiled call (:meth:`FrozenComposition.march
         <splitpinn.compiled.FrozenComposition.march>`): the composed steps of
         :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
-        if self.compiled is None or self.error_order is None:
+        done = None if self.error_order is None else self._compiled(
+            "march", rows, t, y, h, limit, hand_back, frozen, before, control, grid, out,
+            next_out)
+        if done is None:
             return None
-        try:
-            counts, worst = self.compiled.march(rows, t, y, h, limit, hand_back, frozen,
-                                                before, control, grid, out, next_out)
-        except NotCompilable:
-            self.compiled = None
-            return None
+        counts, worst = done
         self.stage_evaluations += int(counts[:, 2].sum()) * len(self.plan.stages)
         self.trainer.max_residual = max(self.trainer.max_residual, float(worst.max()))
         return counts[:, 0], counts[:, 1]
@@ -150,12 +157,8 @@ class CompositionStepper(Stepper):
         return self.compose(rows, t + s / 2, half, s / 2, frozen)[0]
 
     def derivative(self, rows, t, y, frozen) -> np.ndarray:
-        if self.compiled is not None:
-            try:
-                return self.compiled.derivative(rows, t, y, frozen)
-            except NotCompilable:
-                self.compiled = None
-        return super().derivative(rows, t, y, frozen)
+        done = self._compiled("derivative", rows, t, y, frozen)
+        return super().derivative(rows, t, y, frozen) if done is None else done
 
     def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
         """One composed step from the step start to each query time: dense output of the
