@@ -99,3 +99,79 @@ def test_cells_survive_a_model_file(file):
     b = splitpinn.solve(again, "reference", t_end=60.0, dt=0.05)
     assert len(a.spike_times) >= 1
     np.testing.assert_allclose(b.spike_times, a.spike_times, rtol=0, atol=1e-9)
+
+
+_LONE = {  # one cell, no network, no input (issue 18: these were refused with a unit error)
+    "iafCell": '<iafCell id="iaf" C="1.0nF" thresh="-50mV" reset="-70mV" '
+               'leakConductance="0.05uS" leakReversal="-65mV"/>',
+    "adExIaFCell": '<adExIaFCell id="adex" C="281pF" gL="30nS" EL="-70.6mV" VT="-50.4mV" '
+                   'thresh="0mV" reset="-70.6mV" delT="2mV" tauw="144ms" refract="0ms" a="4nS" '
+                   'b="0.0805nA"/>',
+    "izhikevich2007Cell": '<izhikevich2007Cell id="rs" C="100pF" v0="-60mV" k="0.7nS_per_mV" '
+                          'vr="-60mV" vt="-40mV" vpeak="35mV" a="0.03per_ms" b="-2nS" '
+                          'c="-50.0mV" d="100pA"/>',
+    "izhikevichCell": '<izhikevichCell id="izrs" v0="-70mV" thresh="30mV" a="0.02" b="0.2" '
+                      'c="-65.0" d="6"/>',
+}
+
+
+def _lone(tmp_path, kind: str, cell: str | None = None) -> Path:
+    path = tmp_path / f"{kind}.nml"
+    path.write_text('<neuroml xmlns="http://www.neuroml.org/schema/neuroml2" id="lone">\n'
+                    f'    {cell or _LONE[kind]}\n</neuroml>\n')
+    return path
+
+
+@pytest.mark.parametrize("kind", list(_LONE))
+def test_a_lone_cell_solves_from_the_command_line_with_zero_input(kind, tmp_path, capsys):
+    path, out = _lone(tmp_path, kind), tmp_path / "out.npz"
+    assert main(["solve", str(path), "--method", "reference", "--t-end", "100", "--quiet",
+                 "--out", str(out)]) == 0
+    with np.load(out, allow_pickle=False) as data:
+        assert data["spike_times"].size == 0  # no input: the cell does not fire
+        assert data["t"][-1] == 100.0
+    assert load(path).parameters["I"] == 0.0
+
+
+def test_a_lone_iaf_cell_relaxes_and_fires_at_the_closed_form_times(tmp_path):
+    path = _lone(tmp_path, "iafCell")  # tau = C/g = 20 ms, R = 20 MΩ; v0 = reset = -70 mV
+    rest = splitpinn.solve(str(path), "reference", t_end=100.0, dt=0.5)
+    np.testing.assert_allclose(rest["v"], -65.0 - 5.0 * np.exp(-rest.t / 20.0), atol=1e-6)
+    # I = 1 nA (--set I=1): v_inf = -45 mV; from -70 to -50: T = tau ln(25/5), every ISI too
+    driven = splitpinn.solve(str(path), "reference", t_end=200.0, dt=0.05,
+                             parameters={"I": 1.0})
+    period = 20.0 * np.log(25.0 / 5.0)
+    np.testing.assert_allclose(driven.spike_times, period * np.arange(1, 7), rtol=1e-8)
+    stimulated = splitpinn.solve(str(path), "reference", t_end=200.0, dt=0.05, stimulus=1.0)
+    np.testing.assert_allclose(stimulated.spike_times, driven.spike_times, rtol=1e-10)
+
+
+def test_a_lone_adex_cell_with_its_current_set_equals_the_library_adex(tmp_path):
+    cell = splitpinn.solve(str(_lone(tmp_path, "adExIaFCell")), "reference", t_end=50.0,
+                           dt=0.05, parameters={"I": 800.0})  # pA, as the library's I
+    library = splitpinn.solve("adex", "reference", t_end=50.0, dt=0.05)
+    np.testing.assert_allclose(cell.spike_times, library.spike_times, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ('<iafCell id="iaf" C="1.0mV" thresh="-50mV" reset="-70mV" leakConductance="0.05uS" '
+     'leakReversal="-65mV"/>',
+     "line 2, column 23: <iafCell id='iaf'> C: '1.0mV' should be a capacitance (e.g. 1.0pF)"),
+    ('<izhikevich2007Cell id="rs" C="100pF" v0="-60mV" k="0.7nS" vr="-60mV" vt="-40mV" '
+     'vpeak="35mV" a="0.03per_ms" b="-2nS" c="-50.0mV" d="100pA"/>',
+     "line 2, column 54: <izhikevich2007Cell id='rs'> k: '0.7nS' should be a conductance per "
+     "voltage (e.g. 0.7nS_per_mV)"),
+    ('<iafCell id="iaf" C="1.0nF" thresh="-50mV" reset="-70mV" leakReversal="-65mV"/>',
+     "line 2, column 5: <iafCell id='iaf'> has no attribute 'leakConductance'"),
+    ('<iafCell id="iaf" C="1.0nF" thresh="-50mV" reset="-70mV" leakConductance="0.05uS" '
+     'leakReversal="-65foo"/>',
+     "line 2, column 87: <iafCell id='iaf'> leakReversal: '-65foo' has an unknown unit 'foo'"),
+])
+def test_a_bad_attribute_is_reported_at_its_place_in_the_users_file(cell, expected, tmp_path,
+                                                                     capsys):
+    path, out = _lone(tmp_path, "bad", cell), tmp_path / "out.npz"
+    assert main(["solve", str(path), "--method", "reference", "--t-end", "100",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {expected}" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err and not out.exists()
