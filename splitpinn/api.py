@@ -7,6 +7,7 @@ import time as _time
 from collections.abc import Mapping
 
 import numpy as np
+import sympy as sp
 
 from .errors import ModelError
 from .model import Model
@@ -116,8 +117,11 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
     from . import __version__, registry
 
     model = resolve_model(model)
+    stimulus_meta = None
     if stimulus is not None:
+        original = model
         model = model.with_stimulus(stimulus)
+        stimulus_meta = _stimulus_meta(original, model)
     entry = registry.get("method", method)
     entry.check_options(options)
     check_times(t_end, dt, t0)
@@ -149,6 +153,7 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
             "version": __version__,
             "units": {k: model.units.get(k, "") for k in [*bound.names, *model.parameters]},
             "dt": float(grid[1] - grid[0]) if t_eval is None else None,
+            **({"stimulus": stimulus_meta} if stimulus_meta else {}),
             **solution.meta,
             "wall_time_s": solution.meta.get("wall_time_s", wall),
         }
@@ -156,4 +161,23 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
         return solutions[0]
     return Batch(solutions, {k: bound.param_columns[j].copy()
                              for j, k in enumerate(model.parameters)},
-                 {"model": model.name, "method": method, "wall_time_s": wall})
+                 {"model": model.name, "method": method, "wall_time_s": wall,
+                  **({"stimulus": stimulus_meta} if stimulus_meta else {})})
+
+
+def _stimulus_meta(original: Model, model: Model) -> dict:
+    """What ``solve(stimulus=...)`` put in the meta: the stimulus (for a recording its source,
+    sample count, interpolation and time range), the I_ext it overrides, and the parameters
+    that only the overridden stimulus used (their values in ``parameters`` do not apply)."""
+    from .stimulus import describe
+
+    exprs = [*model.equations.values(), *model.auxiliaries.values(), model.stimulus]
+    for event in model.events:
+        exprs += [event.condition, *event.reset.values(), sp.sympify(event.refractory)]
+    exprs += [sp.sympify(v) for s in model.states for v in (s.initial, s.order)]
+    used = set().union(*(sp.sympify(e).free_symbols for e in exprs))
+    unused = [k for k in model.parameters
+              if original.symbol(k) in original.stimulus.free_symbols
+              and model.symbol(k) not in used]
+    return {**describe(model.stimulus), "overrides": "I_ext",
+            "overridden": str(original.stimulus), "unused_parameters": unused}

@@ -66,6 +66,7 @@ class Sampled(sp.Function):
     times: np.ndarray
     values: np.ndarray
     interpolation: str
+    source: str | None = None  # where the samples came from (a file name), for metadata
 
     @classmethod
     def eval(cls, x):
@@ -95,17 +96,28 @@ class Sampled(sp.Function):
 
     def __reduce_ex__(self, protocol):
         # the class is made at run time: pickle the samples and rebuild one (worker processes)
-        return _rebuild, (self.times, self.values, self.interpolation, self.args[0])
+        return _rebuild, (self.times, self.values, self.interpolation, self.args[0],
+                          self.source)
+
+    @classmethod
+    def describe(cls) -> dict:
+        """The recording as JSON-ready metadata: source, sample count, interpolation and the
+        recorded time range (ms)."""
+        return {"source": cls.source, "samples": len(cls.times),
+                "interpolation": cls.interpolation,
+                "t_range_ms": [float(cls.times[0]), float(cls.times[-1])]}
 
 
 _counter = itertools.count(1)
 
 
-def sampled(times, values, interpolation: str = "previous") -> sp.Expr:
+def sampled(times, values, interpolation: str = "previous", *,
+            source: str | None = None) -> sp.Expr:
     """The stimulus I(t) given by samples ``values`` at ``times`` (ms, strictly increasing):
     ``"previous"`` holds each value until the next sample (a step at every change),
     ``"linear"`` interpolates between samples; before the first and after the last sample the
     first and last values hold.  Solvers end their steps where the input jumps or kinks.
+    ``source`` (e.g. a file name) is kept for the solution's metadata.
     Raises ModelError for arrays of different length, non-finite or unordered values."""
     if interpolation not in INTERPOLATIONS:
         raise ModelError(f"unknown interpolation {interpolation!r} "
@@ -120,26 +132,48 @@ def sampled(times, values, interpolation: str = "previous") -> sp.Expr:
         raise ModelError("sampled stimulus: times must increase strictly")
     times.flags.writeable = values.flags.writeable = False
     function = type(f"Sampled{next(_counter)}", (Sampled,),
-                    {"times": times, "values": values, "interpolation": interpolation})
+                    {"times": times, "values": values, "interpolation": interpolation,
+                     "source": source})
     function._imp_ = function.evaluate  # the implementation that sympy.lambdify calls
     return function(t)
 
 
-def _rebuild(times, values, interpolation, argument):
-    return sampled(times, values, interpolation).func(argument)
+def _rebuild(times, values, interpolation, argument, source=None):
+    return sampled(times, values, interpolation, source=source).func(argument)
+
+
+def describe(expr) -> dict:
+    """A stimulus expression as JSON-ready metadata: ``expression`` (its text) and, for a
+    recorded input (:func:`sampled`), its ``source``, ``samples``, ``interpolation`` and
+    ``t_range_ms`` (under ``recordings``, one entry each, when there are several)."""
+    expr = sp.sympify(expr)
+    out: dict = {"expression": str(expr)}
+    recordings = sorted((r.func.describe() for r in expr.atoms(Sampled)),
+                        key=lambda d: (str(d["source"]), d["t_range_ms"]))
+    if len(recordings) == 1:
+        out.update(recordings[0])
+    elif recordings:
+        out["recordings"] = recordings
+    return out
 
 
 def read_csv(path: str | Path, interpolation: str = "previous") -> sp.Expr:
     """A :func:`sampled` stimulus from a CSV file with the header ``t_ms,value`` and one row
-    per sample.  Raises ModelError naming the file (and line) for a malformed file."""
+    per sample (UTF-8, a byte-order mark allowed), times strictly increasing.  Raises
+    ModelError naming the file (and line) for a malformed file."""
     path = Path(path)
+    name = str(path)
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except OSError as exc:
-        raise ModelError(f"stimulus file {str(path)!r}: {exc.strerror or exc}") from None
+        raise ModelError(f"stimulus file {name!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"stimulus file {name!r} is not UTF-8 text ({exc.reason})") from None
     if not rows or [c.strip() for c in rows[0]] != ["t_ms", "value"]:
-        raise ModelError(f"stimulus file {str(path)!r}: the first line must be 't_ms,value'")
+        got = ','.join(rows[0]) if rows else ''
+        raise ModelError(f"stimulus file {name!r}: the first line must be 't_ms,value', "
+                         f"got {got!r}")
     data = []
     for line, row in enumerate(rows[1:], start=2):
         if not row:
@@ -149,16 +183,20 @@ def read_csv(path: str | Path, interpolation: str = "previous") -> sp.Expr:
         except ValueError:
             pair = []
         if len(pair) != 2 or not all(map(math.isfinite, pair)):
-            raise ModelError(f"stimulus file {str(path)!r}, line {line}: expected two finite "
+            raise ModelError(f"stimulus file {name!r}, line {line}: expected two finite "
                              f"numbers, got {','.join(row)!r}")
+        if data and pair[0] <= data[-1][0]:
+            raise ModelError(f"stimulus file {name!r}, line {line}: time {pair[0]:g} ms is not "
+                             f"after the previous sample's {data[-1][0]:g} ms (times must "
+                             "increase strictly)")
         data.append(pair)
     if not data:
-        raise ModelError(f"stimulus file {str(path)!r} holds no samples")
+        raise ModelError(f"stimulus file {name!r} holds no samples")
     times, values = np.array(data).T
     try:
-        return sampled(times, values, interpolation)
+        return sampled(times, values, interpolation, source=name)
     except ModelError as exc:
-        raise ModelError(f"stimulus file {str(path)!r}: {exc}") from None
+        raise ModelError(f"stimulus file {name!r}: {exc}") from None
 
 
 def breakpoints(expr, t_end: float, t0: float = 0.0) -> np.ndarray:

@@ -123,16 +123,44 @@ def test_read_csv_builds_the_sampled_stimulus(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("time,value\n0,1\n", r"the first line must be 't_ms,value'"),
+    ("time,value\n0,1\n", r"the first line must be 't_ms,value', got 'time,value'"),
     ("t_ms,value\n0,1\n1,x\n", r"line 3: expected two finite numbers, got '1,x'"),
     ("t_ms,value\n0,1\n1,2,3\n", r"line 3: expected two finite"),
     ("t_ms,value\n0,1\n1,inf\n", r"line 3: expected two finite"),
     ("t_ms,value\n", r"holds no samples"),
-    ("t_ms,value\n1,1\n0,2\n", r"times must increase strictly"),
+    ("t_ms,value\n1,1\n0,2\n", r"line 3: time 0 ms is not after the previous sample's 1 ms "
+                                r"\(times must increase strictly\)"),
+    ("t_ms,value\n0,1\n1,2\n\n1,3\n", r"line 5: time 1 ms is not after"),
 ])
 def test_read_csv_errors_name_the_file_and_line(tmp_path, text, message):
     with pytest.raises(ModelError, match=r"stimulus file '.*bad.csv'.*" + message):
         stimulus.read_csv(_write(tmp_path / "bad.csv", text))
+
+
+def test_read_csv_accepts_a_utf8_byte_order_mark(tmp_path):
+    """Spreadsheets save CSV as UTF-8 with a BOM; it used to make the header 't_ms' unknown."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes("t_ms,value\r\n0,1\r\n2,4\r\n".encode("utf-8-sig"))
+    f = _numeric(stimulus.read_csv(path))
+    np.testing.assert_array_equal(f(np.array([1.0, 3.0])), [1, 4])
+
+
+def test_a_recorded_stimulus_is_described_in_the_meta(tmp_path):
+    """solve(stimulus=...) says what drove the neuron: the recording (source, samples,
+    interpolation, time range), the I_ext it overrides and the parameters that no longer apply
+    (lif's I, still listed in parameters)."""
+    path = _write(tmp_path / "rec.csv", "t_ms,value\n0,0\n5,3\n25,0\n")
+    sol = splitpinn.solve("lif", "reference", 40.0, stimulus=stimulus.read_csv(path, "linear"))
+    assert sol.meta["stimulus"] == {
+        "expression": "sampled[3 samples, linear](t)", "source": str(path), "samples": 3,
+        "interpolation": "linear", "t_range_ms": [0.0, 25.0], "overrides": "I_ext",
+        "overridden": "I", "unused_parameters": ["I"]}
+    recorded = stimulus.sampled([0.0, 1.0], [2.0, 2.0])
+    assert pickle.loads(pickle.dumps(stimulus.read_csv(path))).func.source == str(path)
+    sol = splitpinn.solve("hh", "reference", 5.0, stimulus=recorded + sp.Symbol("I", real=True))
+    assert sol.meta["stimulus"]["source"] is None and sol.meta["stimulus"]["samples"] == 2
+    assert sol.meta["stimulus"]["unused_parameters"] == []  # I is still used
+    assert "stimulus" not in splitpinn.solve("lif", "reference", 5.0).meta
 
 
 def test_cli_stimulus_file_drives_the_solve(tmp_path, capsys):
@@ -148,6 +176,10 @@ def test_cli_stimulus_file_drives_the_solve(tmp_path, capsys):
                                "reference", 40.0)
     assert len(expected.spike_times) >= 2
     np.testing.assert_allclose(sol.spike_times, expected.spike_times, rtol=0, atol=1e-9)
+    assert sol.meta["stimulus"] == {
+        "expression": "sampled[3 samples, previous](t)", "source": str(path), "samples": 3,
+        "interpolation": "previous", "t_range_ms": [0.0, 25.0], "overrides": "I_ext",
+        "overridden": "I", "unused_parameters": ["I"]}
 
 
 def test_cli_bad_stimulus_file_is_one_line(tmp_path, capsys):
