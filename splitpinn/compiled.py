@@ -139,7 +139,7 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
 
 
 _NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
-          "crossings", "crossed", "solve_in_place", "cholesky_solve_in_place", "march",
+          "crossings", "fires", "crossed", "solve_in_place", "cholesky_solve_in_place", "march",
           "tabulated_stage", "compose_row", "compose", "step_control", "march_adaptive",
           "rhs_rows")
 
@@ -202,9 +202,11 @@ def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
                   stops: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
                   stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
                   before: np.ndarray, jac_const: np.ndarray | None, newton_tol: float,
-                  max_newton: int):
+                  max_newton: int, *, n_events: int, armed: bool):
     """March from (t0, u0) to ``stops`` (equal steps, the recurrence's dt) until a step would
-    cross a threshold (``before`` < 0 <= crossing) or Newton fails; every step taken is
+    cross a threshold (``before`` < 0 <= crossing; the first ``n_events`` functions, the
+    thresholds of resets, only where the neuron is ``armed``: see
+    :func:`splitpinn.kernels.fires`) or Newton fails; every step taken is
     recorded in the recurrence's state.  ``t_star``, ``stim_star``: the time and stimulus of
     each step's relation; ``stim_end`` the stimulus at each stop (for the crossings);
     ``jac_const``: the Jacobian when it is constant, else None.
@@ -219,8 +221,8 @@ def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
         model.march, float(t0), np.asarray(u0, dtype=float), du_last, acc, recurrence.E,
         recurrence.P, recurrence.c, recurrence.D, recurrence.G1, recurrence.G2,
         float(recurrence.sigma), stops, t_star, stim_star, stim_end, params, active, after,
-        linear, np.array(jac_const) if linear else np.zeros((n, n)), float(newton_tol),
-        int(max_newton), out)
+        int(n_events), bool(armed), linear, np.array(jac_const) if linear else np.zeros((n, n)),
+        float(newton_tol), int(max_newton), out)
     return Marched(out[:count], acc, du_last, after, iterations)
 
 
@@ -280,11 +282,12 @@ class FrozenComposition:
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 
-    def march(self, rows, t, y, h, limit, hand_back, frozen, before, control, grid, out,
+    def march(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
               next_out):
         """Plain adaptive steps of ``rows`` up to ``limit`` (see
         :func:`splitpinn.kernels.march_adaptive`), in place on t, y, h, before (the rows'
-        own copies), the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns
+        own copies; ``armed``: the rows out of their refractory period, whose thresholds are
+        checked), the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns
         counts (R, 3) of accepted steps, rejected steps and composed steps, and the largest
         residual of a successful composed step per row.  ``hand_back``: rows whose limit is
         a stimulus jump, whose last step the loop takes (its output there sees the stimulus
@@ -295,7 +298,8 @@ class FrozenComposition:
             2 * (np.empty((1, y.shape[1], 0)),)
         _call(self.model.march_adaptive, t, y, h, np.ascontiguousarray(limit, dtype=float),
               np.ascontiguousarray(hand_back, dtype=bool), np.ascontiguousarray(frozen, bool),
-              before, stim, params, self.scheme, control, np.ascontiguousarray(grid, float),
+              before, np.ascontiguousarray(armed, dtype=bool), stim, params, self.scheme,
+              control, np.ascontiguousarray(grid, float),
               rows.astype(np.int64), values, slopes, next_out, counts, worst)
         return counts, worst
 

@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from .bound import BoundModel
 from .compiled import NotCompilable
 from .errors import ModelError
+from .kernels import crossed
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets
 from .solution import Solution
@@ -135,13 +136,13 @@ class CompositionStepper(Stepper):
         error = (small - big) / (2**self.error_order - 1)
         return Trial(t + h, small, error, ok[: len(rows)] & ok[len(rows):] & ok2)
 
-    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, control, grid,
-                    out, next_out):
+    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
+                    grid, out, next_out):
         """Plain adaptive steps in one compiled call (:meth:`FrozenComposition.march
         <splitpinn.compiled.FrozenComposition.march>`): the composed steps of
         :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
         done = None if self.error_order is None else self._compiled(
-            "march", rows, t, y, h, limit, hand_back, frozen, before, control, grid, out,
+            "march", rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
             next_out)
         if done is None:
             return None
@@ -170,9 +171,11 @@ class CompositionStepper(Stepper):
             out[inside] = self.compose(rows[w], t0[w], y0[w], tq[inside] - t0[w], frozen[w])[0]
         return out
 
-    def run(self, t, y, stops, frozen, before, crossings):
-        """Fixed steps only: accept composed steps to ``stops`` one by one until a step
-        would cross a threshold or fail; returns how many were taken and their states."""
+    def run(self, t, y, stops, frozen, before, crossings, armed):
+        """Fixed steps only: accept composed steps to ``stops`` one by one until an event
+        would fire in a step (:func:`splitpinn.kernels.crossed`; ``armed``: the neuron is out
+        of its refractory period) or a step fails; returns how many were taken and their
+        states."""
         if self.error_order is not None:
             return 0, None
         row, out = np.array([0]), np.empty((len(stops), len(y)))
@@ -181,7 +184,8 @@ class CompositionStepper(Stepper):
         for k, stop in enumerate(stops):
             y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
             g = crossings(row, np.array([stop]), y1)[0]
-            if not ok[0] or not np.all(np.isfinite(y1)) or np.any((before < 0) & (g >= 0)):
+            if not ok[0] or not np.all(np.isfinite(y1)) or \
+                    crossed(before, g, len(self.bound.events), armed):
                 return k, out[:k]
             self.accept(row, np.array([stop]), y1)
             out[k], state, before, time = y1[0], y1, g, np.array([stop])

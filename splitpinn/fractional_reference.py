@@ -55,6 +55,7 @@ from .bound import BoundModel
 from .errors import ModelError, SolverError
 from .fractional import make_history
 from .fractional_memory import choose_history
+from .kernels import crossed
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets
 from .solution import Solution
@@ -436,16 +437,19 @@ class _CoreStepper(Stepper):
         return np.array([self.scheme.trial(float(t[i] + s[i]), ~frozen[i])
                          for i in range(len(s))])
 
-    def run(self, t, y, stops, frozen, before, crossings):
-        """Accept steps to ``stops`` one by one until a step would cross a threshold (or is
-        not finite); returns how many were taken and their states.  Once the memory is in
-        its steady state for these equal steps, the rest is the compiled march's."""
+    def run(self, t, y, stops, frozen, before, crossings, armed):
+        """Accept steps to ``stops`` one by one until an event would fire in a step
+        (:func:`splitpinn.kernels.crossed`; ``armed``: the neuron is out of its refractory
+        period) or a step is not finite; returns how many were taken and their states.
+        Once the memory is in its steady state for these equal steps, the rest is the
+        compiled march's."""
         active = self._active(t, y, frozen)
         out = np.empty((len(stops), len(y)))
         row, when = np.array([0]), np.empty(1)
         for k, stop in enumerate(stops):
             self._flush()
-            compiled = self._compiled(stops[k:], active, before) if self.compiled else None
+            compiled = self._compiled(stops[k:], active, before, armed) if self.compiled \
+                else None
             if compiled is not None:
                 count, states = compiled
                 out[k : k + count] = states
@@ -453,13 +457,13 @@ class _CoreStepper(Stepper):
             y1 = self.scheme.trial(float(stop), active)
             when[0] = stop
             g = crossings(row, when, y1[None])[0]
-            if not np.all(np.isfinite(y1)) or np.any((before < 0) & (g >= 0)):
+            if not np.all(np.isfinite(y1)) or crossed(before, g, len(self.bound.events), armed):
                 return k, out[:k]
             self.accept(row, when, y1[None])
             out[k], before = y1, g
         return len(stops), out
 
-    def _compiled(self, stops, active, before):
+    def _compiled(self, stops, active, before, armed):
         """(count, states) of the compiled march over ``stops`` (equal steps), or None
         where it does not apply (a full memory, Adams, the memory not yet steady, a model
         numba cannot compile); every step it takes is recorded at once.  It marches chunks
@@ -482,7 +486,7 @@ class _CoreStepper(Stepper):
                     compiled_model(self.bound), recurrence, t0, history.u_last, chunk, t_star,
                     stim_star, rhs.stimulus(chunk), np.array(rhs.params),
                     active, before, rhs.jac_const, self.scheme.newton_tol,
-                    self.scheme.max_newton)
+                    self.scheme.max_newton, n_events=len(self.bound.events), armed=armed)
             except NotCompilable:
                 self.compiled = False
                 break

@@ -52,10 +52,19 @@ def crossings(t, I_ext, y, p, out):
     raise NotImplementedError
 
 
-def crossed(before, after):
-    """Whether an event function goes from below zero (``before``) to zero or above."""
+def fires(before, after, column, n_events, armed):
+    """The refractory guard, Brian2's ``(threshold) and not_refractory``: whether event
+    function ``column`` fires on a step from ``before`` to ``after`` — it goes from below
+    zero to zero or above, and if it is the threshold of one of the ``n_events`` reset events
+    (the spike detector, after them, has no refractory period), the neuron is ``armed`` (not
+    refractory).  Elementwise on broadcast arrays as well as on scalars."""
+    return (before < 0) & (after >= 0) & (armed | (column >= n_events))
+
+
+def crossed(before, after, n_events, armed):
+    """Whether any event function :func:`fires` on a step from ``before`` to ``after``."""
     for j in range(before.size):  # noqa: SIM110 (a loop: numba compiles it quickly)
-        if before[j] < 0 and after[j] >= 0:
+        if fires(before[j], after[j], j, n_events, armed):
             return True
     return False
 
@@ -110,11 +119,12 @@ def cholesky_solve_in_place(m, r):
 
 
 def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
-          stops, t_star, stim_star, stim_end, p, active, before, linear, jac,
+          stops, t_star, stim_star, stim_end, p, active, before, n_events, armed, linear, jac,
           newton_tol, max_newton, out):
     """The implicit L1 / L2-1σ march of :func:`splitpinn.compiled.march_uniform`; returns
     (steps taken, Newton iterations of those steps); it stops before a step whose Newton
-    iteration fails."""
+    iteration fails, and before one where an event :func:`fires` (``armed``: whether the
+    neuron is out of its refractory period)."""
     n, modes = acc.shape
     u_last, u, u_star, f, r = u0.copy(), u0.copy(), u0.copy(), np.empty(n), np.empty(n)
     H, m, g = np.empty(n), np.empty((n, n)), np.empty(before.size)
@@ -158,7 +168,7 @@ def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
         if not converged:
             break
         crossings(stops[k], stim_end[k], u, p, g)
-        if crossed(before, g):
+        if crossed(before, g, n_events, armed):
             break
         # accepted (only accepted work is counted): record it in the memory
         iterations += tries
@@ -273,7 +283,7 @@ def step_control(err, h_tried, h, limited, order, h_max):
     return accept, (max(h, grown) if accept and limited else grown)
 
 
-def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, scheme, control,
+def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, params, scheme, control,
                    grid, rows, values, slopes, next_out, counts, worst):
     """Plain adaptive steps of every row, in place on its time t, states y, step h,
     event functions ``before`` and output: the composed step with step doubling, as
@@ -282,11 +292,14 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, sche
     (``dense``).  A row stops at its ``limit`` (before the step that reaches it where
     ``hand_back``), before a step that crosses a threshold, when
     it would be stuck (a step below ``same_time``) and when its tries reach ``max_tries``:
-    the loop takes that step.  ``control`` = (rtol, atol, order, h_max, max_tries,
-    same_time); ``counts`` (R, 3) gets accepted and rejected steps and composed steps; ``worst``
+    the loop takes that step.  ``armed`` (R,): whether a row is out of its refractory period
+    (its thresholds are checked, see :func:`fires`; a row's stretch never spans a refractory
+    end).  ``control`` = (rtol, atol, order, h_max, max_tries, same_time, n_events: the
+    number of reset events, whose functions come before the spike detector's); ``counts``
+    (R, 3) gets accepted and rejected steps and composed steps; ``worst``
     the largest residual of a successful composed step.  ``rows``: each row's index in the
     output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,)."""
-    rtol, atol, order, h_max, max_tries, same_time = control
+    rtol, atol, order, h_max, max_tries, same_time, n_events = control
     n = y.shape[1]
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
     g = np.empty(before.shape[1])
@@ -326,7 +339,7 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, stim, params, sche
                 h[r] = new_h
                 continue
             crossings(stop, stim[r], small, p, g)
-            if crossed(before[r], g):
+            if crossed(before[r], g, n_events, armed[r]):
                 break
             while values.shape[2] and next_out[row] < grid.size \
                     and grid[next_out[row]] <= stop + same_time:

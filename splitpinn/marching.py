@@ -12,8 +12,12 @@ size, events, refractory clamp and memory:
   side-effect-free ``partial`` flow (not on an interpolant); the state there is reset, the
   stepper records the jump, and the row continues from the event time.  A spike detector
   records crossings without a reset.
-* **refractory clamp** — written once: the states an event clamps are handed to the stepper
-  as ``frozen`` (their right-hand side is zero) until the period ends.
+* **refractoriness** — as Brian2 defines it, written once: during a row's refractory period
+  [spike, spike + t_ref) its thresholds are not checked (:func:`splitpinn.kernels.fires`,
+  the guard of every crossing test, Python and compiled), the states an event clamps are
+  handed to the stepper as ``frozen`` (their right-hand side is zero) and the others evolve;
+  a coupling jump changes the target state but cannot fire the row; when the period ends,
+  a row at or past a threshold fires at that instant (``_release``).
 * **output** — the stepper's dense output samples the grid inside each accepted step.
 * **plain steps** — where the stepper offers it (split-PINN with compiled composed steps, on
   uncoupled rows), each row's steps up to its next crossing, refractory end, stimulus jump or
@@ -32,7 +36,7 @@ import numpy as np
 from .bound import BoundModel
 from .coupling import Coupling
 from .errors import ModelError, SolverError
-from .kernels import step_control
+from .kernels import fires, step_control
 from .progress import advance_to, progress_bar
 from .solution import Solution
 from .stepper import Stepper
@@ -208,6 +212,7 @@ class _Loop:
             rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
             if rows.size == 0:
                 return
+            self._release(rows)
             if self.coupling is not None:
                 self._deliver_due(float(self.t[0]))
             if self.stretches and self._stretch():
@@ -219,6 +224,7 @@ class _Loop:
                 rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
                 if rows.size == 0:
                     return
+                self._release(rows)
             tr, yr = self.t[rows], self.y[rows]
             stop, frozen = self._stops(rows, tr)
             hr = stop - tr
@@ -251,7 +257,8 @@ class _Loop:
         if last - first < 2 or self.h[0] < np.inf:
             return False
         count, states = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
-                                         self.before[0], self.crossings)
+                                         self.before[0], self.crossings,
+                                         bool(self._armed(self.all)[0]))
         if count == 0:
             return False
         stops = grid[first : first + count]
@@ -279,8 +286,9 @@ class _Loop:
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
         limit, hand_back, frozen = self._stretch_ends(rows)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
-                   SAME_TIME)
-        done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before,
+                   SAME_TIME, len(self.bound.events))
+        armed = self._armed(rows)
+        done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before, armed,
                                         control, self.grid, self.out, self.next_out)
         if done is None:
             self.plain = False
@@ -288,6 +296,35 @@ class _Loop:
         self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
         self.accepted[rows] += done[0]
         self.rejected[rows] += done[1]
+
+    def _armed(self, rows) -> np.ndarray:
+        """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
+        its thresholds are checked (Brian2's ``not_refractory``).  A step never spans a
+        refractory end: stretches and steps stop there."""
+        return self.t[rows] >= self.refractory_end[rows] - SAME_TIME
+
+    def _release(self, rows) -> None:
+        """Rows that have reached the end of their refractory period: their thresholds are
+        checked again from here on, and a row at or past one fires now, at the refractory
+        end (as in Brian2: the spike is recorded, the reset applied, a new period starts);
+        the lowest event fires where several are past."""
+        ending = rows[np.isfinite(self.refractory_end[rows]) & self._armed(rows)]
+        if ending.size == 0:
+            return
+        self.refractory_end[ending] = -np.inf  # released: nothing more to check
+        self.before[ending] = g = self.crossings(ending, self.t[ending], self.y[ending])
+        past = g[:, : len(self.bound.events)] >= 0
+        if not past.any():
+            return
+        first = np.where(past.any(axis=1), np.argmax(past, axis=1), -1)
+        if self.out is not None:  # the grid point at the refractory end shows the reset
+            fire = ending[first >= 0]
+            back = np.maximum(self.next_out[fire] - 1, 0)
+            again = (self.next_out[fire] > 1) & \
+                (np.abs(self.grid[back] - self.t[fire]) <= SAME_TIME)
+            self.next_out[fire[again]] -= 1
+        for c in np.unique(first[first >= 0]):
+            self._reset(ending[first == c], int(c))
 
     def _stretch_ends(self, rows):
         """Where a stretch of ``rows`` without stops ends — t_end, the end of a refractory
@@ -355,7 +392,8 @@ class _Loop:
         """Per row: the time s of its first reset event inside the step (inf if none), that
         event's index (−1), and the detector crossings (pair rows, times)."""
         before, after = self.before[rows], self.crossings(rows, t1, y1)
-        fired = (before < 0) & (after >= 0)
+        fired = fires(before, after, np.arange(self.crossings.count), len(self.bound.events),
+                      self._armed(rows)[:, None])
         first, which = np.full(len(rows), np.inf), np.full(len(rows), -1)
         if not fired.any():
             return first, which, (np.array([], int), np.array([]))
@@ -410,7 +448,9 @@ class _Loop:
 
     def _reset(self, rows, c: int) -> None:
         """Apply event ``c`` to ``rows`` at their current time: reset, memory, spike records,
-        refractory clamp, and the output point at the event time."""
+        refractory period and clamp, and the output point at the event time.  A reset at or
+        past a threshold is an error only without a refractory period (with one, the row
+        fires again when the period ends, see :meth:`_release`)."""
         event, t, y_hit = self.bound.events[c], self.t[rows], self.y[rows]
         y_after = event.apply_rows(t, y_hit, rows)
         self.stepper.jump(rows, t, y_hit, y_after)
@@ -422,6 +462,7 @@ class _Loop:
         self.y[rows] = y_after
         self.before[rows] = g = self.crossings(rows, t, y_after)
         again = (g >= 0)[:, : len(self.bound.events)].any(axis=1)
+        again &= event.refractory_rows[rows] <= 0  # else it fires when the period ends
         if again.any():
             raise ModelError(f"{self.bound.model.name}: the reset of event "
                              f"'{self.crossings.names[c]}' at t = {t[again][0]:.6g} ms lands at "
@@ -449,10 +490,12 @@ class _Loop:
 
     # -- coupling ------------------------------------------------------------------------
     def _deliver_due(self, time: float) -> None:
-        """Deliver the spikes due at ``time`` (every row is there: lockstep).  A neuron that
-        a jump carries past its threshold fires at once, and its own spike (without delay)
-        is delivered before the next one fires: one at a time, lowest index first, each at
-        most once per instant."""
+        """Deliver the spikes due at ``time`` (every row is there: lockstep), after the rows
+        whose refractory period ends now are released (:meth:`_release`).  A neuron that a
+        jump carries past its threshold fires at once unless it is refractory (then the jump
+        only moves its state), and its own spike (without delay) is delivered before the
+        next one fires: one at a time, lowest index first, each at most once per instant."""
+        self._release(self.all)
         fired_now = np.array([bool(s) and abs(s[-1] - time) <= SAME_TIME for s in self.spikes])
         n_events = len(self.bound.events)
         while True:
@@ -462,7 +505,8 @@ class _Loop:
                 self.y[:, self.coupling.target] += jump
                 self.stepper.jump(self.all, self.t, y_before, self.y)
             g = self.crossings(self.all, self.t, self.y)
-            past = (g >= 0) & (self.before < 0)
+            past = fires(self.before, g, np.arange(g.shape[1]), n_events,
+                         self._armed(self.all)[:, None])
             self.before = np.where(past, self.before, g)
             ready = np.nonzero(past.any(axis=1) & ~fired_now)[0]
             if ready.size == 0:

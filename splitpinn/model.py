@@ -296,8 +296,9 @@ class Model:
         self._resets = self._reset_checks()
 
     def _reset_checks(self) -> list:
-        """(event, g) per event whose condition, read just after its reset, depends on the
-        parameters only: ``g(*parameter values)`` is its ``lhs − rhs`` there (numpy)."""
+        """(event, g, refractory) per event whose condition, read just after its reset,
+        depends on the parameters only: ``g(*parameter values)`` is its ``lhs − rhs`` there
+        and ``refractory(*parameter values)`` the event's refractory period (numpy)."""
         from .functions import lambdify
 
         params = [self.symbol(p) for p in self.parameters]
@@ -309,22 +310,27 @@ class Model:
             after = self.expand(cond.lhs - cond.rhs).xreplace(
                 {self.symbol(k): self.expand(v) for k, v in ev.reset.items()})
             if after.free_symbols <= set(params):
-                checks.append((ev, lambdify(params, after)))
+                checks.append((ev, lambdify(params, after),
+                               lambdify(params, sp.sympify(ev.refractory))))
         return checks
 
     def _check_resets(self, values: Mapping, what: str) -> None:
-        """A reset that lands at or past its own threshold fires again at once: refuse it
-        for the parameter ``values`` (numbers, or one array per parameter for a batch)."""
-        for ev, g in self._resets:
+        """A reset that lands at or past its own threshold without a refractory period fires
+        again at once: refuse it for the parameter ``values`` (numbers, or one array per
+        parameter for a batch).  With a refractory period it is legal: as in Brian2, the
+        neuron fires again when the period ends."""
+        for ev, g, refractory in self._resets:
             try:
                 with np.errstate(all="ignore"):
-                    after = np.asarray(g(*(np.asarray(values[k], dtype=float)
-                                           for k in self.parameters)), dtype=float)
+                    args = [np.asarray(values[k], dtype=float) for k in self.parameters]
+                    after = np.asarray(g(*args), dtype=float)
+                    period = np.asarray(refractory(*args), dtype=float)
+                    bad = ((after > 0) | ((after == 0) & (ev.condition.rel_op == ">="))) \
+                        & ~(period > 0)
             except ValueError:  # batch arrays of different lengths: BoundModel says so
                 return
-            bad = (after > 0) | ((after == 0) & (ev.condition.rel_op == ">="))
             if np.any(bad):
-                where = f" (neuron {int(np.argmax(bad))})" if after.ndim else ""
+                where = f" (neuron {int(np.argmax(bad))})" if bad.ndim else ""
                 resets = "; ".join(f"{k} = {v}" for k, v in ev.reset.items())
                 raise ModelError(f"{self.name}: event {ev.name!r}: the reset ({resets}) lands "
                                  f"at or past its threshold with {what}{where}")

@@ -17,7 +17,9 @@ progress — for a batch of R rows (neurons) at once.  A stepper only knows how 
 
 Optional fast paths, which the core uses where a stepper offers them: ``run`` (a single
 neuron's stretch of fixed grid steps) and ``march_plain`` (rows' adaptive steps up to their
-next crossing or stop, in compiled code).
+next crossing or stop, in compiled code).  Both stop before a step in which an event fires
+by :func:`splitpinn.kernels.crossed`, given whether the neuron is ``armed`` (out of its
+refractory period: its thresholds are not checked during it).
 
 ``frozen`` (R, n) marks the states held by a refractory clamp; their right-hand side is zero.
 ``error_order`` is the order of the stepper's error estimate (None for a fixed-step method,
@@ -94,8 +96,8 @@ class Stepper:
             out[inside] = (h00 * y0[w] + h10 * h * f0[w] + h01 * y1[w] + h11 * h * f1[w])
         return out
 
-    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, control, grid,
-                    out, next_out):
+    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
+                    grid, out, next_out):
         """Optional: take plain adaptive steps of ``rows`` in compiled code (see
         :meth:`splitpinn.marching._Loop._plain_steps`), returning accepted and rejected
         steps per row, or None where the stepper has no such path (the default)."""

@@ -90,23 +90,30 @@ def test_with_stimulus_may_leave_the_old_stimulus_parameter_unused():
 
 @pytest.mark.parametrize("v_r, rel", [(-40.0, ">="), (-50.0, ">=")])
 def test_reset_at_or_past_threshold_names_the_event(v_r, rel):
+    """Without a refractory period (with one such a reset is legal: as in Brian2, the neuron
+    fires again when the period ends)."""
+    V, w, b, V_th, V_r = sp.symbols("V w b V_th V_r", real=True)
     params = {"tau": 10.0, "tau_w": 50.0, "a": 0.5, "b": 2.0, "E": -65.0, "V_th": -50.0,
               "V_r": v_r, "I": 30.0}
     with pytest.raises(ModelError, match=r"event 'V >= V_th': the reset \(V = V_r; w = b \+ w\) "
                                          r"lands at or past its threshold with the default"):
-        adaptive_lif(parameters=params)
+        adaptive_lif(parameters=params, events=[Event(V >= V_th, {"V": V_r, "w": w + b})])
+    assert adaptive_lif(parameters=params).events[0].refractory == 2.0  # legal with 2 ms
 
 
 def test_reset_past_threshold_by_override_names_the_event(capsys):
-    model = models.get("lif")  # V_th = -50
+    model = models.get("lif")  # V_th = -50; without a refractory period (t_ref 0)
     with pytest.raises(ModelError, match=r"lif: event 'V >= V_th': the reset \(V = V_reset\) "
                                          r"lands at or past its threshold with these parameters$"):
-        model.bind({"V_reset": -40.0})
+        model.bind({"V_reset": -40.0, "t_ref": 0.0})
     with pytest.raises(ModelError, match=r"with these parameters \(neuron 2\)"):
-        model.bind({"V_reset": np.array([-70.0, -60.0, -50.0])})
+        model.bind({"V_reset": np.array([-70.0, -60.0, -50.0]), "t_ref": 0.0})
+    with pytest.raises(ModelError, match=r"with these parameters \(neuron 1\)"):
+        model.bind({"V_reset": -40.0, "t_ref": np.array([2.0, 0.0])})
     assert model.bind({"V_reset": np.array([-70.0, -60.0])}).batch == 2
+    assert model.bind({"V_reset": -40.0}).events[0].refractory == 2.0  # legal with t_ref 2 ms
     status = splitpinn.cli.main(["solve", "lif", "--method", "reference", "--t-end", "10",
-                                 "--set", "V_reset=-45", "--quiet"])
+                                 "--set", "V_reset=-45", "--set", "t_ref=0", "--quiet"])
     err = capsys.readouterr().err
     assert status == 2 and "lands at or past its threshold" in err and len(err.splitlines()) == 1
 
@@ -119,7 +126,7 @@ def test_models_pickle_for_worker_processes():
         a, b = model.bind(), back.bind()
         np.testing.assert_array_equal(a.rhs(0.5, a.y0), b.rhs(0.5, b.y0))
     with pytest.raises(ModelError, match="lands at or past"):  # the checks survive the trip
-        pickle.loads(pickle.dumps(models.get("lif"))).bind({"V_reset": -40.0})
+        pickle.loads(pickle.dumps(models.get("lif"))).bind({"V_reset": -40.0, "t_ref": 0.0})
 
 
 def test_reset_exactly_at_a_strict_threshold_is_allowed():
