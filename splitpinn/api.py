@@ -62,12 +62,13 @@ def check_times(t_end: float, dt: float | None, t0: float = 0.0) -> None:
         raise ModelError(f"dt = {dt:g} ms is longer than the interval ({t_end - t0:g} ms)")
 
 
-def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval) -> np.ndarray:
+def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval,
+          traces: bool = True) -> np.ndarray:
     """The output grid: ``t_eval`` (checked), else spacing ``dt`` (or the model default)."""
     if t_eval is None:
         step = dt or default_output_dt(bound)
         check_output_size(math.ceil((t_end - t0) / step) + 1, len(bound.names),
-                          bound.batch or 1)  # before building it
+                          bound.batch or 1, traces=traces)  # before building it
         return output_grid(t_end, step, t0)
     try:
         grid = np.asarray(t_eval, dtype=float)
@@ -126,7 +127,7 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
     entry.check_options(options)
     check_times(t_end, dt, t0)
     bound = model.bind(parameters, initial, preset)
-    grid = _grid(bound, t_end, dt, t0, t_eval)
+    grid = _grid(bound, t_end, dt, t0, t_eval, traces)
     if coupling is not None:
         from .coupling import Coupling
 

@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_output_file,
                    help="write t, the states, spike times and meta (.npz, or .csv)")
     p.add_argument("--plot", type=_writable_file, help="write a figure of the solution")
+    p.add_argument("--no-traces", action="store_true",
+                   help="keep spike times only (t and the states at the start and end): for "
+                        "long runs whose output grid would not fit in memory")
     _add_stimulus_options(p)
     p = sub.add_parser("compare", help="compare methods against the first one")
     _add_solve_options(p)
@@ -300,8 +303,10 @@ def _cmd_solve(args) -> None:
     from .api import solve
 
     _check_methods([args.method])
+    if args.no_traces and args.plot:
+        raise InputError("--plot needs the traces: drop --no-traces")
     solution = solve(args.model, args.method, args.t_end, args.dt, **_common(args),
-                     stimulus=_stimulus(args),
+                     stimulus=_stimulus(args), traces=not args.no_traces,
                      **_method_options(args, [args.method])[args.method])
     if args.out:
         solution.save(args.out)

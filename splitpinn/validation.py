@@ -122,16 +122,22 @@ def default_output_limit() -> int:
 
 
 def check_output_size(n_points: float, n_states: int, batch: int = 1,
-                      limit_bytes: int | None = None) -> None:
+                      limit_bytes: int | None = None, traces: bool = True) -> None:
     """Raise :class:`ModelError` when an output grid of ``n_points`` times, ``n_states`` states
     and ``batch`` neurons (float64, the time axis included) would take more than
     ``limit_bytes`` (default :func:`default_output_limit`), saying its size and the remedies.
+    Without ``traces`` (spike times only) only the time axis counts.
     """
     limit = default_output_limit() if limit_bytes is None else limit_bytes
-    size = 8.0 * n_points * (n_states * batch + 1)
+    size = 8.0 * n_points * ((n_states * batch if traces else 0) + 1)
     if not math.isfinite(size) or size > limit:
         who = f" x {batch} neurons" if batch > 1 else ""
+        what = f"{n_points:.3g} times x {n_states} states{who}" if traces else \
+            f"{n_points:.3g} times"
+        remedy = "use a larger dt or a shorter t_end"
+        if traces:  # the remedy named where it applies: Python, and solve on the command line
+            remedy += (", or keep spike times only (traces=False in Python, --no-traces on "
+                       "the command line)")
         raise ModelError(
-            f"the output grid of {n_points:.3g} times x {n_states} states{who} needs "
-            f"{size / 2**30:.3g} GiB, more than the {limit / 2**30:.3g} GiB allowed at once; "
-            "use a larger dt, a shorter t_end, or traces=False (spike times only)")
+            f"the output grid of {what} needs {size / 2**30:.3g} GiB, more than the "
+            f"{limit / 2**30:.3g} GiB allowed at once; {remedy}")
