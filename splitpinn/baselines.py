@@ -15,7 +15,6 @@ import contextlib
 import io
 import os
 import random
-import sys
 import time as _time
 
 import numpy as np
@@ -194,13 +193,12 @@ def _train(dde, torch, bound: BoundModel, t0: float, t_end: float, settings: dic
 
 def _ProgressCallback(dde, iterations: int, name: str):
     """A DeepXDE callback driving a tqdm bar (stderr) over the Adam iterations."""
-    from tqdm.auto import tqdm
+    from .progress import bar
 
     class Progress(dde.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.bar = tqdm(total=iterations, desc=f"vanilla-pinn {name}", unit="it",
-                            file=sys.stderr, leave=False, dynamic_ncols=True)
+            self.bar = bar(iterations, f"vanilla-pinn {name}", "it")
 
         def on_epoch_end(self) -> None:
             self.bar.update(1)

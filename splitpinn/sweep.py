@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -321,9 +320,8 @@ def sweep(model, vary, method: str = "reference", t_end: float = 100.0,
     Returns a :class:`SweepResult`.  Raises ModelError for bad input (before any file is
     written); a point that fails records its error in ``status`` and the sweep goes on.
     """
-    from tqdm import tqdm
-
     from .api import resolve_model
+    from .progress import bar as progress_bar
 
     vary = _as_vary(vary)
     resolved = resolve_model(model)
@@ -347,9 +345,8 @@ def sweep(model, vary, method: str = "reference", t_end: float = 100.0,
                  for numbers in _chunks(missing, size)]
         local = min(jobs or _cores(), len(tasks) or 1)
         runner = _run_dask(client, tasks) if client else _run_local(local, tasks)
-        with tqdm(total=len(points), initial=len(points) - len(missing), unit="point",
-                  desc=f"sweep {resolved.name}", disable=quiet, file=sys.stderr,
-                  dynamic_ncols=True) as bar:
+        with progress_bar(len(points), f"sweep {resolved.name}", "point", quiet,
+                          initial=len(points) - len(missing), leave=True) as bar:
             for numbers, results in runner:
                 if store:
                     store.add(numbers, results)

@@ -155,7 +155,8 @@ def test_solve_overrides_reach_the_output(tmp_path, capsys):
     np.testing.assert_allclose(v, -45.0 - 25.0 * np.exp(-t / 10.0), rtol=0, atol=1e-7)
 
 
-def test_progress_bar_on_stderr_unless_quiet(capsys):
+def test_progress_bar_on_stderr_unless_quiet(capsys, monkeypatch):
+    monkeypatch.setattr("splitpinn.progress._interactive", lambda stream: True)  # a terminal
     assert main(["solve", "lif", "--method", "reference", "--t-end", "10"]) == 0
     captured = capsys.readouterr()
     assert "ms" in captured.err and "Traceback" not in captured.err

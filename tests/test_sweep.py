@@ -221,7 +221,8 @@ def test_cli_bad_input_one_line_no_files(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_progress_bar_counts_points(capsys):
+def test_progress_bar_counts_points(capsys, monkeypatch):
+    monkeypatch.setattr("splitpinn.progress._interactive", lambda stream: True)  # a terminal
     sweep("lif", {"I": [2.0, 3.0]}, "reference", 10.0, jobs=1, quiet=False)
     err = capsys.readouterr().err
     assert "2/2" in err and "point" in err
