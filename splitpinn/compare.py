@@ -181,8 +181,7 @@ class Comparison:
         ref = self.solutions[self.reference]
         first = ref.names[0]
         width = max(14, *map(len, self.metrics))
-        lines = [f"errors against the reference {self.reference}: method "
-                 f"{setup(ref)['method']}, {_describe(ref)}",
+        lines = [f"errors against the first method, {self.reference} ({_describe(ref)})",
                  f"{'method':{width}s} {'rel L2(' + first + ')':>14s} {'spikes':>7s} "
                  f"{'max spike err (ms)':>19s} {'wall (s)':>9s}  setup"]
         for method, m in self.metrics.items():

@@ -245,8 +245,8 @@ def test_frac_lif_against_an_independent_adams_reference():
     assert rel["split-pinn"] > 1e-8 and rel[l21] > 1e-8  # measured 1.7e-7; round-off 1e-13
     assert rel["split-pinn"] == pytest.approx(rel[l21], rel=1e-3)  # the same scheme
     summary = c.summary()
-    assert "errors against the reference reference[integrator=adams,dt=0.005]: method " \
-           "reference, dt 0.005 ms, integrator adams" in summary
+    assert "errors against the first method, reference[integrator=adams,dt=0.005] " \
+           "(dt 0.005 ms, integrator adams" in summary
     line = next(x for x in summary.splitlines() if x.startswith(l21 + " "))
     assert "dt 0.02 ms, integrator l2-1sigma" in line
     assert "warning" not in summary  # the reference is independent of split-PINN's scheme
@@ -271,7 +271,8 @@ def test_cli_compare_variants(tmp_path, capsys):
     doc = json.loads((out / "metrics.json").read_text())
     assert list(doc["methods"]) == ["reference", "reference[integrator=RK45]"]
     assert doc["methods"]["reference[integrator=RK45]"]["setup"]["integrator"] == "RK45"
-    assert "errors against the reference reference: method reference" in captured.out
+    assert "errors against the first method, reference (dt 0.05 ms" in captured.out
+    assert "reference reference" not in captured.out  # the wording of issue 18
     status = cli.main(["compare", "lif", "--methods", "reference,reference[nope=1]",
                        "--t-end", "20", "--out", str(tmp_path / "never"), "--quiet"])
     err = capsys.readouterr().err
