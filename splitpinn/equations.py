@@ -223,6 +223,9 @@ class _Reader:
         if n.id in FUNCTIONS:
             raise self.fail(n, f"function {n.id!r} used without arguments")
         u = U.literal(n.id)
+        if u is None and re.fullmatch(r"xi(_\w+)?", n.id):  # Brian2's white noise
+            raise self.fail(n, f"stochastic terms ({n.id}) are not supported: the equations "
+                               "must be deterministic")
         if u is None:
             raise self.fail(n, f"undefined symbol {n.id!r}")
         return sp.Integer(1), u
@@ -458,7 +461,7 @@ def from_equations(equations: str, *, name: str,
         where = _Where("", line.line, line.col)
         entry = names[line.name]
         if line.kind == "state":
-            rhs[line.name], _ = reader.read(line.expr, where, entry.unit / U.unit("ms"))
+            rhs[line.name] = _right_hand_side(reader, line, where, entry.unit, U.unit("ms"))
             order = 1.0
             if line.order is not None:
                 order, _ = reader.read(line.order, _Where("", line.line, line.order_col),
@@ -467,7 +470,7 @@ def from_equations(equations: str, *, name: str,
                           _Where(f"initial value of {line.name}"))
             states.append(State(line.name, init, order))
         elif line.kind == "subexpression":
-            aux[line.name], _ = reader.read(line.expr, where, entry.unit)
+            aux[line.name] = _right_hand_side(reader, line, where, entry.unit)
     if not states:
         raise ModelError("the equations declare no state (expected 'dX/dt = ... : unit')")
     event, detector = _events(names, reader, threshold, reset, refractory, lines)
@@ -480,6 +483,62 @@ def from_equations(equations: str, *, name: str,
                   units={k: U.pretty(v.unit) for k, v in names.items()
                          if v.kind not in ("stimulus", "time") and not v.unit.dimensionless})
     return model
+
+
+def _right_hand_side(reader: _Reader, line: _Line, where: _Where, unit: pint.Unit,
+                     per: pint.Unit | None = None):
+    """The right-hand side of ``line`` in ``unit`` (per ``per``: a state's time derivative).
+
+    When the annotation, not the expression, is what contradicts the equation — the
+    right-hand side would fit a plain project unit instead (``dw/dt = V/tau : amp``), or a
+    state's own equation is consistent only with another unit for it (``dV/dt = (E_L - V)/tau
+    : amp``) — the error points at the annotation and names the unit that fits; otherwise
+    (``dV/dt = V : mV``, a time constant missing?) at the expression."""
+    target = unit / per if per is not None else unit
+    try:
+        expr, u = reader.read(line.expr, where)
+    except ModelError:
+        fits = _unit_that_fits(reader, line, where, unit) if per is not None else None
+        if fits is None:
+            raise
+        raise _annotation_error(line, fits, per, f"with {line.name} in {U.to_text(fits)} the "
+                                                 "equation is consistent") from None
+    if expr == 0 or u.dimensionality == target.dimensionality:
+        return reader.read(line.expr, where, target)[0]
+    fits = U.project_unit(u * per if per is not None else u)
+    if _plain(fits):
+        rhs = U.to_text(fits / per if per is not None else fits)
+        raise _annotation_error(line, fits, per, f"the right-hand side has units of {rhs}")
+    return reader.read(line.expr, where, target)[0]  # raises, pointing at the expression
+
+
+def _plain(u: pint.Unit) -> bool:
+    return u.dimensionless or any(u == U.unit(x) for x in U.PROJECT_UNITS)
+
+
+def _unit_that_fits(reader: _Reader, line: _Line, where: _Where, unit: pint.Unit):
+    """The one plain project unit (of another dimension than ``unit``) for the state of
+    ``line`` that makes its equation consistent, or None."""
+    fits = []
+    for candidate in [U.unit(x) for x in (*U.PROJECT_UNITS, "1")]:  # in order: nA before pA
+        if candidate.dimensionality == unit.dimensionality or \
+                any(candidate.dimensionality == f.dimensionality for f in fits):
+            continue
+        names = dict(reader.names)
+        names[line.name] = _Name(names[line.name].kind, candidate, names[line.name].line,
+                                 names[line.name].symbol)
+        try:
+            _Reader(names).read(line.expr, where, candidate / U.unit("ms"))
+        except ModelError:
+            continue
+        fits.append(candidate)
+    return fits[0] if len(fits) == 1 else None
+
+
+def _annotation_error(line: _Line, fits: pint.Unit, per, why: str) -> ModelError:
+    return _Where("", line.line, line.unit_col + 1).error(
+        f"the unit annotation {line.unit.strip()!r} contradicts the equation of {line.name}: "
+        f"{why}, so the annotation should be {U.to_text(fits)}", 0)
 
 
 def _declare(lines: list[_Line]) -> dict[str, _Name]:
@@ -497,11 +556,11 @@ def _declare(lines: list[_Line]) -> dict[str, _Name]:
         if "unless refractory" in line.flags and line.kind != "state":
             raise where.error("only states can be '(unless refractory)'", 0)
         try:
-            annotated, u = _Reader({}).read(line.unit, _Where("", line.line, line.unit_col))
+            annotated, u = _Reader({}).read(line.unit, _Where("", line.line, line.unit_col + 1))
         except ModelError as exc:
             raise ModelError(f"{exc} (in the unit)") from None
         if annotated != 1:
-            raise where.error(f"the unit {line.unit!r} has a number in it", line.unit_col - 1)
+            raise where.error(f"the unit {line.unit!r} has a number in it", line.unit_col)
         kind = "stimulus" if line.name == "I_ext" else line.kind
         names[line.name] = _Name(kind, U.project_unit(u), line.line,
                                  I_ext if kind == "stimulus" else sp.Symbol(line.name, real=True))

@@ -148,6 +148,19 @@ def test_threshold_without_reset_records_spikes():
      "reset, column 11: reset of unknown variable 'X'"),
     ("dV/dt = V : mV", {}, "line 1, column 9: inconsistent units: the expression is in mV, "
                            "expected mV/ms"),
+    # issue 18: noise named as such; an annotation that contradicts its equation is blamed
+    ("dV/dt = (-V + xi*mV*sqrt(ms))/ms : mV", {},
+     "line 1, column 15: stochastic terms (xi) are not supported"),
+    ("dV/dt = -V/ms : mV\ndw/dt = V/ms : amp", {},
+     "line 2, column 16: the unit annotation 'amp' contradicts the equation of w: the "
+     "right-hand side has units of mV/ms, so the annotation should be mV"),
+    ("dV/dt = (E_L - V)/ms : amp\nE_L : volt", {"parameters": {"E_L": "-65*mV"}},
+     "line 1, column 24: the unit annotation 'amp' contradicts the equation of V: with V in mV "
+     "the equation is consistent, so the annotation should be mV"),
+    ("x = 2*mV : amp\ndV/dt = -V/ms : mV", {},
+     "line 1, column 12: the unit annotation 'amp' contradicts the equation of x: the "
+     "right-hand side has units of mV, so the annotation should be mV"),
+    ("dV/dt = -V/ms : 2*mV", {}, "line 1, column 17: the unit '2*mV' has a number in it"),
     ("dV/dt = 1*mV/ms : mV (unless refractori)", {}, "line 1, column 22: unknown flag"),
     ("dV/dt = __import__('os').getcwd() : 1", {}, "line 1, column 9: only named functions"),
     ("dV/dt = V.real : 1", {}, "line 1, column 9: unsupported syntax (Attribute)"),
