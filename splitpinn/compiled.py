@@ -283,7 +283,7 @@ class FrozenComposition:
         return out, ok, residuals, failed_at
 
     def march(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
-              next_out):
+              next_out, knots):
         """Plain adaptive steps of ``rows`` up to ``limit`` (see
         :func:`splitpinn.kernels.march_adaptive`), in place on t, y, h, before (the rows'
         own copies; ``armed``: the rows out of their refractory period, whose thresholds are
@@ -291,7 +291,8 @@ class FrozenComposition:
         counts (R, 3) of accepted steps, rejected steps and composed steps, and the largest
         residual of a successful composed step per row.  ``hand_back``: rows whose limit is
         a stimulus jump, whose last step the loop takes (its output there sees the stimulus
-        after the jump).  The stimulus must be constant up to ``limit``."""
+        after the jump).  ``knots``: the accepted steps' ends for the dense output.  The
+        stimulus must be constant up to ``limit``."""
         _, stim, params = self._inputs(rows, t, limit - t)
         counts, worst = np.zeros((len(rows), 3), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
@@ -300,7 +301,7 @@ class FrozenComposition:
               np.ascontiguousarray(hand_back, dtype=bool), np.ascontiguousarray(frozen, bool),
               before, np.ascontiguousarray(armed, dtype=bool), stim, params, self.scheme,
               control, np.ascontiguousarray(grid, float),
-              rows.astype(np.int64), values, slopes, next_out, counts, worst)
+              rows.astype(np.int64), values, slopes, next_out, knots, counts, worst)
         return counts, worst
 
     def derivative(self, rows, t, y, frozen) -> np.ndarray:

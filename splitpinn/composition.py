@@ -137,13 +137,13 @@ class CompositionStepper(Stepper):
         return Trial(t + h, small, error, ok[: len(rows)] & ok[len(rows):] & ok2)
 
     def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
-                    grid, out, next_out):
+                    grid, out, next_out, knots):
         """Plain adaptive steps in one compiled call (:meth:`FrozenComposition.march
         <splitpinn.compiled.FrozenComposition.march>`): the composed steps of
         :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
         done = None if self.error_order is None else self._compiled(
             "march", rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
-            next_out)
+            next_out, knots)
         if done is None:
             return None
         counts, worst = done

@@ -284,7 +284,7 @@ def step_control(err, h_tried, h, limited, order, h_max):
 
 
 def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, params, scheme, control,
-                   grid, rows, values, slopes, next_out, counts, worst):
+                   grid, rows, values, slopes, next_out, knots, counts, worst):
     """Plain adaptive steps of every row, in place on its time t, states y, step h,
     event functions ``before`` and output: the composed step with step doubling, as
     :meth:`splitpinn.composition.CompositionStepper.attempt`, controlled as the marching
@@ -298,7 +298,9 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
     number of reset events, whose functions come before the spike detector's); ``counts``
     (R, 3) gets accepted and rejected steps and composed steps; ``worst``
     the largest residual of a successful composed step.  ``rows``: each row's index in the
-    output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,)."""
+    output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,).
+    ``knots`` (R, max_tries, 1 + n) gets each accepted step's end time and states, the
+    dense output's pieces (none where its second axis is empty)."""
     rtol, atol, order, h_max, max_tries, same_time, n_events = control
     n = y.shape[1]
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
@@ -357,6 +359,10 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
                     values[row, i, q] = trial[1, i]
                     slopes[row, i, q] = 0.0 if frozen[r, i] else slope[i]
                 next_out[row] += 1
+            if knots.shape[1]:
+                knots[r, counts[r, 0], 0] = stop
+                for i in range(n):
+                    knots[r, counts[r, 0], 1 + i] = small[i]
             t[r], h[r] = stop, new_h
             for i in range(n):
                 y[r, i] = small[i]

@@ -36,6 +36,7 @@ import numpy as np
 from .bound import BoundModel
 from .coupling import Coupling
 from .errors import ModelError, SolverError
+from .dense import DenseOutput, StepRecorder
 from .kernels import fires, step_control
 from .progress import advance_to, progress_bar
 from .solution import Solution
@@ -50,6 +51,16 @@ MAX_HALVINGS = 4
 PLAIN_CHUNK = 2000
 
 
+#: Floats that one call of the compiled plain steps may fill with dense-output knots.
+KNOT_BUFFER = 4_000_000
+
+
+def min_step(t):
+    """The shortest adaptive step (ms) at times ``t``: ten spacings of doubles there, as
+    ``solve_ivp``'s.  Not :data:`SAME_TIME`: a blow-up that an event cuts off (AdEx's
+    upswing, 1e-10 ms from V = 0 mV to infinity) needs steps of 1e-11 ms before its
+    threshold."""
+    return 10 * np.spacing(np.maximum(np.abs(t), 1.0))
 @dataclass
 class EventRecord:
     """One event of one neuron: its time, name (the condition, or "spike" for a detector),
@@ -76,6 +87,8 @@ class MarchResult:
     rejected: np.ndarray
 
 
+    #: Per row: dense output from the accepted steps (None without traces).
+    dense: list[DenseOutput | None]
 class _Crossings:
     """Event functions of the rows: one column per event, then the spike detector."""
 
@@ -183,6 +196,7 @@ class _Loop:
                                                       np.zeros(self.y.shape, bool))
         self.next_out = np.ones(n_rows, dtype=int)
         self.order = stepper.error_order
+        self.recorder = StepRecorder(n_rows, bound.orders < 1, stepper) if traces else None
         self.adaptive = not fixed_step and self.order is not None
         self.free_steps = self.adaptive or stepper.has_own_steps
         self.h = np.full(n_rows, float(h0) if self.adaptive else np.inf)
@@ -204,10 +218,11 @@ class _Loop:
         out = self.out
         return MarchResult(None if out is None else out[0], None if out is None else out[1],
                            self.y, [np.array(s) for s in self.spikes], self.records,
-                           self.accepted, self.rejected)
+                           self.accepted, self.rejected, dense)
 
     # -- one iteration -----------------------------------------------------------------------
     def run(self, bar, max_steps: int) -> None:
+        dense = [None] * len(self.all) if self.recorder is None else self.recorder.dense()
         while True:
             rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
             if rows.size == 0:
@@ -263,7 +278,7 @@ class _Loop:
             return False
         stops = grid[first : first + count]
         if self.out is not None:
-            where = np.zeros(count, dtype=int)
+            where, held = np.zeros(count, dtype=int), np.broadcast_to(frozen, states.shape)
             self.out[0, 0, :, first : first + count] = states.T
             self.out[1, 0, :, first : first + count] = self.stepper.derivative(
                 where, stops, states, np.broadcast_to(frozen, states.shape)).T
@@ -276,6 +291,8 @@ class _Loop:
     def _plain_steps(self, rows, max_steps: int) -> None:
         """Let the stepper take the plain steps of ``rows`` (no crossing, no stop) in
         compiled code: each row up to its next crossing, refractory end, stimulus jump or
+            self.stepper.record(self.recorder, where, np.append(t0, stops[:-1]),
+                                np.vstack([self.y[:1], states[:-1]]), stops, states, held)
         t_end, at most :data:`PLAIN_CHUNK` tries per call (the progress bar moves between
         calls).  The loop then takes the step that stopped it (that reaches a jump, too).
         Switched off where the stepper has no such path."""
@@ -287,20 +304,32 @@ class _Loop:
         limit, hand_back, frozen = self._stretch_ends(rows)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
                    SAME_TIME, len(self.bound.events))
+        width = 1 + self.y.shape[1]  # a knot: time and states
         armed = self._armed(rows)
         done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before, armed,
-                                        control, self.grid, self.out, self.next_out)
+        if self.recorder is not None:
+            budget = min(budget, max(100, KNOT_BUFFER // (width * len(rows))))
+                                        control, self.grid, self.out, self.next_out, knots)
         if done is None:
             self.plain = False
+        t_start, y_start = t.copy(), y.copy()
             return
         self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
         self.accepted[rows] += done[0]
         self.rejected[rows] += done[1]
+        knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
 
     def _armed(self, rows) -> np.ndarray:
         """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
         its thresholds are checked (Brian2's ``not_refractory``).  A step never spans a
         refractory end: stretches and steps stop there."""
+        if self.recorder is not None:
+            for j in np.nonzero(done[0])[0]:
+                k = knots[j, : done[0][j]]
+                self.stepper.record(self.recorder, np.full(len(k), rows[j]),
+                                    np.append(t_start[j], k[:-1, 0]),
+                                    np.vstack([y_start[j], k[:-1, 1:]]), k[:, 0], k[:, 1:],
+                                    np.broadcast_to(frozen[j], (len(k), len(frozen[j]))))
         return self.t[rows] >= self.refractory_end[rows] - SAME_TIME
 
     def _release(self, rows) -> None:
@@ -443,6 +472,8 @@ class _Loop:
             self._reset(rows[resets & (which == c)], c)
         if not self.free_steps:
             self.h[rows] = np.inf  # land on the grid again
+        if self.recorder is not None:
+            self.stepper.record(self.recorder, rows, t0, y0, t_new, y_new, frozen)
         if self.coupling is not None:
             self._deliver_due(float(self.t[0]))
 
@@ -588,5 +619,6 @@ def solutions(bound, grid, result, settings, wall, stages_per_step=None) -> list
         t = grid if result.y is not None else grid[[0, -1]]
         out.append(Solution(t, y, list(bound.names), result.spikes[r],
                             {"solver": row, "wall_time_s": wall}, events=result.events[r],
-                            dydt=None if result.dydt is None else result.dydt[r]))
+                            dydt=None if result.dydt is None else result.dydt[r],
+                            dense=result.dense[r]))
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dense import DenseOutput
 from .errors import ModelError
 
 #: File formats of :meth:`Solution.save`, by suffix.
@@ -35,16 +36,21 @@ class Solution:
     meta: dict = field(default_factory=dict)
     #: One record per event (time, event name, states before and after the reset).
     events: list = field(default_factory=list)
-    #: Derivatives (n_states, n) on the grid, for dense output (None when not known).
+    #: Derivatives (n_states, n) on the grid (None when not known).
     dydt: np.ndarray | None = None
+    #: The solver's own dense output (:mod:`splitpinn.dense`), None for a loaded file.
+    dense: DenseOutput | None = field(default=None, repr=False)
 
     def sol(self, times) -> np.ndarray:
-        """Dense output (n_states, len(times)) anywhere in [t[0], t[-1]]: piecewise cubic
-        Hermite on the grid values and derivatives, split at the events (local order 3: error
-        O(dt⁴) for a smooth solution); linear where derivatives are not stored."""
+        """Dense output (n_states, len(times)) anywhere in [t[0], t[-1]], from the solver's
+        own steps (each accepted step's interpolant, as scipy's ``OdeSolution``): accurate to
+        the solve's tolerance between output points.  A solution loaded from a file has only
+        its grid: cubic Hermite on the grid values and derivatives, split at the events."""
         times = np.atleast_1d(np.asarray(times, dtype=float))
         if times.size and (times.min() < self.t[0] - 1e-9 or times.max() > self.t[-1] + 1e-9):
             raise ValueError(f"sol(t) is defined on [{self.t[0]:g}, {self.t[-1]:g}] ms")
+        if self.dense is not None:
+            return self.dense(times)
         knots, values, slopes = self._knots()
         out = np.empty((len(self.names), times.size))
         i = np.clip(np.searchsorted(knots, times, "right") - 1, 0, len(knots) - 2)

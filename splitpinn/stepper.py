@@ -14,6 +14,9 @@ progress — for a batch of R rows (neurons) at once.  A stepper only knows how 
 * ``dense(rows, t0, y0, t1, y1, frozen, which, tq)`` samples the accepted step at times
   ``tq`` inside it, row ``which[q]`` for query ``q``; the default is cubic Hermite
   interpolation on the end values and derivatives (local order 3, error O(h⁴)).
+* ``record(recorder, rows, t0, y0, t1, y1, frozen)`` hands accepted steps to the dense output
+  (:mod:`splitpinn.dense`): the step itself (its ``dense`` is called when the output is
+  asked for), the integrator's interpolant, or pieces for a fractional memory.
 
 Optional fast paths, which the core uses where a stepper offers them: ``run`` (a single
 neuron's stretch of fixed grid steps) and ``march_plain`` (rows' adaptive steps up to their
@@ -96,8 +99,19 @@ class Stepper:
             out[inside] = (h00 * y0[w] + h10 * h * f0[w] + h01 * y1[w] + h11 * h * f1[w])
         return out
 
+    def record(self, recorder, rows, t0, y0, t1, y1, frozen) -> None:
+        """Hand the accepted steps of ``rows`` to the dense output's ``recorder``
+        (:class:`~splitpinn.dense.StepRecorder`): each step evaluated by :meth:`dense`
+        when asked; with a memory (fractional), which has moved on by then, linear pieces
+        for the fractional states and cubic Hermite for the others."""
+        if self.bound.fractional:
+            recorder.add_hermite(rows, t0, y0, t1, y1, self.derivative(rows, t0, y0, frozen),
+                                 self.derivative(rows, t1, y1, frozen))
+        else:
+            recorder.add_steps(rows, t0, y0, t1, y1, frozen)
+
     def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
-                    grid, out, next_out):
+                    grid, out, next_out, knots):
         """Optional: take plain adaptive steps of ``rows`` in compiled code (see
         :meth:`splitpinn.marching._Loop._plain_steps`), returning accepted and rejected
         steps per row, or None where the stepper has no such path (the default)."""
