@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 import pint
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .errors import ModelError
@@ -125,6 +126,41 @@ def to_text(u: pint.Unit) -> str:
     return str(_symbolic(u)) if not u.dimensionless else "1"
 
 
+#: Brian2's name for each unit that pint parses out of a prefixed one (millivolt -> volt):
+#: (name, power).  Brian2 wants annotations in base units; it stores SI values, so only the
+#: dimension of an annotation matters.
+_BRIAN2_BASES = {
+    "volt": ("volt", 1), "ampere": ("amp", 1), "second": ("second", 1), "meter": ("meter", 1),
+    "siemens": ("siemens", 1), "farad": ("farad", 1), "ohm": ("ohm", 1), "hertz": ("hertz", 1),
+    "coulomb": ("coulomb", 1), "kelvin": ("kelvin", 1), "mole": ("mole", 1),
+    "molar": ("mmolar", 1), "gram": ("kilogram", 1), "liter": ("meter", 3),
+    "joule": ("joule", 1), "watt": ("watt", 1), "henry": ("henry", 1), "tesla": ("tesla", 1),
+    "weber": ("weber", 1), "newton": ("newton", 1), "pascal": ("pascal", 1),
+}
+_SI_DIMENSIONS = {"[length]": "meter", "[mass]": "kilogram", "[time]": "second",
+                  "[current]": "amp", "[temperature]": "kelvin", "[substance]": "mole"}
+
+
+def brian2_unit(u: pint.Unit) -> str:
+    """A unit as a Brian2 annotation, in base units: ``volt`` for mV, ``amp/meter**2`` for
+    µA/cm², ``volt/second`` for mV/ms, ``1`` for dimensionless (Brian2 refuses ``mV`` there)."""
+    if u.dimensionless:
+        return "1"
+    out = sp.Integer(1)
+    for name, power in u._units.items():
+        parsed = registry().parse_unit_name(name)
+        base = _BRIAN2_BASES.get(parsed[0][1]) if parsed else None
+        if base is None:  # e.g. degree_Celsius: the SI base units of its dimension
+            out = sp.Integer(1)
+            for dim, p in u.dimensionality.items():
+                if dim not in _SI_DIMENSIONS:
+                    raise ModelError(f"Brian2 has no unit of dimension {dim} (in {u})")
+                out *= sp.Symbol(_SI_DIMENSIONS[dim]) ** sp.nsimplify(p)
+            break
+        out *= sp.Symbol(base[0]) ** (base[1] * sp.nsimplify(power))
+    return str(out)
+
+
 def _abbreviation(name: str) -> str:
     return registry().get_symbol(name).replace("µ", "u").replace("Ω", "ohm")
 
@@ -143,8 +179,94 @@ class _Printer(StrPrinter):
         return repr(float(expr))
 
 
+class _Int(sp.Function):
+    """Brian2's int(condition): 1 where the comparison holds, else 0 (a Heaviside step written
+    as a comparison of two quantities in one unit, as Brian2 wants it)."""
+
+    nargs = 1
+
+    def _sympystr(self, printer):
+        return f"int({printer._print(self.args[0])})"
+
+    _brian2str = _sympystr
+
+
+def _zero(target: pint.Unit) -> sp.Symbol:
+    """A zero that keeps its unit when printed (``0*mV``, ``0/ms``): Brian2 refuses ``V > 0``
+    and ``dM/dt = 0`` for a dimensioned ``V`` or ``M``."""
+    unit_text = to_text(target)
+    return sp.Symbol("0" + unit_text[1:] if unit_text.startswith("1/") else f"0*{unit_text}")
+
+
+_MUL = PRECEDENCE["Mul"]
+
+
+def _is_zero(expr) -> bool:
+    """0, or a zero with its unit (:func:`_zero`)."""
+    return bool(expr.is_zero) or (expr.is_Symbol and expr.name[:1] == "0")
+
+
 class _Brian2Printer(_Printer):
-    """Functions that Brian2 lacks written with the ones it has (they read back the same)."""
+    """Functions that Brian2 lacks written with the ones it has (they read back the same):
+    exprel, int(condition), %, and/or/not; Min, Max and Piecewise as sums of value*int(...)."""
+
+    printmethod = "_brian2str"  # not sympy's _sympystr: functions print as Brian2 has them
+    _NAMES = {"Abs": "abs", "ceiling": "ceil", "asin": "arcsin", "acos": "arccos",
+              "atan": "arctan"}
+
+    def _print_Function(self, expr):
+        name = self._NAMES.get(type(expr).__name__)
+        if name is None:
+            return super()._print_Function(expr)
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_Abs = _print_ceiling = _print_Function
+
+    def _print_Exp1(self, expr):
+        return "e"
+
+    def _print_And(self, expr):
+        return " and ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Or(self, expr):
+        return " or ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Not(self, expr):
+        return f"not ({self._print(expr.args[0])})"
+
+    def _print_Relational(self, expr):
+        return f"{self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)}"
+
+    def _print_Piecewise(self, expr):
+        terms, before = [], []
+        for value, cond in expr.args:
+            if cond is sp.false:
+                continue
+            cases = [*(sp.Not(c) for c in before), *([] if cond is sp.true else [cond])]
+            when = " and ".join(f"({self._print(c)})" for c in cases) if len(cases) > 1 \
+                else (self._print(cases[0]) if cases else "")
+            if not _is_zero(value):
+                shown = self.parenthesize(value, _MUL, strict=True)
+                terms.append(f"{shown}*int({when})" if when else shown)
+            if cond is sp.true:
+                break
+            before.append(cond)
+        return f"({' + '.join(terms)})" if terms else "0"
+
+    def _print_Max(self, expr):
+        return self._extreme(expr, ">=")
+
+    def _print_Min(self, expr):
+        return self._extreme(expr, "<=")
+
+    def _extreme(self, expr, op):
+        a, *rest = expr.args
+        b = type(expr)(*rest) if len(rest) > 1 else rest[0]
+        flip = {">=": "<", "<=": ">"}[op]
+        pa, pb = (self.parenthesize(x, _MUL, strict=True) for x in (a, b))
+        terms = [f"{pa}*int({pa} {op} {pb})", f"{pb}*int({pa} {flip} {pb})"]
+        kept = [term for x, term in zip((a, b), terms, strict=True) if not _is_zero(x)]
+        return f"({' + '.join(kept)})" if kept else "0"
 
     def _print_XOverOneMinusExp(self, expr):
         return f"1/exprel({self._print(-expr.args[0])})"
@@ -161,7 +283,8 @@ class _Brian2Printer(_Printer):
 def text(expr, brian2: bool = False) -> str:
     """``expr`` as text, with floats written as Python writes them (0.04, not
     0.0400000000000000) so that the text reads back to the same doubles; ``brian2`` writes
-    x/(1 − e^(−x)), Heaviside and Mod with Brian2's exprel, int(condition) and %."""
+    x/(1 − e^(−x)), Heaviside and Mod with Brian2's exprel, int(condition) and %, logic with
+    and/or/not, and Min, Max and Piecewise as sums of value*int(condition)."""
     return (_Brian2Printer() if brian2 else _Printer()).doprint(expr)
 
 
@@ -171,14 +294,16 @@ _SAME_UNIT = {"Min", "Max", "Mod"}
 _KEEP_UNIT = {"Abs", "floor", "ceiling"}
 
 
-def with_units(expr, units: Mapping[str, pint.Unit], target: pint.Unit | None) -> sp.Expr:
+def with_units(expr, units: Mapping[str, pint.Unit], target: pint.Unit | None,
+               brian2: bool = False) -> sp.Expr:
     """``expr`` with unit symbols attached so that it reads as a quantity in ``target``.
 
     ``units`` gives the unit of each symbol (missing: dimensionless; ``t`` is in ms).  With
     ``target`` None the expression keeps its own unit.  Terms already in a unit equal to the
-    wanted one up to a factor 1 (mS·mV and µA) are left alone."""
-    fixed, u = _Attacher(units).fix(sp.sympify(expr), target)
-    return fixed if target is None else _to(fixed, u, target)
+    wanted one up to a factor 1 (mS·mV and µA) are left alone.  ``brian2``: a zero keeps its
+    unit (``V > 0*mV``) and a Heaviside step becomes int(comparison), as Brian2 needs."""
+    fixed, u = _Attacher(units, brian2).fix(sp.sympify(expr), target)
+    return fixed if target is None else _to(fixed, u, target, brian2)
 
 
 def unit_of(expr, units: Mapping[str, pint.Unit]) -> pint.Unit | None:
@@ -213,8 +338,9 @@ def infer(name: str, equations, units: Mapping[str, pint.Unit]) -> pint.Unit | N
 
 
 class _Attacher:
-    def __init__(self, units: Mapping[str, pint.Unit]) -> None:
+    def __init__(self, units: Mapping[str, pint.Unit], brian2: bool = False) -> None:
         self.units = {"t": unit("ms"), **units}
+        self.brian2 = brian2
 
     def fix(self, e, want: pint.Unit | None = None):
         """(expression with unit symbols, its unit or None for a pure number); sums are
@@ -245,6 +371,8 @@ class _Attacher:
         if isinstance(e, sp.Rel):
             (lhs, rhs), _ = self.common(e.args, _tuple)
             return type(e)(lhs, rhs), one
+        if isinstance(e, sp.Heaviside) and self.brian2:
+            return _Int(self.fix(_comparison(e))[0]), one
         if isinstance(e, sp.Heaviside | sp.sign):
             return type(e)(self.fix(e.args[0])[0], *e.args[1:]), one
         if isinstance(e, sp.logic.boolalg.BooleanFunction):
@@ -270,8 +398,8 @@ class _Attacher:
             target = want
         else:
             target = next((u for u in found if not u.dimensionless), found[0])
-        return build(*[_unfolded(a, p, u, target) for a, (p, u) in zip(args, parts,
-                                                                         strict=True)]), target
+        return build(*[_unfolded(a, p, u, target, self.brian2)
+                       for a, (p, u) in zip(args, parts, strict=True)]), target
 
 
 def _product(units):
@@ -280,7 +408,17 @@ def _product(units):
     return math.prod(found[1:], start=found[0]) if found else None
 
 
-def _unfolded(term, fixed, u, target):
+def _comparison(step: sp.Heaviside) -> sp.Rel:
+    """Heaviside(a − b, h) as the comparison a >= b (h = 1) or a > b, the terms with a
+    negative coefficient on the right."""
+    lhs, rhs = [], []
+    for term in sp.Add.make_args(step.args[0]):
+        (rhs if term.could_extract_minus_sign() else lhs).append(term)
+    rel = sp.Ge if len(step.args) > 1 and (step.args[1] - 1).is_zero else sp.Gt
+    return rel(sp.Add(*lhs), -sp.Add(*rhs), evaluate=False)
+
+
+def _unfolded(term, fixed, u, target, brian2=False):
     """A term of a sum in ``target``: where its coefficient is the conversion factor from its
     own unit (``1000*I_ext`` with I_ext in nA, in a sum in pA), the bare term, which the
     parser converts back; otherwise the term with unit symbols attached."""
@@ -288,7 +426,7 @@ def _unfolded(term, fixed, u, target):
     if (u is not None and coefficient not in (0, 1) and u.dimensionality == target.dimensionality
             and float(coefficient) == factor(u, target)):
         return fixed / coefficient
-    return _to(fixed, u, target)
+    return _to(fixed, u, target, brian2)
 
 
 def _same(u: pint.Unit, target: pint.Unit) -> bool:
@@ -300,11 +438,13 @@ def _same(u: pint.Unit, target: pint.Unit) -> bool:
     return factor(u, target) == 1.0
 
 
-def _to(expr, u: pint.Unit | None, target: pint.Unit):
+def _to(expr, u: pint.Unit | None, target: pint.Unit, brian2: bool = False):
     """Attach the unit symbols that make ``expr`` (of unit ``u``, None: a number) read as
-    ``target``; the magnitude is unchanged."""
+    ``target``; the magnitude is unchanged (``brian2``: a zero keeps its unit)."""
     if u is None:
-        return expr if target.dimensionless else expr * _symbolic(target)
+        if target.dimensionless:
+            return expr
+        return _zero(target) if brian2 and sp.sympify(expr).is_zero else expr * _symbolic(target)
     if _same(u, target):
         return expr
     if target.dimensionless and expr.is_Add:  # exp(V/(10*mV) + 4), not exp((V/10 + 4*mV)/mV)
