@@ -124,8 +124,8 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
                    help="fractional reference: also solve at twice the step and report the "
                         "estimated error in meta")
     p.add_argument("--max-steps", type=_count,
-                   help="reference: the most steps per neuron before giving up "
-                        "(default 10000 + 1000 per ms)")
+                   help="the most steps per neuron before giving up (default 10000 + 1000 "
+                        "per ms, plus the grid's steps for fixed-step methods)")
     p.add_argument("--iterations", type=int, help="vanilla-PINN Adam iterations")
     p.add_argument("--seed", type=int, help="random seed for the PINNs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -271,7 +271,8 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
                 history: str | None = None, seed: int = 0, rtol: float | None = None,
                 atol: float | None = None, fixed_step: bool = False, coupling=None,
                 traces: bool = True, quiet: bool = True,
-                trainer_options: dict | None = None, compiled: bool = True) -> list[Solution]:
+                trainer_options: dict | None = None, max_steps: int | None = None,
+                compiled: bool = True) -> list[Solution]:
     """Split-PINN solve of every neuron of ``bound``, sampled on ``grid`` (ms).
 
     Adaptive steps by default (``rtol``/``atol``, defaults :data:`DEFAULT_RTOL`,
@@ -280,7 +281,9 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
     :func:`splitpinn.splitting.plan`; ``trainer`` picks the PINN trainer ("least-squares" or
     "adam-lbfgs") and ``trainer_options`` its keyword settings (e.g. ``{"features": 16}``);
     ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation;
-    ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes the batch a network.
+    ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes the batch a network;
+    ``max_steps`` limits the steps per neuron (default
+    :func:`splitpinn.marching.default_max_steps`).
     ``compiled``: where every stage is a least-squares stage with frozen coefficients (HH,
     LIF), run the composed step compiled (:class:`splitpinn.compiled.FrozenComposition`;
     False: numpy throughout, for debugging).
@@ -312,7 +315,7 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
         atol = DEFAULT_ATOL if atol is None else atol
         result = march(bound, stepper, grid, rtol=rtol, atol=atol, h0=default_step(bound),
                        fixed_step=fixed_step, traces=traces, quiet=quiet, coupling=coupling,
-                       label=f"split-PINN {bound.model.name}")
+                       max_steps=max_steps, label=f"split-PINN {bound.model.name}")
         settings = {**stepper.settings(), "fixed_step": fixed_step, "seed": seed}
         if not fixed_step:
             settings.update(rtol=rtol, atol=atol, error_estimate="step doubling")

@@ -534,7 +534,8 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
                                integrator: str = "l2-1sigma", newton_tol: float = 1e-12,
                                max_newton: int = 30, history_tol: float = 1e-8,
                                estimate_error: bool = False, traces: bool = True,
-                               compiled: bool = True) -> list[Solution]:
+                               compiled: bool = True,
+                               max_steps: int | None = None) -> list[Solution]:
     """Solve a (fractional-order) model with the grid spacing of ``grid`` as its step; one
     Solution per neuron (a batch is solved neuron by neuron).
 
@@ -549,7 +550,9 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     that a user can see how converged the reference is (half the work again, so opt-in).
     ``compiled``: march the stretches of equal steps of a fast L1 / L2-1σ memory by the
     compiled kernel of :mod:`splitpinn.compiled` (False: numpy throughout, for debugging).
-    Raises ModelError for bad options, SolverError when Newton fails.
+    ``max_steps``: the work limit per neuron (default
+    :func:`splitpinn.marching.default_max_steps`, which counts the grid's steps).
+    Raises ModelError for bad options, SolverError when Newton fails or the limit is hit.
     """
     if integrator not in INTEGRATORS:
         raise ModelError(f"unknown fractional reference integrator {integrator!r} "
@@ -571,7 +574,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
         with threadpool_limits(limits=1, user_api="blas"):
             stepper = _CoreStepper(row, scheme, grid, union_breakpoints(row, grid[0], grid[-1]),
                                    compiled)
-            result = march(row, stepper, grid, fixed_step=True,
+            result = march(row, stepper, grid, fixed_step=True, max_steps=max_steps,
                            traces=traces, quiet=quiet,
                            label=f"reference ({integrator}) {bound.model.name}")
         settings = {"name": "fractional-reference", "integrator": integrator, "history": kind,
@@ -588,7 +591,8 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
         coarse = solve_fractional_reference(
             bound, grid[::2] if len(grid) % 2 else np.append(grid[:-1:2], grid[-1]),
             history=kind, integrator=integrator, newton_tol=newton_tol, max_newton=max_newton,
-            history_tol=history_tol, estimate_error=False, traces=traces, compiled=compiled)
+            history_tol=history_tol, estimate_error=False, traces=traces, compiled=compiled,
+            max_steps=max_steps)
         order = {"l2-1sigma": 2.0, "l1": 2.0 - float(np.min(bound.orders)),
                  "adams": min(2.0, 1.0 + float(np.min(bound.orders)))}[integrator]
         for fine, rough in zip(out, coarse, strict=True):

@@ -29,15 +29,17 @@ size, events, refractory clamp and memory:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .bound import BoundModel
 from .coupling import Coupling
-from .errors import ModelError, SolverError
 from .dense import DenseOutput, StepRecorder
+from .errors import ModelError, SolverError
 from .kernels import fires, step_control
+from .onsets import Onsets
 from .progress import advance_to, progress_bar
 from .solution import Solution
 from .stepper import Stepper
@@ -49,8 +51,6 @@ SAME_TIME = 1e-9
 MAX_HALVINGS = 4
 #: Tries per row in one call of the stepper's compiled plain steps.
 PLAIN_CHUNK = 2000
-
-
 #: Floats that one call of the compiled plain steps may fill with dense-output knots.
 KNOT_BUFFER = 4_000_000
 
@@ -61,6 +61,8 @@ def min_step(t):
     upswing, 1e-10 ms from V = 0 mV to infinity) needs steps of 1e-11 ms before its
     threshold."""
     return 10 * np.spacing(np.maximum(np.abs(t), 1.0))
+
+
 @dataclass
 class EventRecord:
     """One event of one neuron: its time, name (the condition, or "spike" for a detector),
@@ -85,10 +87,10 @@ class MarchResult:
     events: list[list[EventRecord]]
     accepted: np.ndarray
     rejected: np.ndarray
-
-
     #: Per row: dense output from the accepted steps (None without traces).
     dense: list[DenseOutput | None]
+
+
 class _Crossings:
     """Event functions of the rows: one column per event, then the spike detector."""
 
@@ -144,10 +146,12 @@ def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, 
     return b
 
 
-def default_max_steps(t0: float, t_end: float) -> int:
+def default_max_steps(t0: float, t_end: float, fixed_steps: int = 0) -> int:
     """The work limit per neuron: 10 000 steps plus 1000 per ms (split-PINN on HH at rtol
-    1e-10 takes about 90 per ms), so that a stiff or blowing-up solve ends within a minute."""
-    return int(10_000 + 1000 * (t_end - t0))
+    1e-10 takes about 90 per ms), so that a stiff or blowing-up solve ends within a minute,
+    plus the ``fixed_steps`` that a fixed-step method was asked for (the steps of its grid,
+    and those graded after onsets: the default never refuses them)."""
+    return int(10_000 + 1000 * (t_end - t0)) + int(fixed_steps)
 
 
 def march(bound: BoundModel, stepper: Stepper, grid: np.ndarray, *, rtol: float = 1e-6,
@@ -159,8 +163,9 @@ def march(bound: BoundModel, stepper: Stepper, grid: np.ndarray, *, rtol: float 
 
     ``fixed_step``: steps end at the grid points (the grid spacing is the step); otherwise
     the stepper's error estimate controls the step (first step ``h0``, at most ``h_max``).
-    ``max_steps``: the work limit per row (tried steps; default :func:`default_max_steps`);
-    beyond it a :class:`SolverError` suggests a remedy.  ``coupling`` (a
+    ``max_steps``: the work limit per row (tried steps; default :func:`default_max_steps`,
+    which counts the grid's steps for fixed steps); beyond it a :class:`SolverError` names
+    the limit and suggests a remedy.  ``coupling`` (a
     :class:`~splitpinn.coupling.Coupling`) makes the rows one network: they then march in
     lockstep, so that a spike reaches every neuron at its time.  Raises :class:`ModelError`
     when a row starts at or past a threshold.
@@ -168,7 +173,8 @@ def march(bound: BoundModel, stepper: Stepper, grid: np.ndarray, *, rtol: float 
     loop = _Loop(bound, stepper, grid, rtol, atol, h0, h_max, fixed_step, traces, coupling)
     bar = progress_bar(grid[-1] - grid[0], label, quiet)
     try:
-        loop.run(bar, max_steps or default_max_steps(float(grid[0]), float(grid[-1])))
+        loop.run(bar, max_steps or default_max_steps(
+            float(grid[0]), float(grid[-1]), 0 if loop.free_steps else _planned(bound, grid)))
     finally:
         bar.close()
     return loop.result()
@@ -190,13 +196,13 @@ class _Loop:
         self.before = self.crossings(self.all, self.t, self.y)
         _check_start(bound, self.crossings, self.before)
         self.out = np.empty((2, n_rows, n, len(grid))) if traces else None  # values, slopes
+        self.recorder = StepRecorder(n_rows, bound.orders < 1, stepper) if traces else None
         if traces:
             self.out[0, :, :, 0] = self.y
             self.out[1, :, :, 0] = stepper.derivative(self.all, self.t, self.y,
                                                       np.zeros(self.y.shape, bool))
         self.next_out = np.ones(n_rows, dtype=int)
         self.order = stepper.error_order
-        self.recorder = StepRecorder(n_rows, bound.orders < 1, stepper) if traces else None
         self.adaptive = not fixed_step and self.order is not None
         self.free_steps = self.adaptive or stepper.has_own_steps
         self.h = np.full(n_rows, float(h0) if self.adaptive else np.inf)
@@ -216,13 +222,13 @@ class _Loop:
 
     def result(self) -> MarchResult:
         out = self.out
+        dense = [None] * len(self.all) if self.recorder is None else self.recorder.dense()
         return MarchResult(None if out is None else out[0], None if out is None else out[1],
                            self.y, [np.array(s) for s in self.spikes], self.records,
                            self.accepted, self.rejected, dense)
 
     # -- one iteration -----------------------------------------------------------------------
     def run(self, bar, max_steps: int) -> None:
-        dense = [None] * len(self.all) if self.recorder is None else self.recorder.dense()
         while True:
             rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
             if rows.size == 0:
@@ -230,7 +236,7 @@ class _Loop:
             self._release(rows)
             if self.coupling is not None:
                 self._deliver_due(float(self.t[0]))
-            if self.stretches and self._stretch():
+            if self.stretches and self._stretch(max_steps):
                 advance_to(bar, float(self.t[0] - self.grid[0]))
                 continue
             if self.plain:
@@ -248,7 +254,7 @@ class _Loop:
             ok = self._control(rows, yr, hr, limited, trial)
             self.rejected[rows[~ok]] += 1
             if (self.accepted[rows] + self.rejected[rows] > max_steps).any():
-                raise SolverError(_too_much_work(self.bound, tr, max_steps))
+                raise SolverError(_too_much_work(self.bound, tr, max_steps, self.free_steps))
             if self.coupling is not None and not ok.all():
                 ok[:] = False  # lockstep: every neuron retries
                 self.h[rows] = np.min(self.h[rows])
@@ -259,16 +265,18 @@ class _Loop:
                 self.accepted[rows[acc]] += 1
             advance_to(bar, float(self.t.min() - self.grid[0]))
 
-    def _stretch(self) -> bool:
+    def _stretch(self, max_steps: int) -> bool:
         """March a single neuron over the grid steps up to the next stimulus jump, refractory
         end or t_end inside the stepper (``stepper.run``), which stops before the first step
-        that crosses a threshold; False when there is no such stretch."""
+        that crosses a threshold, and within the work limit ``max_steps``; False when there is
+        no such stretch."""
         t0, grid = float(self.t[0]), self.grid
         limit, _, frozen = (a[0] for a in self._stretch_ends(self.all))
         if self.stepper.next_stop(self.all, self.t, frozen[None])[0] < np.inf:
             return False  # graded steps after an onset: one by one
         first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
         last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
+        last = min(last, first + max_steps - int(self.accepted[0] + self.rejected[0]))
         if last - first < 2 or self.h[0] < np.inf:
             return False
         count, states = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
@@ -281,8 +289,10 @@ class _Loop:
             where, held = np.zeros(count, dtype=int), np.broadcast_to(frozen, states.shape)
             self.out[0, 0, :, first : first + count] = states.T
             self.out[1, 0, :, first : first + count] = self.stepper.derivative(
-                where, stops, states, np.broadcast_to(frozen, states.shape)).T
+                where, stops, states, held).T
             self.next_out[0] = first + count
+            self.stepper.record(self.recorder, where, np.append(t0, stops[:-1]),
+                                np.vstack([self.y[:1], states[:-1]]), stops, states, held)
         self.t[0], self.y[0] = stops[-1], states[-1]
         self.before[0] = self.crossings(self.all, self.t, self.y)[0]
         self.accepted[0] += count
@@ -291,38 +301,28 @@ class _Loop:
     def _plain_steps(self, rows, max_steps: int) -> None:
         """Let the stepper take the plain steps of ``rows`` (no crossing, no stop) in
         compiled code: each row up to its next crossing, refractory end, stimulus jump or
-            self.stepper.record(self.recorder, where, np.append(t0, stops[:-1]),
-                                np.vstack([self.y[:1], states[:-1]]), stops, states, held)
         t_end, at most :data:`PLAIN_CHUNK` tries per call (the progress bar moves between
         calls).  The loop then takes the step that stopped it (that reaches a jump, too).
         Switched off where the stepper has no such path."""
+        width = 1 + self.y.shape[1]  # a knot: time and states
         budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
                                                          + self.rejected[rows])))
+        if self.recorder is not None:
+            budget = min(budget, max(100, KNOT_BUFFER // (width * len(rows))))
         if budget <= 0:
             return
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
+        t_start, y_start = t.copy(), y.copy()
         limit, hand_back, frozen = self._stretch_ends(rows)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
                    SAME_TIME, len(self.bound.events))
-        width = 1 + self.y.shape[1]  # a knot: time and states
         armed = self._armed(rows)
+        knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
         done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before, armed,
-        if self.recorder is not None:
-            budget = min(budget, max(100, KNOT_BUFFER // (width * len(rows))))
                                         control, self.grid, self.out, self.next_out, knots)
         if done is None:
             self.plain = False
-        t_start, y_start = t.copy(), y.copy()
             return
-        self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
-        self.accepted[rows] += done[0]
-        self.rejected[rows] += done[1]
-        knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
-
-    def _armed(self, rows) -> np.ndarray:
-        """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
-        its thresholds are checked (Brian2's ``not_refractory``).  A step never spans a
-        refractory end: stretches and steps stop there."""
         if self.recorder is not None:
             for j in np.nonzero(done[0])[0]:
                 k = knots[j, : done[0][j]]
@@ -330,6 +330,14 @@ class _Loop:
                                     np.append(t_start[j], k[:-1, 0]),
                                     np.vstack([y_start[j], k[:-1, 1:]]), k[:, 0], k[:, 1:],
                                     np.broadcast_to(frozen[j], (len(k), len(frozen[j]))))
+        self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
+        self.accepted[rows] += done[0]
+        self.rejected[rows] += done[1]
+
+    def _armed(self, rows) -> np.ndarray:
+        """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
+        its thresholds are checked (Brian2's ``not_refractory``).  A step never spans a
+        refractory end: stretches and steps stop there."""
         return self.t[rows] >= self.refractory_end[rows] - SAME_TIME
 
     def _release(self, rows) -> None:
@@ -463,6 +471,8 @@ class _Loop:
                                               frozen[idx])
         _sample(self.stepper, rows, t0, y0, t_new, y_new, frozen, self.out, self.next_out,
                 self.grid, resets)
+        if self.recorder is not None:
+            self.stepper.record(self.recorder, rows, t0, y0, t_new, y_new, frozen)
         plain = ~resets
         if plain.any():
             self.stepper.accept(rows[plain], t_new[plain], y_new[plain])
@@ -472,8 +482,6 @@ class _Loop:
             self._reset(rows[resets & (which == c)], c)
         if not self.free_steps:
             self.h[rows] = np.inf  # land on the grid again
-        if self.recorder is not None:
-            self.stepper.record(self.recorder, rows, t0, y0, t_new, y_new, frozen)
         if self.coupling is not None:
             self._deliver_due(float(self.t[0]))
 
@@ -592,11 +600,25 @@ def _check_start(bound: BoundModel, crossings: _Crossings, g: np.ndarray) -> Non
                          "threshold")
 
 
-def _too_much_work(bound: BoundModel, t, max_steps: int) -> str:
+def _planned(bound: BoundModel, grid: np.ndarray) -> int:
+    """The steps a fixed-step march on ``grid`` is asked for: the grid's; for a fractional
+    model, the L2-1σ steps graded after each onset (:class:`~splitpinn.onsets.Onsets`) add
+    up to r = 2/min(α) per grid step, and a whole graded stretch for one that t_end cuts."""
+    steps = len(grid) - 1
+    if not bound.fractional:
+        return steps
+    r, dt = 2.0 / float(np.min(bound.orders)), float(np.min(np.diff(grid)))
+    return math.ceil(r * steps + r * max(Onsets.ONSET_SPAN, dt) / dt) + 1
+
+
+def _too_much_work(bound: BoundModel, t, max_steps: int, adaptive: bool = True) -> str:
+    """The work-limit error: the limit (max_steps=, ``--max-steps`` on the command line) and
+    the remedies."""
+    remedy = ("an implicit integrator (integrator='Radau' or 'BDF' for the reference), looser "
+              "tolerances" if adaptive else "a larger dt")
     return (f"{bound.model.name}: more than {max_steps} steps before t = {float(np.min(t)):.6g}"
-            " ms; the right-hand side may be stiff or blow up. Try an implicit integrator "
-            "(integrator='Radau' or 'BDF' for the reference), looser tolerances, other "
-            "parameters or a shorter t_end")
+            " ms (the work limit max_steps=); the right-hand side may be stiff or blow up. "
+            f"Raise the limit, or try {remedy}, other parameters or a shorter t_end")
 
 
 def _stage_failure(stepper: Stepper, t: float, h: float, adaptive: bool = False) -> str:

@@ -140,7 +140,7 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
     implicit ones (Radau, BDF, LSODA) get the analytic Jacobian.  Events stop the step at the
     crossing (root-found on the dense output), the reset is applied, the clamped states are
     held for the refractory period, and integration restarts from the event time.
-    ``max_steps`` limits the work per neuron (default
+    ``max_steps`` limits the work per neuron, for every order (default
     :func:`splitpinn.marching.default_max_steps`).  A batch is solved neuron by neuron, or as one
     stacked system when ``coupling`` (a :class:`~splitpinn.coupling.Coupling`) makes it a
     network.  Fractional order: ``integrator`` "l2-1sigma" (default), "l1" or "adams" with
@@ -159,7 +159,8 @@ def solve_reference(bound: BoundModel, grid: np.ndarray, *, integrator: str | No
         return solve_fractional_reference(bound, grid, history=history, quiet=quiet,
                                           integrator=integrator or "l2-1sigma", traces=traces,
                                           estimate_error=bool(estimate_error),
-                                          compiled=compiled is None or compiled)
+                                          compiled=compiled is None or compiled,
+                                          max_steps=max_steps)
     given = [name for name, value in (("history", history), ("estimate_error", estimate_error),
                                       ("compiled", compiled)) if value is not None]
     if given:
