@@ -45,13 +45,17 @@ class Onsets:
     def graded_stretch(self, onset: float) -> np.ndarray:
         """Step ends graded towards ``onset`` over at least ONSET_SPAN, ending on a grid point:
         the quadratic pieces of L2-1σ need neighbouring steps of comparable length, so the
-        stretch may not leave a sliver before the next grid step."""
-        grid = self.grid
-        end = grid[min(np.searchsorted(grid, onset + max(self.ONSET_SPAN, self.step) - 1e-9),
-                       len(grid) - 1)]
-        offsets = onset_mesh(end - onset, self.step, self.orders,
-                             min_step=1e-12 * abs(onset)) if end > onset else np.zeros(1)
-        return onset + offsets[1:]
+        stretch may not leave a sliver before the next grid step.  Where the grid ends sooner
+        (t_end just after a refractory end or a jump), the stretch is the start of the one a
+        longer grid would have, cut at its last point."""
+        grid, length = self.grid, max(self.ONSET_SPAN, self.step)
+        end = grid[min(np.searchsorted(grid, onset + length - 1e-9), len(grid) - 1)]
+        span = end - onset
+        if span <= 0:
+            return np.zeros(0)
+        offsets = onset_mesh(max(span, length), self.step, self.orders,
+                             min_step=1e-12 * abs(onset))
+        return onset + np.append(offsets[(offsets > 0) & (offsets < span - _SAME_TIME)], span)
 
     def at_jump(self, t) -> np.ndarray:
         """Per time in ``t``: whether the stimulus jumps there."""
