@@ -56,11 +56,15 @@ KNOT_BUFFER = 4_000_000
 
 
 def min_step(t):
-    """The shortest adaptive step (ms) at times ``t``: ten spacings of doubles there, as
-    ``solve_ivp``'s.  Not :data:`SAME_TIME`: a blow-up that an event cuts off (AdEx's
-    upswing, 1e-10 ms from V = 0 mV to infinity) needs steps of 1e-11 ms before its
-    threshold."""
+    """Ten spacings of doubles at times ``t`` (ms): no step is shorter (``solve_ivp``'s
+    limit)."""
     return 10 * np.spacing(np.maximum(np.abs(t), 1.0))
+
+
+#: Tries in a row with steps shorter than :data:`SAME_TIME` before an adaptive row counts as
+#: stuck.  A blow-up that an event cuts off needs a few: AdEx's upswing goes from V = −6 mV to
+#: V_peak = 0 mV in 2e-9 ms (the rest of the way to infinity in 1e-10 ms), in 14 such tries.
+MAX_SHORT_TRIES = 100
 
 
 @dataclass
@@ -212,6 +216,8 @@ class _Loop:
         self.records: list[list[EventRecord]] = [[] for _ in self.all]
         self.accepted = np.zeros(n_rows, dtype=int)
         self.rejected = np.zeros(n_rows, dtype=int)
+        self.short = np.zeros(n_rows, dtype=int)  # tries in a row shorter than SAME_TIME
+        self.short_from = np.zeros(n_rows)  # the time where they began
         self.breaks = union_breakpoints(bound, float(grid[0]), self.t_end)
         #: A single neuron on fixed steps may march stretches of grid steps in the stepper.
         self.stretches = (not self.free_steps and n_rows == 1 and coupling is None
@@ -410,9 +416,15 @@ class _Loop:
                              limited.tolist(), strict=True)]
             ok &= np.array([accept for accept, _ in decisions], dtype=bool)
             self.h[rows] = [h for _, h in decisions]
-            stuck = (hr < SAME_TIME) | (~ok & (self.h[rows] < SAME_TIME))
-            if stuck.any():
-                raise SolverError(_stage_failure(self.stepper, self.t[rows][stuck][0],
+            short = (hr < SAME_TIME) | (~ok & (self.h[rows] < SAME_TIME))
+            begins = short & (self.short[rows] == 0)
+            self.short_from[rows[begins]] = self.t[rows[begins]]
+            self.short[rows] = np.where(short, self.short[rows] + 1, 0)
+            stuck = (self.short[rows] > MAX_SHORT_TRIES) | \
+                (~ok & (self.h[rows] < min_step(self.t[rows])))
+            if stuck.any():  # named at the time where the short steps began
+                where = np.where(short, self.short_from[rows], self.t[rows])
+                raise SolverError(_stage_failure(self.stepper, where[stuck][0],
                                                  hr[stuck][0], adaptive=True))
         elif not ok.all():
             if self.stepper.has_own_steps:
