@@ -54,7 +54,7 @@ class CompositionStepper(Stepper):
         self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
                         "classical": ClassicalRK4(bound)}
         self.error_order = None if fixed else (the_plan.order or 4)
-        self.stages_per_step = len(the_plan.stages) * (1 if fixed else 2)
+        self.stages_per_step = sum(map(len, the_plan.branches)) * (1 if fixed else 2)
         self.stage_evaluations = 0
         self.failure = ""
 
@@ -64,24 +64,27 @@ class CompositionStepper(Stepper):
         done = self._compiled("__call__", rows, t, y, h, frozen)
         if done is not None:
             return self._account(*done)
-        y = y.copy()
         ok = np.ones(len(rows), dtype=bool)
-        clock = np.zeros(len(self.plan.subproblems))
         params = self.bound.param_columns[:, rows]
         stimulus = self.bound.step_stimulus(t, h, params)
-        for k, c in self.plan.stages:
-            sub = self.plan.subproblems[k]
-            memory = None if self.memory is None or k not in self.memory else \
-                [self.memory[k][r] for r in rows]
-            stage = Stage(t + clock[k] * h, c * h, y, frozen, params, memory, stimulus)
-            values, good = self.solvers[sub.solver].advance(sub, stage)
-            if not good.all() and not self.failure:
-                self.failure = f"sub-problem {sub.name}: no stage met its tolerance"
-            y[:, sub.index] = values
-            ok &= good
-            clock[k] += c
-            self.stage_evaluations += len(rows)
-        return y, ok
+        ends = []
+        for stages in self.plan.branches:  # one, or two averaged (scheme "symmetric")
+            x = y.copy()
+            clock = np.zeros(len(self.plan.subproblems))
+            for k, c in stages:
+                sub = self.plan.subproblems[k]
+                memory = None if self.memory is None or k not in self.memory else \
+                    [self.memory[k][r] for r in rows]
+                stage = Stage(t + clock[k] * h, c * h, x, frozen, params, memory, stimulus)
+                values, good = self.solvers[sub.solver].advance(sub, stage)
+                if not good.all() and not self.failure:
+                    self.failure = f"sub-problem {sub.name}: no stage met its tolerance"
+                x[:, sub.index] = values
+                ok &= good
+                clock[k] += c
+                self.stage_evaluations += len(rows)
+            ends.append(x)
+        return sum(ends) / len(ends) if len(ends) > 1 else ends[0], ok
 
     def next_stop(self, rows, t, frozen) -> np.ndarray:
         if self.onsets is None:
@@ -218,9 +221,11 @@ class CompositionStepper(Stepper):
 
 def _frozen_composition(bound: BoundModel, the_plan: Plan, trainer):
     """The compiled composed step when every stage is a least-squares PINN stage with frozen
-    coefficients and a right-hand side constant over the stage (else None)."""
+    coefficients and a right-hand side constant over the stage, in one branch (else None)."""
     from .compiled import FrozenComposition
 
+    if len(the_plan.branches) > 1:
+        return None
     frozen = getattr(trainer, "frozen_system", None)
     systems = [frozen(sub) if frozen and sub.solver == "pinn" else None
                for sub in the_plan.subproblems]

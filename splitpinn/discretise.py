@@ -115,6 +115,9 @@ class DiscreteMap:
                          partition=_ordered(default_partition(bound) if partition is None
                                             else partition, order, self.names),
                          solvers="classical")
+        if len(self.plan.branches) > 1:
+            raise ModelError(f"scheme {scheme!r} averages two stage sequences; a discrete map "
+                             "applies one: use lie, strang or yoshida")
         args = (I_ext, *model.state_symbols, *(model.symbol(k) for k in values))
         rhs = model.rhs_expressions()
         subs = self.plan.subproblems

@@ -27,7 +27,10 @@ SOLVERS = ("pinn", "exact", "classical")
 # Yoshida (1990) triple-jump weights: three Strang steps of w1, w0, w1 give order 4.
 _W1 = 1.0 / (2.0 - 2.0 ** (1.0 / 3.0))
 _W0 = 1.0 - 2.0 * _W1
-SCHEMES = {"lie": 1, "strang": 2, "yoshida": 4}
+#: Schemes and their orders.  "symmetric": the mean of Lie and Lie in the reverse order
+#: (Strang's symmetrically weighted sequential splitting, 1963), second order with every
+#: sub-problem advanced once over the whole step in each of its two branches.
+SCHEMES = {"lie": 1, "strang": 2, "yoshida": 4, "symmetric": 2}
 
 
 @dataclass
@@ -60,7 +63,11 @@ class SubProblem:
 
 @dataclass
 class Plan:
-    """Sub-problems, the scheme and its stages ``(sub-problem index, step fraction)``."""
+    """Sub-problems, the scheme and its stages ``(sub-problem index, step fraction)``.
+
+    ``branches``: the stage sequences whose results a composed step averages, each run from
+    the step's start — one (``stages``) for every scheme but "symmetric", which averages
+    ``stages`` (Lie) and the same stages in reverse."""
 
     model: str
     subproblems: list[SubProblem]
@@ -71,17 +78,27 @@ class Plan:
     def order(self) -> int:
         return SCHEMES[self.scheme] if len(self.subproblems) > 1 else 0
 
+    @property
+    def branches(self) -> list[list[tuple[int, float]]]:
+        if self.scheme == "symmetric" and len(self.subproblems) > 1:
+            return [self.stages, self.stages[::-1]]
+        return [self.stages]
+
     def describe(self) -> dict:
         """A JSON-friendly summary for metadata."""
-        return {"scheme": self.scheme,
-                "subproblems": [{"states": s.states, "kind": s.kind, "solver": s.solver}
-                                for s in self.subproblems],
-                "stages": [[self.subproblems[i].name, c] for i, c in self.stages]}
+        out = {"scheme": self.scheme,
+               "subproblems": [{"states": s.states, "kind": s.kind, "solver": s.solver}
+                               for s in self.subproblems],
+               "stages": [[self.subproblems[i].name, c] for i, c in self.stages]}
+        if len(self.branches) > 1:
+            out["branches"] = [[[self.subproblems[i].name, c] for i, c in branch]
+                               for branch in self.branches]
+        return out
 
     def __str__(self) -> str:
         order = f"order {self.order}" if self.order else "no splitting error"
         lines = [f"splitting plan for {self.model}: {self.scheme} ({order}), "
-                 f"{len(self.stages)} stage(s) per step"]
+                 f"{sum(map(len, self.branches))} stage(s) per step"]
         for k, s in enumerate(self.subproblems):
             frac = "" if not s.fractional else \
                 f", Caputo orders {', '.join(f'{a:g}' for a in s.orders)}"
@@ -91,8 +108,11 @@ class Plan:
                 text = str(e)
                 lhs = f"d{name}/dt" if order == 1 else f"D^{order:g} {name}"
                 lines.append(f"      {lhs} = {text if len(text) < 90 else text[:87] + '...'}")
-        stage_text = " -> ".join(f"{self.subproblems[i].name}({c:.6g}h)" for i, c in self.stages)
-        lines.append(f"  stages: {stage_text}")
+        texts = [" -> ".join(f"{self.subproblems[i].name}({c:.6g}h)" for i, c in branch)
+                 for branch in self.branches]
+        lines.append(f"  stages: {texts[0]}" if len(texts) == 1 else
+                     f"  stages: the mean of {' and '.join(f'[{x}]' for x in texts)}, "
+                     "each from the step's start")
         return "\n".join(lines)
 
 
@@ -131,7 +151,8 @@ def classify(exprs: Sequence[sp.Expr], own: Sequence[sp.Symbol],
 
 def scheme_stages(n: int, scheme: str) -> list[tuple[int, float]]:
     """Stages ``(sub-problem, fraction of h)`` of a scheme over ``n`` sub-problems, with
-    neighbouring stages of the same sub-problem merged."""
+    neighbouring stages of the same sub-problem merged ("symmetric": those of its first
+    branch, Lie; see :attr:`Plan.branches`)."""
     if scheme not in SCHEMES:
         raise ModelError(f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES)})")
     if n == 1:
@@ -142,7 +163,7 @@ def scheme_stages(n: int, scheme: str) -> list[tuple[int, float]]:
         half = [(k, c / 2) for k in range(n - 1)]
         return half + [(n - 1, c)] + half[::-1]
 
-    stages = {"lie": lie, "strang": strang(1.0),
+    stages = {"lie": lie, "symmetric": lie, "strang": strang(1.0),
               "yoshida": strang(_W1) + strang(_W0) + strang(_W1)}[scheme]
     merged: list[tuple[int, float]] = []
     for k, c in stages:
@@ -193,10 +214,12 @@ def plan(bound: BoundModel, scheme: str | None = None,
          solvers: Mapping[str, str] | str = "pinn") -> Plan:
     """Build the splitting plan of ``bound``.
 
-    ``scheme``: "lie", "strang" or "yoshida" (default: yoshida; for a fractional model, whose
-    memory is recorded once per step, strang when only the last sub-problem is fractional —
-    strang advances it once, between the half steps of the others — else lie; a scheme that
-    advances a fractional sub-problem in parts of a step is refused).  ``partition``: lists
+    ``scheme``: "lie", "strang", "yoshida" or "symmetric" (default: yoshida; for a fractional
+    model, whose memory is recorded once per step, strang when only the last sub-problem is
+    fractional — strang advances it once, between the half steps of the others — else
+    symmetric, the mean of Lie and reversed Lie, which advances every sub-problem once per
+    branch and keeps order 2 (frac-izhikevich, whose v and u are both fractional); a scheme
+    that advances a fractional sub-problem in parts of a step is refused).  ``partition``: lists
     of state names that override the default (membrane state | the rest).  ``solvers``: one
     solver for all sub-problems, or a mapping from a sub-problem's first state (or its
     comma-joined name) to "pinn", "exact" or "classical"; unmentioned sub-problems use "pinn".
@@ -222,14 +245,17 @@ def plan(bound: BoundModel, scheme: str | None = None,
             if key not in chosen and not any(key == p[0] for p in partition):
                 raise ModelError(f"solver given for {key!r}, which is not a sub-problem")
     subs = [_subproblem(bound, p, chosen[",".join(p)]) for p in partition]
-    if scheme is None:  # fractional: strang when its middle sub-problem holds the memory
+    if scheme is None:  # fractional: strang when its middle sub-problem holds the memory,
+        # else the mean of two Lie orders (both second order, each memory advanced once)
         middle = len(subs) > 1 and [k for k, s in enumerate(subs)
                                     if s.fractional] == [len(subs) - 1]
-        scheme = ("strang" if middle else "lie") if bound.fractional else "yoshida"
+        split = "strang" if middle else "symmetric" if len(subs) > 1 else "lie"
+        scheme = split if bound.fractional else "yoshida"
     stages = scheme_stages(len(subs), scheme)
     for k, s in enumerate(subs):
         if s.fractional and [st for st in stages if st[0] == k] != [(k, 1.0)]:
             raise ModelError(f"the {scheme} scheme advances the fractional sub-problem "
                              f"{s.name} in parts of a step, but its memory is recorded once "
-                             "per step: use lie, or strang with the fractional states last")
+                             "per step: use symmetric or lie, or strang with the fractional "
+                             "states last")
     return Plan(bound.model.name, subs, scheme, stages)

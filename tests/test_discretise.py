@@ -183,6 +183,8 @@ def test_exact_substep_is_the_closed_form_flow():
 def test_strang_stages_and_convergence_to_the_flow():
     strang = discretise("arslif", 0.5, scheme="strang", order=["V_th", "V"])
     assert strang.stages == [("V_th", 0.5), ("V", 1.0), ("V_th", 0.5)]
+    with pytest.raises(ModelError, match="averages two stage sequences"):
+        discretise("arslif", 0.5, scheme="symmetric")  # a map applies one sequence
     # Euler maps of DA-LIF converge to the exact flow at first order between spikes
     errors = []
     for dt in (0.1, 0.05, 0.025):

@@ -45,8 +45,8 @@ def _linear():
 # step sizes where the splitting error dominates round-off (measured: Yoshida at dt = 0.0125
 # still has error 6e-8, PINN and exact sub-flows agree to ~1e-15)
 STEPS = {"lie": [0.1, 0.05, 0.025, 0.0125], "strang": [0.2, 0.1, 0.05, 0.025],
-         "yoshida": [0.2, 0.1, 0.05, 0.025]}
-ORDERS = {"lie": 1, "strang": 2, "yoshida": 4}
+         "yoshida": [0.2, 0.1, 0.05, 0.025], "symmetric": [0.2, 0.1, 0.05, 0.025]}
+ORDERS = {"lie": 1, "strang": 2, "yoshida": 4, "symmetric": 2}
 
 
 def _end_errors(scheme, solvers):
@@ -66,7 +66,7 @@ def _slope(errors, steps):
     return np.polyfit(np.log(steps), np.log(errors), 1)[0]
 
 
-@pytest.mark.parametrize("scheme", ["lie", "strang", "yoshida"])
+@pytest.mark.parametrize("scheme", ["lie", "strang", "yoshida", "symmetric"])
 def test_composition_order_with_exact_and_pinn_subflows(scheme):
     exact_finals, exact_errors = _end_errors(scheme, "exact")
     pinn_finals, pinn_errors = _end_errors(scheme, "pinn")

@@ -139,9 +139,15 @@ def test_plan_order_and_default_scheme(scheme, order):
 
 def test_fractional_plans_advance_each_memory_once_per_step():
     """Strang by default when only the last sub-problem (strang's middle one) is fractional;
-    lie when an outer one is too; a scheme that splits a fractional stage is refused."""
+    symmetric (the mean of Lie and reversed Lie, each advancing every sub-problem once over
+    the step) when an outer one is too; a scheme that splits a fractional stage is
+    refused."""
     assert plan(_bound("fo-hh")).stages == [(0, 0.5), (1, 1.0), (0, 0.5)]
-    assert plan(_bound("frac-izhikevich")).scheme == "lie"
+    izhikevich = plan(_bound("frac-izhikevich"))
+    assert izhikevich.scheme == "symmetric" and izhikevich.order == 2
+    assert izhikevich.branches == [[(0, 1.0), (1, 1.0)], [(1, 1.0), (0, 1.0)]]
+    assert "the mean of [v(1h) -> u(1h)] and [u(1h) -> v(1h)]" in str(izhikevich)
+    assert plan(_bound("frac-izhikevich"), scheme="lie").branches == [[(0, 1.0), (1, 1.0)]]
     assert plan(_bound("frac-lif")).scheme == "lie"  # one sub-problem: nothing to split
     with pytest.raises(ModelError, match="once per step"):
         plan(_bound("frac-izhikevich"), scheme="strang")
