@@ -80,6 +80,7 @@ class Plan:
 
     @property
     def branches(self) -> list[list[tuple[int, float]]]:
+        """The stage sequences a composed step runs from its start and averages."""
         if self.scheme == "symmetric" and len(self.subproblems) > 1:
             return [self.stages, self.stages[::-1]]
         return [self.stages]
