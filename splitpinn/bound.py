@@ -18,6 +18,7 @@ import sympy as sp
 
 from .errors import ModelError
 from .functions import lambdify
+from .kernels import strict
 from .model import I_ext, Model, t
 from .validation import check_finite_equations
 
@@ -95,6 +96,8 @@ class _NumericEvent:
         params = args[2 + len(model.states):]
         self.expression = model.expand(cond.lhs - cond.rhs)
         self.g = lambdify(args, self.expression)
+        #: ``lhs > rhs``: g = 0 is below the threshold (:func:`splitpinn.kernels.strict`).
+        self.strict = cond.rel_op == ">"
         names = model.state_names
         self.reset_index = np.array([names.index(k) for k in event.reset], dtype=int)
         self.reset = lambdify(args, [model.expand(sp.sympify(v)) for v in event.reset.values()])
@@ -376,8 +379,10 @@ class BoundEvent:
         params = self._bound.params(rows)
         stim = self._bound.stimulus_columns(time, params)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            g = self._numeric.g(time, stim, *y.T, *params)
-        return np.broadcast_to(np.asarray(g, dtype=float), (len(y),))
+            g = np.asarray(self._numeric.g(time, stim, *y.T, *params), dtype=float)
+        if self._numeric.strict:
+            g = strict(g)
+        return np.broadcast_to(g, (len(y),))
 
     def apply_rows(self, time, y: np.ndarray, rows=None) -> np.ndarray:
         """States (R, n) just after the reset, from the states ``y`` (R, n) before it."""

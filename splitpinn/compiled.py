@@ -124,7 +124,8 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
     numeric = bound._numeric
     n = len(bound.names)
     jac = numeric.jacobian_exprs
-    crossings = [(str(k), ev.expression) for k, ev in enumerate(numeric.events)]
+    crossings = [(str(k), sp.Function("strict")(ev.expression) if ev.strict else ev.expression)
+                 for k, ev in enumerate(numeric.events)]
     detector = bound.model.spike_detector
     if detector:
         state = bound.args[2 + bound.index(detector.state)]
@@ -139,8 +140,8 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
 
 
 _NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
-          "crossings", "fires", "crossed", "solve_in_place", "cholesky_solve_in_place", "march",
-          "tabulated_stage", "compose_row", "compose", "step_control", "march_adaptive",
+          "crossings", "strict", "fires", "crossed", "solve_in_place", "cholesky_solve_in_place",
+          "march", "tabulated_stage", "compose_row", "compose", "step_control", "march_adaptive",
           "rhs_rows")
 
 

@@ -52,6 +52,17 @@ def crossings(t, I_ext, y, p, out):
     raise NotImplementedError
 
 
+#: The smallest positive double: a strict threshold's event function at its threshold.
+TINY = 5e-324
+
+
+def strict(g):
+    """The event function of a strict threshold (``lhs > rhs``): g = lhs − rhs, but just
+    below zero where g is zero, so that the ">= 0" of :func:`fires` (and of root finding, the
+    start and reset checks) reads it as ">".  Elementwise on arrays as well as on scalars."""
+    return g - (g == 0.0) * TINY
+
+
 def fires(before, after, column, n_events, armed):
     """The refractory guard, Brian2's ``(threshold) and not_refractory``: whether event
     function ``column`` fires on a step from ``before`` to ``after`` — it goes from below
