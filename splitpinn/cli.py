@@ -108,7 +108,8 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
                    help="override an initial value (repeatable)")
     p.add_argument("--history", choices=registry.names("history"),
                    help="fractional memory: full sum or sum-of-exponentials (default by length)")
-    p.add_argument("--scheme", help="split-PINN composition: lie, strang or yoshida")
+    p.add_argument("--scheme", help="split-PINN composition: lie, strang, symmetric or "
+                   "yoshida")
     p.add_argument("--trainer", choices=registry.names("trainer"),
                    help="split-PINN trainer (default least-squares)")
     p.add_argument("--integrator", choices=registry.names("integrator"),
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also show each model's parameter defaults with units")
     p = sub.add_parser("plan", help="print the splitting plan of a model")
     p.add_argument("model")
-    p.add_argument("--scheme", default=None, help="lie, strang or yoshida")
+    p.add_argument("--scheme", default=None, help="lie, strang, symmetric or yoshida")
     p.add_argument("--preset")
     p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
     p = sub.add_parser("show", help="print a model as text, a TOML model file, LaTeX or Brian2")
