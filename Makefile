@@ -29,6 +29,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(PY) tests/check_layers.py
 
 test: lint
 	$(VENV)/bin/pytest -n $(TEST_JOBS)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import splitpinn
-from splitpinn.compare import solution_metrics
-from splitpinn.stimulus import step
+from splitpinn.analysis.metrics import solution_metrics
+from splitpinn.declare.stimulus import step
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Case:
     parameters: dict = field(default_factory=dict)
     preset: str | None = None
     truth: dict = field(default_factory=lambda: dict(INTEGER_TRUTH))
-    stimulus: object = None  # an expression of t (splitpinn.stimulus), or the model's own
+    stimulus: object = None  # an expression of t (splitpinn.declare.stimulus), or the model's own
 
 
 INTEGER_TRUTH = {"rtol": 1e-12, "atol": 1e-12}

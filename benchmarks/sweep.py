@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import splitpinn
-from splitpinn.sweep import sweep
+from splitpinn.analysis.sweep import sweep
 
 
 def _timed(function):

@@ -20,7 +20,6 @@ from .history import (
     FullHistory,
     History,
     default_history_kind,
-    make_history,
 )
 from .l1 import (
     caputo_l1,
@@ -40,6 +39,7 @@ from .l21sigma import (
     l21sigma_weights,
     onset_mesh,
 )
+from .memories import make_history
 from .soe import soe_error, soe_kernel
 
 __all__ = [

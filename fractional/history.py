@@ -318,34 +318,6 @@ class FastHistory(History):
         return out
 
 
-def make_history(
-    kind: str, alpha, t0: float, u0, *, t_end: float, dt_min: float, tol: float = 1e-8,
-    scheme: str = "l1", sigma: float | None = None,
-) -> History:
-    """Build a "full" or "fast" memory of the "l1" or "l21sigma" scheme.
-
-    t_end, dt_min and tol are used by "fast" only; "l21sigma" takes ``sigma`` (default
-    default_sigma(alpha)), "l1" none.
-    """
-    extra = {}
-    if scheme == "l1":
-        full, fast = FullHistory, FastHistory
-        if sigma is not None:
-            raise ValueError("sigma applies to the 'l21sigma' scheme only")
-    elif scheme == "l21sigma":
-        from . import l21sigma  # imported here: l21sigma builds on this module
-
-        full, fast = l21sigma.FullL21SigmaHistory, l21sigma.FastL21SigmaHistory
-        extra["sigma"] = sigma
-    else:
-        raise ValueError(f"scheme must be 'l1' or 'l21sigma', got {scheme!r}")
-    if kind == "full":
-        return full(alpha, t0, u0, **extra)
-    if kind == "fast":
-        return fast(alpha, t0, u0, t_end, dt_min, tol, **extra)
-    raise ValueError(f"history kind must be 'full' or 'fast', got {kind!r}")
-
-
 def default_history_kind(n_steps: int) -> str:
     """Return "fast" for runs longer than FAST_THRESHOLD_STEPS steps, else "full"."""
     return "fast" if n_steps > FAST_THRESHOLD_STEPS else "full"

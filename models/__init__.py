@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from splitpinn.declare.model import Model
 from splitpinn.errors import ModelError
-from splitpinn.model import Model
 
 from .adex import adex
 from .arslif import arslif

@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import Event, I_ext, Model, State
+from splitpinn.declare.model import Event, I_ext, Model, State
 
 V, w = sp.symbols("V w", real=True)
 C, g_L, E_L, V_T, Delta_T, a, tau_w, b, V_reset, V_peak, t_ref, I = sp.symbols(

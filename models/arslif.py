@@ -5,7 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
-from splitpinn.model import Event, I_ext, Model, State
+from splitpinn.declare.model import Event, I_ext, Model, State
 
 V, V_th, tau_mem, R, tau_adapt, f, f_active, f_rest, a_err, b_err, I = sp.symbols(
     "V V_th tau_mem R tau_adapt f f_active f_rest a_err b_err I", real=True)

@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import Event, I_ext, Model, State
+from splitpinn.declare.model import Event, I_ext, Model, State
 
 V, alpha, beta, V_th, V_reset, I = sp.symbols("V alpha beta V_th V_reset I", real=True)
 

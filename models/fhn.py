@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import I_ext, Model, SpikeDetector, State
+from splitpinn.declare.model import I_ext, Model, SpikeDetector, State
 
 v, w, a, b, tau, I = sp.symbols("v w a b tau I", real=True)
 

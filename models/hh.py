@@ -2,9 +2,9 @@
 
 import sympy as sp
 
-from splitpinn.functions import XOverOneMinusExp
-from splitpinn.model import I_ext, Model, SpikeDetector, State
-from splitpinn.stimulus import step
+from splitpinn.declare.functions import XOverOneMinusExp
+from splitpinn.declare.model import I_ext, Model, SpikeDetector, State
+from splitpinn.declare.stimulus import step
 
 V, m, h, n = sp.symbols("V m h n", real=True)
 C, g_Na, g_K, g_L, E_Na, E_K, E_L, I = sp.symbols("C g_Na g_K g_L E_Na E_K E_L I", real=True)

@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import Event, I_ext, Model, State
+from splitpinn.declare.model import Event, I_ext, Model, State
 
 U, I_inh, M, tau, kappa, V_th, I = sp.symbols("U I_inh M tau kappa V_th I", real=True)
 

@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import Event, I_ext, Model, State
+from splitpinn.declare.model import Event, I_ext, Model, State
 
 v, u, a, b, c, d, I, alpha, t_ref = sp.symbols("v u a b c d I alpha t_ref", real=True)
 

@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import Event, I_ext, Model, State
+from splitpinn.declare.model import Event, I_ext, Model, State
 
 V, tau, R, V_rest, V_reset, V_th, t_ref, I, alpha = sp.symbols(
     "V tau R V_rest V_reset V_th t_ref I alpha", real=True)

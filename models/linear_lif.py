@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import Event, I_ext, Model, State
+from splitpinn.declare.model import Event, I_ext, Model, State
 
 V, C, lam, theta, V_min, t_ref, I = sp.symbols("V C lambda theta V_min t_ref I", real=True)
 

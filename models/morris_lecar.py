@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from splitpinn.model import I_ext, Model, SpikeDetector, State
+from splitpinn.declare.model import I_ext, Model, SpikeDetector, State
 
 V, N = sp.symbols("V N", real=True)
 C, g_L, g_Ca, g_K, V_L, V_Ca, V_K, V1, V2, V3, V4, phi, I = sp.symbols(

@@ -67,7 +67,7 @@ def _writable_file(text: str) -> Path:
 
 
 def _output_file(text: str) -> Path:
-    from .solution import SAVE_FORMATS
+    from .solvers.solution import SAVE_FORMATS
 
     path = _writable_file(text)
     if path.suffix not in SAVE_FORMATS:
@@ -77,7 +77,7 @@ def _output_file(text: str) -> Path:
 
 
 def _add_stimulus_options(p: argparse.ArgumentParser) -> None:
-    from .stimulus import INTERPOLATIONS
+    from .declare.stimulus import INTERPOLATIONS
 
     p.add_argument("--stimulus", metavar="FILE.csv",
                    help="recorded input replacing the model's stimulus: a CSV file with the "
@@ -88,13 +88,13 @@ def _add_stimulus_options(p: argparse.ArgumentParser) -> None:
 
 def _stimulus(args):
     """The recorded stimulus of ``--stimulus``, or None."""
-    from .stimulus import read_csv
+    from .declare.stimulus import read_csv
 
     return read_csv(args.stimulus, args.stimulus_interpolation) if args.stimulus else None
 
 
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
-    from . import registry
+    from .solvers import registry
 
     p.add_argument("model", help="library model name (see: splitpinn models)")
     p.add_argument("--t-end", type=_positive, required=True, help="end time (ms)")
@@ -134,7 +134,7 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the four commands (errors raise :class:`InputError`)."""
-    from . import registry
+    from .solvers import registry
 
     parser = _Parser(prog="splitpinn", description="Split-PINN solves of neuron models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -186,7 +186,7 @@ def _count(text: str) -> int:
 
 
 def _add_sweep_options(p: argparse.ArgumentParser, method_required: bool) -> None:
-    from . import registry
+    from .solvers import registry
 
     p.add_argument("--method", required=method_required, choices=registry.names("method"),
                    default=None if method_required else "reference",
@@ -213,7 +213,7 @@ def _flag(option: str) -> str:
 def _method_options(args, methods: list[str]) -> dict[str, dict]:
     """Per method, the options given in ``args`` that it takes (read from the registry of
     methods); refuse an option that none of ``methods`` takes, listing the ones they do."""
-    from . import registry
+    from .solvers import registry
 
     passed = {"t_end", "dt", *_common(args)}  # what every solve gets anyway
 
@@ -237,7 +237,7 @@ def _as_flags(message: str, args) -> str:
     """A library message in command-line terms: a method option named as a keyword argument,
     ``option=`` or ``option='value'``, becomes ``--option`` or ``--option value`` where
     ``args`` has that flag."""
-    from . import registry
+    from .solvers import registry
 
     flags = {k for m in registry.names("method") for k in registry.options("method", m)
              if hasattr(args, k)}
@@ -272,7 +272,7 @@ def _cmd_models(args) -> None:
 
 def _cmd_plan(args) -> None:
     from .api import resolve_model
-    from .splitting import plan
+    from .solvers.splitting import plan
 
     model = resolve_model(args.model)
     bound = model.bind(_assignments(args.set, "set"), preset=args.preset)
@@ -281,7 +281,7 @@ def _cmd_plan(args) -> None:
 
 def _cmd_show(args) -> None:
     from .api import resolve_model
-    from .modelfile import show
+    from .io.modelfile import show
 
     print(show(resolve_model(args.model), args.format), end="")
 
@@ -294,7 +294,7 @@ def _headless() -> None:
 
 
 def _check_methods(methods: list[str]) -> None:
-    from . import registry
+    from .solvers import registry
 
     for m in methods:
         registry.get("method", m)
@@ -313,7 +313,7 @@ def _cmd_solve(args) -> None:
         solution.save(args.out)
     if args.plot:
         _headless()
-        from .plotting import plot_solution, save_figure
+        from .analysis.plotting import plot_solution, save_figure
 
         save_figure(plot_solution(solution), args.plot)
     spikes = solution.spike_times
@@ -323,7 +323,7 @@ def _cmd_solve(args) -> None:
 
 
 def _cmd_compare(args) -> None:
-    from .compare import compare, parse_variant, split_methods, write_comparison
+    from .analysis.compare import compare, parse_variant, split_methods, write_comparison
 
     methods = split_methods(args.methods)
     names = [parse_variant(m)[0] for m in methods]
@@ -351,7 +351,7 @@ def _sweep_options(args) -> dict:
 
 
 def _currents(args):
-    from .sweep import parse_vary
+    from .analysis.sweep import parse_vary
 
     vary = parse_vary(args.vary)
     if list(vary) != ["I"]:
@@ -361,11 +361,11 @@ def _currents(args):
 
 
 def _cmd_sweep(args) -> None:
-    from .sweep import parse_vary, plot_sweep, sweep
+    from .analysis.sweep import parse_vary, plot_sweep, sweep
 
     vary = parse_vary(args.vary)
     _headless()
-    from .plotting import save_figure
+    from .analysis.plotting import save_figure
 
     result = sweep(args.model, vary, **_sweep_options(args))
     save_figure(plot_sweep(result), Path(args.out) / "sweep.png")
@@ -375,7 +375,7 @@ def _cmd_sweep(args) -> None:
 
 
 def _cmd_fi_curve(args) -> None:
-    from .fi import fi_curve
+    from .analysis.fi import fi_curve
 
     currents = _currents(args)
     _headless()
@@ -396,7 +396,7 @@ def _max_rel(values, exact) -> str:
 
 
 def _cmd_latency(args) -> None:
-    from .latency import PREDICTORS, latency
+    from .analysis.latency import PREDICTORS, latency
 
     currents = _currents(args)
     _headless()

@@ -9,8 +9,8 @@ import sympy as sp
 
 import splitpinn
 from splitpinn import Model, ModelError, State, models
-from splitpinn.baselines import default_points, solve_vanilla_pinn
-from splitpinn.solution import output_grid
+from splitpinn.solvers.baselines import default_points, solve_vanilla_pinn
+from splitpinn.solvers.solution import output_grid
 
 x, k = sp.symbols("x k", real=True)
 

@@ -19,7 +19,7 @@ from splitpinn import Model, models
 from splitpinn import stimulus as S
 from splitpinn.cli import main
 from splitpinn.errors import ModelError
-from splitpinn.modelfile import show
+from splitpinn.io.modelfile import show
 
 #: (key, model, preset, t_end ms, Brian2's step ms, the model's spikes reset it).  t_end and
 #: the step keep the whole batch near 20 s of Brian2 (numpy target): dt 0.005 where a step is

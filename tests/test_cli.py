@@ -156,7 +156,8 @@ def test_solve_overrides_reach_the_output(tmp_path, capsys):
 
 
 def test_progress_bar_on_stderr_unless_quiet(capsys, monkeypatch):
-    monkeypatch.setattr("splitpinn.progress._interactive", lambda stream: True)  # a terminal
+    # a terminal
+    monkeypatch.setattr("splitpinn.solvers.progress._interactive", lambda stream: True)
     assert main(["solve", "lif", "--method", "reference", "--t-end", "10"]) == 0
     captured = capsys.readouterr()
     assert "ms" in captured.err and "Traceback" not in captured.err

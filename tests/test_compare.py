@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 
 from splitpinn import Solution, cli
-from splitpinn.compare import (
+from splitpinn.analysis.compare import (
     Comparison,
     compare,
-    match_spikes,
     parse_variant,
-    solution_metrics,
     split_methods,
     variant_key,
     write_comparison,
 )
+from splitpinn.analysis.metrics import match_spikes, solution_metrics
 from splitpinn.errors import ModelError
 
 T_END = 40.0

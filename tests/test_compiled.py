@@ -6,10 +6,10 @@ solutions."""
 import numpy as np
 import pytest
 
-import splitpinn.compiled as compiled
+import splitpinn.numeric.compiled as compiled
 from splitpinn.api import resolve_model
-from splitpinn.fractional_reference import solve_fractional_reference
-from splitpinn.solution import Batch, output_grid
+from splitpinn.solvers.fractional_reference import solve_fractional_reference
+from splitpinn.solvers.solution import Batch, output_grid
 
 
 @pytest.mark.parametrize("name, preset", [("frac-lif", None), ("fo-hh", "n"), ("hh", None),
@@ -96,8 +96,8 @@ def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
 
 # -- the compiled composed step of split-PINN ----------------------------------------------------
 def _steppers(bound):
-    from splitpinn.composition import CompositionStepper, _make_trainer
-    from splitpinn.splitting import plan
+    from splitpinn.solvers.composition import CompositionStepper, _make_trainer
+    from splitpinn.solvers.splitting import plan
 
     the_plan = plan(bound)
     trainer = _make_trainer(bound, "least-squares", 0, {})
@@ -153,7 +153,7 @@ def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
 
     script = ("import splitpinn\n"
               "from splitpinn.api import resolve_model\n"
-              "from splitpinn.compiled import compiled_model\n"
+              "from splitpinn.numeric.compiled import compiled_model\n"
               "splitpinn.solve('lif', 'split-pinn', 5.0)\n"
               "model = compiled_model(resolve_model('lif').bind())\n"
               "kernel = model.march_adaptive\n"
@@ -189,7 +189,7 @@ def test_plain_steps_leave_the_python_loop_to_events(monkeypatch):
     """With compiled composed steps the loop itself tries only the steps that stop the
     compiled march (a crossing, t_end): a handful per spike, out of thousands."""
     import splitpinn
-    from splitpinn.composition import CompositionStepper
+    from splitpinn.solvers.composition import CompositionStepper
 
     tried = []
     original = CompositionStepper.attempt
@@ -207,7 +207,7 @@ def test_compiled_split_pinn_under_a_stepwise_stimulus_equals_the_numpy_one():
     (one stimulus value per step, taken inside it; the loop takes the step to each jump)
     gives the numpy path's steps and results, the output derivatives at the jumps included."""
     import splitpinn
-    from splitpinn.stimulus import step
+    from splitpinn.declare.stimulus import step
 
     model = resolve_model("hh").with_stimulus(step(10.0, 2.005, 12.0))
     fast = splitpinn.solve(model, "split-pinn", 20.0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import splitpinn
-from splitpinn.splitting import plan
+from splitpinn.solvers.splitting import plan
 
 T_END = 5.0  # ms: the upstroke of the first spike
 DTS = [0.1, 0.05, 0.025]

@@ -78,13 +78,13 @@ def test_parameters_used_only_by_stimulus_refractory_or_order_count_as_used():
     x, k, amp, t_ref, alpha = sp.symbols("x k amp t_ref alpha", real=True)
     model = Model("m", [State("x", 0.0, alpha)], {"x": -k * x + I_ext},
                   {"k": 1.0, "amp": 2.0, "t_ref": 1.0, "alpha": 0.5},
-                  stimulus=splitpinn.stimulus.step(amp, on=1.0),
+                  stimulus=splitpinn.declare.stimulus.step(amp, on=1.0),
                   events=[Event(x >= 1, {"x": 0.0}, refractory=t_ref)])
     assert set(model.parameters) == {"k", "amp", "t_ref", "alpha"}
 
 
 def test_with_stimulus_may_leave_the_old_stimulus_parameter_unused():
-    model = models.get("hh").with_stimulus(splitpinn.stimulus.step(5.0, on=1.0))
+    model = models.get("hh").with_stimulus(splitpinn.declare.stimulus.step(5.0, on=1.0))
     assert model.unused_ok and "I" in model.parameters
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import splitpinn
 from splitpinn import ModelError, discretise
-from splitpinn.discretisation_error import (
+from splitpinn.analysis.discretisation_error import (
     discrete_spike_times,
     discretisation_error,
     plot_discretisation_error,
@@ -245,7 +245,7 @@ def test_bad_steps():
         per_neuron.initial(4)
     with pytest.raises(ModelError, match="for 2 neurons"):
         per_neuron.step(state, {"I": np.ones(4)})
-    pulsed = splitpinn.models.get("da-lif").with_stimulus(splitpinn.stimulus.step(1.0, 5.0))
+    pulsed = splitpinn.models.get("da-lif").with_stimulus(splitpinn.declare.stimulus.step(1.0, 5.0))
     with pytest.raises(ModelError, match="depends on time"):
         discretise(pulsed, 1.0).step({"V": np.zeros(2)})
 

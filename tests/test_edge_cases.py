@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import splitpinn
-from splitpinn import progress
 from splitpinn.cli import main
 from splitpinn.errors import ModelError
-from splitpinn.validation import check_output_size
+from splitpinn.numeric.validation import check_output_size
+from splitpinn.solvers import progress
 
 GiB = 2**30
 

@@ -199,8 +199,8 @@ def test_brian2_functions_map_to_the_safe_ones():
         "dV/dt = (1/exprel(-V/10 - 4) - V)/ms : 1\nI_ext : 1", name="fns",
         stimulus="int(t >= 5*ms) + int(2*ms > t) + (t/ms) % 3", initial={"V": 1.0})
     V, t = model.symbol("V"), splitpinn.t
-    assert model.equations["V"] == splitpinn.functions.XOverOneMinusExp(V / 10 + 4) - V
+    assert model.equations["V"] == splitpinn.declare.functions.XOverOneMinusExp(V / 10 + 4) - V
     assert model.stimulus == (sp.Heaviside(t - 5, 1) + sp.Heaviside(2 - t, 0)
                               + sp.Mod(t, 3))
-    np.testing.assert_allclose(splitpinn.stimulus.breakpoints(model.stimulus, 7.0),
+    np.testing.assert_allclose(splitpinn.declare.stimulus.breakpoints(model.stimulus, 7.0),
                                [2.0, 3.0, 5.0, 6.0])

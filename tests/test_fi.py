@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import splitpinn
+from splitpinn.analysis.fi import fi_curve, lif_rate, lif_relu, linear_lif_rate, sustained_rate
 from splitpinn.cli import main
-from splitpinn.fi import fi_curve, lif_rate, lif_relu, linear_lif_rate, sustained_rate
 
 matplotlib.use("Agg")
 

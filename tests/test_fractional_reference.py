@@ -13,9 +13,9 @@ from scipy.optimize import brentq
 
 import splitpinn
 from splitpinn.api import resolve_model
-from splitpinn.fractional_reference import interval_weights, solve_fractional_reference
-from splitpinn.model import Model, ModelError, State
-from splitpinn.solution import output_grid
+from splitpinn.declare.model import Model, ModelError, State
+from splitpinn.solvers.fractional_reference import interval_weights, solve_fractional_reference
+from splitpinn.solvers.solution import output_grid
 
 
 def _reference(model, t_end: float, dt: float, parameters=None, initial=None,

@@ -7,7 +7,7 @@ import sympy as sp
 from exact import mittag_leffler
 
 import splitpinn
-from splitpinn.model import Model, State
+from splitpinn.declare.model import Model, State
 
 FRAC_LIF = {"alpha": 0.6, "I": 1.5}
 

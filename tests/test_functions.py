@@ -5,7 +5,8 @@ import pytest
 import sympy as sp
 import torch
 
-from splitpinn.functions import XOverOneMinusExp, lambdify
+from splitpinn.declare.functions import XOverOneMinusExp
+from splitpinn.numeric.lambdify import lambdify
 
 x = sp.Symbol("x", real=True)
 CLOSED = x / (1 - sp.exp(-x))

@@ -7,8 +7,8 @@ import pytest
 from scipy.integrate import quad
 
 from splitpinn import ModelError
+from splitpinn.analysis.latency import WavePacket, fit_predictors, latency, lif_latency
 from splitpinn.cli import main
-from splitpinn.latency import WavePacket, fit_predictors, latency, lif_latency
 
 matplotlib.use("Agg")
 

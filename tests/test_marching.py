@@ -12,10 +12,10 @@ from scipy.integrate import solve_ivp
 
 import splitpinn
 from splitpinn import ModelError
-from splitpinn.composition import CompositionStepper
-from splitpinn.solution import Batch
-from splitpinn.splitting import plan
-from splitpinn.subsolvers import LeastSquaresPINN
+from splitpinn.solvers.composition import CompositionStepper
+from splitpinn.solvers.solution import Batch
+from splitpinn.solvers.splitting import plan
+from splitpinn.solvers.subsolvers import LeastSquaresPINN
 
 
 def _scaled_error(sol, ref) -> float:

@@ -11,7 +11,7 @@ import pytest
 import sympy as sp
 
 from splitpinn import models, stimulus
-from splitpinn.model import Event, I_ext, Model, ModelError, State, t
+from splitpinn.declare.model import Event, I_ext, Model, ModelError, State, t
 
 x, y, k, tau = sp.symbols("x y k tau", real=True)
 

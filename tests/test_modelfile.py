@@ -10,10 +10,10 @@ import sympy as sp
 
 import splitpinn
 from splitpinn import Model, models
-from splitpinn import units as U
 from splitpinn.cli import main
+from splitpinn.declare import units as U
 from splitpinn.errors import ModelError
-from splitpinn.modelfile import load, loads, show
+from splitpinn.io.modelfile import load, loads, show
 
 CASES = [(name, preset) for name in models.names()
          for preset in [None, *[p for p in models.get(name).presets

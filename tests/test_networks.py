@@ -5,7 +5,7 @@ import pytest
 
 import splitpinn
 from splitpinn import ModelError
-from splitpinn.networks import feedback_equilibrium, if_neuron
+from splitpinn.analysis.networks import feedback_equilibrium, if_neuron
 
 
 def random_network(n, seed, norm=0.5, low=-0.05, high=0.1):

@@ -12,7 +12,7 @@ import splitpinn
 from splitpinn import Event, I_ext, Model, State, stimulus
 from splitpinn.cli import main
 from splitpinn.errors import ModelError
-from splitpinn.modelfile import load, loads, show
+from splitpinn.io.modelfile import load, loads, show
 
 DATA = Path(__file__).parent / "data"
 

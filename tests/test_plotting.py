@@ -12,8 +12,9 @@ import pytest  # noqa: E402
 
 import splitpinn  # noqa: E402
 from splitpinn import Solution  # noqa: E402
-from splitpinn.compare import Comparison, solution_metrics  # noqa: E402
-from splitpinn.plotting import (  # noqa: E402
+from splitpinn.analysis.compare import Comparison  # noqa: E402
+from splitpinn.analysis.metrics import solution_metrics  # noqa: E402
+from splitpinn.analysis.plotting import (  # noqa: E402
     method_colours,
     plot_comparison,
     plot_errors,

@@ -8,7 +8,7 @@ import sympy as sp
 
 import splitpinn
 from splitpinn import models
-from splitpinn.model import Model, State
+from splitpinn.declare.model import Model, State
 
 # -- LIF: closed form with reset and refractory period ---------------------------------------
 

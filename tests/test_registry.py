@@ -8,8 +8,9 @@ import pytest
 from exact import mittag_leffler
 
 import splitpinn
-from splitpinn import ModelError, models, registry
-from splitpinn.registry import Entry
+from splitpinn import ModelError, models
+from splitpinn.solvers import registry
+from splitpinn.solvers.registry import Entry
 
 
 def test_kinds_and_names():
@@ -58,7 +59,7 @@ def test_unknown_name_and_option_list_the_known_ones():
 
 
 # -- every registered name is one its implementation accepts ----------------------------------
-FRACTIONAL = "splitpinn.fractional_reference:solve_fractional_reference"
+FRACTIONAL = "splitpinn.solvers.fractional_reference:solve_fractional_reference"
 
 
 @pytest.mark.parametrize("name", registry.names("integrator"))

@@ -231,11 +231,11 @@ def test_adaptive_steps_stop_where_no_step_can_be_trusted(case):
     """The adaptive loop must stop with a SolverError naming the time, on its own, not by
     running into the work limit (1e6 steps by default: hours).  x' = 1 + x² blows up at
     π/2; an HH stage tolerance of 1e-30 is never met."""
-    from splitpinn.composition import CompositionStepper
-    from splitpinn.marching import march
-    from splitpinn.solution import output_grid
-    from splitpinn.splitting import plan
-    from splitpinn.subsolvers import LeastSquaresPINN
+    from splitpinn.solvers.composition import CompositionStepper
+    from splitpinn.solvers.marching import march
+    from splitpinn.solvers.solution import output_grid
+    from splitpinn.solvers.splitting import plan
+    from splitpinn.solvers.subsolvers import LeastSquaresPINN
 
     if case == "blow-up":
         bound = Model("riccati", [State("x", 0.0)], {"x": 1 + x**2}, {}).bind()

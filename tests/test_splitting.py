@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from splitpinn import Model, ModelError, State, cli, models
-from splitpinn.splitting import classify, plan, scheme_stages
+from splitpinn.solvers.splitting import classify, plan, scheme_stages
 
 x, y, z, k = sp.symbols("x y z k", real=True)
 
@@ -239,7 +239,7 @@ def test_exact_solver_refuses_a_time_dependent_stimulus():
     """The exact flow freezes the right-hand side's inhomogeneous part at the stage start, so a
     sinusoidal drive cannot have an exact sub-flow: the planner must refuse, not mislead."""
     from splitpinn import I_ext
-    from splitpinn.stimulus import sinusoid
+    from splitpinn.declare.stimulus import sinusoid
 
     a = sp.Symbol("a", real=True)
     driven = Model("drive", [State("x", 0.0)], {"x": -a * x + I_ext}, {"a": 1.0},

@@ -5,11 +5,11 @@ import mpmath
 import numpy as np
 import pytest
 
-from splitpinn import kernels
 from splitpinn.api import resolve_model
-from splitpinn.splitting import plan
-from splitpinn.stage_table import WIDTH, Z_HIGH, Z_LOW, StageTable, direct_stage
-from splitpinn.subsolvers import LeastSquaresPINN
+from splitpinn.numeric import kernels
+from splitpinn.numeric.stage_table import WIDTH, Z_HIGH, Z_LOW, StageTable, direct_stage
+from splitpinn.solvers.splitting import plan
+from splitpinn.solvers.subsolvers import LeastSquaresPINN
 
 
 @pytest.fixture(scope="module")

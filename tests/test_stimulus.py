@@ -9,9 +9,9 @@ import sympy as sp
 
 import splitpinn
 from splitpinn import cli, models, stimulus
+from splitpinn.declare.model import t
 from splitpinn.errors import ModelError
-from splitpinn.functions import lambdify
-from splitpinn.model import t
+from splitpinn.numeric.lambdify import lambdify
 
 TIMES = [0.0, 2.0, 3.0, 5.0]
 VALUES = [1.0, 4.0, 4.0, -2.0]

@@ -8,10 +8,10 @@ import pytest
 import sympy as sp
 
 from splitpinn import I_ext, Model, State, models
+from splitpinn.declare.stimulus import sinusoid
 from splitpinn.errors import StageFailure
-from splitpinn.splitting import plan
-from splitpinn.stimulus import sinusoid
-from splitpinn.subsolvers import (
+from splitpinn.solvers.splitting import plan
+from splitpinn.solvers.subsolvers import (
     AdamLBFGSPINN,
     ClassicalRK4,
     ExactFlow,

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from splitpinn import ModelError
+from splitpinn.analysis.sweep import grid, parse_vary, plot_sweep, rate_hz, sweep
 from splitpinn.cli import main
-from splitpinn.sweep import grid, parse_vary, plot_sweep, rate_hz, sweep
 
 matplotlib.use("Agg")
 
@@ -222,7 +222,8 @@ def test_cli_bad_input_one_line_no_files(tmp_path, capsys):
 
 
 def test_progress_bar_counts_points(capsys, monkeypatch):
-    monkeypatch.setattr("splitpinn.progress._interactive", lambda stream: True)  # a terminal
+    # a terminal
+    monkeypatch.setattr("splitpinn.solvers.progress._interactive", lambda stream: True)
     sweep("lif", {"I": [2.0, 3.0]}, "reference", 10.0, jobs=1, quiet=False)
     err = capsys.readouterr().err
     assert "2/2" in err and "point" in err

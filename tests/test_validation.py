@@ -6,7 +6,7 @@ import sympy as sp
 
 import splitpinn
 from splitpinn import Event, Model, ModelError, State, models
-from splitpinn.validation import check_finite_equations, check_output_size
+from splitpinn.numeric.validation import check_finite_equations, check_output_size
 
 x, a, b, k, w = sp.symbols("x a b k w", real=True)
 

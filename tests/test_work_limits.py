@@ -7,8 +7,8 @@ import pytest
 import splitpinn
 from splitpinn.cli import main
 from splitpinn.errors import SolverError
-from splitpinn.marching import default_max_steps
-from splitpinn.onsets import Onsets
+from splitpinn.solvers.marching import default_max_steps
+from splitpinn.solvers.onsets import Onsets
 
 
 @pytest.mark.parametrize("model, method, options", [
@@ -56,6 +56,6 @@ def test_the_default_limit_holds_the_graded_steps_after_an_onset():
     graded = Onsets(bound.orders, grid, np.zeros(0)).graded_stretch(0.0)
     steps = np.union1d(np.round(graded, 12), np.round(grid[1:], 12)).size
     assert steps > 5 * (len(grid) - 1)
-    from splitpinn.marching import _planned
+    from splitpinn.solvers.marching import _planned
 
     assert default_max_steps(0.0, 0.5, _planned(bound, grid)) >= steps

@@ -1,0 +1,1 @@
+"""Files: model files (TOML, LaTeX and Brian2 forms) and NeuroML2 cells."""

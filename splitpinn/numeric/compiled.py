@@ -1,0 +1,313 @@
+"""Compiled (numba) forms of a model, and the hot loops that use them.
+
+Fixed-step fractional runs and split-PINN's composed steps spent almost all their time in Python
+around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost ~200 µs).
+
+* :func:`compiled_model`: a model's right-hand side, Jacobian and event functions printed from
+  sympy as scalar Python (common subexpressions shared), written with the kernels of
+  :mod:`splitpinn.numeric.kernels` into one module per model in a cache folder and compiled by numba
+  with its disk cache: the first process compiles (seconds), later ones load the machine code.
+* :func:`march_uniform`: the implicit L1 / L2-1σ march over a stretch of equal steps with a
+  sum-of-exponentials memory (:meth:`~splitpinn.fractional.FastHistory.uniform_recurrence`),
+  Newton per step, stopping before the first step that crosses a threshold.
+* :class:`FrozenComposition`: split-PINN's composed step when every stage is a least-squares
+  stage with frozen coefficients (HH, LIF), for all rows of a batch in one call, each stage
+  taken from its :class:`~splitpinn.numeric.stage_table.StageTable` where that meets the tolerance;
+  and its adaptive march between events (:meth:`FrozenComposition.march`), which takes the
+  marching loop's Python out of the steps that need no event handling.
+
+The fractional reference and split-PINN use them where they apply and keep their numpy paths
+everywhere else (``compiled=False`` keeps those throughout, for debugging).  numba is imported
+on first use: it takes about a second.  The cache folder is ``$SPLITPINN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/splitpinn`` or ``~/.cache/splitpinn``, else a temporary folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from . import kernels
+from .bound import BoundModel
+from .stage_table import WIDTH, Z_LOW, StageTable
+
+
+class NotCompilable(Exception):
+    """numba cannot compile this model's functions (the caller keeps its numpy path)."""
+
+
+class Marched(NamedTuple):
+    """What :func:`march_uniform` did: the ``states`` (count, n) of the steps it took (all
+    recorded), the memory's ``acc`` and ``du_last`` after them, the crossing functions
+    ``before`` the next step and the Newton ``iterations`` (a step whose Newton iteration
+    failed is not taken: the caller's numpy step repeats it and reports the failure)."""
+
+    states: np.ndarray
+    acc: np.ndarray
+    du_last: np.ndarray
+    before: np.ndarray
+    iterations: int
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """The compiled functions of one model (see :mod:`splitpinn.numeric.kernels`): ``rhs``,
+    ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
+    event then the spike detector, as :class:`splitpinn.solvers.marching._Crossings`), and the
+    kernels ``march``, ``compose``, ``march_adaptive`` and ``rhs_rows`` that call them (with the
+    module's ``diagonal``)."""
+
+    rhs: object
+    jacobian: object
+    crossings: object
+    march: object
+    compose: object
+    march_adaptive: object
+    rhs_rows: object
+
+
+def compiled_model(bound: BoundModel) -> CompiledModel:
+    """The compiled functions of ``bound``'s model, built on first use and kept for the
+    process, keyed by their source: a model rebuilt with the same equations (each
+    ``solve("hh", ...)`` builds one) reuses them, and with them the kernels specialised to
+    them (compiling those takes seconds)."""
+    known = bound.model.__dict__  # printing the sources takes a while: once per model object
+    if "_compiled_sources" not in known:
+        known["_compiled_sources"] = _sources(bound)
+    sources = known["_compiled_sources"]
+    if sources not in _COMPILED:
+        try:
+            _COMPILED[sources] = _build(sources)
+        except SyntaxError as error:  # a sympy construct without a Python form
+            raise NotCompilable(str(error)) from error
+    return _COMPILED[sources]
+
+
+_COMPILED: dict[tuple[str, ...], CompiledModel] = {}
+
+
+def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) -> str:
+    """Python source of ``def name(t, I_ext, y, p, out)`` assigning each expression to its
+    output slot; every symbol is renamed (user names may be keywords or shadow builtins)."""
+    n = len(bound.names)
+    t, stim, *rest = bound.args
+    states, params = rest[:n], rest[n:]
+    rename = {t: sp.Symbol("t"), stim: sp.Symbol("I_ext")}
+    rename |= {s: sp.Symbol(f"y{k}") for k, s in enumerate(states)}
+    rename |= {s: sp.Symbol(f"p{k}") for k, s in enumerate(params)}
+    exprs = [sp.sympify(e).xreplace(rename) for _, e in outputs]
+    shared, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("c"))
+    printer = PythonCodePrinter({"allow_unknown_functions": True})
+    lines = [f"def {name}(t, I_ext, y, p, out):"]
+    lines += [f"    y{k} = y[{k}]" for k in range(n)]
+    lines += [f"    p{k} = p[{k}]" for k in range(len(params))]
+    lines += [f"    {s} = {printer.doprint(e)}" for s, e in shared]
+    lines += [f"    out[{slot}] = {printer.doprint(e)}"
+              for (slot, _), e in zip(outputs, reduced, strict=True)]
+    return "\n".join(lines + ["    return 0"]) + "\n"
+
+
+def _sources(bound: BoundModel) -> tuple[str, ...]:
+    """The sources of ``rhs``, ``jacobian``, ``diagonal`` and ``crossings`` (see
+    :class:`CompiledModel`)."""
+    numeric = bound._numeric
+    n = len(bound.names)
+    jac = numeric.jacobian_exprs
+    crossings = [(str(k), sp.Function("strict")(ev.expression) if ev.strict else ev.expression)
+                 for k, ev in enumerate(numeric.events)]
+    detector = bound.model.spike_detector
+    if detector:
+        state = bound.args[2 + bound.index(detector.state)]
+        crossings.append((str(len(crossings)), state - detector.threshold))
+    rhs = numeric.rhs_exprs
+    return (_source("rhs", bound, [(str(i), e) for i, e in enumerate(rhs)]),
+            _source("jacobian", bound, [(f"{i}, {j}", jac[i, j]) for i in range(n)
+                                        for j in range(n)]),
+            _source("diagonal", bound, [(f"0, {i}", e) for i, e in enumerate(rhs)]
+                    + [(f"1, {i}", jac[i, i]) for i in range(n)]),
+            _source("crossings", bound, crossings))
+
+
+_NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
+          "crossings", "strict", "fires", "crossed", "solve_in_place", "cholesky_solve_in_place",
+          "march", "tabulated_stage", "compose_row", "compose", "step_control", "march_adaptive",
+          "rhs_rows")
+
+
+def _build(sources: tuple[str, ...]) -> CompiledModel:
+    """Write (once) and import the module of :mod:`splitpinn.numeric.kernels` followed by the
+    model's functions, every function compiled by numba with its disk cache."""
+    import numba
+
+    text = "\n\n".join([inspect.getsource(kernels), *sources, _FOOTER])
+    key = hashlib.sha256(f"{numba.__version__}\n{text}".encode()).hexdigest()[:20]
+    path = _cache_dir() / f"model_{key}.py"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text)
+        os.replace(partial, path)  # whole or absent: processes of a sweep may race here
+    spec = importlib.util.spec_from_file_location(f"splitpinn_model_{key}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba's disk cache finds its module by name
+    spec.loader.exec_module(module)
+    return CompiledModel(*(getattr(module, name) for name in
+                           ("rhs", "jacobian", "crossings", "march", "compose", "march_adaptive",
+                            "rhs_rows")))
+
+
+_FOOTER = f"""
+import numba as _numba
+
+for _name in {_NAMES!r}:
+    globals()[_name] = _numba.njit(cache=True)(globals()[_name])
+"""
+
+
+def _cache_dir() -> Path:
+    """The folder of the generated modules (and numba's cache of them), created on demand."""
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for folder in (os.environ.get("SPLITPINN_CACHE_DIR"), os.path.join(home, "splitpinn")):
+        if folder:
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
+            if os.access(folder, os.W_OK):
+                return Path(folder)
+    return Path(tempfile.mkdtemp(prefix="splitpinn-"))
+
+
+def _call(kernel, *args):
+    """``kernel(*args)``; numba types a kernel on its first call, and a model function it
+    cannot type is reported as :class:`NotCompilable`."""
+    from numba.core.errors import NumbaError
+
+    try:
+        return kernel(*args)
+    except NumbaError as error:
+        raise NotCompilable(str(error)) from error
+
+
+def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
+                  stops: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
+                  stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
+                  before: np.ndarray, jac_const: np.ndarray | None, newton_tol: float,
+                  max_newton: int, *, n_events: int, armed: bool):
+    """March from (t0, u0) to ``stops`` (equal steps, the recurrence's dt) until a step would
+    cross a threshold (``before`` < 0 <= crossing; the first ``n_events`` functions, the
+    thresholds of resets, only where the neuron is ``armed``: see
+    :func:`splitpinn.numeric.kernels.fires`) or Newton fails; every step taken is
+    recorded in the recurrence's state.  ``t_star``, ``stim_star``: the time and stimulus of
+    each step's relation; ``stim_end`` the stimulus at each stop (for the crossings);
+    ``jac_const``: the Jacobian when it is constant, else None.
+
+    Returns a :class:`Marched`."""
+    n = u0.size
+    out = np.empty((stops.size, n))
+    linear = jac_const is not None
+    acc, du_last = recurrence.acc.copy(), recurrence.du_last.copy()
+    after = np.array(before, dtype=float)
+    count, iterations = _call(
+        model.march, float(t0), np.asarray(u0, dtype=float), du_last, acc, recurrence.E,
+        recurrence.P, recurrence.c, recurrence.D, recurrence.G1, recurrence.G2,
+        float(recurrence.sigma), stops, t_star, stim_star, stim_end, params, active, after,
+        int(n_events), bool(armed), linear, np.array(jac_const) if linear else np.zeros((n, n)),
+        float(newton_tol), int(max_newton), out)
+    return Marched(out[:count], acc, du_last, after, iterations)
+
+
+class FrozenComposition:
+    """The composed step of a split-PINN plan whose every stage is a least-squares PINN
+    stage with frozen coefficients and a right-hand side constant over the stage (HH-type
+    conditionally linear sub-problems under a constant or stepwise stimulus), compiled for
+    all rows at once.  It computes what
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does on that path: per state,
+    z = h·∂f/∂x and b = h·f at the stage start, the K×K normal equations
+    (G0 − zG1 + z²G2) w = b(Σo − zΣv), the residual at the check points, and the value at the
+    stage end; ``systems`` are those products (``frozen_system``).  Where a stage's z lies in
+    its :class:`~splitpinn.numeric.stage_table.StageTable` and the bounded residual meets the
+    tolerance, the table gives the value without the solve."""
+
+    def __init__(self, bound: BoundModel, plan, system: tuple, tol: float) -> None:
+        self.bound, self.model, self.tol = bound, compiled_model(bound), float(tol)
+        members = np.full((len(plan.subproblems), max(len(sub.index) for sub in
+                                                      plan.subproblems)), -1, dtype=np.int64)
+        for k, sub in enumerate(plan.subproblems):
+            members[k, : len(sub.index)] = sub.index
+        system = tuple(np.ascontiguousarray(a, dtype=float) for a in system)
+        table = StageTable.of(system)
+        #: Everything the kernel's composed step needs besides the rows (kernels.compose_row)
+        self.scheme = (np.array([k for k, _ in plan.stages], dtype=np.int64),
+                       np.array([c for _, c in plan.stages], dtype=float), members, *system,
+                       self.tol, Z_LOW, WIDTH, table.coefficients, table.residual, table.reach)
+        self.params = np.ascontiguousarray(bound.param_columns, dtype=float)
+        constant = bound.constant_stimulus
+        self.stim = None if constant is None else np.ascontiguousarray(
+            np.broadcast_to(constant, (self.params.shape[1],)), dtype=float)
+
+    def _inputs(self, rows, t, h=None):
+        """Time, stimulus and parameter columns (P, R) of ``rows``, C-contiguous (one array
+        layout: one compiled specialisation).  The stimulus is the one over the steps
+        [t, t + h] (a stepwise stimulus: see :meth:`~splitpinn.numeric.bound.BoundModel.
+        step_stimulus`), or its value at t without ``h``."""
+        t = np.ascontiguousarray(t, dtype=float)
+        params = np.ascontiguousarray(self.params[:, rows])
+        if self.stim is not None:
+            return t, self.stim[rows], params
+        over = None if h is None else self.bound.step_stimulus(t, h, params)
+        if over is None:
+            over = np.broadcast_to(self.bound.stimulus_columns(t, list(params)), t.shape)
+        return t, np.ascontiguousarray(over, dtype=float), params
+
+    def __call__(self, rows, t, y, h, frozen):
+        """(states after the step (R, n), per-row ok, per-row largest stage residual, per-row
+        index of the first sub-problem that missed its tolerance or −1)."""
+        t, stim, params = self._inputs(rows, t, h)
+        out = np.array(y, dtype=float, order="C")
+        failed_at = np.full(len(rows), -1, dtype=np.int64)
+        residuals = np.zeros(len(rows))
+        _call(self.model.compose, t, out, np.ascontiguousarray(h, dtype=float),
+              np.ascontiguousarray(frozen, dtype=bool), stim, params, self.scheme, failed_at,
+              residuals)
+        ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
+        return out, ok, residuals, failed_at
+
+    def march(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
+              next_out, knots):
+        """Plain adaptive steps of ``rows`` up to ``limit`` (see
+        :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, before (the rows'
+        own copies; ``armed``: the rows out of their refractory period, whose thresholds are
+        checked), the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns
+        counts (R, 3) of accepted steps, rejected steps and composed steps, and the largest
+        residual of a successful composed step per row.  ``hand_back``: rows whose limit is
+        a stimulus jump, whose last step the loop takes (its output there sees the stimulus
+        after the jump).  ``knots``: the accepted steps' ends for the dense output.  The
+        stimulus must be constant up to ``limit``."""
+        _, stim, params = self._inputs(rows, t, limit - t)
+        counts, worst = np.zeros((len(rows), 3), dtype=np.int64), np.zeros(len(rows))
+        values, slopes = (out[0], out[1]) if out is not None else \
+            2 * (np.empty((1, y.shape[1], 0)),)
+        _call(self.model.march_adaptive, t, y, h, np.ascontiguousarray(limit, dtype=float),
+              np.ascontiguousarray(hand_back, dtype=bool), np.ascontiguousarray(frozen, bool),
+              before, np.ascontiguousarray(armed, dtype=bool), stim, params, self.scheme,
+              control, np.ascontiguousarray(grid, float),
+              rows.astype(np.int64), values, slopes, next_out, knots, counts, worst)
+        return counts, worst
+
+    def derivative(self, rows, t, y, frozen) -> np.ndarray:
+        """The right-hand side (R, n) of ``rows``, zero for clamped states."""
+        t, stim, params = self._inputs(rows, t)
+        out = np.empty(np.shape(y))
+        _call(self.model.rhs_rows, t, stim, np.ascontiguousarray(y, dtype=float), params, out)
+        return np.where(frozen, 0.0, out)

@@ -1,0 +1,328 @@
+"""Split-PINN: the splitting plan's stages composed into one step, as a stepper of the
+marching core, and :func:`solve_split`.
+
+One composed step of length h runs the plan's stages (each sub-problem advanced by its
+sub-solver with the other states frozen) for all rows at once.  Error control (adaptive
+steps, the default) is by step doubling on the composed step: the step is taken once with h
+and twice with h/2, and (y_{h/2,h/2} − y_h)/(2^p − 1) estimates the local error of the two
+half steps, which are kept — splitting error and sub-solver error together (p: the scheme's
+order, 4 for an unsplit plan, whose PINN error is spectral).
+
+Fractional models march with a fixed step: their memory ties every step to the whole mesh,
+so a trial half step would need a tentative memory.  A fractional sub-problem's PINN meets
+the L2-1σ relation of its memory at every collocation time (second order for every α, see
+:class:`~splitpinn.solvers.subsolvers.LeastSquaresPINN`); its steps are graded after every onset and
+every kink is marked in the memory (:class:`~splitpinn.solvers.onsets.Onsets`, as in the L2-1σ
+reference), which keeps the march second order where the solution behaves like
+(t − t_on)^α.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..errors import ModelError
+from ..numeric.bound import BoundModel
+from ..numeric.compiled import NotCompilable
+from ..numeric.kernels import crossed
+from .marching import march, solutions, union_breakpoints
+from .onsets import Onsets
+from .solution import Solution
+from .splitting import Plan, plan
+from .stepper import Stepper, Trial
+from .subsolvers import ClassicalRK4, ExactFlow, Stage
+
+#: Default tolerances of the adaptive split-PINN (chosen so that the benchmark targets hold).
+DEFAULT_RTOL, DEFAULT_ATOL = 1e-8, 1e-10
+
+
+class CompositionStepper(Stepper):
+    """The plan's composition as a stepper; see the module docstring."""
+
+    def __init__(self, bound: BoundModel, the_plan: Plan, trainer, fixed: bool,
+                 memory=None, grid: np.ndarray | None = None, compiled: bool = True) -> None:
+        super().__init__(bound)
+        self.plan, self.trainer, self.memory = the_plan, trainer, memory
+        self.compiled = _frozen_composition(bound, the_plan, trainer) \
+            if compiled and memory is None else None
+        self.onsets = None if memory is None else Onsets(
+            bound.orders, grid, union_breakpoints(bound, float(grid[0]), float(grid[-1])),
+            bound.batch or 1)
+        self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
+                        "classical": ClassicalRK4(bound)}
+        self.error_order = None if fixed else (the_plan.order or 4)
+        self.stages_per_step = sum(map(len, the_plan.branches)) * (1 if fixed else 2)
+        self.stage_evaluations = 0
+        self.failure = ""
+
+    def compose(self, rows, t, y, h, frozen):
+        """The states (R, n) after one composed step of length ``h`` (R,), and a mask of the
+        rows whose stages all succeeded."""
+        done = self._compiled("__call__", rows, t, y, h, frozen)
+        if done is not None:
+            return self._account(*done)
+        ok = np.ones(len(rows), dtype=bool)
+        params = self.bound.param_columns[:, rows]
+        stimulus = self.bound.step_stimulus(t, h, params)
+        ends = []
+        for stages in self.plan.branches:  # one, or two averaged (scheme "symmetric")
+            x = y.copy()
+            clock = np.zeros(len(self.plan.subproblems))
+            for k, c in stages:
+                sub = self.plan.subproblems[k]
+                memory = None if self.memory is None or k not in self.memory else \
+                    [self.memory[k][r] for r in rows]
+                stage = Stage(t + clock[k] * h, c * h, x, frozen, params, memory, stimulus)
+                values, good = self.solvers[sub.solver].advance(sub, stage)
+                if not good.all() and not self.failure:
+                    self.failure = f"sub-problem {sub.name}: no stage met its tolerance"
+                x[:, sub.index] = values
+                ok &= good
+                clock[k] += c
+                self.stage_evaluations += len(rows)
+            ends.append(x)
+        return sum(ends) / len(ends) if len(ends) > 1 else ends[0], ok
+
+    def next_stop(self, rows, t, frozen) -> np.ndarray:
+        if self.onsets is None:
+            return super().next_stop(rows, t, frozen)
+        return self.onsets.next_stop(rows, t, frozen)
+
+    def _clamp(self, rows, t, y, frozen) -> None:
+        """Where a row's clamp changes at t (a hold begins or ends): a kink, marked in the
+        memory; the end of a hold is an onset."""
+        if self.onsets is None:
+            return
+        changed = self.onsets.clamp_changes(rows, frozen)
+        if changed.any():
+            self.memory.record(rows[changed], t[changed], y[changed])
+            self.onsets.set_clamp(rows[changed], t[changed], frozen[changed])
+
+    def _compiled(self, method: str, *args):
+        """``method`` of the compiled composition (:class:`~splitpinn.numeric.compiled.
+        FrozenComposition`) on ``args``, or None where there is none — or numba cannot
+        compile the model's functions: then numpy from now on."""
+        if self.compiled is None:
+            return None
+        try:
+            return getattr(self.compiled, method)(*args)
+        except NotCompilable:
+            self.compiled = None
+            return None
+
+    def _account(self, y1, ok, residual, failed_at):
+        """The compiled composed step's states and mask, with :meth:`compose`'s accounting
+        (stage count, largest accepted residual, the first failure)."""
+        self.stage_evaluations += len(ok) * len(self.plan.stages)
+        if ok.any():
+            self.trainer.max_residual = max(self.trainer.max_residual,
+                                            float(residual[ok].max()))
+        if not ok.all() and not self.failure:
+            k = failed_at[~ok].max()
+            name = self.plan.subproblems[k].name if k >= 0 else "the composed step"
+            self.failure = f"sub-problem {name}: no stage met its tolerance"
+        return y1, ok
+
+    def attempt(self, rows, t, y, h, frozen) -> Trial:
+        self._clamp(rows, t, y, frozen)
+        if self.error_order is None:
+            y1, ok = self.compose(rows, t, y, h, frozen)
+            return Trial(t + h, y1, None, ok)
+        both, ok = self.compose(np.concatenate([rows, rows]), np.concatenate([t, t]),
+                                np.concatenate([y, y]), np.concatenate([h, h / 2]),
+                                np.concatenate([frozen, frozen]))
+        big, half = both[: len(rows)], both[len(rows):]
+        small, ok2 = self.compose(rows, t + h / 2, half, h / 2, frozen)
+        error = (small - big) / (2**self.error_order - 1)
+        return Trial(t + h, small, error, ok[: len(rows)] & ok[len(rows):] & ok2)
+
+    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
+                    grid, out, next_out, knots):
+        """Plain adaptive steps in one compiled call (:meth:`FrozenComposition.march
+        <splitpinn.numeric.compiled.FrozenComposition.march>`): the composed steps of
+        :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
+        done = None if self.error_order is None else self._compiled(
+            "march", rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
+            next_out, knots)
+        if done is None:
+            return None
+        counts, worst = done
+        self.stage_evaluations += int(counts[:, 2].sum()) * len(self.plan.stages)
+        self.trainer.max_residual = max(self.trainer.max_residual, float(worst.max()))
+        return counts[:, 0], counts[:, 1]
+
+    def partial(self, rows, t, y, s, frozen):
+        if self.error_order is None:
+            return self.compose(rows, t, y, s, frozen)[0]
+        half, _ = self.compose(rows, t, y, s / 2, frozen)
+        return self.compose(rows, t + s / 2, half, s / 2, frozen)[0]
+
+    def derivative(self, rows, t, y, frozen) -> np.ndarray:
+        done = self._compiled("derivative", rows, t, y, frozen)
+        return super().derivative(rows, t, y, frozen) if done is None else done
+
+    def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
+        """One composed step from the step start to each query time: dense output of the
+        scheme's order (not an interpolant), at half the cost of :meth:`partial`."""
+        out = y1[which].copy()
+        inside = tq < t1[which]
+        if inside.any():
+            w = which[inside]
+            out[inside] = self.compose(rows[w], t0[w], y0[w], tq[inside] - t0[w], frozen[w])[0]
+        return out
+
+    def run(self, t, y, stops, frozen, before, crossings, armed):
+        """Fixed steps only: accept composed steps to ``stops`` one by one until an event
+        would fire in a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is
+        out of its refractory period) or a step fails; returns how many were taken and their
+        states."""
+        if self.error_order is not None:
+            return 0, None
+        row, out = np.array([0]), np.empty((len(stops), len(y)))
+        time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
+        self._clamp(row, time, state, frozen)
+        for k, stop in enumerate(stops):
+            y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
+            g = crossings(row, np.array([stop]), y1)[0]
+            if not ok[0] or not np.all(np.isfinite(y1)) or \
+                    crossed(before, g, len(self.bound.events), armed):
+                return k, out[:k]
+            self.accept(row, np.array([stop]), y1)
+            out[k], state, before, time = y1[0], y1, g, np.array([stop])
+        return len(stops), out
+
+    def accept(self, rows, t, y) -> None:
+        """Record the step ends; where the stimulus jumps, also a kink, and an onset."""
+        if self.memory is not None:
+            self.memory.record(rows, t, y)
+            jump = self.onsets.at_jump(t)
+            if jump.any():
+                self.memory.record(rows[jump], t[jump], y[jump])
+                self.onsets.start(rows[jump], t[jump])
+
+    def jump(self, rows, t, y_before, y_after) -> None:
+        if self.memory is not None:
+            self.memory.record(rows, t, y_before)
+            self.memory.record(rows, t, y_after)  # the jump: the reset stays in the memory
+
+    def settings(self) -> dict:
+        out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
+               **self.trainer.settings(), "max_residual": self.trainer.max_residual,
+               "compiled": self.compiled is not None,
+               "stage_evaluations": self.stage_evaluations}
+        if self.memory is not None:
+            out["history"] = self.memory.kind
+            out["memory_floats"] = self.memory.memory_floats
+        return out
+
+
+def _frozen_composition(bound: BoundModel, the_plan: Plan, trainer):
+    """The compiled composed step when every stage is a least-squares PINN stage with frozen
+    coefficients and a right-hand side constant over the stage, in one branch (else None)."""
+    from ..numeric.compiled import FrozenComposition
+
+    if len(the_plan.branches) > 1:
+        return None
+    frozen = getattr(trainer, "frozen_system", None)
+    systems = [frozen(sub) if frozen and sub.solver == "pinn" else None
+               for sub in the_plan.subproblems]
+    if any(system is None for system in systems):
+        return None
+    try:
+        return FrozenComposition(bound, the_plan, systems[0], trainer.tol)
+    except NotCompilable:  # the model's functions have no Python form
+        return None
+
+
+def _check_fractional_resets(bound: BoundModel) -> None:
+    """Refuse a reset of a Caputo state that no refractory clamp holds: with the jump kept
+    in the memory, the L1 relation right after it is singular and undoes part of the reset
+    at every step, so the answer depends on dt (see README, "Known limits")."""
+    for event in bound.events:
+        clamped = set(event.clamp_index) if event.refractory_rows.min() > 0 else set()
+        loose = [bound.names[i] for i in event.reset_index
+                 if bound.orders[i] < 1 and i not in clamped]
+        if loose:
+            raise ModelError(
+                f"{bound.model.name}: the reset of fractional state(s) {', '.join(loose)} has no "
+                "refractory clamp; with the memory kept it is ill posed (dt-dependent), so "
+                "split-PINN refuses it. Use order 1 for them, a refractory clamp, or "
+                "method 'reference' to see the dt-dependent L1 answer.")
+
+
+def default_step(bound: BoundModel) -> float:
+    """The first step (ms) of an adaptive split-PINN solve: the model's default output
+    spacing (:func:`splitpinn.solvers.driver.default_output_dt`)."""
+    from .driver import default_output_dt
+
+    return default_output_dt(bound)
+
+
+def _make_trainer(bound: BoundModel, trainer: str, seed: int, options: dict):
+    """The trainer registered as ``trainer`` (see :mod:`splitpinn.solvers.registry`); unknown names
+    and options are ModelErrors that list the known ones."""
+    from .registry import get
+
+    entry = get("trainer", trainer)
+    entry.check_options(options)
+    return entry.implementation(bound, seed=seed, **options)
+
+
+def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = None,
+                trainer: str = "least-squares", solvers="pinn", partition=None,
+                history: str | None = None, seed: int = 0, rtol: float | None = None,
+                atol: float | None = None, fixed_step: bool = False, coupling=None,
+                traces: bool = True, quiet: bool = True,
+                trainer_options: dict | None = None, max_steps: int | None = None,
+                compiled: bool = True) -> list[Solution]:
+    """Split-PINN solve of every neuron of ``bound``, sampled on ``grid`` (ms).
+
+    Adaptive steps by default (``rtol``/``atol``, defaults :data:`DEFAULT_RTOL`,
+    :data:`DEFAULT_ATOL`); ``fixed_step`` uses the grid spacing as the step (fractional
+    models always do).  ``scheme``, ``partition`` and ``solvers`` go to
+    :func:`splitpinn.solvers.splitting.plan`; ``trainer`` picks the PINN trainer ("least-squares" or
+    "adam-lbfgs") and ``trainer_options`` its keyword settings (e.g. ``{"features": 16}``);
+    ``history`` ("full"/"fast") the fractional memory; ``seed`` the PINN initialisation;
+    ``coupling`` (a :class:`~splitpinn.solvers.coupling.Coupling`) makes the batch a network;
+    ``max_steps`` limits the steps per neuron (default
+    :func:`splitpinn.solvers.marching.default_max_steps`).
+    ``compiled``: where every stage is a least-squares stage with frozen coefficients (HH,
+    LIF), run the composed step compiled (:class:`splitpinn.numeric.compiled.FrozenComposition`;
+    False: numpy throughout, for debugging).
+
+    Returns one :class:`Solution` per neuron; ``meta["solver"]`` holds the plan, the trainer
+    settings, accepted and rejected steps, and the stages of the accepted steps.  Raises
+    ModelError for bad options or an unclamped fractional reset, SolverError when no step
+    can be trusted (naming the time and the sub-problem).
+    """
+    # BLAS is limited to one thread: the systems are small, and a thread pool only adds
+    # synchronisation overhead (20x slower expm under load was measured).
+    with threadpool_limits(limits=1, user_api="blas"):
+        start = _time.perf_counter()
+        _check_fractional_resets(bound)
+        if bound.fractional:
+            if rtol is not None or atol is not None:
+                raise ModelError("rtol/atol do not apply to fractional models: they march "
+                                 "with a fixed step (choose dt)")
+            fixed_step = True
+        the_plan = plan(bound, scheme, partition, solvers)
+        pinn = _make_trainer(bound, trainer, seed, trainer_options or {})
+        memory = None
+        if bound.fractional:
+            from .fractional_memory import SplitMemory
+
+            memory = SplitMemory(bound, the_plan, grid, history)
+        stepper = CompositionStepper(bound, the_plan, pinn, fixed_step, memory, grid, compiled)
+        rtol = DEFAULT_RTOL if rtol is None else rtol
+        atol = DEFAULT_ATOL if atol is None else atol
+        result = march(bound, stepper, grid, rtol=rtol, atol=atol, h0=default_step(bound),
+                       fixed_step=fixed_step, traces=traces, quiet=quiet, coupling=coupling,
+                       max_steps=max_steps, label=f"split-PINN {bound.model.name}")
+        settings = {**stepper.settings(), "fixed_step": fixed_step, "seed": seed}
+        if not fixed_step:
+            settings.update(rtol=rtol, atol=atol, error_estimate="step doubling")
+        return solutions(bound, grid, result, settings, _time.perf_counter() - start,
+                         stepper.stages_per_step)

@@ -1,0 +1,74 @@
+"""Delta synapses between the neurons of a batch (a coupled population).
+
+``coupling={"weights": W, "target": "V", "delay": 0.0}``: when neuron j spikes at time t,
+state ``target`` of every neuron i jumps by ``W[i, j]`` at t + delay.  The marching core asks
+for the deliveries that are due, fires the neurons a jump carries past their threshold at the
+same instant (each at most once per instant, in index order), and stops every neuron at the
+next delivery time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..errors import ModelError
+from ..numeric.bound import BoundModel
+
+#: Deliveries closer than this (ms) count as the same instant.
+SAME_INSTANT = 1e-9
+
+
+class Coupling:
+    """Pending spike deliveries of one network; see the module docstring."""
+
+    def __init__(self, bound: BoundModel, weights, target: str, delay: float = 0.0) -> None:
+        size = bound.batch or 1
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (size, size):
+            raise ModelError(f"coupling weights must be a {size} x {size} matrix (one row and "
+                             f"column per neuron), got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ModelError("coupling weights must be finite numbers")
+        if target not in bound.names:
+            raise ModelError(f"coupling target {target!r} is not a state of "
+                             f"{bound.model.name} (states: {', '.join(bound.names)})")
+        if not (isinstance(delay, int | float) and math.isfinite(delay) and delay >= 0):
+            raise ModelError(f"coupling delay must be a finite number >= 0 ms, got {delay!r}")
+        self.weights, self.target, self.delay = w, bound.index(target), float(delay)
+        self._pending: list[tuple[float, int, int]] = []
+        self._count = 0
+
+    @classmethod
+    def from_spec(cls, bound: BoundModel, spec: Mapping) -> Coupling:
+        """Build from ``{"weights": W, "target": STATE, "delay": ms}`` (delay optional)."""
+        if not isinstance(spec, Mapping) or "weights" not in spec or "target" not in spec:
+            raise ModelError('coupling must be a mapping {"weights": W, "target": STATE, '
+                             '"delay": ms}')
+        unknown = set(spec) - {"weights", "target", "delay"}
+        if unknown:
+            raise ModelError(f"unknown coupling key(s) {', '.join(sorted(unknown))} "
+                             "(known: weights, target, delay)")
+        return cls(bound, spec["weights"], spec["target"], spec.get("delay", 0.0))
+
+    def emit(self, source: int, time: float) -> None:
+        """Neuron ``source`` spiked at ``time``: schedule its delivery."""
+        heapq.heappush(self._pending, (time + self.delay, self._count, source))
+        self._count += 1
+
+    def next_delivery(self, after: float) -> float:
+        """The earliest pending delivery later than ``after`` (inf if none)."""
+        times = [d for d, _, _ in self._pending if d > after + SAME_INSTANT]
+        return min(times, default=math.inf)
+
+    def due(self, time: float) -> np.ndarray | None:
+        """The summed jumps (B,) of every delivery due by ``time``, or None if none is."""
+        sources = []
+        while self._pending and self._pending[0][0] <= time + SAME_INSTANT:
+            sources.append(heapq.heappop(self._pending)[2])
+        if not sources:
+            return None
+        return self.weights[:, sources].sum(axis=1)

@@ -1,0 +1,658 @@
+"""The marching core: one loop for every time-stepping method and every batch of neurons.
+
+Modelled on the loop of scipy's ``solve_ivp``: a :class:`~splitpinn.solvers.stepper.Stepper` tries
+steps and the loop owns the rest, for R rows (neurons) at once, each with its own time, step
+size, events, refractory clamp and memory:
+
+* **steps** — adaptive steppers get their step from the local error estimate (``rtol``,
+  ``atol``; RMS norm, as ``solve_ivp``); fixed-step steppers land on the output grid, and a
+  failed trial is retried on halved steps.  Steps end at stimulus jumps, refractory ends and
+  ``t_end``.
+* **events** — a threshold crossing inside an accepted step is root-found on the stepper's
+  side-effect-free ``partial`` flow (not on an interpolant); the state there is reset, the
+  stepper records the jump, and the row continues from the event time.  A spike detector
+  records crossings without a reset.
+* **refractoriness** — as Brian2 defines it, written once: during a row's refractory period
+  [spike, spike + t_ref) its thresholds are not checked (:func:`splitpinn.numeric.kernels.fires`,
+  the guard of every crossing test, Python and compiled), the states an event clamps are
+  handed to the stepper as ``frozen`` (their right-hand side is zero) and the others evolve;
+  a coupling jump changes the target state but cannot fire the row; when the period ends,
+  a row at or past a threshold fires at that instant (``_release``).
+* **output** — the stepper's dense output samples the grid inside each accepted step.
+* **plain steps** — where the stepper offers it (split-PINN with compiled composed steps, on
+  uncoupled rows), each row's steps up to its next crossing, refractory end, stimulus jump or
+  t_end run in one compiled call (``stepper.march_plain``) under the same
+  control rule (:func:`splitpinn.numeric.kernels.step_control`); the loop then takes the step that
+  stopped it, events included.  A single neuron on fixed steps likewise marches stretches of
+  grid steps in ``stepper.run``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..declare.stimulus import breakpoints
+from ..errors import ModelError, SolverError
+from ..numeric.bound import BoundModel
+from ..numeric.kernels import fires, step_control
+from .coupling import Coupling
+from .dense import DenseOutput, StepRecorder
+from .onsets import Onsets
+from .progress import advance_to, progress_bar
+from .solution import Solution
+from .stepper import Stepper
+
+#: Times closer than this (ms) count as the same instant for stops and breakpoints.
+SAME_TIME = 1e-9
+#: A fixed-step trial that fails is retried on steps down to dt / 2**MAX_HALVINGS.
+MAX_HALVINGS = 4
+#: Tries per row in one call of the stepper's compiled plain steps.
+PLAIN_CHUNK = 2000
+#: Floats that one call of the compiled plain steps may fill with dense-output knots.
+KNOT_BUFFER = 4_000_000
+
+
+def min_step(t):
+    """Ten spacings of doubles at times ``t`` (ms): no step is shorter (``solve_ivp``'s
+    limit)."""
+    return 10 * np.spacing(np.maximum(np.abs(t), 1.0))
+
+
+#: Tries in a row with steps shorter than :data:`SAME_TIME` before an adaptive row counts as
+#: stuck.  A blow-up that an event cuts off needs a few: AdEx's upswing goes from V = −6 mV to
+#: V_peak = 0 mV in 2e-9 ms (the rest of the way to infinity in 1e-10 ms), in 14 such tries.
+MAX_SHORT_TRIES = 100
+
+
+@dataclass
+class EventRecord:
+    """One event of one neuron: its time, name (the condition, or "spike" for a detector),
+    and the state before and after the reset (equal for a detector)."""
+
+    time: float
+    event: str
+    before: dict
+    after: dict
+
+
+@dataclass
+class MarchResult:
+    """What the loop produced for B rows: ``y`` (B, n, N) on the grid and its derivatives
+    ``dydt`` (None without traces), ``final`` (B, n), per-row ``spikes`` and ``events``,
+    accepted and rejected steps."""
+
+    y: np.ndarray | None
+    dydt: np.ndarray | None
+    final: np.ndarray
+    spikes: list[np.ndarray]
+    events: list[list[EventRecord]]
+    accepted: np.ndarray
+    rejected: np.ndarray
+    #: Per row: dense output from the accepted steps (None without traces).
+    dense: list[DenseOutput | None]
+
+
+class _Crossings:
+    """Event functions of the rows: one column per event, then the spike detector."""
+
+    def __init__(self, bound: BoundModel) -> None:
+        self.bound, self.events = bound, bound.events
+        detector = bound.model.spike_detector
+        self.detector = (bound.index(detector.state), detector.threshold) if detector else None
+        self.names = [str(ev.condition) for ev in bound.model.events]
+        self.count = len(self.events) + (1 if detector else 0)
+
+    def __call__(self, rows, t, y) -> np.ndarray:
+        cols = [ev.values(t, y, rows) for ev in self.events]
+        if self.detector:
+            cols.append(y[:, self.detector[0]] - self.detector[1])
+        return np.array(cols).T.reshape(len(rows), self.count)
+
+
+def union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
+    """Stimulus jumps in (t0, t_end) of every row (a union: a step may end at another row's
+    jump, which costs a little work and no accuracy)."""
+    if bound.constant_stimulus is not None:
+        return np.array([])
+    found = {float(b) for expr in bound.stimulus_exprs() for b in breakpoints(expr, t_end)}
+    return np.array(sorted(b for b in found if t0 < b < t_end))
+
+
+def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, g1, column):
+    """Crossing times s in (0, h] of event ``column`` per pair, by the Illinois variant of
+    regula falsi on the stepper's ``partial`` flow; returns s where g(s) >= 0 (the state
+    just past the crossing), to ~1e-13 ms."""
+    a, b = np.zeros(len(rows)), h.copy()
+    ga, gb = g0.copy(), g1.copy()
+    side = np.zeros(len(rows), dtype=int)
+    for _ in range(100):
+        open_ = (b - a) > 1e-13 * np.maximum(1.0, np.abs(t)) + 1e-14
+        open_ &= gb != 0
+        if not open_.any():
+            break
+        s = np.where(open_, b - gb * (b - a) / (gb - ga), b)
+        bisect = ~np.isfinite(s) | (s <= a) | (s >= b)
+        s = np.where(bisect, (a + b) / 2, s)
+        idx = np.nonzero(open_)[0]
+        ys = stepper.partial(rows[idx], t[idx], y[idx], s[idx], frozen[idx])
+        gs = crossings(rows[idx], t[idx] + s[idx], ys)[np.arange(len(idx)), column[idx]]
+        upper = gs >= 0
+        i_up, i_lo = idx[upper], idx[~upper]
+        b[i_up], gb[i_up] = s[i_up], gs[upper]
+        ga[i_up] = np.where(side[i_up] == 1, ga[i_up] / 2, ga[i_up])  # Illinois
+        side[i_up] = 1
+        a[i_lo], ga[i_lo] = s[i_lo], gs[~upper]
+        gb[i_lo] = np.where(side[i_lo] == -1, gb[i_lo] / 2, gb[i_lo])
+        side[i_lo] = -1
+    return b
+
+
+def default_max_steps(t0: float, t_end: float, fixed_steps: int = 0) -> int:
+    """The work limit per neuron: 10 000 steps plus 1000 per ms (split-PINN on HH at rtol
+    1e-10 takes about 90 per ms), so that a stiff or blowing-up solve ends within a minute,
+    plus the ``fixed_steps`` that a fixed-step method was asked for (the steps of its grid,
+    and those graded after onsets: the default never refuses them)."""
+    return int(10_000 + 1000 * (t_end - t0)) + int(fixed_steps)
+
+
+def march(bound: BoundModel, stepper: Stepper, grid: np.ndarray, *, rtol: float = 1e-6,
+          atol: float = 1e-8, h0: float = 0.01, h_max: float = np.inf, fixed_step: bool = False,
+          traces: bool = True, quiet: bool = True, label: str = "",
+          max_steps: int | None = None, coupling: Coupling | None = None) -> MarchResult:
+    """March every row of ``bound`` from ``grid[0]`` to ``grid[-1]`` with ``stepper``,
+    sampling the states on ``grid``; see the module docstring.
+
+    ``fixed_step``: steps end at the grid points (the grid spacing is the step); otherwise
+    the stepper's error estimate controls the step (first step ``h0``, at most ``h_max``).
+    ``max_steps``: the work limit per row (tried steps; default :func:`default_max_steps`,
+    which counts the grid's steps for fixed steps); beyond it a :class:`SolverError` names
+    the limit and suggests a remedy.  ``coupling`` (a
+    :class:`~splitpinn.solvers.coupling.Coupling`) makes the rows one network: they then march in
+    lockstep, so that a spike reaches every neuron at its time.  Raises :class:`ModelError`
+    when a row starts at or past a threshold.
+    """
+    loop = _Loop(bound, stepper, grid, rtol, atol, h0, h_max, fixed_step, traces, coupling)
+    bar = progress_bar(grid[-1] - grid[0], label, quiet)
+    try:
+        loop.run(bar, max_steps or default_max_steps(
+            float(grid[0]), float(grid[-1]), 0 if loop.free_steps else _planned(bound, grid)))
+    finally:
+        bar.close()
+    return loop.result()
+
+
+class _Loop:
+    """The state of a march (times, states, step sizes, clamps, output) and its steps."""
+
+    def __init__(self, bound, stepper, grid, rtol, atol, h0, h_max, fixed_step, traces,
+                 coupling) -> None:
+        self.bound, self.stepper, self.grid, self.coupling = bound, stepper, grid, coupling
+        self.rtol, self.atol, self.h_max = rtol, atol, h_max
+        n_rows, n = bound.batch or 1, len(bound.names)
+        self.all = np.arange(n_rows)
+        self.t_end = float(grid[-1])
+        self.y = np.array(np.atleast_2d(bound.y0), dtype=float)
+        self.t = np.full(n_rows, float(grid[0]))
+        self.crossings = _Crossings(bound)
+        self.before = self.crossings(self.all, self.t, self.y)
+        _check_start(bound, self.crossings, self.before)
+        self.out = np.empty((2, n_rows, n, len(grid))) if traces else None  # values, slopes
+        self.recorder = StepRecorder(n_rows, bound.orders < 1, stepper) if traces else None
+        if traces:
+            self.out[0, :, :, 0] = self.y
+            self.out[1, :, :, 0] = stepper.derivative(self.all, self.t, self.y,
+                                                      np.zeros(self.y.shape, bool))
+        self.next_out = np.ones(n_rows, dtype=int)
+        self.order = stepper.error_order
+        self.adaptive = not fixed_step and self.order is not None
+        self.free_steps = self.adaptive or stepper.has_own_steps
+        self.h = np.full(n_rows, float(h0) if self.adaptive else np.inf)
+        self.refractory_end = np.full(n_rows, -np.inf)
+        self.clamp = np.zeros((n_rows, n), dtype=bool)
+        self.spikes: list[list[float]] = [[] for _ in self.all]
+        self.records: list[list[EventRecord]] = [[] for _ in self.all]
+        self.accepted = np.zeros(n_rows, dtype=int)
+        self.rejected = np.zeros(n_rows, dtype=int)
+        self.short = np.zeros(n_rows, dtype=int)  # tries in a row shorter than SAME_TIME
+        self.short_from = np.zeros(n_rows)  # the time where they began
+        self.breaks = union_breakpoints(bound, float(grid[0]), self.t_end)
+        #: A single neuron on fixed steps may march stretches of grid steps in the stepper.
+        self.stretches = (not self.free_steps and n_rows == 1 and coupling is None
+                          and hasattr(stepper, "run"))
+        #: Uncoupled adaptive rows may march their plain steps in the stepper
+        #: (``stepper.march_plain``) until it says it cannot.
+        self.plain = self.adaptive and coupling is None
+
+    def result(self) -> MarchResult:
+        out = self.out
+        dense = [None] * len(self.all) if self.recorder is None else self.recorder.dense()
+        return MarchResult(None if out is None else out[0], None if out is None else out[1],
+                           self.y, [np.array(s) for s in self.spikes], self.records,
+                           self.accepted, self.rejected, dense)
+
+    # -- one iteration -----------------------------------------------------------------------
+    def run(self, bar, max_steps: int) -> None:
+        while True:
+            rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
+            if rows.size == 0:
+                return
+            self._release(rows)
+            if self.coupling is not None:
+                self._deliver_due(float(self.t[0]))
+            if self.stretches and self._stretch(max_steps):
+                advance_to(bar, float(self.t[0] - self.grid[0]))
+                continue
+            if self.plain:
+                self._plain_steps(rows, max_steps)
+                advance_to(bar, float(self.t.min() - self.grid[0]))
+                rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
+                if rows.size == 0:
+                    return
+                self._release(rows)
+            tr, yr = self.t[rows], self.y[rows]
+            stop, frozen = self._stops(rows, tr)
+            hr = stop - tr
+            limited = hr < self.h[rows] * (1 - 1e-9)  # ends early: a jump, a clamp, t_end
+            trial = self.stepper.attempt(rows, tr, yr, hr, frozen)
+            ok = self._control(rows, yr, hr, limited, trial)
+            self.rejected[rows[~ok]] += 1
+            if (self.accepted[rows] + self.rejected[rows] > max_steps).any():
+                raise SolverError(_too_much_work(self.bound, tr, max_steps, self.free_steps))
+            if self.coupling is not None and not ok.all():
+                ok[:] = False  # lockstep: every neuron retries
+                self.h[rows] = np.min(self.h[rows])
+            acc = np.nonzero(ok)[0]
+            if acc.size:
+                self._finish(rows[acc], tr[acc], yr[acc], trial.t[acc], trial.y[acc],
+                             frozen[acc])
+                self.accepted[rows[acc]] += 1
+            advance_to(bar, float(self.t.min() - self.grid[0]))
+
+    def _stretch(self, max_steps: int) -> bool:
+        """March a single neuron over the grid steps up to the next stimulus jump, refractory
+        end or t_end inside the stepper (``stepper.run``), which stops before the first step
+        that crosses a threshold, and within the work limit ``max_steps``; False when there is
+        no such stretch."""
+        t0, grid = float(self.t[0]), self.grid
+        limit, _, frozen = (a[0] for a in self._stretch_ends(self.all))
+        if self.stepper.next_stop(self.all, self.t, frozen[None])[0] < np.inf:
+            return False  # graded steps after an onset: one by one
+        first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
+        last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
+        last = min(last, first + max_steps - int(self.accepted[0] + self.rejected[0]))
+        if last - first < 2 or self.h[0] < np.inf:
+            return False
+        count, states = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
+                                         self.before[0], self.crossings,
+                                         bool(self._armed(self.all)[0]))
+        if count == 0:
+            return False
+        stops = grid[first : first + count]
+        if self.out is not None:
+            where, held = np.zeros(count, dtype=int), np.broadcast_to(frozen, states.shape)
+            self.out[0, 0, :, first : first + count] = states.T
+            self.out[1, 0, :, first : first + count] = self.stepper.derivative(
+                where, stops, states, held).T
+            self.next_out[0] = first + count
+            self.stepper.record(self.recorder, where, np.append(t0, stops[:-1]),
+                                np.vstack([self.y[:1], states[:-1]]), stops, states, held)
+        self.t[0], self.y[0] = stops[-1], states[-1]
+        self.before[0] = self.crossings(self.all, self.t, self.y)[0]
+        self.accepted[0] += count
+        return True
+
+    def _plain_steps(self, rows, max_steps: int) -> None:
+        """Let the stepper take the plain steps of ``rows`` (no crossing, no stop) in
+        compiled code: each row up to its next crossing, refractory end, stimulus jump or
+        t_end, at most :data:`PLAIN_CHUNK` tries per call (the progress bar moves between
+        calls).  The loop then takes the step that stopped it (that reaches a jump, too).
+        Switched off where the stepper has no such path."""
+        width = 1 + self.y.shape[1]  # a knot: time and states
+        budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
+                                                         + self.rejected[rows])))
+        if self.recorder is not None:
+            budget = min(budget, max(100, KNOT_BUFFER // (width * len(rows))))
+        if budget <= 0:
+            return
+        t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
+        t_start, y_start = t.copy(), y.copy()
+        limit, hand_back, frozen = self._stretch_ends(rows)
+        control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
+                   SAME_TIME, len(self.bound.events))
+        armed = self._armed(rows)
+        knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
+        done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before, armed,
+                                        control, self.grid, self.out, self.next_out, knots)
+        if done is None:
+            self.plain = False
+            return
+        if self.recorder is not None:
+            for j in np.nonzero(done[0])[0]:
+                k = knots[j, : done[0][j]]
+                self.stepper.record(self.recorder, np.full(len(k), rows[j]),
+                                    np.append(t_start[j], k[:-1, 0]),
+                                    np.vstack([y_start[j], k[:-1, 1:]]), k[:, 0], k[:, 1:],
+                                    np.broadcast_to(frozen[j], (len(k), len(frozen[j]))))
+        self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
+        self.accepted[rows] += done[0]
+        self.rejected[rows] += done[1]
+
+    def _armed(self, rows) -> np.ndarray:
+        """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
+        its thresholds are checked (Brian2's ``not_refractory``).  A step never spans a
+        refractory end: stretches and steps stop there."""
+        return self.t[rows] >= self.refractory_end[rows] - SAME_TIME
+
+    def _release(self, rows) -> None:
+        """Rows that have reached the end of their refractory period: their thresholds are
+        checked again from here on, and a row at or past one fires now, at the refractory
+        end (as in Brian2: the spike is recorded, the reset applied, a new period starts);
+        the lowest event fires where several are past."""
+        ending = rows[np.isfinite(self.refractory_end[rows]) & self._armed(rows)]
+        if ending.size == 0:
+            return
+        self.refractory_end[ending] = -np.inf  # released: nothing more to check
+        self.before[ending] = g = self.crossings(ending, self.t[ending], self.y[ending])
+        past = g[:, : len(self.bound.events)] >= 0
+        if not past.any():
+            return
+        first = np.where(past.any(axis=1), np.argmax(past, axis=1), -1)
+        if self.out is not None:  # the grid point at the refractory end shows the reset
+            fire = ending[first >= 0]
+            back = np.maximum(self.next_out[fire] - 1, 0)
+            again = (self.next_out[fire] > 1) & \
+                (np.abs(self.grid[back] - self.t[fire]) <= SAME_TIME)
+            self.next_out[fire[again]] -= 1
+        for c in np.unique(first[first >= 0]):
+            self._reset(ending[first == c], int(c))
+
+    def _stretch_ends(self, rows):
+        """Where a stretch of ``rows`` without stops ends — t_end, the end of a refractory
+        hold, the next stimulus jump — whether that end is a jump, and the clamped states."""
+        t = self.t[rows]
+        clamped = t < self.refractory_end[rows] - SAME_TIME
+        limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
+        jump = self._next_break(t)
+        return np.minimum(limit, jump), jump <= limit, self.clamp[rows] & clamped[:, None]
+
+    def _next_break(self, t) -> np.ndarray:
+        """The first stimulus jump after each time t (inf where none is left)."""
+        return np.append(self.breaks, np.inf)[np.searchsorted(self.breaks, t + SAME_TIME,
+                                                              "right")]
+
+    def _stops(self, rows, tr):
+        """Where each row's next step ends, and its clamped states."""
+        stop = np.full(rows.size, self.t_end)
+        if self.adaptive:
+            stop = np.minimum(stop, tr + self.h[rows])
+        elif not self.stepper.has_own_steps:
+            grid = self.grid
+            nxt = grid[np.minimum(np.searchsorted(grid, tr + SAME_TIME, "right"), len(grid) - 1)]
+            stop = np.minimum(np.minimum(stop, nxt), tr + self.h[rows])
+        stop = np.minimum(stop, self._next_break(tr))
+        refr = self.refractory_end[rows]
+        clamped = tr < refr - SAME_TIME
+        frozen = self.clamp[rows] & clamped[:, None]
+        if not self.free_steps:
+            stop = np.minimum(stop, self.stepper.next_stop(rows, tr, frozen))
+        stop = np.where(clamped, np.minimum(stop, refr), stop)
+        if self.coupling is not None:
+            stop[:] = min(stop.min(), self.coupling.next_delivery(float(tr[0])))
+        return stop, frozen
+
+    def _control(self, rows, yr, hr, limited, trial) -> np.ndarray:
+        """Which trials are accepted; the next step of each row (a step that ended early at
+        a stop keeps the controller's step if that is longer)."""
+        ok = trial.ok & np.all(np.isfinite(trial.y), axis=1)
+        if self.adaptive:
+            scale = self.atol + self.rtol * np.maximum(np.abs(yr), np.abs(trial.y))
+            err = np.sqrt(np.mean((trial.error / scale) ** 2, axis=1))
+            err = np.where(ok & np.isfinite(err), err, np.inf)
+            decisions = [step_control(*row, self.order, self.h_max) for row in
+                         zip(err.tolist(), hr.tolist(), self.h[rows].tolist(),
+                             limited.tolist(), strict=True)]
+            ok &= np.array([accept for accept, _ in decisions], dtype=bool)
+            self.h[rows] = [h for _, h in decisions]
+            short = (hr < SAME_TIME) | (~ok & (self.h[rows] < SAME_TIME))
+            begins = short & (self.short[rows] == 0)
+            self.short_from[rows[begins]] = self.t[rows[begins]]
+            self.short[rows] = np.where(short, self.short[rows] + 1, 0)
+            stuck = (self.short[rows] > MAX_SHORT_TRIES) | \
+                (~ok & (self.h[rows] < min_step(self.t[rows])))
+            if stuck.any():  # named at the time where the short steps began
+                where = np.where(short, self.short_from[rows], self.t[rows])
+                raise SolverError(_stage_failure(self.stepper, where[stuck][0],
+                                                 hr[stuck][0], adaptive=True))
+        elif not ok.all():
+            if self.stepper.has_own_steps:
+                raise SolverError(f"the step from t = {self.t[rows][~ok][0]:.6g} ms gave a "
+                                  "non-finite state")
+            self.h[rows[~ok]] = hr[~ok] / 2
+            smallest = (self.grid[1] - self.grid[0]) / 2**MAX_HALVINGS * (1 - 1e-9)
+            if np.any(hr[~ok] / 2 < smallest):
+                raise SolverError(_stage_failure(self.stepper, self.t[rows][~ok][0],
+                                                 hr[~ok][0]))
+        return ok
+
+    def _first_crossings(self, rows, t0, y0, t1, y1, frozen):
+        """Per row: the time s of its first reset event inside the step (inf if none), that
+        event's index (−1), and the detector crossings (pair rows, times)."""
+        before, after = self.before[rows], self.crossings(rows, t1, y1)
+        fired = fires(before, after, np.arange(self.crossings.count), len(self.bound.events),
+                      self._armed(rows)[:, None])
+        first, which = np.full(len(rows), np.inf), np.full(len(rows), -1)
+        if not fired.any():
+            return first, which, (np.array([], int), np.array([]))
+        pair_row, pair_col = np.nonzero(fired)
+        s = _locate(self.stepper, self.crossings, rows[pair_row], t0[pair_row], y0[pair_row],
+                    (t1 - t0)[pair_row], frozen[pair_row], before[pair_row, pair_col],
+                    after[pair_row, pair_col], pair_col)
+        resets = pair_col < len(self.bound.events)
+        for p in np.nonzero(resets)[0][np.argsort(s[resets])[::-1]]:  # earliest wins
+            first[pair_row[p]], which[pair_row[p]] = s[p], pair_col[p]
+        detector = ~resets
+        return first, which, (pair_row[detector], s[detector])
+
+    def _finish(self, rows, t0, y0, t1, y1, frozen) -> None:
+        """Accepted steps of ``rows``: find crossings, apply resets or record the step ends,
+        sample the output grid, and move the rows on."""
+        first, which, (det_row, det_s) = self._first_crossings(rows, t0, y0, t1, y1, frozen)
+        if self.coupling is not None and np.isfinite(first).any():
+            # lockstep: every neuron stops at the network's first spike
+            s_star = first.min()
+            firing = first <= s_star + SAME_TIME
+            first, which = np.where(firing, s_star, np.inf), np.where(firing, which, -1)
+            t1 = t0 + s_star
+            y1 = self.stepper.partial(rows, t0, y0, np.full(len(rows), s_star), frozen)
+        t_new, y_new = t1.copy(), y1.copy()
+        keep = [p for p, (r, s) in enumerate(zip(det_row, det_s, strict=True))
+                if s < first[r] and t0[r] + s <= t_new[r] + SAME_TIME]
+        if keep:  # detector spikes: no reset; the record holds the state at the crossing
+            r, s = det_row[keep], det_s[keep]
+            at = self.stepper.partial(rows[r], t0[r], y0[r], s, frozen[r])
+            for j in range(len(keep)):
+                self._spike(rows[r[j]], t0[r[j]] + s[j], "spike", at[j], at[j])
+        resets = which >= 0
+        if resets.any():
+            idx = np.nonzero(resets)[0]
+            t_new[idx] = t0[idx] + first[idx]
+            y_new[idx] = self.stepper.partial(rows[idx], t0[idx], y0[idx], first[idx],
+                                              frozen[idx])
+        _sample(self.stepper, rows, t0, y0, t_new, y_new, frozen, self.out, self.next_out,
+                self.grid, resets)
+        if self.recorder is not None:
+            self.stepper.record(self.recorder, rows, t0, y0, t_new, y_new, frozen)
+        plain = ~resets
+        if plain.any():
+            self.stepper.accept(rows[plain], t_new[plain], y_new[plain])
+        self.t[rows], self.y[rows] = t_new, y_new
+        self.before[rows] = self.crossings(rows, t_new, y_new)
+        for c in np.unique(which[resets]):
+            self._reset(rows[resets & (which == c)], c)
+        if not self.free_steps:
+            self.h[rows] = np.inf  # land on the grid again
+        if self.coupling is not None:
+            self._deliver_due(float(self.t[0]))
+
+    def _reset(self, rows, c: int) -> None:
+        """Apply event ``c`` to ``rows`` at their current time: reset, memory, spike records,
+        refractory period and clamp, and the output point at the event time.  A reset at or
+        past a threshold is an error only without a refractory period (with one, the row
+        fires again when the period ends, see :meth:`_release`)."""
+        event, t, y_hit = self.bound.events[c], self.t[rows], self.y[rows]
+        y_after = event.apply_rows(t, y_hit, rows)
+        self.stepper.jump(rows, t, y_hit, y_after)
+        for j, r in enumerate(rows):
+            self._spike(r, t[j], self.crossings.names[c], y_hit[j], y_after[j])
+        self.refractory_end[rows] = t + event.refractory_rows[rows]
+        self.clamp[rows] = False
+        self.clamp[np.ix_(rows, event.clamp_index)] = True
+        self.y[rows] = y_after
+        self.before[rows] = g = self.crossings(rows, t, y_after)
+        again = (g >= 0)[:, : len(self.bound.events)].any(axis=1)
+        again &= event.refractory_rows[rows] <= 0  # else it fires when the period ends
+        if again.any():
+            raise ModelError(f"{self.bound.model.name}: the reset of event "
+                             f"'{self.crossings.names[c]}' at t = {t[again][0]:.6g} ms lands at "
+                             "or past a threshold, so the neuron would fire again at once")
+        self._output_at_event(rows, t, y_after)
+
+    def _output_at_event(self, rows, t, y_after) -> None:
+        """A grid point at the event time shows the state after it."""
+        if self.out is None:
+            return
+        index = np.minimum(self.next_out[rows], len(self.grid) - 1)
+        at = (self.next_out[rows] < len(self.grid)) & (np.abs(self.grid[index] - t) <= SAME_TIME)
+        if at.any():
+            r = rows[at]
+            self.out[0, r, :, index[at]] = y_after[at]
+            self.out[1, r, :, index[at]] = self.stepper.derivative(r, t[at], y_after[at],
+                                                                   self.clamp[r])
+            self.next_out[r] += 1
+
+    def _spike(self, row: int, time: float, name: str, before, after) -> None:
+        self.spikes[row].append(float(time))
+        self.records[row].append(_record(self.bound, time, name, before, after))
+        if self.coupling is not None:
+            self.coupling.emit(row, float(time))
+
+    # -- coupling ------------------------------------------------------------------------
+    def _deliver_due(self, time: float) -> None:
+        """Deliver the spikes due at ``time`` (every row is there: lockstep), after the rows
+        whose refractory period ends now are released (:meth:`_release`).  A neuron that a
+        jump carries past its threshold fires at once unless it is refractory (then the jump
+        only moves its state), and its own spike (without delay) is delivered before the
+        next one fires: one at a time, lowest index first, each at most once per instant."""
+        self._release(self.all)
+        fired_now = np.array([bool(s) and abs(s[-1] - time) <= SAME_TIME for s in self.spikes])
+        n_events = len(self.bound.events)
+        while True:
+            jump = self.coupling.due(time)
+            if jump is not None:
+                y_before = self.y.copy()
+                self.y[:, self.coupling.target] += jump
+                self.stepper.jump(self.all, self.t, y_before, self.y)
+            g = self.crossings(self.all, self.t, self.y)
+            past = fires(self.before, g, np.arange(g.shape[1]), n_events,
+                         self._armed(self.all)[:, None])
+            self.before = np.where(past, self.before, g)
+            ready = np.nonzero(past.any(axis=1) & ~fired_now)[0]
+            if ready.size == 0:
+                self.before = g
+                if jump is None:
+                    return
+                continue
+            r = ready[0]
+            fired_now[r] = True
+            c = int(np.argmax(past[r]))
+            if c < n_events:
+                self._reset(np.array([r]), c)
+            else:
+                self._spike(r, time, "spike", self.y[r], self.y[r])
+                self.before[r] = g[r]
+
+
+def _sample(stepper, rows, t0, y0, t1, y1, frozen, out, next_out, grid, truncated):
+    """Fill the grid points inside each step (t0, t1] (before t1 for a step truncated at an
+    event: the point at the event time gets the state after the reset)."""
+    if out is None:
+        return
+    first = next_out[rows]
+    last = np.searchsorted(grid, t1 + SAME_TIME, "right")
+    last = np.where(truncated, np.searchsorted(grid, t1 - SAME_TIME, "right"), last)
+    count = np.maximum(last - first, 0)
+    if not count.any():
+        return
+    which = np.repeat(np.arange(len(rows)), count)
+    index = np.concatenate([np.arange(a, b) for a, b in zip(first, first + count, strict=True)])
+    values = stepper.dense(rows, t0, y0, t1, y1, frozen, which, grid[index])
+    out[0, rows[which], :, index] = values
+    out[1, rows[which], :, index] = stepper.derivative(rows[which], grid[index], values,
+                                                       frozen[which])
+    next_out[rows] = first + count
+
+
+def _record(bound, time, name, before, after) -> EventRecord:
+    return EventRecord(float(time), name, dict(zip(bound.names, map(float, before), strict=True)),
+                       dict(zip(bound.names, map(float, after), strict=True)))
+
+
+def _check_start(bound: BoundModel, crossings: _Crossings, g: np.ndarray) -> None:
+    """A neuron that starts at or past a threshold would fire at t0 unseen (an upward
+    crossing is needed): refuse it, naming the event."""
+    past = g[:, : len(bound.events)] >= 0
+    if past.any():
+        row, col = np.argwhere(past)[0]
+        who = f"neuron {row} of the batch" if bound.batch else bound.model.name
+        raise ModelError(f"{who} starts at or past the threshold of event "
+                         f"'{crossings.names[col]}'; change the initial values or the "
+                         "threshold")
+
+
+def _planned(bound: BoundModel, grid: np.ndarray) -> int:
+    """The steps a fixed-step march on ``grid`` is asked for: the grid's; for a fractional
+    model, the L2-1σ steps graded after each onset (:class:`~splitpinn.solvers.onsets.Onsets`) add
+    up to r = 2/min(α) per grid step, and a whole graded stretch for one that t_end cuts."""
+    steps = len(grid) - 1
+    if not bound.fractional:
+        return steps
+    r, dt = 2.0 / float(np.min(bound.orders)), float(np.min(np.diff(grid)))
+    return math.ceil(r * steps + r * max(Onsets.ONSET_SPAN, dt) / dt) + 1
+
+
+def _too_much_work(bound: BoundModel, t, max_steps: int, adaptive: bool = True) -> str:
+    """The work-limit error: the limit (max_steps=, ``--max-steps`` on the command line) and
+    the remedies."""
+    remedy = ("an implicit integrator (integrator='Radau' or 'BDF' for the reference), looser "
+              "tolerances" if adaptive else "a larger dt")
+    return (f"{bound.model.name}: more than {max_steps} steps before t = {float(np.min(t)):.6g}"
+            " ms (the work limit max_steps=); the right-hand side may be stiff or blow up. "
+            f"Raise the limit, or try {remedy}, other parameters or a shorter t_end")
+
+
+def _stage_failure(stepper: Stepper, t: float, h: float, adaptive: bool = False) -> str:
+    reason = getattr(stepper, "failure", "") or "no trustworthy step"
+    remedy = ("the solution may blow up or the model be too stiff there; check the parameters"
+              if adaptive else "try a smaller dt or the adaptive steps (fixed_step=False)")
+    return f"{reason} at t = {t:.6g} ms, even on steps of {h:.3g} ms; {remedy}"
+
+
+def solutions(bound, grid, result, settings, wall, stages_per_step=None) -> list[Solution]:
+    """One Solution per row of a march (``stages``: the stages of the accepted steps)."""
+    out = []
+    for r in range(len(result.final)):
+        row = {**settings, "steps_accepted": int(result.accepted[r]),
+               "steps_rejected": int(result.rejected[r])}
+        if stages_per_step:
+            row["stages"] = int(result.accepted[r]) * stages_per_step
+        y = result.y[r] if result.y is not None else \
+            np.stack([np.atleast_2d(bound.y0)[r], result.final[r]], axis=1)
+        t = grid if result.y is not None else grid[[0, -1]]
+        out.append(Solution(t, y, list(bound.names), result.spikes[r],
+                            {"solver": row, "wall_time_s": wall}, events=result.events[r],
+                            dydt=None if result.dydt is None else result.dydt[r],
+                            dense=result.dense[r]))
+    return out

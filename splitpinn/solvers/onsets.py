@@ -1,0 +1,98 @@
+"""Onsets of a fractional march: where the solution starts to behave like (t − t_on)^α.
+
+After an onset — the start, the end of a refractory clamp, a stimulus jump — the solution of a
+Caputo equation behaves like (t − t_on)^α, and its derivative jumps there (a kink).  An L2-1σ
+march keeps second order only if its steps are graded towards t_on
+(:func:`splitpinn.fractional.onset_mesh`) and every kink is marked in the memory (a same-time
+record with the state unchanged, so that no quadratic piece of the memory straddles it).
+:class:`Onsets` is that bookkeeping, per row of a batch, for every fixed-step fractional
+stepper of the marching core (the L2-1σ reference and fractional split-PINN): it proposes the
+graded step ends (``next_stop``) and says where the stepper must mark a kink; the stepper
+owns the memory and records the marks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fractional import onset_mesh
+
+_SAME_TIME = 1e-9  # ms: two times this close are one instant
+
+
+class Onsets:
+    """Graded stretches after onsets and the clamp seen so far, for ``n_rows`` rows.
+
+    ``orders``: the Caputo orders of the states (the grading follows the smallest);
+    ``grid``: the output grid, whose smallest spacing is the step; ``jumps``: the stimulus
+    jump times (each an onset and a kink); ``graded``: False for a scheme that does not grade
+    (L1, Adams), whose ``next_stop`` is then inf everywhere.
+    """
+
+    #: Length (ms) of the graded stretch after an onset (or one step, if that is longer).
+    ONSET_SPAN = 1.0
+
+    def __init__(self, orders, grid: np.ndarray, jumps: np.ndarray, n_rows: int = 1,
+                 graded: bool = True) -> None:
+        self.orders, self.grid, self.jumps, self.graded = orders, grid, jumps, graded
+        self.step = float(np.min(np.diff(grid)))
+        t0 = float(grid[0])
+        self.onset = np.full(n_rows, t0)
+        self.stretch_onset = np.full(n_rows, np.nan)  # the onset of each row's ``stretch``
+        self.stretch: list[np.ndarray] = [np.zeros(0)] * n_rows
+        self.active = np.ones((n_rows, len(orders)), dtype=bool)
+
+    def graded_stretch(self, onset: float) -> np.ndarray:
+        """Step ends graded towards ``onset`` over at least ONSET_SPAN, ending on a grid point:
+        the quadratic pieces of L2-1σ need neighbouring steps of comparable length, so the
+        stretch may not leave a sliver before the next grid step.  Where the grid ends sooner
+        (t_end just after a refractory end or a jump), the stretch is the start of the one a
+        longer grid would have, cut at its last point."""
+        grid, length = self.grid, max(self.ONSET_SPAN, self.step)
+        end = grid[min(np.searchsorted(grid, onset + length - 1e-9), len(grid) - 1)]
+        span = end - onset
+        if span <= 0:
+            return np.zeros(0)
+        offsets = onset_mesh(max(span, length), self.step, self.orders,
+                             min_step=1e-12 * abs(onset))
+        return onset + np.append(offsets[(offsets > 0) & (offsets < span - _SAME_TIME)], span)
+
+    def at_jump(self, t) -> np.ndarray:
+        """Per time in ``t``: whether the stimulus jumps there."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        if not self.jumps.size:
+            return np.zeros(t.shape, dtype=bool)
+        return np.min(np.abs(self.jumps[None, :] - t[:, None]), axis=1) <= _SAME_TIME
+
+    def next_stop(self, rows, t, frozen) -> np.ndarray:
+        """Per row, the next graded step end after its onset (inf outside the graded
+        stretch); a stimulus jump at t, or a hold that ends at t (fewer states frozen than so
+        far), is an onset."""
+        out = np.full(len(rows), np.inf)
+        if not self.graded:
+            return out
+        jump = self.at_jump(t)
+        for i, r in enumerate(rows):
+            time = float(t[i])
+            released = (~frozen[i]).sum() > self.active[r].sum()
+            onset = time if jump[i] or released else self.onset[r]
+            if self.stretch_onset[r] != onset:
+                self.stretch[r], self.stretch_onset[r] = self.graded_stretch(onset), onset
+            later = self.stretch[r][self.stretch[r] > time + _SAME_TIME]
+            out[i] = later[0] if later.size else np.inf
+        return out
+
+    def clamp_changes(self, rows, frozen) -> np.ndarray:
+        """Per row: whether its clamp differs from the one seen last (a kink to mark)."""
+        return np.any(self.active[rows] == frozen, axis=1)
+
+    def set_clamp(self, rows, t, frozen) -> None:
+        """Take the clamp of ``rows`` at times ``t``; a hold that ends there is an onset."""
+        active = ~np.asarray(frozen, dtype=bool)
+        released = active.sum(axis=1) > self.active[rows].sum(axis=1)
+        self.onset[np.asarray(rows)[released]] = np.asarray(t, dtype=float)[released]
+        self.active[rows] = active
+
+    def start(self, rows, t) -> None:
+        """An onset of ``rows`` at times ``t`` (a stimulus jump)."""
+        self.onset[rows] = t

@@ -1,0 +1,122 @@
+"""The stepper protocol: what a time-stepping method offers the marching core.
+
+The core (:func:`splitpinn.solvers.marching.march`) owns everything around a step — step-size
+control, threshold crossings, resets, refractory clamps, stimulus jumps, output sampling and
+progress — for a batch of R rows (neurons) at once.  A stepper only knows how to advance:
+
+* ``attempt(rows, t, y, h, frozen)`` tries a step of length ``h`` (R,) from ``(t, y)`` and
+  returns a :class:`Trial`.  It has no side effects unless ``has_own_steps`` (see below):
+  a rejected or truncated trial leaves no trace.
+* ``partial(rows, t, y, s, frozen)`` is the state after a part ``0 < s ≤ h`` of the trial
+  step, consistent with ``attempt`` at ``s = h``; the core root-finds crossings on it.
+* ``accept(rows, t, y)`` records an accepted step end (fractional memory).
+* ``jump(rows, t, y_before, y_after)`` records a reset at ``t`` (the memory keeps the jump).
+* ``dense(rows, t0, y0, t1, y1, frozen, which, tq)`` samples the accepted step at times
+  ``tq`` inside it, row ``which[q]`` for query ``q``; the default is cubic Hermite
+  interpolation on the end values and derivatives (local order 3, error O(h⁴)).
+* ``record(recorder, rows, t0, y0, t1, y1, frozen)`` hands accepted steps to the dense output
+  (:mod:`splitpinn.solvers.dense`): the step itself (its ``dense`` is called when the output is
+  asked for), the integrator's interpolant, or pieces for a fractional memory.
+
+Optional fast paths, which the core uses where a stepper offers them: ``run`` (a single
+neuron's stretch of fixed grid steps) and ``march_plain`` (rows' adaptive steps up to their
+next crossing or stop, in compiled code).  Both stop before a step in which an event fires
+by :func:`splitpinn.numeric.kernels.crossed`, given whether the neuron is ``armed`` (out of its
+refractory period: its thresholds are not checked during it).
+
+``frozen`` (R, n) marks the states held by a refractory clamp; their right-hand side is zero.
+``error_order`` is the order of the stepper's error estimate (None for a fixed-step method,
+whose steps land on the output grid).  A stepper with ``has_own_steps`` (the solve_ivp
+reference) chooses its own step lengths up to ``h``: its trial may end before ``t + h``,
+and it is restarted after a truncated trial by ``jump`` or a changed start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..numeric.bound import BoundModel
+
+
+@dataclass
+class Trial:
+    """A tried step of R rows: end times ``t`` (R,), states ``y`` (R, n), the local error
+    estimate ``error`` (R, n) (None for fixed-step methods) and ``ok`` (R,), False where the
+    step could not be trusted (a sub-solver's residual, a non-finite value)."""
+
+    t: np.ndarray
+    y: np.ndarray
+    error: np.ndarray | None
+    ok: np.ndarray
+
+
+class Stepper:
+    """Base of every stepper: no memory, Hermite dense output; see the module docstring."""
+
+    error_order: int | None = None
+    has_own_steps = False
+
+    def __init__(self, bound: BoundModel) -> None:
+        self.bound = bound
+
+    def attempt(self, rows, t, y, h, frozen) -> Trial:
+        raise NotImplementedError
+
+    def partial(self, rows, t, y, s, frozen) -> np.ndarray:
+        raise NotImplementedError
+
+    def next_stop(self, rows, t, frozen) -> np.ndarray:
+        """Fixed-step steppers may ask for an extra step end before the next grid point
+        (e.g. steps graded after an onset); inf where they do not."""
+        return np.full(len(rows), np.inf)
+
+    def accept(self, rows, t, y) -> None:
+        """Record accepted step ends; nothing to record without memory."""
+
+    def jump(self, rows, t, y_before, y_after) -> None:
+        """Record resets; nothing to record without memory."""
+
+    def derivative(self, rows, t, y, frozen) -> np.ndarray:
+        """The right-hand side (R, n), zero for clamped states."""
+        return np.where(frozen, 0.0, self.bound.rhs_rows(t, y, rows))
+
+    def dense(self, rows, t0, y0, t1, y1, frozen, which, tq) -> np.ndarray:
+        """Cubic Hermite interpolation of the step; exact at its ends."""
+        at_end = tq >= t1[which]
+        out = np.empty((len(tq), y0.shape[1]))
+        out[at_end] = y1[which[at_end]]
+        inside = ~at_end
+        if inside.any():
+            f0 = self.derivative(rows, t0, y0, frozen)
+            f1 = self.derivative(rows, t1, y1, frozen)
+            w = which[inside]
+            h = (t1 - t0)[w][:, None]
+            s = (tq[inside] - t0[w])[:, None] / h
+            h00, h10 = (1 + 2 * s) * (1 - s) ** 2, s * (1 - s) ** 2
+            h01, h11 = s**2 * (3 - 2 * s), s**2 * (s - 1)
+            out[inside] = (h00 * y0[w] + h10 * h * f0[w] + h01 * y1[w] + h11 * h * f1[w])
+        return out
+
+    def record(self, recorder, rows, t0, y0, t1, y1, frozen) -> None:
+        """Hand the accepted steps of ``rows`` to the dense output's ``recorder``
+        (:class:`~splitpinn.solvers.dense.StepRecorder`): each step evaluated by :meth:`dense`
+        when asked; with a memory (fractional), which has moved on by then, linear pieces
+        for the fractional states and cubic Hermite for the others."""
+        if self.bound.fractional:
+            recorder.add_hermite(rows, t0, y0, t1, y1, self.derivative(rows, t0, y0, frozen),
+                                 self.derivative(rows, t1, y1, frozen))
+        else:
+            recorder.add_steps(rows, t0, y0, t1, y1, frozen)
+
+    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
+                    grid, out, next_out, knots):
+        """Optional: take plain adaptive steps of ``rows`` in compiled code (see
+        :meth:`splitpinn.solvers.marching._Loop._plain_steps`), returning accepted and rejected
+        steps per row, or None where the stepper has no such path (the default)."""
+        return None
+
+    def settings(self) -> dict:
+        """Solver settings and counters for ``meta["solver"]``."""
+        return {}
