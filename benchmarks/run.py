@@ -84,6 +84,10 @@ CASES = [
         Run("split-PINN defaults", "split-pinn"),
     ], preset="RS"),
     Case("lif", "lif", 100.0, 0.05, [Run("split-PINN defaults", "split-pinn")]),
+    Case("adex tonic", "adex", 500.0, 0.05, [
+        Run(REFERENCE, "reference"),
+        Run("split-PINN defaults", "split-pinn"),
+    ]),
     Case("fhn", "fhn", 200.0, 0.05, [Run("split-PINN defaults", "split-pinn")]),
     Case("morris-lecar", "morris-lecar", 200.0, 0.05, [Run("split-PINN defaults", "split-pinn")]),
     Case("frac-lif a=0.6 I=1.5", "frac-lif", 200.0, 0.01, [
@@ -99,6 +103,10 @@ CASES = [
         Run("Adams predictor-corrector", "reference", {"integrator": "adams"}),
         Run("split-PINN defaults (L2-1σ residual, Strang)", "split-pinn"),
     ], parameters={"eta": 0.8}, preset="n", truth=dict(FRACTIONAL_TRUTH)),
+    Case("frac-izhikevich RS", "frac-izhikevich", 100.0, 0.01, [
+        Run("L2-1σ reference (default)", "reference"),
+        Run("split-PINN defaults (L2-1σ residual, symmetric)", "split-pinn", repeats=1),
+    ], truth=dict(FRACTIONAL_TRUTH)),
 ]
 
 
