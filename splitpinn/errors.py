@@ -6,6 +6,8 @@
   answer (the command line says "solver failed: …" and exits with status 1).
 * :class:`StageFailure` — one sub-solver stage missed its residual tolerance; the marching
   core catches it and shrinks the step, so it only escapes as a :class:`SolverError`.
+* :class:`CompilationWarning` — a model's compiled (numba) code could not be built or loaded:
+  it runs on the numpy path (same results, slower); said once per model, with the reason.
 """
 
 from __future__ import annotations
@@ -25,3 +27,8 @@ class StageFailure(RuntimeError):
     def __init__(self, residual: float, tol: float) -> None:
         super().__init__(f"PINN residual {residual:.3g} above tolerance {tol:.3g}")
         self.residual = residual
+
+
+class CompilationWarning(RuntimeWarning):
+    """A model runs uncompiled: its compiled (numba) code could not be written, loaded or
+    compiled (the message names the reason); the numpy path gives the same results, slower."""

@@ -8,6 +8,7 @@ import pytest
 
 import splitpinn.numeric.compiled as compiled
 from splitpinn.api import resolve_model
+from splitpinn.errors import CompilationWarning
 from splitpinn.solvers.fractional_reference import solve_fractional_reference
 from splitpinn.solvers.solution import Batch, output_grid
 
@@ -31,7 +32,7 @@ def test_compiled_functions_equal_the_lambdified_ones(name, preset):
         f_ref = np.array(bound.rhs_columns(t, stim, list(y), bound.params(0)), dtype=float)
         jac_ref = np.array(bound.jacobian_columns(t, stim, list(y), bound.params(0)),
                            dtype=float)
-        g_ref = [ev.value(t, y) for ev in bound.events]
+        g_ref = [ev.values(np.array([t]), y[None], [0])[0] for ev in bound.events]
         if bound.model.spike_detector:
             detector = bound.model.spike_detector
             g_ref.append(y[bound.index(detector.state)] - detector.threshold)
@@ -86,9 +87,11 @@ def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
         raise compiled.NotCompilable("no numba form")
 
     monkeypatch.setattr(compiled, "compiled_model", refuse)
+    monkeypatch.setattr(compiled, "_WARNED", set())
     bound = resolve_model("frac-lif").bind({"alpha": 0.6, "I": 3.0})
     grid = output_grid(20.0, 0.01)
-    kept = solve_fractional_reference(bound, grid, history="fast", integrator="l1")[0]
+    with pytest.warns(CompilationWarning, match="frac-lif.*no numba form"):
+        kept = solve_fractional_reference(bound, grid, history="fast", integrator="l1")[0]
     slow = solve_fractional_reference(bound, grid, history="fast", integrator="l1",
                                       compiled=False)[0]
     np.testing.assert_array_equal(kept.y, slow.y)
@@ -170,14 +173,16 @@ def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
 def test_split_pinn_keeps_the_numpy_path_where_numba_fails(monkeypatch, where):
     """A model numba cannot compile, found when its functions are printed ("building") or
     when a kernel is first typed ("calling": the output derivative at the start, before
-    any step), leaves split-PINN on numpy with the same result."""
+    any step), leaves split-PINN on numpy with the same result, and says so."""
     import splitpinn
 
     def refuse(*args):
         raise compiled.NotCompilable("no numba form")
 
     monkeypatch.setattr(compiled, "compiled_model" if where == "building" else "_call", refuse)
-    kept = splitpinn.solve("lif", "split-pinn", 30.0)
+    monkeypatch.setattr(compiled, "_WARNED", set())
+    with pytest.warns(CompilationWarning, match="'lif'.*no numba form"):
+        kept = splitpinn.solve("lif", "split-pinn", 30.0)
     monkeypatch.undo()
     slow = splitpinn.solve("lif", "split-pinn", 30.0, compiled=False)
     assert not kept.meta["solver"]["compiled"]

@@ -17,19 +17,30 @@ around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost 
   marching loop's Python out of the steps that need no event handling.
 
 The fractional reference and split-PINN use them where they apply and keep their numpy paths
-everywhere else (``compiled=False`` keeps those throughout, for debugging).  numba is imported
-on first use: it takes about a second.  The cache folder is ``$SPLITPINN_CACHE_DIR``, else
-``$XDG_CACHE_HOME/splitpinn`` or ``~/.cache/splitpinn``, else a temporary folder.
+everywhere else (``compiled=False`` keeps those throughout, for debugging), and say so once
+per model (:func:`fall_back`, a :class:`~splitpinn.errors.CompilationWarning` with the reason).
+numba is imported on first use: it takes about a second.  The cache folder is
+``$SPLITPINN_CACHE_DIR``, else ``$XDG_CACHE_HOME/splitpinn`` or ``~/.cache/splitpinn``, else one
+temporary folder per process.  Its files are trusted only as far as they are checked: a module
+file is written whole (a unique temporary name, then a rename), compared with the text it must
+hold before it is used (and written again where it differs), and written, checked and compiled
+under a lock per module, so that processes building the same model take turns (see
+:func:`_build`).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import inspect
 import os
+import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -38,13 +49,36 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from ..errors import CompilationWarning
 from . import kernels
 from .bound import BoundModel
 from .stage_table import WIDTH, Z_LOW, StageTable
 
 
 class NotCompilable(Exception):
-    """numba cannot compile this model's functions (the caller keeps its numpy path)."""
+    """numba cannot compile this model's functions, or their module cannot be written or
+    loaded (the caller keeps its numpy path and calls :func:`fall_back`).  ``key``: the
+    model's generated module (the hash in its name), where known."""
+
+    def __init__(self, reason: str, key: str | None = None) -> None:
+        super().__init__(reason)
+        self.key = key
+
+
+def fall_back(bound: BoundModel, error: NotCompilable) -> None:
+    """Say that ``bound``'s model runs uncompiled from now on, and why: a
+    :class:`~splitpinn.errors.CompilationWarning` naming the reason, once per model (its
+    name and generated module) and process."""
+    seen = (bound.model.name, error.key)
+    if seen in _WARNED:
+        return
+    _WARNED.add(seen)
+    warnings.warn(f"model {bound.model.name!r} runs uncompiled (the numpy path: same results, "
+                  f"10-100x slower): {error}", CompilationWarning, stacklevel=3)
+
+
+#: The models :func:`fall_back` has warned about.
+_WARNED: set[tuple[str, str | None]] = set()
 
 
 class Marched(NamedTuple):
@@ -146,24 +180,113 @@ _NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diago
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:
-    """Write (once) and import the module of :mod:`splitpinn.numeric.kernels` followed by the
-    model's functions, every function compiled by numba with its disk cache."""
-    import numba
+    """The module of :mod:`splitpinn.numeric.kernels` followed by the model's functions, every
+    function compiled by numba with its disk cache; :class:`NotCompilable` with the reason where
+    it cannot be written, loaded or compiled.
 
-    text = "\n\n".join([inspect.getsource(kernels), *sources, _FOOTER])
-    key = hashlib.sha256(f"{numba.__version__}\n{text}".encode()).hexdigest()[:20]
-    path = _cache_dir() / f"model_{key}.py"
-    if not path.exists():
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(text)
-        os.replace(partial, path)  # whole or absent: processes of a sweep may race here
-    spec = importlib.util.spec_from_file_location(f"splitpinn_model_{key}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # numba's disk cache finds its module by name
-    spec.loader.exec_module(module)
+    The file ``model_<key>.py`` (key: a hash of numba's version and the text) is checked against
+    the text before use and written again where it differs (empty, cut short, edited); what
+    runs is the expected text itself.  Checking, writing and importing, and every compile of
+    its functions later (the first call with new argument types, which loads numba's cache or
+    compiles and saves it), happen under the file lock ``model_<key>.py.lock``: processes
+    building the same model take turns, the first compiles and the others load its machine
+    code, and numba's index of its cache (read, then rewritten) is never updated by two at
+    once."""
+    from filelock import FileLock, Timeout
+
+    key, text = _module_text(sources)
+    name = f"splitpinn_model_{key}"
+    module = sys.modules.get(name)  # this process has loaded it (only whole imports stay)
+    if module is None:
+        path = _cache_dir() / f"model_{key}.py"
+        lock = FileLock(path.with_name(f"{path.name}.lock"), timeout=_LOCK_TIMEOUT)
+        try:
+            with lock:
+                if not _holds(path, text):
+                    _write(path, text)
+                module = _import(name, path, text, lock)
+        except Timeout as error:
+            raise NotCompilable(f"{path} stayed locked by another process for "
+                                f"{_LOCK_TIMEOUT:.0f} s", key) from error
+        except OSError as error:
+            raise NotCompilable(f"cannot write or lock {path}: {error}", key) from error
     return CompiledModel(*(getattr(module, name) for name in
                            ("rhs", "jacobian", "crossings", "march", "compose", "march_adaptive",
                             "rhs_rows")))
+
+
+def _module_text(sources: tuple[str, ...]) -> tuple[str, str]:
+    """The key (a hash of numba's version and the text) and the text of the module of
+    ``sources`` (see :func:`_build`)."""
+    import numba
+
+    text = "\n\n".join([inspect.getsource(kernels), *sources, _FOOTER])
+    return hashlib.sha256(f"{numba.__version__}\n{text}".encode()).hexdigest()[:20], text
+
+
+#: Seconds to wait for another process's build or compile of the same model.
+_LOCK_TIMEOUT = 600.0
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether the file at ``path`` holds exactly ``text``."""
+    try:
+        return path.read_bytes() == text.encode()
+    except OSError:  # absent (or unreadable: written again)
+        return False
+
+
+def _write(path: Path, text: str) -> None:
+    """``text`` into ``path``, whole or not at all: a temporary file of a unique name in the
+    same folder, renamed over ``path``."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(text.encode())
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(partial, 0o644)  # mkstemp's 0o600 would hide it from a shared cache's group
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
+def _import(name: str, path: Path, text: str, lock):
+    """The module ``name`` of ``text`` (the contents of ``path``, which numba's disk cache
+    reads the functions' source stamps from), registered in ``sys.modules`` if it loads;
+    each of its functions compiles under ``lock``."""
+    key = name.removeprefix("splitpinn_model_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # numba's disk cache finds its module by name
+    try:
+        exec(compile(text, str(path), "exec", dont_inherit=True), module.__dict__)
+        for function in _NAMES:
+            dispatcher = getattr(module, function)
+            dispatcher.compile = _locked(lock, dispatcher.compile, key)
+    except Exception as error:  # SyntaxError: a sympy construct without a Python form
+        del sys.modules[name]
+        raise NotCompilable(f"{type(error).__name__}: {error}", key) from error
+    return module
+
+
+def _locked(lock, compile_, key: str):
+    """A dispatcher's ``compile`` under the module's file lock (reentrant: a kernel's compile
+    compiles the functions it calls)."""
+    from filelock import Timeout
+
+    @functools.wraps(compile_)
+    def locked(sig):
+        try:
+            with lock:
+                return compile_(sig)
+        except Timeout as error:
+            raise NotCompilable(f"{lock.lock_file} stayed locked by another process for "
+                                f"{_LOCK_TIMEOUT:.0f} s", key) from error
+
+    return locked
 
 
 _FOOTER = f"""
@@ -175,7 +298,8 @@ for _name in {_NAMES!r}:
 
 
 def _cache_dir() -> Path:
-    """The folder of the generated modules (and numba's cache of them), created on demand."""
+    """The folder of the generated modules (and numba's cache of them), created on demand;
+    where none is writable, one temporary folder per process (removed at its exit)."""
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     for folder in (os.environ.get("SPLITPINN_CACHE_DIR"), os.path.join(home, "splitpinn")):
         if folder:
@@ -185,18 +309,28 @@ def _cache_dir() -> Path:
                 continue
             if os.access(folder, os.W_OK):
                 return Path(folder)
-    return Path(tempfile.mkdtemp(prefix="splitpinn-"))
+    return _temporary_dir()
+
+
+@functools.cache
+def _temporary_dir() -> Path:
+    """This process's temporary cache folder, made on first use and removed at exit."""
+    folder = tempfile.mkdtemp(prefix="splitpinn-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Path(folder)
 
 
 def _call(kernel, *args):
     """``kernel(*args)``; numba types a kernel on its first call, and a model function it
-    cannot type is reported as :class:`NotCompilable`."""
+    cannot type is reported as :class:`NotCompilable` (with the model's key)."""
     from numba.core.errors import NumbaError
 
     try:
         return kernel(*args)
-    except NumbaError as error:
-        raise NotCompilable(str(error)) from error
+    except (NumbaError, NotCompilable) as error:
+        module = getattr(getattr(kernel, "py_func", None), "__module__", None) or ""
+        key = getattr(error, "key", None) or module.removeprefix("splitpinn_model_") or None
+        raise NotCompilable(str(error), key) from error
 
 
 def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,

@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import NotCompilable
+from ..numeric.compiled import NotCompilable, fall_back
 from ..numeric.kernels import crossed
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets
@@ -104,12 +104,13 @@ class CompositionStepper(Stepper):
     def _compiled(self, method: str, *args):
         """``method`` of the compiled composition (:class:`~splitpinn.numeric.compiled.
         FrozenComposition`) on ``args``, or None where there is none — or numba cannot
-        compile the model's functions: then numpy from now on."""
+        compile the model's functions: then numpy from now on, with a warning."""
         if self.compiled is None:
             return None
         try:
             return getattr(self.compiled, method)(*args)
-        except NotCompilable:
+        except NotCompilable as error:
+            fall_back(self.bound, error)
             self.compiled = None
             return None
 
@@ -233,7 +234,8 @@ def _frozen_composition(bound: BoundModel, the_plan: Plan, trainer):
         return None
     try:
         return FrozenComposition(bound, the_plan, systems[0], trainer.tol)
-    except NotCompilable:  # the model's functions have no Python form
+    except NotCompilable as error:  # no Python form, or its module cannot be written or loaded
+        fall_back(bound, error)
         return None
 
 

@@ -470,7 +470,7 @@ class _CoreStepper(Stepper):
         numba cannot compile); every step it takes is recorded at once.  It marches chunks
         of COMPILED_CHUNK steps: the arrays it is given cost O(chunk), and the next
         threshold crossing usually comes long before the stretch ends."""
-        from ..numeric.compiled import NotCompilable, compiled_model, march_uniform
+        from ..numeric.compiled import NotCompilable, compiled_model, fall_back, march_uniform
 
         history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
         uniform = getattr(history, "uniform_recurrence", None)  # Adams has no history
@@ -488,7 +488,8 @@ class _CoreStepper(Stepper):
                     stim_star, rhs.stimulus(chunk), np.array(rhs.params),
                     active, before, rhs.jac_const, self.scheme.newton_tol,
                     self.scheme.max_newton, n_events=len(self.bound.events), armed=armed)
-            except NotCompilable:
+            except NotCompilable as error:
+                fall_back(self.bound, error)
                 self.compiled = False
                 break
             self.scheme.newton_iterations += marched.iterations
