@@ -3,15 +3,18 @@
 A :class:`Model` holds sympy right-hand sides for its states, parameters with defaults,
 auxiliary expressions (rate functions), a stimulus ``I_ext(t)`` and threshold events.  It
 validates itself on construction, so a typo in an equation fails at declaration rather than
-deep inside a solver.  :func:`splitpinn.numeric.bound.bind` fixes parameter values and initial
-conditions and returns a :class:`~splitpinn.numeric.bound.BoundModel` whose right-hand side,
-Jacobian and events are lambdified to numpy.
+deep inside a solver.  It is immutable and hashed by content (:attr:`Model.key`): what the
+numeric layer derives from it is cached under that key, so equal models share it.
+:func:`splitpinn.numeric.bound.bind` fixes parameter values and initial conditions and returns
+a :class:`~splitpinn.numeric.bound.BoundModel` whose right-hand side, Jacobian and events are
+lambdified to numpy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -20,13 +23,33 @@ import sympy as sp
 from ..errors import ModelError
 from .parts import RESERVED, Event, I_ext, SpikeDetector, State, t
 
-__all__ = ["Event", "I_ext", "Model", "SpikeDetector", "State", "t"]
+__all__ = ["Event", "I_ext", "Model", "ReadOnlyDict", "SpikeDetector", "State", "t"]
 
 #: ``bind(model, parameters, initial, preset)``, set by :mod:`splitpinn.numeric.bound`.
 BINDING = None
 
 
-@dataclass
+class ReadOnlyDict(dict):
+    """A dict that refuses changes: how a :class:`Model` stores its mappings (a plain dict
+    for reading, JSON and pickling; ``dict(...)`` or ``|`` gives a changeable copy)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a Model's mappings are read-only: make a changed copy with "
+                        "dataclasses.replace(model, ...) or Model.with_stimulus")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.items()))
+
+    def __reduce__(self):
+        return type(self), (dict(self),)
+
+
+@dataclass(frozen=True, eq=False)
 class Model:
     """A symbolic neuron model.  See the module docstring; all times are in ms.
 
@@ -48,6 +71,14 @@ class Model:
         figure labels and ``meta``; names left out are unitless or unknown.
     unused_ok: allow parameters that nothing uses (otherwise an error naming them).
 
+    A model is immutable: ``states`` and ``events`` are stored as tuples, the mappings as
+    :class:`ReadOnlyDict`, and assigning an attribute raises
+    :class:`dataclasses.FrozenInstanceError`; ``dataclasses.replace`` and
+    :meth:`with_stimulus` make changed copies (validated again).  ``key`` is a digest of
+    everything declared (a sha256 of a canonical text, sympy's ``srepr`` of the expressions,
+    recorded stimuli by their samples); models compare and hash by it, and the numeric layer
+    caches what it derives from a model under it (:mod:`splitpinn.numeric.cache`).
+
     Symbols are matched by name whatever their sympy assumptions (``sp.Symbol("V")`` and
     ``sp.Symbol("V", real=True)`` are the same state), and every name-keyed mapping takes
     strings or Symbols as keys.  Construction raises ModelError for an unknown symbol, a
@@ -58,12 +89,12 @@ class Model:
     """
 
     name: str
-    states: list[State]
+    states: Sequence[State]
     equations: Mapping[str, sp.Expr]
     parameters: Mapping[str, float]
     auxiliaries: Mapping[str, sp.Expr] = field(default_factory=dict)
     stimulus: sp.Expr | float = 0.0
-    events: list[Event] = field(default_factory=list)
+    events: Sequence[Event] = ()
     spike_detector: SpikeDetector | None = None
     presets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     default_preset: str | None = None
@@ -71,23 +102,64 @@ class Model:
     default_dt: float | None = None
     units: Mapping[str, str] = field(default_factory=dict)
     unused_ok: bool = False
+    #: Digest of the declaration (hex sha256): equal models have equal keys.
+    key: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.states = [State(_key(s.name), _canonical(s.initial), _canonical(s.order))
-                       for s in self.states]
-        self.equations = {_key(k): _canonical(sp.sympify(v)) for k, v in self.equations.items()}
-        self.parameters = {_key(k): _number(v, f"{self.name}: parameter {k}")
-                           for k, v in self.parameters.items()}
-        self.auxiliaries = {_key(k): _canonical(sp.sympify(v)) for k, v in self.auxiliaries.items()}
-        self.stimulus = _canonical(sp.sympify(self.stimulus))
-        self.presets = {p: {_key(k): v for k, v in values.items()}
-                        for p, values in self.presets.items()}
-        self.units = {_key(k): str(v) for k, v in self.units.items()}
+        def store(name, value):
+            object.__setattr__(self, name, value)  # frozen: only construction sets fields
+
+        store("states", tuple(State(_key(s.name), _canonical(s.initial), _canonical(s.order))
+                              for s in self.states))
+        store("equations", ReadOnlyDict({_key(k): _canonical(sp.sympify(v))
+                                         for k, v in self.equations.items()}))
+        store("parameters", ReadOnlyDict({_key(k): _number(v, f"{self.name}: parameter {k}")
+                                          for k, v in self.parameters.items()}))
+        store("auxiliaries", ReadOnlyDict({_key(k): _canonical(sp.sympify(v))
+                                           for k, v in self.auxiliaries.items()}))
+        store("stimulus", _canonical(sp.sympify(self.stimulus)))
+        store("presets", ReadOnlyDict({p: ReadOnlyDict({_key(k): v for k, v in values.items()})
+                                       for p, values in self.presets.items()}))
+        store("units", ReadOnlyDict({_key(k): str(v) for k, v in self.units.items()}))
         if self.spike_detector is not None:
-            self.spike_detector = SpikeDetector(_key(self.spike_detector.state),
-                                                self.spike_detector.threshold)
-        self.events = [self._resolve_event(ev) for ev in self.events]
+            store("spike_detector", SpikeDetector(_key(self.spike_detector.state),
+                                                  self.spike_detector.threshold))
+        store("events", tuple(self._resolve_event(ev) for ev in self.events))
         self._validate()
+        store("key", hashlib.sha256(self._content().encode()).hexdigest())
+
+    def _content(self) -> str:
+        """The canonical text of everything declared, in order (the order of the states and
+        parameters is that of the numeric callables' arguments)."""
+        lines = [f"model {self.name!r} {self.description!r} dt {_text(self.default_dt)} "
+                 f"unused_ok {self.unused_ok}"]
+        lines += [f"state {s.name!r} {_text(s.initial)} order {_text(s.order)}"
+                  for s in self.states]
+        lines += [f"equation {k!r} {_text(v)}" for k, v in self.equations.items()]
+        lines += [f"parameter {k!r} {v!r}" for k, v in self.parameters.items()]
+        lines += [f"auxiliary {k!r} {_text(v)}" for k, v in self.auxiliaries.items()]
+        lines.append(f"stimulus {_text(self.stimulus)}")
+        for ev in self.events:
+            lines.append(f"event {ev.name!r} {_text(ev.condition)} refractory "
+                         f"{_text(ev.refractory)} clamp {ev.clamp!r}")
+            lines += [f"  reset {k!r} {_text(v)}" for k, v in ev.reset.items()]
+        if self.spike_detector is not None:
+            lines.append(f"spikes {self.spike_detector.state!r} "
+                         f"{_text(self.spike_detector.threshold)}")
+        for p, values in self.presets.items():
+            lines.append(f"preset {p!r} " + " ".join(f"{k!r} {_text(v)}"
+                                                     for k, v in values.items()))
+        lines.append(f"default preset {self.default_preset!r}")
+        lines += [f"unit {k!r} {v!r}" for k, v in self.units.items()]
+        return "\n".join(lines)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Model):
+            return NotImplemented
+        return self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     def _resolve_event(self, event: Event) -> Event:
         """``event`` with canonical symbols, string keys, its name and its clamp filled in
@@ -100,7 +172,8 @@ class Model:
             clamp = (_key(event.clamp),)
         else:
             clamp = tuple(_key(k) for k in event.clamp)
-        return Event(condition, {_key(k): _canonical(v) for k, v in event.reset.items()},
+        return Event(condition,
+                     ReadOnlyDict({_key(k): _canonical(v) for k, v in event.reset.items()}),
                      _canonical(event.refractory), clamp,
                      str(condition) if event.name is None else event.name)
 
@@ -409,6 +482,18 @@ def _key(name) -> str:
     if isinstance(name, str):
         return name
     raise ModelError(f"{name!r} is not a name (a string or a sympy Symbol)")
+
+
+def _text(value) -> str:
+    """A number, expression or None as canonical text: ``repr`` of a float, sympy's ``srepr``
+    of an expression whose functions that carry data (a recording: their class has a
+    ``fingerprint()``) are named by that data rather than by their class's name."""
+    if value is None or isinstance(value, float | int):
+        return repr(float(value)) if value is not None else "None"
+    expr = sp.sympify(value)
+    marked = {f: sp.Function(f"data<{f.func.fingerprint()}>")(*f.args)
+              for f in expr.atoms(sp.Function) if hasattr(f.func, "fingerprint")}
+    return sp.srepr(expr.xreplace(marked) if marked else expr)
 
 
 def _canonical(value):

@@ -1,7 +1,8 @@
 """A model with numbers: parameter values (one set, or one per neuron of a batch), initial
 states, Caputo orders and the numeric callables every solver uses.
 
-The sympy expressions are lambdified once per :class:`~splitpinn.declare.model.Model`, with the
+The sympy expressions are lambdified once per :class:`~splitpinn.declare.model.Model` content
+(:class:`Numeric`, kept in :mod:`splitpinn.numeric.cache` under the model's key), with the
 parameters as arguments rather than substituted numbers, so that binding new values is cheap
 and one call evaluates a whole batch of neurons: every callable takes columns (one array per
 state and per parameter) that broadcast against each other.
@@ -19,6 +20,7 @@ import sympy as sp
 from ..declare import model as _declaration
 from ..declare.model import I_ext, Model, fires_again, t
 from ..errors import ModelError
+from . import cache
 from .kernels import strict
 from .lambdify import lambdify
 from .validation import check_finite_equations
@@ -79,7 +81,7 @@ def _key(name) -> str:
 def _check_resets(model: Model, values: Mapping) -> None:
     """Refuse a reset that :func:`~splitpinn.declare.model.fires_again` with these parameter
     ``values`` (numbers, or one array per parameter for a batch)."""
-    for ev, g, refractory in _Numeric.of(model).reset_landings:
+    for ev, g, refractory in Numeric.of(model).reset_landings:
         try:
             with np.errstate(all="ignore"):
                 args = [np.asarray(values[k], dtype=float) for k in model.parameters]
@@ -93,8 +95,11 @@ def _check_resets(model: Model, values: Mapping) -> None:
             raise ModelError(model.reset_message(ev, "these parameters") + where)
 
 
-class _Numeric:
-    """The lambdified callables of one model; built once and kept on the model."""
+class Numeric:
+    """The symbolic forms and lambdified callables of one model's content (right-hand sides
+    and Jacobian, stimulus, events, orders, initial values, reset landings), all taking the
+    parameters as arguments; built once per :attr:`~splitpinn.declare.model.Model.key`
+    (:meth:`of`)."""
 
     def __init__(self, model: Model) -> None:
         self.param_symbols = [model.symbol(k) for k in model.parameters]
@@ -118,11 +123,10 @@ class _Numeric:
                                for ev, after, refractory in model.reset_landings()]
 
     @staticmethod
-    def of(model: Model) -> _Numeric:
-        cache = model.__dict__.get("_numeric")
-        if cache is None:
-            cache = model.__dict__["_numeric"] = _Numeric(model)
-        return cache
+    def of(model: Model) -> Numeric:
+        """The callables of ``model``, from :mod:`splitpinn.numeric.cache` (equal models
+        share them)."""
+        return cache.cached(model.key, "numeric", lambda: Numeric(model))
 
 
 class _NumericEvent:
@@ -146,7 +150,8 @@ class BoundModel:
     Attributes: ``model``, ``parameters`` (name -> float, or name -> array of length B for a
     batch), ``preset``, ``names`` (state names), ``batch`` (B, or None for a single neuron),
     ``y0`` (initial state: (n,) single, (B, n) batch), ``orders`` (Caputo order per state;
-    the same for every neuron), ``events`` (:class:`BoundEvent`).
+    the same for every neuron), ``events`` (:class:`BoundEvent`), ``numeric`` (the model's
+    :class:`Numeric`: symbolic forms and callables with the parameters as arguments).
     """
 
     def __init__(self, model: Model, parameters: Mapping[str, float],
@@ -165,15 +170,16 @@ class BoundModel:
         #: Parameter values as columns (P, rows), the order of ``model.parameters``.
         self.param_columns = np.array([np.broadcast_to(given[k], (rows,)) for k in
                                        model.parameters], dtype=float).reshape(-1, rows)
-        self._numeric = _Numeric.of(model)
+        #: The model's :class:`Numeric` (shared by every binding of equal models).
+        self.numeric = Numeric.of(model)
         self.y0 = self._initial_values(given_initial, rows)
         self.orders = self._orders()
-        self.events = [BoundEvent(ev, self, k) for k, ev in enumerate(self._numeric.events)]
+        self.events = [BoundEvent(ev, self, k) for k, ev in enumerate(self.numeric.events)]
         self._check_finite()
 
     # -- construction ------------------------------------------------------------------------
     def _initial_values(self, given: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
-        numeric, n = self._numeric, len(self.names)
+        numeric, n = self.numeric, len(self.names)
         values: dict[int, np.ndarray] = {self.index(k): np.broadcast_to(v, (rows,))
                                          for k, v in given.items()}
         for _ in range(n + 1):
@@ -198,7 +204,7 @@ class BoundModel:
 
     def _orders(self) -> np.ndarray:
         orders = []
-        for s, fun in zip(self.model.states, self._numeric.orders, strict=True):
+        for s, fun in zip(self.model.states, self.numeric.orders, strict=True):
             values = np.broadcast_to(np.asarray(fun(*self.param_columns), dtype=float),
                                      (self.param_columns.shape[1],))
             if not np.all(np.isfinite(values)):
@@ -223,31 +229,31 @@ class BoundModel:
         check_finite_equations(self.model, self.parameters)
         i = int(np.nonzero(bad.reshape(-1, len(self.names)).any(axis=0))[0][0])
         raise ModelError(f"{self.model.name}: the equation of {self.names[i]} "
-                         f"({self._numeric.rhs_exprs[i]}) is not finite at the initial state")
+                         f"({self.numeric.rhs_exprs[i]}) is not finite at the initial state")
 
     # -- symbols -------------------------------------------------------------------------
     @property
     def symbols(self) -> list[sp.Symbol]:
-        return self._numeric.state_symbols
+        return self.numeric.state_symbols
 
     @property
     def param_symbols(self) -> list[sp.Symbol]:
-        return self._numeric.param_symbols
+        return self.numeric.param_symbols
 
     @property
     def args(self) -> tuple:
         """Arguments of every lambdified callable: t, I_ext, the states, the parameters."""
-        return self._numeric.args
+        return self.numeric.args
 
     @property
     def rhs_symbolic(self) -> list[sp.Expr]:
         """Right-hand sides (auxiliaries substituted) in states, parameters, t and I_ext."""
-        return self._numeric.rhs_exprs
+        return self.numeric.rhs_exprs
 
     @property
     def jacobian_symbolic(self) -> list[sp.Expr]:
         """Entries of the Jacobian of :attr:`rhs_symbolic` in the states (row by row)."""
-        return list(self._numeric.jacobian_exprs)
+        return list(self.numeric.jacobian_exprs)
 
     @cached_property
     def rhs_exprs(self) -> list[sp.Expr]:
@@ -333,21 +339,21 @@ class BoundModel:
         if sp.sympify(self.model.stimulus).has(t):
             return None
         rows = self.param_columns.shape[1]
-        return np.broadcast_to(np.asarray(self._numeric.stimulus(0.0, *self.param_columns),
+        return np.broadcast_to(np.asarray(self.numeric.stimulus(0.0, *self.param_columns),
                                           dtype=float), (rows,)).copy()
 
     def stimulus_columns(self, time, params) -> np.ndarray:
         """I_ext at ``time`` (any shape broadcasting with the parameter columns)."""
-        return np.asarray(self._numeric.stimulus(time, *params), dtype=float)
+        return np.asarray(self.numeric.stimulus(time, *params), dtype=float)
 
     def rhs_columns(self, time, stim, states, params) -> list:
         """Right-hand sides as a list of columns; inputs are broadcasting columns."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return self._numeric.rhs(time, stim, *states, *params)
+            return self.numeric.rhs(time, stim, *states, *params)
 
     def jacobian_columns(self, time, stim, states, params) -> list:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return self._numeric.jacobian(time, stim, *states, *params)
+            return self.numeric.jacobian(time, stim, *states, *params)
 
     def rhs_rows(self, time, y: np.ndarray, rows=None) -> np.ndarray:
         """Right-hand side (R, n) at times (R,) and states y (R, n) of the given rows."""

@@ -50,7 +50,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..errors import CompilationWarning
-from . import kernels
+from . import cache, kernels
 from .bound import BoundModel
 from .stage_table import WIDTH, Z_LOW, StageTable
 
@@ -113,22 +113,21 @@ class CompiledModel:
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
     """The compiled functions of ``bound``'s model, built on first use and kept for the
-    process, keyed by their source: a model rebuilt with the same equations (each
-    ``solve("hh", ...)`` builds one) reuses them, and with them the kernels specialised to
-    them (compiling those takes seconds)."""
-    known = bound.model.__dict__  # printing the sources takes a while: once per model object
-    if "_compiled_sources" not in known:
-        known["_compiled_sources"] = _sources(bound)
-    sources = known["_compiled_sources"]
-    if sources not in _COMPILED:
+    process in :mod:`splitpinn.numeric.cache`: the sources under the model's key (printing
+    them takes a while: once per model content, so each ``solve("hh", ...)`` after the first
+    prints nothing), the compiled functions under a digest of the sources (models that differ
+    only in their stimulus share them, and with them the kernels specialised to them:
+    compiling those takes seconds)."""
+    sources = cache.cached(bound.model.key, "compiled sources", lambda: _sources(bound))
+
+    def build() -> CompiledModel:
         try:
-            _COMPILED[sources] = _build(sources)
+            return _build(sources)
         except SyntaxError as error:  # a sympy construct without a Python form
             raise NotCompilable(str(error)) from error
-    return _COMPILED[sources]
 
-
-_COMPILED: dict[tuple[str, ...], CompiledModel] = {}
+    digest = hashlib.sha256("\0".join(sources).encode()).hexdigest()
+    return cache.cached(f"sources {digest}", "compiled", build)
 
 
 def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) -> str:
@@ -155,7 +154,7 @@ def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) ->
 def _sources(bound: BoundModel) -> tuple[str, ...]:
     """The sources of ``rhs``, ``jacobian``, ``diagonal`` and ``crossings`` (see
     :class:`CompiledModel`)."""
-    numeric = bound._numeric
+    numeric = bound.numeric
     n = len(bound.names)
     jac = numeric.jacobian_exprs
     crossings = [(str(k), sp.Function("strict")(ev.expression) if ev.strict else ev.expression)

@@ -19,10 +19,13 @@ rejects exactly what the direct solve does.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial import chebyshev
+
+from . import cache
 
 #: The tabulated range of z = h·∂f/∂x.  Beyond z ≈ 5 the fit's residual exceeds 1e-5 (the
 #: network cannot follow e^z) and the direct solve itself is noisy; below −64 it is 1e-2.
@@ -64,13 +67,16 @@ class StageTable:
 
     @classmethod
     def of(cls, system: tuple) -> StageTable:
-        """:meth:`from_system`, once per process for each system: it depends only on the
-        trainer's basis (features, points, seed), which every solve of a sweep shares, and
-        tabulating takes ~20 ms."""
-        key = b"".join(np.ascontiguousarray(a, dtype=float).tobytes() for a in system)
-        if key not in _TABLES:
-            _TABLES[key] = cls.from_system(system)
-        return _TABLES[key]
+        """:meth:`from_system`, once per process for each system (kept in
+        :mod:`splitpinn.numeric.cache` under a digest of it): it depends only on the trainer's
+        basis (features, points, seed), which every solve of a sweep shares, and tabulating
+        takes ~20 ms."""
+        digest = hashlib.sha256()
+        for a in system:
+            a = np.ascontiguousarray(a, dtype=float)
+            digest.update(repr(a.shape).encode() + a.tobytes())
+        return cache.cached(f"stage system {digest.hexdigest()}", "stage table",
+                            lambda: cls.from_system(system))
 
     def end_value(self, z) -> np.ndarray:
         """E(z) from the table (z inside the tabulated range), for tests and plots."""
@@ -80,9 +86,6 @@ class StageTable:
         return np.array([chebyshev.chebval(x, self.coefficients[j])
                          for x, j in zip(local.ravel(), piece.ravel(), strict=True)]
                         ).reshape(z.shape)
-
-
-_TABLES: dict[bytes, StageTable] = {}
 
 
 def direct_stage(system: tuple, z: np.ndarray):

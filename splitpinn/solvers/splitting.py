@@ -18,6 +18,7 @@ import sympy as sp
 
 from ..declare.model import I_ext, t
 from ..errors import ModelError
+from ..numeric import cache
 from ..numeric.bound import BoundModel
 from ..numeric.lambdify import lambdify
 
@@ -177,37 +178,42 @@ def scheme_stages(n: int, scheme: str) -> list[tuple[int, float]]:
 
 def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem:
     index = np.array([bound.index(s) for s in states])
-    own = [bound.symbols[i] for i in index]
-    others = [s for s in bound.symbols if s not in own]
-    exprs = [bound.rhs_symbolic[i] for i in index]
-    kind, reason = classify(exprs, own, others)
+    analysis = cache.cached(bound.model.key, ("sub-problem", tuple(states)),
+                            lambda: _analysis(bound, index))
+    kind, reason, exprs = analysis["kind"], analysis["reason"], analysis["exprs"]
     if solver == "exact" and kind == "nonlinear":
         raise ModelError(f"sub-problem {', '.join(states)} is nonlinear ({reason}); "
                          "no exact flow exists, use pinn or classical")
-    jac = [[sp.diff(e, x) for x in own] for e in exprs]
     if solver == "exact" and any(e.has(t) or (e.has(I_ext) and bound.model.stimulus.has(t))
                                  for e in exprs):
         raise ModelError(f"sub-problem {', '.join(states)}: time-dependent right-hand side "
                          "(stimulus), no exact flow")
-    f, jacobian, jacobian_diagonal = _lambdified(bound, tuple(states), exprs, jac)
     return SubProblem(
         name=",".join(states), states=list(states), index=index,
         orders=bound.orders[index], kind=kind, reason=reason, solver=solver,
-        uses_time=any(e.has(t) or e.has(I_ext) for e in exprs),
-        decoupled=all(jac[i][j] == 0 for i in range(len(own)) for j in range(len(own))
-                      if i != j),
-        exprs=exprs, f=f, jacobian=jacobian, jacobian_diagonal=jacobian_diagonal)
+        uses_time=analysis["uses_time"], decoupled=analysis["decoupled"], exprs=list(exprs),
+        f=analysis["f"], jacobian=analysis["jacobian"],
+        jacobian_diagonal=analysis["jacobian_diagonal"])
 
 
-def _lambdified(bound: BoundModel, states: tuple[str, ...], exprs, jac):
-    """f, its Jacobian and the Jacobian's diagonal of a sub-problem, lambdified once per
-    model (they take the parameters as arguments, so every binding shares them)."""
-    cache = bound.model.__dict__.setdefault("_subproblem_functions", {})
-    if states not in cache:
-        args = bound.args
-        cache[states] = (lambdify(args, exprs), lambdify(args, jac),
-                         lambdify(args, [jac[i][i] for i in range(len(jac))]))
-    return cache[states]
+def _analysis(bound: BoundModel, index: np.ndarray) -> dict:
+    """What a sub-problem of the states ``index`` is, whatever the parameter values: its
+    right-hand sides, their classification, whether they use time and whether its states are
+    decoupled, and f, its Jacobian and the Jacobian's diagonal lambdified (with the
+    parameters as arguments, so that every binding shares them); kept in
+    :mod:`splitpinn.numeric.cache` under the model's key."""
+    own = [bound.symbols[i] for i in index]
+    others = [s for s in bound.symbols if s not in own]
+    exprs = tuple(bound.rhs_symbolic[i] for i in index)
+    kind, reason = classify(exprs, own, others)
+    jac = [[sp.diff(e, x) for x in own] for e in exprs]
+    args = bound.args
+    return {"kind": kind, "reason": reason, "exprs": exprs,
+            "uses_time": any(e.has(t) or e.has(I_ext) for e in exprs),
+            "decoupled": all(jac[i][j] == 0 for i in range(len(own)) for j in range(len(own))
+                             if i != j),
+            "f": lambdify(args, list(exprs)), "jacobian": lambdify(args, jac),
+            "jacobian_diagonal": lambdify(args, [jac[i][i] for i in range(len(jac))])}
 
 
 def plan(bound: BoundModel, scheme: str | None = None,

@@ -28,6 +28,7 @@ import sympy as sp
 
 from ..declare.model import I_ext, t
 from ..errors import ModelError, StageFailure
+from ..numeric import cache
 from ..numeric.bound import BoundModel
 from ..numeric.lambdify import lambdify
 from .splitting import SubProblem
@@ -490,7 +491,6 @@ class AdamLBFGSPINN:
         self.tau = collocation_points(points)
         self.n_fit = points
         self._nets: dict = {}
-        self._rhs: dict = {}
         self.max_residual = 0.0
         self.last_residual = np.zeros(1)
 
@@ -513,9 +513,9 @@ class AdamLBFGSPINN:
         return self._nets[sub.name]
 
     def _torch_rhs(self, sub: SubProblem):
-        if sub.name not in self._rhs:
-            self._rhs[sub.name] = lambdify(self.bound.args, sub.exprs, "torch")
-        return self._rhs[sub.name]
+        """The sub-problem's right-hand sides for torch, lambdified once per model content."""
+        return cache.cached(self.bound.model.key, ("torch", tuple(sub.states)),
+                            lambda: lambdify(self.bound.args, sub.exprs, "torch"))
 
     def advance(self, sub: SubProblem, stage: Stage):
         values = np.empty((stage.rows, len(sub.index)))
