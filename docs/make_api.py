@@ -48,7 +48,7 @@ OUT = Path(__file__).with_name("API.md")
 def _modules() -> list[str]:
     import splitpinn
 
-    found = [m.name for m in pkgutil.iter_modules(splitpinn.__path__, "splitpinn.")
+    found = [m.name for m in pkgutil.walk_packages(splitpinn.__path__, "splitpinn.")
              if not m.name.endswith("__main__")]
     return [*USER_API, *sorted(set(found + MAPPED) - set(USER_API))]
 

@@ -1,13 +1,14 @@
 """Caputo fractional derivatives of order 0 < alpha <= 1: the L1 and L2-1σ schemes.
 
-`caputo_l1` / `caputo_l1_torch` apply the L1 formula to samples on uniform or graded meshes
-(`graded_mesh`, `l1_weights`), the torch one differentiably for PINN residuals. Time-marching
+`caputo_l1` applies the L1 formula to samples on uniform or graded meshes (`graded_mesh`,
+`l1_weights`; `l1_kernel_quotient`: the coefficient of one interval). Time-marching
 solvers keep the memory of the derivative in a `History`: `FullHistory` sums over all stored
 samples (O(N) per step), `FastHistory` approximates the kernel by a sum of exponentials
 (`soe_kernel`, Jiang et al., CiCP 2017) for O(N_exp) work and memory per step; jumps such as spike
-resets stay in the memory. `make_history` and `default_history_kind` pick one.
+resets stay in the memory. `make_history` builds one of the `HISTORY_KINDS`;
+`default_history_kind` picks one by the length of a run.
 
-The L2-1σ scheme (Alikhanov 2015; `caputo_l21sigma`, `caputo_l21sigma_torch`, `l21sigma_weights`)
+The L2-1σ scheme (Alikhanov 2015; `caputo_l21sigma`, `l21sigma_weights`)
 is second order for every alpha: it approximates the derivative at t_{n-1} + sigma tau_n
 (`default_sigma`: 1 - alpha/2) from quadratic interpolants of the past; `onset_mesh` grades the
 steps after an onset, where solutions behave like t^alpha. `FullL21SigmaHistory` and
@@ -23,7 +24,6 @@ from .history import (
 )
 from .l1 import (
     caputo_l1,
-    caputo_l1_torch,
     graded_mesh,
     l1_kernel_quotient,
     l1_weights,
@@ -34,12 +34,11 @@ from .l21sigma import (
     FullL21SigmaHistory,
     L21SigmaHistory,
     caputo_l21sigma,
-    caputo_l21sigma_torch,
     default_sigma,
     l21sigma_weights,
     onset_mesh,
 )
-from .memories import make_history
+from .memories import HISTORY_KINDS, make_history
 from .soe import soe_error, soe_kernel
 
 __all__ = [
@@ -48,12 +47,11 @@ __all__ = [
     "FastL21SigmaHistory",
     "FullHistory",
     "FullL21SigmaHistory",
+    "HISTORY_KINDS",
     "History",
     "L21SigmaHistory",
     "caputo_l1",
-    "caputo_l1_torch",
     "caputo_l21sigma",
-    "caputo_l21sigma_torch",
     "default_history_kind",
     "default_sigma",
     "graded_mesh",

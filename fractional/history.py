@@ -32,6 +32,9 @@ from .soe import soe_tables
 
 FAST_THRESHOLD_STEPS = 2000  # above this many steps the fast history is the default
 _ROUNDING = 8 * np.finfo(float).eps  # relative rounding of a difference of two times
+#: Step lengths that differ by less than this fraction are the same step (rounding of the
+#: times): the one definition, for these memories and the marching of :mod:`splitpinn`.
+SAME_STEP = 1e-9
 
 
 def _interval_terms(t, a, b, du, groups):
@@ -80,7 +83,7 @@ def soe_setup(alpha: np.ndarray, t0: float, t_end: float, dt_min: float, tol: fl
     # Steps equal to dt_min up to rounding of the times still count as dt_min.
     delta = float(dt_min) * (1.0 - 1e-6)
     s, w = soe_tables(alpha, delta, span, tol)
-    return delta, t0 + span * (1.0 + 1e-9), s, w  # t_max: slack for rounding only
+    return delta, t0 + span * (1.0 + SAME_STEP), s, w  # t_max: slack for rounding only
 
 
 @dataclass
@@ -108,7 +111,7 @@ class Recurrence:
 
 
 def _same_step(h: float, dt: float) -> bool:
-    return abs(h - dt) <= 1e-9 * dt
+    return abs(h - dt) <= SAME_STEP * dt
 
 
 class History(ABC):

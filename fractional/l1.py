@@ -13,12 +13,8 @@ like t^a near t = 0, and a graded mesh t_k = T (k/N)^r with r = (2-a)/a restores
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # torch is imported by the torch functions only (it is slow to import)
-    import torch
 
 
 def validate_alpha(alpha):
@@ -67,16 +63,16 @@ def _check_mesh(t: np.ndarray, n_samples: int) -> None:
         raise ValueError("mesh must be strictly increasing")
 
 
-def l1_kernel_quotient(gap, h, alpha: float, xp=np):
+def l1_kernel_quotient(gap, h, alpha: float):
     """[(gap + h)^(1-alpha) - gap^(1-alpha)] / (Gamma(2-alpha) h), free of cancellation.
 
     The L1 coefficient of an interval of length h > 0 that ends gap > 0 before the evaluation
-    time (arrays of the module xp, numpy or torch, broadcast). Computed as
+    time (arrays, broadcast). Computed as
     gap^p expm1(p log1p(h/gap)) / h, p = 1 - alpha, which stays accurate when h << gap (early
     intervals of a graded mesh).
     """
     p = 1.0 - alpha
-    return gap**p * xp.expm1(p * xp.log1p(h / gap)) / (h * math.gamma(2.0 - alpha))
+    return gap**p * np.expm1(p * np.log1p(h / gap)) / (h * math.gamma(2.0 - alpha))
 
 
 def _l1_matrix(t: np.ndarray, alpha: float) -> np.ndarray:
@@ -101,24 +97,3 @@ def caputo_l1(u, t, alpha: float) -> np.ndarray:
     if alpha == 1.0:  # the L1 sum collapses to its last term: the backward difference
         return du / np.diff(t).reshape((-1,) + (1,) * (u.ndim - 1))
     return np.tensordot(_l1_matrix(t, alpha), du, axes=1)
-
-
-def caputo_l1_torch(u: torch.Tensor, t, alpha: float) -> torch.Tensor:
-    """Torch version of `caputo_l1`, differentiable with respect to u (and t if it is a tensor).
-
-    The weights are built in u's dtype and device; use float64 for accuracy comparable to numpy.
-    """
-    import torch
-
-    alpha = validate_alpha(alpha)
-    t = torch.as_tensor(t, dtype=u.dtype, device=u.device)
-    _check_mesh(t.detach().cpu().numpy(), u.shape[0])
-    du = torch.diff(u, dim=0)
-    if alpha == 1.0:
-        return du / torch.diff(t).reshape((-1,) + (1,) * (u.ndim - 1))
-    gap = t[1:, None] - t[None, 1:]  # t_n - t_{k+1}: > 0 below the diagonal, 0 on it
-    h = torch.diff(t)
-    g = torch.where(gap > 0, gap, torch.ones_like(gap))  # no inf/NaN in the graph above
-    older = l1_kernel_quotient(g, h, alpha, torch)
-    a = torch.tril(older, -1) + torch.diag(h ** (-alpha) / math.gamma(2.0 - alpha))
-    return torch.tensordot(a, du, dims=1)

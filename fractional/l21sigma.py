@@ -21,10 +21,9 @@ The error is O(N^-min(r a, 2)) on a mesh t_k = T (k/N)^r when the solution behav
 near t = 0 (Chen & Stynes), so r >= 2/a gives second order; solutions smooth up to t^(1+a)
 (e.g. t^(1+a) + t^2) are second order on a uniform mesh.
 
-`caputo_l21sigma` / `caputo_l21sigma_torch` apply the formula to samples (the torch one
-differentiably); `FullL21SigmaHistory` / `FastL21SigmaHistory` (sum-of-exponentials, the fast
-L2-1σ of Yan, Sun & Zhang, Commun. Comput. Phys. 22, 2017) are its memory for time marching, with
-the interface of `History`.
+`caputo_l21sigma` applies the formula to samples; `FullL21SigmaHistory` /
+`FastL21SigmaHistory` (sum-of-exponentials, the fast L2-1σ of Yan, Sun & Zhang, Commun. Comput.
+Phys. 22, 2017) are its memory for time marching, with the interface of `History`.
 """
 
 from __future__ import annotations
@@ -32,16 +31,12 @@ from __future__ import annotations
 import functools
 import math
 from abc import abstractmethod
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import rgamma
 
 from .history import History, Recurrence, _interval_terms, _same_step, reuse, soe_setup
 from .l1 import _check_mesh, graded_mesh, l1_kernel_quotient, validate_alpha
-
-if TYPE_CHECKING:  # torch is imported by the torch function only (it is slow to import)
-    import torch
 
 _SERIES_Z2 = 1.0 / 16.0  # first moment: series where z^2 = (h / (2 gap + h))^2 is at most this
 _SERIES_TERMS = 14  # the first omitted term is below z^28 < 1e-16 of the first
@@ -113,18 +108,15 @@ def _moment_series(alpha: float) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _first_moment(gap, h, alpha: float, xp=np):
+def _first_moment(gap, h, alpha: float):
     """(1/Gamma(1-a)) int w.r.t. r over [b-h, b] of (t - r)^(-a) (2r - 2b + h), gap = t - b.
 
     The curvature integral of the quadratic piece on an interval of length h > 0 that ends
-    gap > 0 before t (0 < alpha < 1; arrays of xp, numpy or torch, broadcast). A series in
-    z = h/(2 gap + h) where the closed form cancels (h << gap: far intervals of a graded mesh),
-    the closed form elsewhere; numpy evaluates each only where it is used.
+    gap > 0 before t (0 < alpha < 1; arrays, broadcast). A series in z = h/(2 gap + h) where
+    the closed form cancels (h << gap: far intervals of a graded mesh), the closed form
+    elsewhere; each is evaluated only where it is used.
     """
     z = h / (2.0 * gap + h)
-    if xp is not np:
-        return xp.where(z * z <= _SERIES_Z2, _moment_series_sum(gap, z, alpha),
-                        _moment_closed(gap, h, alpha, xp))
     gap, h, z = np.broadcast_arrays(gap, h, z)
     z2 = z * z
     out = np.empty(z.shape)
@@ -133,7 +125,7 @@ def _first_moment(gap, h, alpha: float, xp=np):
     out[very_far] = _moment_series_sum(gap[very_far], z[very_far], alpha, _VERY_FAR_TERMS)
     out[far] = _moment_series_sum(gap[far], z[far], alpha)
     near = z2 > _SERIES_Z2
-    out[near] = _moment_closed(gap[near], h[near], alpha, np)
+    out[near] = _moment_closed(gap[near], h[near], alpha)
     return out
 
 
@@ -147,13 +139,13 @@ def _moment_series_sum(gap, z, alpha: float, terms: int = _SERIES_TERMS):
     return -4.0 * c ** (2.0 - alpha) * z * z2 * poly / math.gamma(1.0 - alpha)
 
 
-def _moment_closed(gap, h, alpha: float, xp):
+def _moment_closed(gap, h, alpha: float):
     """`_first_moment` in closed form: 2 [c (B^p - G^p)/p - (B^(p+1) - G^(p+1))/(p+1)]/Gamma(p)."""
     p = 1.0 - alpha
-    log_ratio = xp.log1p(h / gap)
+    log_ratio = np.log1p(h / gap)
     return 2.0 * (
-        (gap + 0.5 * h) * gap**p * xp.expm1(p * log_ratio) / p
-        - gap ** (1.0 + p) * xp.expm1((1.0 + p) * log_ratio) / (1.0 + p)
+        (gap + 0.5 * h) * gap**p * np.expm1(p * log_ratio) / p
+        - gap ** (1.0 + p) * np.expm1((1.0 + p) * log_ratio) / (1.0 + p)
     ) / math.gamma(p)
 
 
@@ -167,20 +159,20 @@ def _partial_terms(tau, alpha, sigma: float, rg2, rg3):
     return head * rg2, head * tau * (2.0 * sigma - 2.0 + alpha) * rg3
 
 
-def _l21sigma_matrix(t, alpha: float, sigma: float, xp):
+def _l21sigma_matrix(t, alpha: float, sigma: float):
     """(N, N) matrix W with D^a u at t_{n-1} + sigma tau_n, n = 1..N, ~ W @ diff(u)."""
-    tau = xp.diff(t)
+    tau = np.diff(t)
     gap = (t[:-1] + sigma * tau)[:, None] - t[None, 1:]  # t*_n - t_k: > 0 below the diagonal
     j0, j1 = _partial_terms(tau, alpha, sigma, 1.0 / math.gamma(2.0 - alpha),
                             1.0 / math.gamma(3.0 - alpha))
-    a0 = xp.diag(j0)  # acts on slopes q_k = du_k / tau_k
-    a1 = xp.diag(j1[1:], -1)  # acts on curvatures (q_{k+1} - q_k) / (tau_k + tau_{k+1})
+    a0 = np.diag(j0)  # acts on slopes q_k = du_k / tau_k
+    a1 = np.diag(j1[1:], -1)  # acts on curvatures (q_{k+1} - q_k) / (tau_k + tau_{k+1})
     if alpha < 1.0:
-        g = xp.where(gap > 0, gap, xp.ones_like(gap))  # no inf/NaN on and above the diagonal
-        a0 = a0 + xp.tril(tau * l1_kernel_quotient(g, tau, alpha, xp), -1)
-        a1 = a1 + xp.tril(_first_moment(g, tau, alpha, xp), -1)
-    ones = xp.ones_like(tau)
-    curvature = (xp.diag(ones[1:], 1) - xp.diag(ones))[:-1] / (tau[:-1] + tau[1:])[:, None]
+        g = np.where(gap > 0, gap, np.ones_like(gap))  # no inf/NaN on and above the diagonal
+        a0 = a0 + np.tril(tau * l1_kernel_quotient(g, tau, alpha), -1)
+        a1 = a1 + np.tril(_first_moment(g, tau, alpha), -1)
+    ones = np.ones_like(tau)
+    curvature = (np.diag(ones[1:], 1) - np.diag(ones))[:-1] / (tau[:-1] + tau[1:])[:, None]
     return (a0 + a1[:, :-1] @ curvature) / tau
 
 
@@ -196,23 +188,7 @@ def caputo_l21sigma(u, t, alpha: float, sigma: float | None = None) -> np.ndarra
     u = np.asarray(u, dtype=float)
     t = np.asarray(t, dtype=float)
     _check_mesh(t, u.shape[0])
-    return np.tensordot(_l21sigma_matrix(t, alpha, sigma, np), np.diff(u, axis=0), axes=1)
-
-
-def caputo_l21sigma_torch(u: torch.Tensor, t, alpha: float,
-                          sigma: float | None = None) -> torch.Tensor:
-    """Torch version of `caputo_l21sigma`, differentiable with respect to u (and t if a tensor).
-
-    The weights are built in u's dtype and device; use float64 for accuracy comparable to numpy.
-    """
-    import torch
-
-    alpha = validate_alpha(alpha)
-    sigma = _check_sigma(sigma, alpha)
-    t = torch.as_tensor(t, dtype=u.dtype, device=u.device)
-    _check_mesh(t.detach().cpu().numpy(), u.shape[0])
-    weights = _l21sigma_matrix(t, alpha, sigma, torch)
-    return torch.tensordot(weights, torch.diff(u, dim=0), dims=1)
+    return np.tensordot(_l21sigma_matrix(t, alpha, sigma), np.diff(u, axis=0), axes=1)
 
 
 def _phi(y: np.ndarray) -> np.ndarray:

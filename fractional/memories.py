@@ -1,9 +1,14 @@
-"""One constructor for the memories of both schemes: :func:`make_history`."""
+"""One constructor for the memories of both schemes: :func:`make_history`, of a kind in
+:data:`HISTORY_KINDS`."""
 
 from __future__ import annotations
 
 from .history import FastHistory, FullHistory
 from .l21sigma import FastL21SigmaHistory, FullL21SigmaHistory
+
+#: The kinds of memory: "full" sums over every stored step (exact, O(N) work per step), "fast"
+#: approximates the kernel by a sum of exponentials (O(N_exp) work and memory per step).
+HISTORY_KINDS = ("full", "fast")
 
 
 def make_history(

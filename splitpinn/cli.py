@@ -1,10 +1,14 @@
-"""The ``splitpinn`` command line: ``models``, ``plan``, ``solve``, ``compare``, ``sweep``,
-``fi-curve`` and ``latency``.
+"""The ``splitpinn`` command line: ``models``, ``plan``, ``show``, ``solve``, ``compare``,
+``sweep``, ``fi-curve`` and ``latency``.
 
-Every run ends with exit status 0, or with one line on stderr and no file written: exit status 2
-and ``splitpinn: error: ...`` for bad input (the user's mistake), exit status 1 and
-``splitpinn: solver failed: ...`` for a numerical failure.  Set the environment variable
-``SPLITPINN_TRACEBACK=1`` to see the traceback of an unexpected internal error.
+Every run ends with exit status 0 or with one line on stderr and no file written:
+
+* 2 and ``splitpinn: error: ...`` — bad input, the user's mistake (:class:`ModelError`, a bad
+  option), or a file that cannot be read or written, or memory that runs out;
+* 1 and ``splitpinn: solver failed: ...`` — a numerical failure the solvers report
+  (:class:`SolverError`);
+* 3 and ``splitpinn: internal error: ...`` — any other exception: a bug in splitpinn.  Set the
+  environment variable ``SPLITPINN_TRACEBACK=1`` to see its traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from pathlib import Path
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
-EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
+#: Exit statuses: a solver failure, bad input, a bug.
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 
 
 class InputError(Exception):
@@ -94,7 +99,9 @@ def _stimulus(args):
 
 
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
-    from .solvers import registry
+    from .fractional import HISTORY_KINDS
+    from .solvers import composition as split
+    from .solvers import reference, registry
 
     p.add_argument("model", help="library model name (see: splitpinn models)")
     p.add_argument("--t-end", type=_positive, required=True, help="end time (ms)")
@@ -106,7 +113,7 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
                    help="override a parameter (repeatable)")
     p.add_argument("--init", action="append", default=[], metavar="STATE=VALUE",
                    help="override an initial value (repeatable)")
-    p.add_argument("--history", choices=registry.names("history"),
+    p.add_argument("--history", choices=HISTORY_KINDS,
                    help="fractional memory: full sum or sum-of-exponentials (default by length)")
     p.add_argument("--scheme", help="split-PINN composition: lie, strang, symmetric or "
                    "yoshida")
@@ -115,10 +122,11 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--integrator", choices=registry.names("integrator"),
                    help="reference integrator (default DOP853; fractional models: l2-1sigma)")
     p.add_argument("--rtol", type=_positive,
-                   help="relative tolerance of the adaptive steps (split-PINN default 1e-8, "
-                        "reference 1e-10)")
+                   help="relative tolerance of the adaptive steps (split-PINN default "
+                        f"{split.DEFAULT_RTOL:g}, reference {reference.DEFAULT_RTOL:g})")
     p.add_argument("--atol", type=_positive,
-                   help="absolute tolerance (split-PINN default 1e-10, reference 1e-10)")
+                   help=f"absolute tolerance (split-PINN default {split.DEFAULT_ATOL:g}, "
+                        f"reference {reference.DEFAULT_ATOL:g})")
     p.add_argument("--fixed-step", action="store_const", const=True, default=None,
                    help="split-PINN: use the --dt spacing as the step (no error control)")
     p.add_argument("--estimate-error", action="store_const", const=True, default=None,
@@ -133,7 +141,8 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the four commands (errors raise :class:`InputError`)."""
+    """The argument parser of the commands in :data:`COMMANDS` (errors raise
+    :class:`InputError`)."""
     from .solvers import registry
 
     parser = _Parser(prog="splitpinn", description="Split-PINN solves of neuron models.")
@@ -422,8 +431,8 @@ COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "show": _cmd_show, "solve"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    from .errors import ModelError
+    """Run the command line; returns the exit status (see the module docstring)."""
+    from .errors import ModelError, SolverError
 
     args = None
     try:
@@ -435,23 +444,25 @@ def main(argv: list[str] | None = None) -> int:
             COMMANDS[args.command](args)
     except (InputError, ModelError) as exc:  # the user's mistake
         return _fail(EXIT_BAD_INPUT, "error", _as_flags(str(exc), args))
+    except SolverError as exc:  # a numerical failure, reported by the solvers
+        return _fail(EXIT_FAILED, "solver failed", _as_flags(_describe(exc), args))
     except BrokenPipeError:  # e.g. `splitpinn models | head`: the reader left, say nothing
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:  # a file could not be read or written
-        return _fail(EXIT_FAILED, "failed", str(exc))
-    except (RuntimeError, ArithmeticError, ValueError, MemoryError) as exc:
-        # SolverError, and numerical failures from deep inside numpy, scipy or torch
-        # (LinAlgError and FloatingPointError included): not the user's fault
-        return _fail(EXIT_FAILED, "solver failed", _as_flags(_describe(exc), args))
+        return _fail(EXIT_BAD_INPUT, "error", str(exc))
+    except MemoryError:
+        return _fail(EXIT_BAD_INPUT, "error", "out of memory (try a shorter run or a "
+                     "coarser --dt)")
     except KeyboardInterrupt:
         print("splitpinn: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line, the traceback on request
         if os.environ.get("SPLITPINN_TRACEBACK"):
             raise
-        return _fail(EXIT_FAILED, "internal error",
-                     f"{_describe(exc)} (set SPLITPINN_TRACEBACK=1 for the traceback)")
+        return _fail(EXIT_INTERNAL, "internal error",
+                     f"{_describe(exc)} (a bug in splitpinn, please report it; set "
+                     "SPLITPINN_TRACEBACK=1 for the traceback)")
     return 0
 
 

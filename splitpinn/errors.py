@@ -4,10 +4,12 @@
   (the command line exits with status 2).
 * :class:`SolverError` — a numerical failure: a solve that could not produce a trustworthy
   answer (the command line says "solver failed: …" and exits with status 1).
-* :class:`StageFailure` — one sub-solver stage missed its residual tolerance; the marching
-  core catches it and shrinks the step, so it only escapes as a :class:`SolverError`.
 * :class:`CompilationWarning` — a model's compiled (numba) code could not be built or loaded:
   it runs on the numpy path (same results, slower); said once per model, with the reason.
+
+Any other exception that escapes is a bug: the command line calls it an internal error and
+exits with status 3.  A sub-solver stage that misses its tolerance raises nothing: it marks
+its row as failed, and the marching core shrinks that row's step.
 """
 
 from __future__ import annotations
@@ -19,14 +21,6 @@ class ModelError(ValueError):
 
 class SolverError(RuntimeError):
     """A solver could not produce a trustworthy solution."""
-
-
-class StageFailure(RuntimeError):
-    """A sub-solver could not meet its residual tolerance on a stage."""
-
-    def __init__(self, residual: float, tol: float) -> None:
-        super().__init__(f"PINN residual {residual:.3g} above tolerance {tol:.3g}")
-        self.residual = residual
 
 
 class CompilationWarning(RuntimeWarning):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import splitpinn.api
-from splitpinn import SolverError
+from splitpinn import ModelError, SolverError
 from splitpinn.cli import main
 
 SOLVE = ["solve", "lif", "--method", "reference", "--t-end", "10", "--quiet"]
@@ -52,14 +52,19 @@ BAD_INPUT = {
 }
 
 
+#: Exit status -> the start of the one line on stderr.
+PREFIX = {2: "splitpinn: error: ", 1: "splitpinn: solver failed: ",
+          3: "splitpinn: internal error: "}
+
+
 def assert_clean_failure(status, err, expected=2):
-    """One line on stderr: ``splitpinn: error: ...`` with exit 2 (bad input), or
-    ``splitpinn: solver failed: ...`` with exit 1 (a numerical failure)."""
+    """One line on stderr, no traceback: ``splitpinn: error: ...`` with exit 2 (bad input),
+    ``splitpinn: solver failed: ...`` with exit 1 (a numerical failure) or
+    ``splitpinn: internal error: ...`` with exit 3 (a bug)."""
     assert status == expected, err
     lines = err.strip("\n").splitlines()
     assert len(lines) == 1, err
-    prefix = {2: "splitpinn: error: ", 1: "splitpinn: solver failed: "}[expected]
-    assert lines[0].startswith(prefix), err
+    assert lines[0].startswith(PREFIX[expected]), err
     assert "Traceback" not in err
 
 
@@ -227,26 +232,69 @@ def test_library_messages_translated_to_flags():
         assert _as_flags(text, args) == text
 
 
-@pytest.mark.parametrize("error", [
-    SolverError("reference solver failed at t = 3 ms: step size underflow"),
-    np.linalg.LinAlgError("Singular matrix"),
-    FloatingPointError("overflow encountered in exp"),
-    ValueError("f(a) and f(b) must have different signs"),
-    ZeroDivisionError("float division by zero"),
-])
-def test_numerical_failure_is_reported_as_solver_failed(error, monkeypatch, tmp_path, capsys):
-    """A failure from inside the numerics is not the user's mistake: exit 1, one line that
-    keeps the message, no file."""
+def _solve_raising(monkeypatch, error):
     def failing(*args, **kwargs):
         raise error
 
     monkeypatch.setattr(splitpinn.api, "solve", failing)
+
+
+def test_solver_error_is_reported_as_solver_failed(monkeypatch, tmp_path, capsys):
+    """A numerical failure that the solvers report: exit 1, one line that keeps the message
+    (options named as flags), no file."""
+    _solve_raising(monkeypatch, SolverError("reference solver failed at t = 3 ms: step size "
+                                            "underflow; try integrator='Radau'"))
     out = tmp_path / "x.npz"
     status = main(SOLVE + ["--out", str(out)])
     err = capsys.readouterr().err
     assert_clean_failure(status, err, expected=1)
-    assert str(error) in err
+    assert "step size underflow; try --integrator Radau" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_error_from_inside_a_solve_is_bad_input(monkeypatch, capsys):
+    _solve_raising(monkeypatch, ModelError("lif: unknown parameter 'Q' (known: tau, R)"))
+    status = main(SOLVE)
+    err = capsys.readouterr().err
+    assert_clean_failure(status, err, expected=2)
+    assert "unknown parameter 'Q'" in err
+
+
+@pytest.mark.parametrize("error", [
+    np.linalg.LinAlgError("Singular matrix"),
+    FloatingPointError("overflow encountered in exp"),
+    ValueError("f(a) and f(b) must have different signs"),
+    ZeroDivisionError("float division by zero"),
+    RuntimeError("maximum recursion depth exceeded"),
+    KeyError("ComplexInfinity"),
+    TypeError("unsupported operand type(s) for +: 'NoneType' and 'float'"),
+])
+def test_any_other_exception_is_an_internal_error(error, monkeypatch, tmp_path, capsys):
+    """Only a SolverError is a solver failure: anything else escaping a solve (numpy's and
+    scipy's exceptions included: the solvers turn the failures they expect into
+    SolverError) is a bug, said so in one line with its own exit status, no file."""
+    _solve_raising(monkeypatch, error)
+    out = tmp_path / "x.npz"
+    status = main(SOLVE + ["--out", str(out)])
+    err = capsys.readouterr().err
+    assert_clean_failure(status, err, expected=3)
+    assert f"{type(error).__name__}: {error}" in err and "please report" in err
+    assert "solver failed" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("error, expected", [
+    (OSError(28, "No space left on device"), "No space left on device"),
+    (MemoryError(), "out of memory"),
+])
+def test_files_and_memory_are_not_bugs(error, expected, monkeypatch, capsys):
+    """A file that cannot be written, memory that runs out: exit 2, not a solver failure
+    nor a bug."""
+    _solve_raising(monkeypatch, error)
+    status = main(SOLVE)
+    err = capsys.readouterr().err
+    assert_clean_failure(status, err, expected=2)
+    assert expected in err
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -266,15 +314,13 @@ def test_real_numerical_failures_are_solver_failures(argv, expected, tmp_path, c
     assert not out.exists()
 
 
-def test_internal_error_is_one_line_unless_asked(monkeypatch, capsys):
-    def buggy(*args, **kwargs):
-        raise KeyError("ComplexInfinity")
-
-    monkeypatch.setattr(splitpinn.api, "solve", buggy)
-    assert main(SOLVE) == 1
+def test_internal_error_traceback_on_request(monkeypatch, capsys):
+    _solve_raising(monkeypatch, KeyError("ComplexInfinity"))
+    assert main(SOLVE) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("splitpinn: internal error: KeyError: 'ComplexInfinity'")
+    assert "SPLITPINN_TRACEBACK=1" in err
     monkeypatch.setenv("SPLITPINN_TRACEBACK", "1")
     with pytest.raises(KeyError):
         main(SOLVE)

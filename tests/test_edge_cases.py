@@ -115,3 +115,23 @@ def test_a_non_monotonic_stimulus_csv_names_its_line_from_the_cli(tmp_path, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "line 4: time 4 ms is not after" in err
     assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scipy's, on the inf it now sees
+@pytest.mark.parametrize("method", ["reference", "split-pinn"])
+@pytest.mark.parametrize("name, parameters, initial", [
+    ("hh", {}, {"V": -260.0, "n": 0.0}),  # the rate functions' exp(-x) beyond the doubles
+    ("fhn", {"tau": 1e-9, "I": 0.5}, {}),  # v**3 beyond the doubles within nanoseconds
+])
+def test_overflow_on_the_single_neuron_path_is_a_solver_matter(method, name, parameters,
+                                                                 initial):
+    """A single neuron evaluates its right-hand side with Python floats, which raise
+    OverflowError where numpy's overflow to inf: the solve must still end in a solution or
+    a SolverError (the command line's 'solver failed'), not in that exception."""
+    try:
+        solution = splitpinn.solve(name, method, 0.05, parameters=parameters, initial=initial,
+                                   max_steps=1000)
+    except splitpinn.SolverError as exc:
+        assert "t = " in str(exc)
+    else:
+        assert np.all(np.isfinite(solution.y))

@@ -1,13 +1,12 @@
-"""L1 Caputo derivative: convergence orders against exact derivatives, torch parity, validation."""
+"""L1 Caputo derivative: convergence orders against exact derivatives, validation."""
 
 import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.linalg import solve_triangular
 
-from splitpinn.fractional import caputo_l1, caputo_l1_torch, graded_mesh, l1_weights
+from splitpinn.fractional import caputo_l1, graded_mesh, l1_weights
 
 NS = np.array([32, 64, 128, 256, 512])
 
@@ -86,26 +85,11 @@ def test_graded_mesh_recovers_order_for_t_pow_alpha(alpha):
     assert abs(graded - (2 - alpha)) <= 0.1
 
 
-@pytest.mark.parametrize("alpha", [0.35, 1.0])
-def test_torch_matches_numpy_and_is_differentiable(alpha):
-    t = graded_mesh(2.0, 60, 2.0)
-    u = np.stack([np.sin(t), t**1.5], axis=1)
-    out = caputo_l1_torch(torch.tensor(u), torch.tensor(t), alpha)
-    assert out.dtype == torch.float64
-    np.testing.assert_allclose(out.numpy(), caputo_l1(u, t, alpha), rtol=1e-12, atol=1e-12)
-
-    tt = torch.tensor(graded_mesh(1.0, 5, 1.5), requires_grad=True)
-    uu = torch.tensor(np.cos(np.arange(6.0)), requires_grad=True)
-    assert torch.autograd.gradcheck(lambda u_, t_: caputo_l1_torch(u_, t_, alpha), (uu, tt))
-
-
 @pytest.mark.parametrize("alpha", [0.0, -0.5, 1.5, float("nan")])
 def test_invalid_alpha_rejected(alpha):
     t = graded_mesh(1.0, 4)
     with pytest.raises(ValueError, match="alpha"):
         caputo_l1(t, t, alpha)
-    with pytest.raises(ValueError, match="alpha"):
-        caputo_l1_torch(torch.tensor(t), t, alpha)
     with pytest.raises(ValueError, match="alpha"):
         l1_weights(alpha, 4)
 

@@ -1,4 +1,4 @@
-"""L2-1σ Caputo derivative: orders against closed forms, the marching memories, torch parity."""
+"""L2-1σ Caputo derivative: orders against closed forms, the marching memories."""
 
 import math
 import subprocess
@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from exact import march_relation, mittag_leffler
 from scipy.special import erfcx
 
@@ -14,7 +13,6 @@ from splitpinn.fractional import (
     FastL21SigmaHistory,
     FullL21SigmaHistory,
     caputo_l21sigma,
-    caputo_l21sigma_torch,
     default_sigma,
     graded_mesh,
     l21sigma_weights,
@@ -334,18 +332,6 @@ def test_jump_is_the_caputo_derivative_of_a_step_at_the_sigma_point(kind, alpha)
     np.testing.assert_allclose(h.history_term(t)[:, 0], step, rtol=1e-9)
 
 
-@pytest.mark.parametrize("alpha", [0.4, 1.0])
-def test_torch_matches_numpy_and_is_differentiable(alpha):
-    t = graded_mesh(2.0, 30, 3.0)
-    u = np.stack([np.sin(t), t**1.5], axis=1)
-    out = caputo_l21sigma_torch(torch.tensor(u), torch.tensor(t), alpha)
-    assert out.dtype == torch.float64
-    np.testing.assert_allclose(out.numpy(), caputo_l21sigma(u, t, alpha), rtol=1e-12, atol=1e-12)
-    tt = torch.tensor(graded_mesh(1.0, 6, 3.0), requires_grad=True)  # far intervals: series
-    uu = torch.sin(3 * tt.detach()).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda u_, t_: caputo_l21sigma_torch(u_, t_, alpha), (uu, tt))
-
-
 def test_validation():
     with pytest.raises(ValueError, match="sigma"):
         caputo_l21sigma(np.zeros(3), np.arange(3.0), 0.5, sigma=0.4)
@@ -353,8 +339,6 @@ def test_validation():
         FullL21SigmaHistory(0.5, 0.0, [0.0], sigma=1.5)
     with pytest.raises(ValueError, match="increasing"):
         caputo_l21sigma(np.zeros(3), np.array([0.0, 1.0, 1.0]), 0.5)
-    with pytest.raises(ValueError, match="1.5"):
-        caputo_l21sigma_torch(torch.zeros(3), np.arange(3.0), 1.5)
     with pytest.raises(ValueError, match="non-negative integer"):
         l21sigma_weights(0.5, -1)
     with pytest.raises(ValueError, match="dt"):

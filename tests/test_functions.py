@@ -40,3 +40,17 @@ def test_torch_gradient_is_finite_at_zero_and_matches_derivative():
     assert torch.isfinite(v.grad).all()
     expected = [0.5, 0.5 + 1e-5 / 6, float(sp.diff(CLOSED, x).subs(x, 0.3))]
     np.testing.assert_allclose(v.grad.numpy(), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("point", [-800.0, -710.0, -300.0, -30.0, -1e-2, 1e-2, 30.0, 800.0])
+def test_the_float_kernels_match_the_closed_form_without_overflow(point):
+    """The scalar rules (Python floats: a single neuron's path, and what numba compiles) give
+    the closed form on both sides of 0; below x ≈ −709 e^(−x) overflows, so they must not
+    form it (it raised OverflowError in the reference solver: HH from V = −260 mV)."""
+    from splitpinn.numeric import kernels
+
+    exact = sp.N(CLOSED.subs(x, sp.Rational(point)), 30)
+    exact_slope = sp.N(sp.diff(CLOSED, x).subs(x, sp.Rational(point)), 30)
+    assert kernels.XOverOneMinusExp(point) == pytest.approx(float(exact), rel=1e-13, abs=0)
+    assert kernels.XOverOneMinusExpPrime(point) == pytest.approx(float(exact_slope), rel=1e-9,
+                                                                 abs=0)

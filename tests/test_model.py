@@ -262,9 +262,10 @@ def test_fhn_rhs_equals_hand_formula():
 def test_lif_event_reset_and_refractory():
     bound = models.get("lif").bind({"V_reset": -70.0, "t_ref": 3.0})
     (event,) = bound.events
-    assert event.value(0.0, [-50.0]) == 0.0  # g = V - V_th crosses zero at threshold
-    assert event.value(0.0, [-51.0]) < 0 < event.value(0.0, [-49.0])
-    assert event.apply(0.0, np.array([-50.0])).tolist() == [-70.0]
+    g = event.values(np.zeros(3), np.array([[-51.0], [-50.0], [-49.0]]))
+    assert g[1] == 0.0  # g = V - V_th crosses zero at threshold
+    assert g[0] < 0 < g[2]
+    assert event.apply_rows(np.zeros(1), np.array([[-50.0]])).tolist() == [[-70.0]]
     assert event.refractory == 3.0
     # tau V' = -(V - V_rest) + R I = -(-60 + 65) + 20 = 15 with tau = 10
     assert bound.rhs(0.0, [-60.0])[0] == pytest.approx(1.5, abs=1e-14)

@@ -16,7 +16,6 @@ from splitpinn.solvers.registry import Entry
 def test_kinds_and_names():
     assert registry.names("method") == ("reference", "split-pinn", "vanilla-pinn")
     assert registry.names("trainer") == ("least-squares", "adam-lbfgs")
-    assert registry.names("history") == ("full", "fast")
     assert {"DOP853", "RK45", "Radau", "BDF", "LSODA", "l1", "adams"} <= \
         set(registry.names("integrator"))
 
@@ -41,8 +40,6 @@ def test_solve_options_exclude_what_solve_supplies():
     assert {"scheme", "trainer", "history", "seed"} <= set(registry.options("method",
                                                                              "split-pinn"))
     assert "seed" not in registry.options("trainer", "least-squares")  # solve_split's seed
-    assert list(registry.options("history", "full")) == []
-    assert list(registry.options("history", "fast")) == ["tol"]
 
 
 def test_unknown_name_and_option_list_the_known_ones():
@@ -54,8 +51,9 @@ def test_unknown_name_and_option_list_the_known_ones():
                                          rf"\(known: {known}\)"):
         registry.check_options("method", "reference", {"trainer": "adam-lbfgs"})
     registry.check_options("method", "reference", {"integrator": "RK45"})
-    with pytest.raises(ModelError, match=r"known: none"):
-        registry.check_options("history", "full", ["tol"])
+    without_options = Entry("method", "sqrt", "math:sqrt", frozenset({"x"}), "")
+    with pytest.raises(ModelError, match=r"unknown option 'indent' .* \(known: none\)"):
+        without_options.check_options(["indent"])
 
 
 # -- every registered name is one its implementation accepts ----------------------------------
@@ -87,12 +85,3 @@ def test_trainers_construct_with_their_options(name):
     defaults = {k: p.default for k, p in entry.options.items()}
     trainer = entry.implementation(bound, seed=0, **defaults)
     assert trainer.settings()["trainer"] == name
-
-
-@pytest.mark.parametrize("name", registry.names("history"))
-def test_history_kinds_construct(name):
-    from splitpinn.fractional import make_history
-
-    history = make_history(name, np.array([0.5]), 0.0, np.array([1.0]), t_end=1.0,
-                           dt_min=0.01)
-    assert isinstance(history, registry.get("history", name).implementation)

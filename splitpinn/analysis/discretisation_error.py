@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..declare import stimulus
 from ..errors import ModelError
+from ..fractional.history import SAME_STEP
 from ..solvers.driver import resolve_model, solve
 from .discretise import discretise
 from .metrics import match_spikes
@@ -37,7 +38,7 @@ DTS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 
 def random_input(t_end: float, segment: float = 1.0, seed: int = 0) -> np.ndarray:
     """Values u ∈ [0, 1), one per ``segment`` ms of [0, t_end)."""
-    return np.random.default_rng(seed).uniform(0.0, 1.0, int(np.ceil(t_end / segment - 1e-9)))
+    return np.random.default_rng(seed).uniform(0.0, 1.0, int(np.ceil(t_end / segment - SAME_STEP)))
 
 
 def discrete_spike_times(name: str, dt: float, values: np.ndarray, segment: float,
@@ -48,10 +49,10 @@ def discrete_spike_times(name: str, dt: float, values: np.ndarray, segment: floa
     step_map = discretise(name, dt, order=rule.get("order"), parameters=rule.get("parameters"),
                           check_after=rule.get("check_after"))
     n_steps = int(round(t_end / dt))
-    if abs(n_steps * dt - t_end) > 1e-9 * t_end:
+    if abs(n_steps * dt - t_end) > SAME_STEP * t_end:
         raise ModelError(f"dt = {dt:g} ms does not divide t_end = {t_end:g} ms")
     starts = np.arange(n_steps) * dt
-    index = np.minimum(np.floor(starts / segment + 1e-9).astype(int), len(values) - 1)
+    index = np.minimum(np.floor(starts / segment + SAME_STEP).astype(int), len(values) - 1)
     state, times = step_map.initial(1), []
     for n in range(n_steps):
         state, spiked = step_map.step(state, {"I_ext": values[index[n]:index[n] + 1]})
@@ -73,7 +74,7 @@ def discretisation_error(models: Sequence[str] = tuple(RULES), dts: Sequence[flo
     if unknown:
         raise ModelError(f"no published rule for {', '.join(unknown)} (known: {', '.join(RULES)})")
     for dt in dts:
-        if abs(segment / dt - round(segment / dt)) > 1e-9:
+        if abs(segment / dt - round(segment / dt)) > SAME_STEP:
             raise ModelError(f"dt = {dt:g} ms does not divide the input segment {segment:g} ms")
     u = random_input(t_end, segment, seed)
     rows = []

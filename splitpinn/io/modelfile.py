@@ -47,6 +47,7 @@ from ..declare import units as U
 from ..declare.model import Event, I_ext, Model, SpikeDetector, State, t
 from ..declare.stimulus import Sampled
 from ..errors import ModelError
+from ..fractional.history import SAME_STEP
 
 FORMATS = ("text", "toml", "latex", "brian2")
 _KEYS = ("name", "description", "equations", "threshold", "reset", "refractory", "stimulus",
@@ -571,7 +572,7 @@ def _timed_arrays(model: Model) -> tuple[sp.Expr, dict]:
         f = type(call)
         steps = np.diff(f.times)
         if f.interpolation != "previous" or (
-                steps.size and not np.allclose(steps, steps[0], rtol=1e-9, atol=0)):
+                steps.size and not np.allclose(steps, steps[0], rtol=SAME_STEP, atol=0)):
             raise ModelError(f"{model.name}: Brian2's TimedArray holds values on a uniform "
                              "grid; this recorded stimulus is "
                              + ("interpolated linearly" if f.interpolation != "previous"

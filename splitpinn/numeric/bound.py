@@ -260,11 +260,6 @@ class BoundModel:
         """Right-hand sides with this single neuron's parameter values substituted."""
         return [e.xreplace(self._substitution()) for e in self.rhs_symbolic]
 
-    @cached_property
-    def stimulus_expr(self) -> sp.Expr:
-        """The stimulus with this single neuron's parameter values substituted."""
-        return sp.sympify(self.model.stimulus).xreplace(self._substitution())
-
     def stimulus_exprs(self) -> list[sp.Expr]:
         """The stimulus of every row with its parameter values substituted, one expression
         per distinct set of the values it uses (a batch that varies other parameters shares
@@ -399,7 +394,8 @@ class BoundModel:
 
 class BoundEvent:
     """Numeric form of an :class:`~splitpinn.declare.model.Event` for every row of a bound model:
-    ``value`` crosses zero upward at the event; ``apply`` gives the state after the reset."""
+    ``values`` (the event function g) crosses zero upward at the event; ``apply_rows`` gives
+    the states after the reset."""
 
     def __init__(self, numeric: _NumericEvent, bound: BoundModel, index: int) -> None:
         self.index, self._numeric, self._bound = index, numeric, bound
@@ -435,14 +431,6 @@ class BoundEvent:
         for k, i in enumerate(self.reset_index):
             out[:, i] = values[k]
         return out
-
-    def value(self, time: float, y: np.ndarray) -> float:
-        """g of a single neuron at ``time`` and state ``y`` (n,)."""
-        return float(self.values(np.array([time]), np.asarray(y, dtype=float)[None], [0])[0])
-
-    def apply(self, time: float, y: np.ndarray) -> np.ndarray:
-        """The single neuron's state just after the reset."""
-        return self.apply_rows(np.array([time]), np.asarray(y, dtype=float)[None], [0])[0]
 
 
 _declaration.BINDING = bind  # Model.bind

@@ -17,16 +17,36 @@ import numpy as np
 
 _SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error is < 1e-16)
 
+#: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
+#: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
+#: one definition (its relative counterpart for step lengths is
+#: :data:`splitpinn.fractional.history.SAME_STEP`).
+SAME_TIME = 1e-9
+
+#: Step control (as ``solve_ivp``'s): after a step with error norm err, the next step is
+#: h·SAFETY·err^(−1/(order+1)), clipped to [MIN_FACTOR, MAX_FACTOR]·h ...
+SAFETY = 0.9
+MIN_FACTOR = 0.2
+MAX_FACTOR = 5.0
+#: ... and h·FAILED_FACTOR after a step whose error is not finite (a failed stage, overflow).
+FAILED_FACTOR = 0.25
+
 
 def XOverOneMinusExp(x):  # noqa: N802 (the name of the sympy function it implements)
-    """g(x) = x / (1 − e^(−x)), g(0) = 1, for one float (see :mod:`splitpinn.declare.functions`)."""
-    return 1 + x / 2 + x * x / 12 if abs(x) < _SMALL else x / -math.expm1(-x)
+    """g(x) = x / (1 − e^(−x)), g(0) = 1, for one float (see :mod:`splitpinn.declare.functions`);
+    for x < 0 as x·e^x / (e^x − 1), which cannot overflow (e^(−x) does below x ≈ −709)."""
+    if abs(x) < _SMALL:
+        return 1 + x / 2 + x * x / 12
+    return x / -math.expm1(-x) if x > 0 else x * math.exp(x) / math.expm1(x)
 
 
 def XOverOneMinusExpPrime(x):  # noqa: N802
-    """g'(x) for one float."""
+    """g'(x) for one float (for x < 0 as e^x (e^x − 1 − x) / (e^x − 1)², without overflow)."""
     if abs(x) < _SMALL:
         return 0.5 + x / 6 - x**3 / 180
+    if x < 0:
+        em1 = math.expm1(x)
+        return math.exp(x) * (em1 - x) / (em1 * em1)
     em = -math.expm1(-x)
     return (em - x * math.exp(-x)) / em**2
 
@@ -281,15 +301,17 @@ def compose(t, y, h, frozen, stim, params, scheme, failed_at, residuals):
 
 def step_control(err, h_tried, h, limited, order, h_max):
     """(accept, next step) from the error norm ``err`` of a step of length ``h_tried``:
-    accepted at err ≤ 1; the next step is h_tried·clip(0.9·err^(−1/(order+1)), 0.2, 5) (a
-    quarter for a non-finite err), at most ``h_max``; an accepted step that ended early at a
-    stop (``limited``) keeps the current step ``h`` if that is longer."""
+    accepted at err ≤ 1; the next step is h_tried·clip(SAFETY·err^(−1/(order+1)),
+    MIN_FACTOR, MAX_FACTOR) (FAILED_FACTOR for a non-finite err), at most ``h_max``; an
+    accepted step that ended early at a stop (``limited``: cut short of ``h`` by more than
+    :data:`~splitpinn.fractional.history.SAME_STEP`) keeps the current step ``h`` if that is
+    longer."""
     if not math.isfinite(err):
-        factor = 0.25
+        factor = FAILED_FACTOR
     elif err == 0.0:
-        factor = 5.0
+        factor = MAX_FACTOR
     else:
-        factor = min(max(0.9 * err ** (-1.0 / (order + 1)), 0.2), 5.0)
+        factor = min(max(SAFETY * err ** (-1.0 / (order + 1)), MIN_FACTOR), MAX_FACTOR)
     grown = min(h_max, h_tried * factor)
     accept = err <= 1.0
     return accept, (max(h, grown) if accept and limited else grown)
@@ -303,27 +325,28 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
     loop does; the grid inside an accepted step sampled by one composed step from its start
     (``dense``).  A row stops at its ``limit`` (before the step that reaches it where
     ``hand_back``), before a step that crosses a threshold, when
-    it would be stuck (a step below ``same_time``) and when its tries reach ``max_tries``:
+    it would be stuck (a step below :data:`SAME_TIME`) and when its tries reach ``max_tries``:
     the loop takes that step.  ``armed`` (R,): whether a row is out of its refractory period
     (its thresholds are checked, see :func:`fires`; a row's stretch never spans a refractory
-    end).  ``control`` = (rtol, atol, order, h_max, max_tries, same_time, n_events: the
-    number of reset events, whose functions come before the spike detector's); ``counts``
+    end).  ``control`` = (rtol, atol, order, h_max, max_tries, same_step: the relative
+    difference below which two step lengths are the same, n_events: the number of reset
+    events, whose functions come before the spike detector's); ``counts``
     (R, 3) gets accepted and rejected steps and composed steps; ``worst``
     the largest residual of a successful composed step.  ``rows``: each row's index in the
     output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,).
     ``knots`` (R, max_tries, 1 + n) gets each accepted step's end time and states, the
     dense output's pieces (none where its second axis is empty)."""
-    rtol, atol, order, h_max, max_tries, same_time, n_events = control
+    rtol, atol, order, h_max, max_tries, same_step, n_events = control
     n = y.shape[1]
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
     g = np.empty(before.shape[1])
     denominator = 2.0**order - 1.0
     for r in range(y.shape[0]):
         p, row = params[:, r], rows[r]
-        while t[r] < limit[r] - same_time and counts[r, 0] + counts[r, 1] < max_tries:
+        while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries:
             stop = min(limit[r], t[r] + h[r])
             step = stop - t[r]
-            if step < same_time or (hand_back[r] and stop >= limit[r] - same_time):
+            if step < SAME_TIME or (hand_back[r] and stop >= limit[r] - SAME_TIME):
                 break
             good = True
             for part in range(3):  # one call site: each inlined copy costs compile time
@@ -344,10 +367,10 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
             err = math.sqrt(total / n)
             if not (good and math.isfinite(err)):
                 err = math.inf
-            accept, new_h = step_control(err, step, h[r], step < h[r] * (1 - 1e-9), order,
-                                         h_max)
+            accept, new_h = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
+                                         order, h_max)
             if not accept:
-                if new_h < same_time:
+                if new_h < SAME_TIME:
                     break  # stuck: the loop reports it
                 counts[r, 1] += 1
                 h[r] = new_h
@@ -356,7 +379,7 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
             if crossed(before[r], g, n_events, armed[r]):
                 break
             while values.shape[2] and next_out[row] < grid.size \
-                    and grid[next_out[row]] <= stop + same_time:
+                    and grid[next_out[row]] <= stop + SAME_TIME:
                 q = next_out[row]
                 for i in range(n):
                     trial[1, i] = small[i] if grid[q] >= stop else y[r, i]

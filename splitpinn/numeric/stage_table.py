@@ -78,15 +78,6 @@ class StageTable:
         return cache.cached(f"stage system {digest.hexdigest()}", "stage table",
                             lambda: cls.from_system(system))
 
-    def end_value(self, z) -> np.ndarray:
-        """E(z) from the table (z inside the tabulated range), for tests and plots."""
-        z = np.asarray(z, dtype=float)
-        piece = np.floor((z - Z_LOW) / WIDTH).astype(int)
-        local = 2 * ((z - Z_LOW) / WIDTH - piece) - 1
-        return np.array([chebyshev.chebval(x, self.coefficients[j])
-                         for x, j in zip(local.ravel(), piece.ravel(), strict=True)]
-                        ).reshape(z.shape)
-
 
 def direct_stage(system: tuple, z: np.ndarray):
     """E(z) (m,), ρ(z) and ν(z) (m, checks) by solving the normal equations at each z."""

@@ -17,9 +17,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
-
-#: Deliveries closer than this (ms) count as the same instant.
-SAME_INSTANT = 1e-9
+from ..numeric.kernels import SAME_TIME
 
 
 class Coupling:
@@ -61,13 +59,13 @@ class Coupling:
 
     def next_delivery(self, after: float) -> float:
         """The earliest pending delivery later than ``after`` (inf if none)."""
-        times = [d for d, _, _ in self._pending if d > after + SAME_INSTANT]
+        times = [d for d, _, _ in self._pending if d > after + SAME_TIME]
         return min(times, default=math.inf)
 
     def due(self, time: float) -> np.ndarray | None:
         """The summed jumps (B,) of every delivery due by ``time``, or None if none is."""
         sources = []
-        while self._pending and self._pending[0][0] <= time + SAME_INSTANT:
+        while self._pending and self._pending[0][0] <= time + SAME_TIME:
             sources.append(heapq.heappop(self._pending)[2])
         if not sources:
             return None

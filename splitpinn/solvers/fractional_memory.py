@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fractional import default_history_kind, make_history
+from ..errors import ModelError
+from ..fractional import HISTORY_KINDS, default_history_kind, make_history
+from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
 from .splitting import Plan
 
@@ -20,9 +22,8 @@ def choose_history(kind: str | None, n_steps: int) -> str:
     """``kind`` if given (checked), else the default for a run of ``n_steps`` steps."""
     if kind is None:
         return default_history_kind(n_steps)
-    from .registry import get
-
-    get("history", kind)  # a ModelError listing the known kinds
+    if kind not in HISTORY_KINDS:
+        raise ModelError(f"unknown history {kind!r} (known: {', '.join(HISTORY_KINDS)})")
     return kind
 
 
@@ -53,7 +54,7 @@ class SplitMemory:
         sigma = 0.5 if len(plan.subproblems) > 1 else None
         y0 = np.atleast_2d(bound.y0)
         t0, t_end = float(grid[0]), float(grid[-1])
-        t_end += abs(t_end - t0) * 1e-9 + 1e-12
+        t_end += abs(t_end - t0) * SAME_STEP + 1e-12
         dt_min = float(np.min(np.diff(grid))) / 10
 
         self.histories = {

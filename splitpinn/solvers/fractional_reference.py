@@ -53,8 +53,9 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError, SolverError
 from ..fractional import make_history
+from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
-from ..numeric.kernels import crossed
+from ..numeric.kernels import SAME_TIME, crossed
 from .fractional_memory import choose_history
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets
@@ -66,7 +67,6 @@ from .stepper import Stepper, Trial
 INTEGRATORS = ("l2-1sigma", "l1", "adams")
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
-_SAME_STEP = 1e-9  # relative tolerance for "this step has the grid spacing"
 
 
 # -- right-hand side --------------------------------------------------------------------------
@@ -87,7 +87,7 @@ class _RightHandSide:
         """I_ext at t (a float or an array); ``side`` -1 / +1: its limit from the left / right
         (at a jump, the step that ends there sees the value before it, the one that starts
         there after)."""
-        return self.bound.stimulus(t + side * 1e-9 * np.maximum(1.0, np.abs(t)))
+        return self.bound.stimulus(t + side * SAME_TIME * np.maximum(1.0, np.abs(t)))
 
     def f(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
         """The right-hand side with the given stimulus value (a limit at a jump)."""
@@ -289,7 +289,7 @@ class _AdamsStepper:
         s = t - self.times[-1]
         if s <= 0:
             return self.u_last.copy()
-        if self.n >= 1 and abs(s - self.dt) <= _SAME_STEP * self.dt:
+        if self.n >= 1 and abs(s - self.dt) <= SAME_STEP * self.dt:
             return self._uniform_step(t)
         return self._general_step(t)
 
@@ -325,7 +325,7 @@ class _AdamsStepper:
         step is not a grid step, which keeps every segment's mesh of the form above)."""
         s = t - self.times[-1]
         if restart_active is not None or (self.n >= 1 and
-                                          abs(s - self.dt) > _SAME_STEP * self.dt):
+                                          abs(s - self.dt) > SAME_STEP * self.dt):
             active = self.active if restart_active is None else restart_active
             self._restart(t, y, y, active)
             return
@@ -479,7 +479,7 @@ class _CoreStepper(Stepper):
             t0, chunk = history.t_last, stops[done : done + self.COMPILED_CHUNK]
             steps = np.diff(chunk, prepend=t0)
             recurrence = uniform(steps[0])
-            if recurrence is None or np.ptp(steps) > _SAME_STEP * steps[0]:
+            if recurrence is None or np.ptp(steps) > SAME_STEP * steps[0]:
                 break
             t_star, stim_star = self.scheme.relation_point(np.append(t0, chunk[:-1]), chunk)
             try:
@@ -542,7 +542,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     Solution per neuron (a batch is solved neuron by neuron).
 
     ``integrator``: "l2-1sigma" (implicit L2-1σ, Newton per step), "l1" or "adams" (fractional
-    Adams–Bashforth–Moulton predictor–corrector); ``history``: "full" or "fast" L1 memory
+    Adams–Bashforth–Moulton predictor–corrector); ``history``: "full" or "fast" memory
     (default: :func:`splitpinn.fractional.default_history_kind` of the number of steps),
     ``history_tol`` the relative kernel accuracy of the fast one; ``newton_tol`` and
     ``max_newton``: Newton's stopping rule (|du| <= tol·max(1, |u|)) and iteration cap.
@@ -564,7 +564,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     if integrator == "adams":
         _check_adams_events(bound)
     steps = np.diff(grid)
-    if integrator == "adams" and np.ptp(steps) > _SAME_STEP * steps[0]:
+    if integrator == "adams" and np.ptp(steps) > SAME_STEP * steps[0]:
         raise ModelError("integrator 'adams' needs a uniform output grid (no t_eval)")
     out = []
     for row in bound.neurons():
@@ -589,7 +589,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
         if kind == "fast":
             settings["history_tol"] = history_tol
         out += solutions(row, grid, result, settings, _time.perf_counter() - start)
-    if estimate_error and len(grid) >= 5 and np.ptp(steps) <= _SAME_STEP * steps[0]:
+    if estimate_error and len(grid) >= 5 and np.ptp(steps) <= SAME_STEP * steps[0]:
         coarse = solve_fractional_reference(
             bound, grid[::2] if len(grid) % 2 else np.append(grid[:-1:2], grid[-1]),
             history=kind, integrator=integrator, newton_tol=newton_tol, max_newton=max_newton,
@@ -620,7 +620,7 @@ def _richardson(fine: Solution, coarse: Solution, order: float) -> dict:
 
 
 def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_tol):
-    """The L1 or Adams scheme of one neuron, with its memory starting at grid[0]."""
+    """The L2-1σ, L1 or Adams scheme of one neuron, with its memory starting at grid[0]."""
     rhs = _RightHandSide(bound)
     y0 = np.asarray(bound.y0, dtype=float)
     t0, t_end = float(grid[0]), float(grid[-1])
@@ -628,7 +628,7 @@ def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_
 
     def new_memory():
         scheme = "l21sigma" if integrator == "l2-1sigma" else "l1"
-        return make_history(kind, bound.orders, t0, y0, t_end=t_end + (t_end - t0) * 1e-9,
+        return make_history(kind, bound.orders, t0, y0, t_end=t_end + (t_end - t0) * SAME_STEP,
                             dt_min=step / 10 if scheme == "l21sigma" else step,
                             tol=history_tol, scheme=scheme)
 

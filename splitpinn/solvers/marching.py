@@ -36,8 +36,9 @@ import numpy as np
 
 from ..declare.stimulus import breakpoints
 from ..errors import ModelError, SolverError
+from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
-from ..numeric.kernels import fires, step_control
+from ..numeric.kernels import SAME_TIME, fires, step_control
 from .coupling import Coupling
 from .dense import DenseOutput, StepRecorder
 from .onsets import Onsets
@@ -45,14 +46,15 @@ from .progress import advance_to, progress_bar
 from .solution import Solution
 from .stepper import Stepper
 
-#: Times closer than this (ms) count as the same instant for stops and breakpoints.
-SAME_TIME = 1e-9
 #: A fixed-step trial that fails is retried on steps down to dt / 2**MAX_HALVINGS.
 MAX_HALVINGS = 4
 #: Tries per row in one call of the stepper's compiled plain steps.
 PLAIN_CHUNK = 2000
 #: Floats that one call of the compiled plain steps may fill with dense-output knots.
 KNOT_BUFFER = 4_000_000
+#: Root finding of a crossing (:func:`_locate`): at most ROOT_ITERATIONS, until the bracket is
+#: ROOT_RTOL·max(1, |t|) + ROOT_ATOL (ms) wide.
+ROOT_ITERATIONS, ROOT_RTOL, ROOT_ATOL = 100, 1e-13, 1e-14
 
 
 def min_step(t):
@@ -124,12 +126,12 @@ def union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
 def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, g1, column):
     """Crossing times s in (0, h] of event ``column`` per pair, by the Illinois variant of
     regula falsi on the stepper's ``partial`` flow; returns s where g(s) >= 0 (the state
-    just past the crossing), to ~1e-13 ms."""
+    just past the crossing), to :data:`ROOT_RTOL` (relative)."""
     a, b = np.zeros(len(rows)), h.copy()
     ga, gb = g0.copy(), g1.copy()
     side = np.zeros(len(rows), dtype=int)
-    for _ in range(100):
-        open_ = (b - a) > 1e-13 * np.maximum(1.0, np.abs(t)) + 1e-14
+    for _ in range(ROOT_ITERATIONS):
+        open_ = (b - a) > ROOT_RTOL * np.maximum(1.0, np.abs(t)) + ROOT_ATOL
         open_ &= gb != 0
         if not open_.any():
             break
@@ -255,7 +257,7 @@ class _Loop:
             tr, yr = self.t[rows], self.y[rows]
             stop, frozen = self._stops(rows, tr)
             hr = stop - tr
-            limited = hr < self.h[rows] * (1 - 1e-9)  # ends early: a jump, a clamp, t_end
+            limited = hr < self.h[rows] * (1 - SAME_STEP)  # ends early: a jump, a clamp, t_end
             trial = self.stepper.attempt(rows, tr, yr, hr, frozen)
             ok = self._control(rows, yr, hr, limited, trial)
             self.rejected[rows[~ok]] += 1
@@ -321,7 +323,7 @@ class _Loop:
         t_start, y_start = t.copy(), y.copy()
         limit, hand_back, frozen = self._stretch_ends(rows)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
-                   SAME_TIME, len(self.bound.events))
+                   SAME_STEP, len(self.bound.events))
         armed = self._armed(rows)
         knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
         done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before, armed,
@@ -431,7 +433,7 @@ class _Loop:
                 raise SolverError(f"the step from t = {self.t[rows][~ok][0]:.6g} ms gave a "
                                   "non-finite state")
             self.h[rows[~ok]] = hr[~ok] / 2
-            smallest = (self.grid[1] - self.grid[0]) / 2**MAX_HALVINGS * (1 - 1e-9)
+            smallest = (self.grid[1] - self.grid[0]) / 2**MAX_HALVINGS * (1 - SAME_STEP)
             if np.any(hr[~ok] / 2 < smallest):
                 raise SolverError(_stage_failure(self.stepper, self.t[rows][~ok][0],
                                                  hr[~ok][0]))

@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fractional import onset_mesh
-
-_SAME_TIME = 1e-9  # ms: two times this close are one instant
+from ..numeric.kernels import SAME_TIME
 
 
 class Onsets:
@@ -49,20 +48,20 @@ class Onsets:
         (t_end just after a refractory end or a jump), the stretch is the start of the one a
         longer grid would have, cut at its last point."""
         grid, length = self.grid, max(self.ONSET_SPAN, self.step)
-        end = grid[min(np.searchsorted(grid, onset + length - 1e-9), len(grid) - 1)]
+        end = grid[min(np.searchsorted(grid, onset + length - SAME_TIME), len(grid) - 1)]
         span = end - onset
         if span <= 0:
             return np.zeros(0)
         offsets = onset_mesh(max(span, length), self.step, self.orders,
                              min_step=1e-12 * abs(onset))
-        return onset + np.append(offsets[(offsets > 0) & (offsets < span - _SAME_TIME)], span)
+        return onset + np.append(offsets[(offsets > 0) & (offsets < span - SAME_TIME)], span)
 
     def at_jump(self, t) -> np.ndarray:
         """Per time in ``t``: whether the stimulus jumps there."""
         t = np.atleast_1d(np.asarray(t, dtype=float))
         if not self.jumps.size:
             return np.zeros(t.shape, dtype=bool)
-        return np.min(np.abs(self.jumps[None, :] - t[:, None]), axis=1) <= _SAME_TIME
+        return np.min(np.abs(self.jumps[None, :] - t[:, None]), axis=1) <= SAME_TIME
 
     def next_stop(self, rows, t, frozen) -> np.ndarray:
         """Per row, the next graded step end after its onset (inf outside the graded
@@ -78,7 +77,7 @@ class Onsets:
             onset = time if jump[i] or released else self.onset[r]
             if self.stretch_onset[r] != onset:
                 self.stretch[r], self.stretch_onset[r] = self.graded_stretch(onset), onset
-            later = self.stretch[r][self.stretch[r] > time + _SAME_TIME]
+            later = self.stretch[r][self.stretch[r] > time + SAME_TIME]
             out[i] = later[0] if later.size else np.inf
         return out
 

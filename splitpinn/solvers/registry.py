@@ -1,5 +1,5 @@
-"""One registry of the solve methods, split-PINN trainers, reference integrators and fractional
-history kinds, with the options that each accepts.
+"""One registry of the solve methods, split-PINN trainers and reference integrators, with the
+options that each accepts.
 
 Each entry names the function or class that implements it (imported only when asked for) and
 the parameters its caller supplies; its options are the remaining named parameters of that
@@ -59,7 +59,8 @@ _SOLVE = {"bound", "grid", "quiet", "traces"}  # what splitpinn.solve passes to 
 #: The solve methods of :func:`splitpinn.solve`.
 METHODS = _entries("method", _SOLVE, [
     ("reference", "splitpinn.solvers.reference:solve_reference",
-     "classical solver: solve_ivp (integer order), implicit L1 or Adams (fractional)"),
+     "classical solver: solve_ivp (integer order), implicit L2-1σ, L1 or Adams "
+     "(fractional)"),
     ("split-pinn", "splitpinn.solvers.composition:solve_split",
      "splitting composition marched in time, each sub-problem solved by a PINN"),
     ("vanilla-pinn", "splitpinn.solvers.baselines:solve_vanilla_pinn",
@@ -75,7 +76,8 @@ TRAINERS = _entries("trainer", {"bound", "seed"}, [
 ])
 
 #: The reference's integrators (``integrator=``): solve_ivp methods for integer-order models,
-#: fixed-step L1 and Adams schemes for fractional ones.  Options: those of the driving solver.
+#: fixed-step L2-1σ, L1 and Adams schemes for fractional ones.  Options: those of the driving
+#: solver.
 INTEGRATORS = {
     **_entries("integrator", _SOLVE | {"integrator", "history"}, [
         (name, "splitpinn.solvers.reference:solve_reference", f"solve_ivp {name} (integer order)")
@@ -90,19 +92,11 @@ INTEGRATORS = {
     ]),
 }
 
-#: Kinds of fractional (L1) memory (``history=``).
-HISTORY_KINDS = _entries("history", {"alpha", "t0", "u0", "t_end", "dt_min"}, [
-    ("full", "splitpinn.fractional:FullHistory", "sum over every stored step: exact, O(N) work"),
-    ("fast", "splitpinn.fractional:FastHistory",
-     "sum-of-exponentials kernel: O(N_exp) work and memory per step"),
-])
-
-REGISTRIES = {"method": METHODS, "trainer": TRAINERS, "integrator": INTEGRATORS,
-              "history": HISTORY_KINDS}
+REGISTRIES = {"method": METHODS, "trainer": TRAINERS, "integrator": INTEGRATORS}
 
 
 def get(kind: str, name: str) -> Entry:
-    """The entry ``name`` of ``kind`` ("method", "trainer", "integrator" or "history");
+    """The entry ``name`` of ``kind`` ("method", "trainer" or "integrator");
     raises :class:`ModelError` for an unknown name, with the list of known ones."""
     entries = REGISTRIES[kind]
     if name not in entries:

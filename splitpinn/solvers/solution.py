@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..fractional.history import SAME_STEP
+from ..numeric.kernels import SAME_TIME
 from .dense import DenseOutput
 
 #: File formats of :meth:`Solution.save`, by suffix.
@@ -20,7 +22,7 @@ SAVE_FORMATS = (".npz", ".csv")
 def output_grid(t_end: float, dt: float, t0: float = 0.0) -> np.ndarray:
     """Uniform grid from ``t0`` to ``t_end`` whose spacing is ``dt`` (or just below, if ``dt``
     does not divide the interval)."""
-    n = max(1, int(np.ceil((t_end - t0) / dt - 1e-9)))
+    n = max(1, int(np.ceil((t_end - t0) / dt - SAME_STEP)))  # dt divides it up to rounding
     return np.linspace(t0, t_end, n + 1)
 
 
@@ -47,7 +49,8 @@ class Solution:
         the solve's tolerance between output points.  A solution loaded from a file has only
         its grid: cubic Hermite on the grid values and derivatives, split at the events."""
         times = np.atleast_1d(np.asarray(times, dtype=float))
-        if times.size and (times.min() < self.t[0] - 1e-9 or times.max() > self.t[-1] + 1e-9):
+        if times.size and (times.min() < self.t[0] - SAME_TIME
+                           or times.max() > self.t[-1] + SAME_TIME):
             raise ValueError(f"sol(t) is defined on [{self.t[0]:g}, {self.t[-1]:g}] ms")
         if self.dense is not None:
             return self.dense(times)

@@ -27,7 +27,8 @@ import scipy.linalg
 import sympy as sp
 
 from ..declare.model import I_ext, t
-from ..errors import ModelError, StageFailure
+from ..errors import ModelError
+from ..fractional.history import SAME_STEP
 from ..numeric import cache
 from ..numeric.bound import BoundModel
 from ..numeric.lambdify import lambdify
@@ -39,7 +40,7 @@ class Stage:
     """One stage of R rows: clock start ``t0`` (R,) and length ``h`` (R,) in ms (negative in
     4th-order schemes), the full states ``y`` (R, n), a mask ``frozen`` (R, n) of states held
     fixed (refractory clamp), the rows' parameter columns ``params`` (P, R), the rows'
-    L1 memories of the sub-problem (a list of R histories; ``None`` for integer order), and
+    L2-1σ memories of the sub-problem (a list of R histories; ``None`` for integer order), and
     the stimulus (R,) where it is one value over the composed step (a stepwise stimulus,
     :meth:`~splitpinn.numeric.bound.BoundModel.step_stimulus`; else None)."""
 
@@ -56,23 +57,6 @@ class Stage:
         return len(self.t0)
 
 
-def single_stage(bound: BoundModel, t0: float, h: float, y, frozen=None, memory=None) -> Stage:
-    """A one-row :class:`Stage` of a single bound model."""
-    y = np.asarray(y, dtype=float)[None]
-    frozen = np.zeros(y.shape, bool) if frozen is None else np.asarray(frozen, bool)[None]
-    return Stage(np.array([float(t0)]), np.array([float(h)]), y, frozen,
-                 bound.param_columns[:, :1], None if memory is None else [memory])
-
-
-def advance_one(solver, sub: SubProblem, stage: Stage) -> np.ndarray:
-    """The new values (S,) of a one-row stage; :class:`StageFailure` if the row failed."""
-    values, ok = solver.advance(sub, stage)
-    if not ok[0]:
-        raise StageFailure(float(getattr(solver, "last_residual", np.array([np.inf]))[0]),
-                           getattr(solver, "tol", 0.0))
-    return values[0]
-
-
 def _active(sub: SubProblem, stage: Stage) -> np.ndarray:
     """(R, S): True where the sub-problem's state is not clamped."""
     return ~stage.frozen[:, sub.index]
@@ -87,7 +71,7 @@ def stage_stimulus(bound: BoundModel, times: np.ndarray, params, fixed=None) -> 
     if bound.constant_stimulus is not None:
         return bound.stimulus_columns(times, params)
     lo, hi = times.min(axis=1, keepdims=True), times.max(axis=1, keepdims=True)
-    margin = 1e-9 * (hi - lo)
+    margin = SAME_STEP * (hi - lo)
     return bound.stimulus_columns(np.clip(times, lo + margin, hi - margin), params)
 
 
@@ -102,25 +86,32 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarra
         states[i] = u[k]
     params = list(stage.params[:, :, None])
     args = (times, stage_stimulus(bound, times, params, stage.stimulus), *states, *params)
-    if times.size == 1:  # one row at one point: Python floats are several times faster
-        args = tuple(float(np.asarray(a).reshape(-1)[0]) for a in args)
     n, shape = len(sub.index), (len(sub.index), *times.shape)
     frozen = stage.frozen[:, sub.index]
-    f = np.empty(shape)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        for k, value in enumerate(sub.f(*args)):
-            f[k] = value
-        if jacobian == "diagonal":
-            jac = np.empty(shape)
-            for k, value in enumerate(sub.jacobian_diagonal(*args)):
-                jac[k] = value
-        elif jacobian == "full":
-            jac = np.empty((n, *shape))
-            for k, row in enumerate(sub.jacobian(*args)):
-                for j, value in enumerate(row):
-                    jac[k, j] = value
-        else:
-            jac = None
+
+    def columns(args):
+        f, jac = np.empty(shape), None
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            for k, value in enumerate(sub.f(*args)):
+                f[k] = value
+            if jacobian == "diagonal":
+                jac = np.empty(shape)
+                for k, value in enumerate(sub.jacobian_diagonal(*args)):
+                    jac[k] = value
+            elif jacobian == "full":
+                jac = np.empty((n, *shape))
+                for k, row in enumerate(sub.jacobian(*args)):
+                    for j, value in enumerate(row):
+                        jac[k, j] = value
+        return f, jac
+
+    if times.size == 1:  # one row at one point: Python floats are several times faster
+        try:
+            f, jac = columns(tuple(float(np.asarray(a).reshape(-1)[0]) for a in args))
+        except OverflowError:  # Python floats raise where numpy's give inf
+            f, jac = columns(args)
+    else:
+        f, jac = columns(args)
     if frozen.any():  # clamped states: zero right-hand side (Brian2's not_refractory)
         active = (~frozen).T[:, :, None].astype(float)
         f *= active
