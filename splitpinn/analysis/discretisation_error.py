@@ -4,9 +4,8 @@ Each model is driven by the same random piecewise-constant input u(t) ∈ [0, 1)
 ``segment`` ms), scaled to the model: I(t) = 3 · rheobase · u(t).  The discrete rule
 (:func:`splitpinn.analysis.discretise` with the published composition) runs at steps Δt from 1 ms
 down to 0.01 ms, each step seeing the input of the segment it lies in; the continuous model is
-solved by
-the reference solver (threshold crossings located by root finding).  A discrete spike is dated
-at the end of its step.
+solved by the reference solver (threshold crossings located by root finding).  A discrete spike
+is dated at the end of its step.
 """
 
 from __future__ import annotations

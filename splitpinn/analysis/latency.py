@@ -198,9 +198,8 @@ def latency(model, currents, method: str = "reference", t_end: float = 50.0,
     """First-spike latency after a step of amplitude ``I`` (``currents``: a list or
     ``"START:STOP:N"``) switched on at ``t_on`` ms, simulated by
     :func:`splitpinn.analysis.sweep.sweep` over [0, t_end], and the three predictors fitted to it
-    (``theta``: the LIF threshold
-    distance the predictors assume).  With ``out``, also writes ``latency.csv``,
-    ``latency.json`` (the fitted parameters) and ``latency.png`` there."""
+    (``theta``: the LIF threshold distance the predictors assume).  With ``out``, also writes
+    ``latency.csv``, ``latency.json`` (the fitted parameters) and ``latency.png`` there."""
     if not (np.isfinite(t_on) and 0 <= t_on < t_end):
         raise ModelError(f"t_on must lie in [0, t_end), got {t_on!r}")
     if not (np.isfinite(theta) and theta > 0):

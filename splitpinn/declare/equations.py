@@ -444,9 +444,9 @@ def declaration(equations: str, *, name: str,
     """The arguments of a :class:`~splitpinn.declare.model.Model` (``Model(**declaration(...))``,
     as :meth:`Model.from_equations <splitpinn.declare.model.Model.from_equations>` builds it)
     from Brian2-style text (see the module docstring).  ``presets`` map preset names to parameter
-    values (numbers in project units or strings with units); ``first_line`` numbers the text's lines
-    (for files).  The model's
-    ``units`` hold the project unit of each dimensional state, parameter and subexpression."""
+    values (numbers in project units or strings with units); ``first_line`` numbers the text's
+    lines (for files).  The model's ``units`` hold the project unit of each dimensional state,
+    parameter and subexpression."""
     lines = _split_lines(equations, first_line)
     names = _declare(lines)
     names["t"] = _Name("time", U.unit("ms"), 0, t)

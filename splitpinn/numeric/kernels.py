@@ -2,10 +2,10 @@
 
 They call a model's ``rhs``, ``jacobian`` and ``crossings`` by name.
 :mod:`splitpinn.numeric.compiled` writes, per model, one module of this source followed by the
-model's functions (which replace
-the stand-ins below), and compiles every function with ``numba.njit(cache=True)``, so that the
-machine code is cached on disk next to that module and later processes load it instead of
-compiling again.  Run as plain Python (with any ``rhs``) they give the same results, slowly.
+model's functions (which replace the stand-ins below), and compiles every function with
+``numba.njit(cache=True)``, so that the machine code is cached on disk next to that module and
+later processes load it instead of compiling again.  Run as plain Python (with any ``rhs``) they
+give the same results, slowly.
 
 Scalar loops throughout: numba compiles array expressions and its LAPACK binding
 (np.linalg.solve) in about ten seconds per process, more than a long run takes.
