@@ -18,6 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def hermite(s, h, y0, f0, y1, f1, cubic=True):
+    """Cubic Hermite interpolation at fractions ``s`` of steps of length ``h`` from values and
+    derivatives at their ends (error O(h⁴)); linear where ``cubic`` is False."""
+    h00 = np.where(cubic, (1 + 2 * s) * (1 - s) ** 2, 1 - s)
+    h01 = np.where(cubic, s**2 * (3 - 2 * s), s)
+    h10 = np.where(cubic, s * (1 - s) ** 2, 0.0)
+    h11 = np.where(cubic, s**2 * (s - 1), 0.0)
+    return h00 * y0 + h10 * h * f0 + h01 * y1 + h11 * h * f1
+
+
 class StepRecorder:
     """The pieces of every row of a march, collected step by step (in chunks: a batch adds
     many rows at a time); :meth:`dense` gives each row's :class:`DenseOutput`."""
@@ -31,21 +41,20 @@ class StepRecorder:
         self.interpolants: list[list[tuple]] = [[] for _ in range(n_rows)]
 
     @staticmethod
-    def _add(chunks: list, t0, t1, *columns) -> None:
+    def _add(chunks: list, rows, t0, t1, *columns) -> None:
         keep = np.asarray(t1) > np.asarray(t0)  # zero-length steps carry nothing
         if keep.any():
-            chunks.append(tuple(np.array(c)[keep] for c in (*columns[:1], t0, t1,
-                                                            *columns[1:])))
+            chunks.append(tuple(np.array(c)[keep] for c in (rows, t0, t1, *columns)))
 
     def add_steps(self, rows, t0, y0, t1, y1, frozen) -> None:
         """Accepted steps of ``rows`` (R,) on [t0, t1] (R,): end states and clamps (R, n),
         evaluated later by the stepper's ``dense``."""
-        self._add(self.steps, t0, t1, rows, y0, y1, frozen)
+        self._add(self.steps, rows, t0, t1, y0, y1, frozen)
 
     def add_hermite(self, rows, t0, y0, t1, y1, f0, f1) -> None:
         """Cubic Hermite pieces (linear for the linear states) of ``rows`` on [t0, t1], with
         end values and derivatives (R, n)."""
-        self._add(self.hermite, t0, t1, rows, y0, y1, f0, f1)
+        self._add(self.hermite, rows, t0, t1, y0, y1, f0, f1)
 
     def add_interpolant(self, row: int, t0: float, t1: float, interpolant, part: slice) -> None:
         """One piece of ``row`` on [t0, t1] given by ``interpolant(times) -> (m, q)``, of
@@ -98,9 +107,8 @@ class StepPieces(DenseOutput):
 
     def _evaluate(self, i, times):
         rows = np.full(len(self.starts), self.row)
-        which = i
         return self.stepper.dense(rows, self.starts, self.y0, self.ends, self.y1,
-                                  self.frozen, which, times).T
+                                  self.frozen, i, times).T
 
 
 class HermitePieces(DenseOutput):
@@ -114,13 +122,7 @@ class HermitePieces(DenseOutput):
     def _evaluate(self, i, times):
         h = (self.ends[i] - self.starts[i])[:, None]
         s = (times - self.starts[i])[:, None] / h
-        cubic = self.cubic
-        h00 = np.where(cubic, (1 + 2 * s) * (1 - s) ** 2, 1 - s)
-        h01 = np.where(cubic, s**2 * (3 - 2 * s), s)
-        h10 = np.where(cubic, s * (1 - s) ** 2, 0.0)
-        h11 = np.where(cubic, s**2 * (s - 1), 0.0)
-        return (h00 * self.y0[i] + h10 * h * self.f0[i] + h01 * self.y1[i]
-                + h11 * h * self.f1[i]).T
+        return hermite(s, h, self.y0[i], self.f0[i], self.y1[i], self.f1[i], self.cubic).T
 
 
 class InterpolantPieces(DenseOutput):

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ModelError
 from ..fractional.history import SAME_STEP
 from ..numeric.kernels import SAME_TIME
-from .dense import DenseOutput
+from .dense import DenseOutput, hermite
 
 #: File formats of :meth:`Solution.save`, by suffix.
 SAVE_FORMATS = (".npz", ".csv")
@@ -55,17 +55,12 @@ class Solution:
         if self.dense is not None:
             return self.dense(times)
         knots, values, slopes = self._knots()
-        out = np.empty((len(self.names), times.size))
         i = np.clip(np.searchsorted(knots, times, "right") - 1, 0, len(knots) - 2)
         i = np.where(knots[i] == knots[i + 1], i + 1, i)  # a jump: take the right piece
         i = np.minimum(i, len(knots) - 2)
         h = knots[i + 1] - knots[i]
         s = np.where(h > 0, (times - knots[i]) / np.where(h > 0, h, 1), 1.0)
-        h00, h10 = (1 + 2 * s) * (1 - s) ** 2, s * (1 - s) ** 2
-        h01, h11 = s**2 * (3 - 2 * s), s**2 * (s - 1)
-        out[:] = (h00 * values[:, i] + h10 * h * slopes[:, i] + h01 * values[:, i + 1]
-                  + h11 * h * slopes[:, i + 1])
-        return out
+        return hermite(s, h, values[:, i], slopes[:, i], values[:, i + 1], slopes[:, i + 1])
 
     def _knots(self):
         """Grid points and events (a jump: two knots at the event time) with values and

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numeric.bound import BoundModel
+from .dense import hermite
 
 
 @dataclass
@@ -94,9 +95,7 @@ class Stepper:
             w = which[inside]
             h = (t1 - t0)[w][:, None]
             s = (tq[inside] - t0[w])[:, None] / h
-            h00, h10 = (1 + 2 * s) * (1 - s) ** 2, s * (1 - s) ** 2
-            h01, h11 = s**2 * (3 - 2 * s), s**2 * (s - 1)
-            out[inside] = (h00 * y0[w] + h10 * h * f0[w] + h01 * y1[w] + h11 * h * f1[w])
+            out[inside] = hermite(s, h, y0[w], f0[w], y1[w], f1[w])
         return out
 
     def record(self, recorder, rows, t0, y0, t1, y1, frozen) -> None:
