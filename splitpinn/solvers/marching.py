@@ -374,10 +374,9 @@ class _Loop:
     def _stretch_ends(self, rows):
         """Where a stretch of ``rows`` without stops ends — t_end, the end of a refractory
         hold, the next stimulus jump — whether that end is a jump, and the clamped states."""
-        t = self.t[rows]
-        clamped = t < self.refractory_end[rows] - SAME_TIME
+        clamped = ~self._armed(rows)
         limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
-        jump = self._next_break(t)
+        jump = self._next_break(self.t[rows])
         return np.minimum(limit, jump), jump <= limit, self.clamp[rows] & clamped[:, None]
 
     def _next_break(self, t) -> np.ndarray:
@@ -395,12 +394,11 @@ class _Loop:
             nxt = grid[np.minimum(np.searchsorted(grid, tr + SAME_TIME, "right"), len(grid) - 1)]
             stop = np.minimum(np.minimum(stop, nxt), tr + self.h[rows])
         stop = np.minimum(stop, self._next_break(tr))
-        refr = self.refractory_end[rows]
-        clamped = tr < refr - SAME_TIME
+        clamped = ~self._armed(rows)
         frozen = self.clamp[rows] & clamped[:, None]
         if not self.free_steps:
             stop = np.minimum(stop, self.stepper.next_stop(rows, tr, frozen))
-        stop = np.where(clamped, np.minimum(stop, refr), stop)
+        stop = np.where(clamped, np.minimum(stop, self.refractory_end[rows]), stop)
         if self.coupling is not None:
             stop[:] = min(stop.min(), self.coupling.next_delivery(float(tr[0])))
         return stop, frozen
