@@ -109,20 +109,20 @@ class Model:
         def store(name, value):
             object.__setattr__(self, name, value)  # frozen: only construction sets fields
 
-        store("states", tuple(State(_key(s.name), _canonical(s.initial), _canonical(s.order))
+        store("states", tuple(State(name_of(s.name), _canonical(s.initial), _canonical(s.order))
                               for s in self.states))
-        store("equations", ReadOnlyDict({_key(k): _canonical(sp.sympify(v))
+        store("equations", ReadOnlyDict({name_of(k): _canonical(sp.sympify(v))
                                          for k, v in self.equations.items()}))
-        store("parameters", ReadOnlyDict({_key(k): _number(v, f"{self.name}: parameter {k}")
+        store("parameters", ReadOnlyDict({name_of(k): _number(v, f"{self.name}: parameter {k}")
                                           for k, v in self.parameters.items()}))
-        store("auxiliaries", ReadOnlyDict({_key(k): _canonical(sp.sympify(v))
+        store("auxiliaries", ReadOnlyDict({name_of(k): _canonical(sp.sympify(v))
                                            for k, v in self.auxiliaries.items()}))
         store("stimulus", _canonical(sp.sympify(self.stimulus)))
-        store("presets", ReadOnlyDict({p: ReadOnlyDict({_key(k): v for k, v in values.items()})
+        store("presets", ReadOnlyDict({p: ReadOnlyDict({name_of(k): v for k, v in values.items()})
                                        for p, values in self.presets.items()}))
-        store("units", ReadOnlyDict({_key(k): str(v) for k, v in self.units.items()}))
+        store("units", ReadOnlyDict({name_of(k): str(v) for k, v in self.units.items()}))
         if self.spike_detector is not None:
-            store("spike_detector", SpikeDetector(_key(self.spike_detector.state),
+            store("spike_detector", SpikeDetector(name_of(self.spike_detector.state),
                                                   self.spike_detector.threshold))
         store("events", tuple(self._resolve_event(ev) for ev in self.events))
         self._validate()
@@ -169,11 +169,11 @@ class Model:
             reads = self.expand(condition, stimulus=False).free_symbols
             clamp = tuple(n for n in self.state_names if self.symbol(n) in reads)
         elif isinstance(event.clamp, str | sp.Symbol):
-            clamp = (_key(event.clamp),)
+            clamp = (name_of(event.clamp),)
         else:
-            clamp = tuple(_key(k) for k in event.clamp)
+            clamp = tuple(name_of(k) for k in event.clamp)
         return Event(condition,
-                     ReadOnlyDict({_key(k): _canonical(v) for k, v in event.reset.items()}),
+                     ReadOnlyDict({name_of(k): _canonical(v) for k, v in event.reset.items()}),
                      _canonical(event.refractory), clamp,
                      str(condition) if event.name is None else event.name)
 
@@ -409,7 +409,7 @@ class Model:
                 raise ModelError(f"{self.name}: unknown preset {preset!r} (known: {known})")
             values.update(self.presets[preset])
         for k, v in (overrides or {}).items():
-            k = _key(k)
+            k = name_of(k)
             if k not in values:
                 raise ModelError(f"{self.name}: unknown parameter {k!r} "
                                  f"(known: {', '.join(self.parameters)})")
@@ -475,7 +475,7 @@ def _fmt(value) -> str:
         return str(value)
 
 
-def _key(name) -> str:
+def name_of(name) -> str:
     """A name given as a string or a sympy Symbol, as a string."""
     if isinstance(name, sp.Symbol):
         return name.name

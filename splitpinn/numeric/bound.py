@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from ..declare import model as _declaration
-from ..declare.model import I_ext, Model, fires_again, t
+from ..declare.model import I_ext, Model, fires_again, name_of, t
 from ..errors import ModelError
 from . import cache
 from .kernels import strict
@@ -70,12 +70,8 @@ def bind(model: Model, parameters: Mapping[str, float] | None = None,
     values = model.resolve_parameters(preset, parameters)
     if parameters:
         _check_resets(model, values)
-    return BoundModel(model, values, {_key(k): v for k, v in (initial or {}).items()},
+    return BoundModel(model, values, {name_of(k): v for k, v in (initial or {}).items()},
                       preset if preset is not None else model.default_preset)
-
-
-def _key(name) -> str:
-    return name if isinstance(name, str) else str(name)
 
 
 def _check_resets(model: Model, values: Mapping) -> None:
