@@ -288,12 +288,13 @@ class Model:
                                  "parameter or auxiliary")
         if not self.unused_ok:
             self._check_parameters_used([e for _, e in checks])
+        landings = self.reset_landings()
         for what, preset in {"the default parameters": None,
                              **{f"preset {p}": p for p in self.presets}}.items():
-            values = self.resolve_parameters(preset)
-            for event, after, refractory in self.reset_landings():
-                g = float(after.xreplace(self._numbers(values)))
-                period = float(sp.sympify(refractory).xreplace(self._numbers(values)))
+            numbers = self._numbers(self.resolve_parameters(preset))
+            for event, after, refractory in landings:
+                g = float(after.xreplace(numbers))
+                period = float(refractory.xreplace(numbers))
                 if fires_again(g, period, event.condition.rel_op):
                     raise ModelError(self.reset_message(event, what))
         self._check_initial_state(self.resolve_parameters())
