@@ -119,15 +119,8 @@ def compiled_model(bound: BoundModel) -> CompiledModel:
     only in their stimulus share them, and with them the kernels specialised to them:
     compiling those takes seconds)."""
     sources = cache.cached(bound.model.key, "compiled sources", lambda: _sources(bound))
-
-    def build() -> CompiledModel:
-        try:
-            return _build(sources)
-        except SyntaxError as error:  # a sympy construct without a Python form
-            raise NotCompilable(str(error)) from error
-
     digest = hashlib.sha256("\0".join(sources).encode()).hexdigest()
-    return cache.cached(f"sources {digest}", "compiled", build)
+    return cache.cached(f"sources {digest}", "compiled", lambda: _build(sources))
 
 
 def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) -> str:
