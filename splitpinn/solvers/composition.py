@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import NotCompilable, fall_back
+from ..numeric.compiled import FrozenComposition, NotCompilable, fall_back
 from ..numeric.kernels import crossed
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets
@@ -223,8 +223,6 @@ class CompositionStepper(Stepper):
 def _frozen_composition(bound: BoundModel, the_plan: Plan, trainer):
     """The compiled composed step when every stage is a least-squares PINN stage with frozen
     coefficients and a right-hand side constant over the stage, in one branch (else None)."""
-    from ..numeric.compiled import FrozenComposition
-
     if len(the_plan.branches) > 1:
         return None
     frozen = getattr(trainer, "frozen_system", None)
