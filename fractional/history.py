@@ -86,32 +86,61 @@ def soe_setup(alpha: np.ndarray, t0: float, t_end: float, dt_min: float, tol: fl
     return delta, t0 + span * (1.0 + SAME_STEP), s, w  # t_max: slack for rounding only
 
 
+#: Taylor coefficients of phi(y) = int_0^1 (1 - 2v) exp(-y v) dv = sum_k PHI_SERIES[k-1] y^k
+#: (k = 1..20; the first omitted term is below 1/20! < 1e-18 for y <= 1).
+PHI_SERIES = np.array([(-1) ** (k + 1) * k / (math.factorial(k) * (k + 1) * (k + 2))
+                       for k in range(1, 21)])
+
+
 @dataclass
-class Recurrence:
-    """A fast memory over equal steps dt, as the linear recurrence that a compiled march runs.
+class MarchState:
+    """A fast memory as the arrays that the compiled march
+    (:func:`splitpinn.numeric.kernels.march`) updates in place: ``clock`` = (t_last, t_ref,
+    start of the pending L2-1σ piece), the accumulators ``acc`` (m, N_exp), ``u_last``, the
+    increment ``du_p`` of the pending piece, ``window`` = (first, end, a piece is pending)
+    into the exact pieces ``wa``, ``wb`` (start and end), ``wdu``, ``wd2`` (increment and
+    curvature), which have room for more pieces after ``end``."""
 
-    With du_last the increment of the last recorded interval, a step from (t_last, u_last) to
-    (t_last + dt, u) satisfies
-        (E * acc).sum(1) + P * du_last + c * (u - u_last) ~ D^a u(t_last + sigma dt),
-    and recording it maps acc <- D * acc + G1 * du_last + G2 * d2 (per component, over the
-    exponentials; d2 = (du - du_last) / (2 dt^2), the curvature L2-1σ keeps, G2 = 0 for L1)
-    and du_last <- du = u - u_last.  ``acc`` and ``du_last`` are copies of the current state.
-    """
-
-    dt: float
-    sigma: float
-    E: np.ndarray
-    P: np.ndarray
-    c: np.ndarray
-    D: np.ndarray
-    G1: np.ndarray
-    G2: np.ndarray
+    clock: np.ndarray
     acc: np.ndarray
-    du_last: np.ndarray
+    u_last: np.ndarray
+    du_p: np.ndarray
+    window: np.ndarray
+    wa: np.ndarray
+    wb: np.ndarray
+    wdu: np.ndarray
+    wd2: np.ndarray
+
+    @classmethod
+    def of(cls, t_last, t_ref, acc, u_last, pieces, pending, room: int) -> MarchState:
+        """From a memory's pieces (a, b, du, d2) and its pending piece (a, du) or None, with
+        room for ``room`` more pieces."""
+        m, k = u_last.size, len(pieces)
+        wa, wb = np.empty(k + room), np.empty(k + room)
+        wdu, wd2 = np.empty((k + room, m)), np.empty((k + room, m))
+        for i, (a, b, du, d2) in enumerate(pieces):
+            wa[i], wb[i], wdu[i], wd2[i] = a, b, du, d2
+        start, du_p = (np.nan, np.zeros(m)) if pending is None else pending
+        return cls(np.array([t_last, t_ref, start], dtype=float), np.array(acc, dtype=float),
+                   np.array(u_last, dtype=float), np.array(du_p, dtype=float),
+                   np.array([0, k, pending is not None], dtype=np.int64), wa, wb, wdu, wd2)
+
+    def pieces(self) -> list:
+        """The exact pieces (a, b, du, d2) of the window, in order."""
+        return [(float(self.wa[k]), float(self.wb[k]), self.wdu[k].copy(), self.wd2[k].copy())
+                for k in range(self.window[0], self.window[1])]
 
 
-def _same_step(h: float, dt: float) -> bool:
-    return abs(h - dt) <= SAME_STEP * dt
+def march_tables(history, sigma: float, quadratic: bool, beta) -> tuple:
+    """The constants of a fast memory for the compiled march: (sigma, delta, s, w, orders,
+    constants (4, m): 1/Gamma(1-a), 1/Gamma(2-a), 1/Gamma(3-a), quadratic; (beta (m, terms):
+    the series of the L2-1σ curvature integral per component, zero for order 1 or L1;
+    PHI_SERIES))."""
+    alpha = history._alpha
+    constants = np.array([rgamma(1.0 - alpha), history._rg2, rgamma(3.0 - alpha),
+                          np.full(alpha.shape, float(quadratic))])
+    return (float(sigma), float(history._delta), history._s, history._w, alpha, constants,
+            (np.ascontiguousarray(beta, dtype=float), PHI_SERIES))
 
 
 class History(ABC):
@@ -285,30 +314,25 @@ class FastHistory(History):
         self._acc = self._acc * decay + du[:, None] * gain
         self._t_ref = b
 
-    def uniform_recurrence(self, dt: float) -> Recurrence | None:
-        """The march over further steps dt as a :class:`Recurrence`, or None unless the memory
-        is in its steady state for them (its last interval, the one kept exact, has length
-        dt and all earlier ones are absorbed)."""
-        if len(self._window) != 1:
-            return None
-        a, b, du = self._window[0]
-        if not (b == self._t_last and a == self._t_ref and _same_step(b - a, dt)):
-            return None
-        s, w = self._s, self._w
-        t = np.array([self._t_last + dt])
-        window = _interval_terms(t, np.array([a]), np.array([b]), np.ones((1, du.size)),
-                                 self._groups)[0]
-        zero = np.zeros_like(s)
-        return Recurrence(dt, 1.0, np.exp(-s * (t[0] - a)), window,
-                          self.local_coefficient(t[0]), np.exp(-s * dt),
-                          -w * np.expm1(-s * dt) / (s * dt), zero, self._acc.copy(), du.copy())
+    def march_state(self, room: int) -> MarchState:
+        """The memory as the arrays of the compiled march, with room for ``room`` steps."""
+        zero = np.zeros_like(self._u_last)
+        pieces = [(a, b, du, zero) for a, b, du in self._window]
+        return MarchState.of(self._t_last, self._t_ref, self._acc, self._u_last, pieces, None,
+                             room + 1)
 
-    def resume(self, t_before: float, t_last: float, u_last, acc, du_last) -> None:
-        """Take over the state a compiled march of :meth:`uniform_recurrence` left after
-        recording the interval [t_before, t_last]."""
-        self._t_last, self._u_last = float(t_last), np.array(u_last, dtype=float)
-        self._acc, self._t_ref = np.array(acc), float(t_before)
-        self._window = [(float(t_before), float(t_last), np.array(du_last))]
+    def march_tables(self) -> tuple:
+        """The constants of the compiled march (:func:`march_tables`): L1, sigma = 1."""
+        if "march" not in self._cache:
+            beta = np.zeros((self._alpha.size, 1))
+            self._cache["march"] = march_tables(self, 1.0, False, beta)
+        return self._cache["march"]
+
+    def take(self, state: MarchState) -> None:
+        """Take over the memory that a compiled march left in ``state``."""
+        self._t_last, self._t_ref = float(state.clock[0]), float(state.clock[1])
+        self._u_last, self._acc = state.u_last.copy(), state.acc.copy()
+        self._window = [(a, b, du) for a, b, du, _ in state.pieces()]
 
     def _history(self, t):
         if t.max() > self._t_max:

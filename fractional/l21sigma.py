@@ -35,13 +35,20 @@ from abc import abstractmethod
 import numpy as np
 from scipy.special import rgamma
 
-from .history import History, Recurrence, _interval_terms, _same_step, reuse, soe_setup
+from .history import (
+    PHI_SERIES,
+    History,
+    MarchState,
+    _interval_terms,
+    march_tables,
+    reuse,
+    soe_setup,
+)
 from .l1 import _check_mesh, graded_mesh, l1_kernel_quotient, validate_alpha
 
 _SERIES_Z2 = 1.0 / 16.0  # first moment: series where z^2 = (h / (2 gap + h))^2 is at most this
 _SERIES_TERMS = 14  # the first omitted term is below z^28 < 1e-16 of the first
 _VERY_FAR_Z2, _VERY_FAR_TERMS = 1e-4, 4  # where z^8 <= 1e-16: four terms
-_PHI_TERMS = 20  # series of _phi for y <= 1: 1/20! < 1e-18
 
 
 def default_sigma(alpha) -> float:
@@ -196,8 +203,8 @@ def _phi(y: np.ndarray) -> np.ndarray:
     small = y <= 1.0
     ys = np.where(small, y, 1.0)
     series = np.zeros_like(ys)
-    for k in range(_PHI_TERMS, 0, -1):  # sum_k (-1)^(k+1) k y^k / (k! (k+1) (k+2))
-        series = series * ys + (-1) ** (k + 1) * k / (math.factorial(k) * (k + 1) * (k + 2))
+    for coefficient in PHI_SERIES[::-1]:
+        series = series * ys + coefficient
     yl = np.where(small, 1.0, y)
     closed = (-np.expm1(-yl) * (1.0 - 2.0 / yl) + 2.0 * np.exp(-yl)) / yl
     return np.where(small, series * ys, closed)
@@ -387,28 +394,30 @@ class FastL21SigmaHistory(L21SigmaHistory):
         self._acc = self._acc * decay + gain
         self._t_ref = b
 
-    def uniform_recurrence(self, dt: float) -> Recurrence | None:
-        """The march over further steps dt as a :class:`~splitpinn.fractional.history.
-        Recurrence`, or None unless the memory is in its steady state for them (the pending
-        interval has length dt, every earlier piece is absorbed)."""
-        if self._window or self._pending is None:
-            return None
-        a, b, du = self._pending
-        if not (b == self._t_last and a == self._t_ref and _same_step(b - a, dt)):
-            return None
-        t = self._t_last + dt
-        i0, k = (x[0] for x in self._pending_integrals(np.array([t])))
-        slope, curve = self._gains(dt)
-        return Recurrence(dt, self._sigma, np.exp(-self._s * (b - a + self._sigma * dt)),
-                          (i0 - k) / (b - a), self.local_coefficient(t), np.exp(-self._s * dt),
-                          slope, curve, self._acc.copy(), du.copy())
+    def march_state(self, room: int) -> MarchState:
+        """The memory as the arrays of the compiled march, with room for ``room`` steps."""
+        pending = None
+        if self._pending is not None:
+            pending = (self._pending[0], self._pending[2])
+        return MarchState.of(self._t_last, self._t_ref, self._acc, self._u_last, self._window,
+                             pending, room + 1)
 
-    def resume(self, t_before: float, t_last: float, u_last, acc, du_last) -> None:
-        """Take over the state a compiled march of :meth:`uniform_recurrence` left after
-        recording the interval [t_before, t_last]."""
-        self._t_last, self._u_last = float(t_last), np.array(u_last, dtype=float)
-        self._acc, self._t_ref = np.array(acc), float(t_before)
-        self._pending, self._window = (float(t_before), float(t_last), np.array(du_last)), []
+    def march_tables(self) -> tuple:
+        """The constants of the compiled march (:func:`~splitpinn.fractional.history.
+        march_tables`): this sigma, the curvature kept."""
+        if "march" not in self._cache:
+            beta = np.array([_moment_series(order) if order < 1 else (0.0,) * _SERIES_TERMS
+                             for order in self._alpha])
+            self._cache["march"] = march_tables(self, self._sigma, True, beta)
+        return self._cache["march"]
+
+    def take(self, state: MarchState) -> None:
+        """Take over the memory that a compiled march left in ``state``."""
+        self._t_last, self._t_ref = float(state.clock[0]), float(state.clock[1])
+        self._u_last, self._acc = state.u_last.copy(), state.acc.copy()
+        self._window = state.pieces()
+        self._pending = ((float(state.clock[2]), self._t_last, state.du_p.copy())
+                         if state.window[2] else None)
 
     def _gains(self, h: float):
         """w int_0^h e^(-s x) dx / h and w int_0^h e^(-s x) (h - 2x) dx per node."""

@@ -1,7 +1,7 @@
-"""The compiled model functions and the compiled uniform-step fractional march, each checked
-against the numpy path they replace (lambdified sympy; the fractional reference with
-``compiled=False``), which the rest of the suite checks against closed forms and converged
-solutions."""
+"""The compiled model functions against lambdified sympy; the compiled fractional march
+against the fractional reference with ``compiled=False``; split-PINN's kernels compiled and
+as plain Python (``compiled=False``), and where numba fails.  The rest of the suite checks
+the results against closed forms and converged solutions."""
 
 import numpy as np
 import pytest
@@ -97,43 +97,14 @@ def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
     np.testing.assert_array_equal(kept.y, slow.y)
 
 
-# -- the compiled composed step of split-PINN ----------------------------------------------------
-def _steppers(bound):
-    from splitpinn.solvers.composition import CompositionStepper, _make_trainer
-    from splitpinn.solvers.splitting import plan
-
-    the_plan = plan(bound)
-    trainer = _make_trainer(bound, "least-squares", 0, {})
-    return (CompositionStepper(bound, the_plan, trainer, False),
-            CompositionStepper(bound, the_plan, trainer, False, compiled=False))
-
-
-def test_compiled_composed_step_equals_the_numpy_one():
-    """HH batch (Yoshida: negative stage fractions), mixed currents, states off rest, one row
-    with V clamped: the same states to rounding."""
-    bound = resolve_model("hh").bind({"I": np.array([10.0, 6.0, 0.0, 20.0])})
-    fast, slow = _steppers(bound)
-    assert fast.compiled is not None and slow.compiled is None
-    rng = np.random.default_rng(3)
-    rows = np.arange(4)
-    y = np.asarray(bound.y0, dtype=float) * (1 + 0.1 * rng.standard_normal((4, 4)))
-    t, h = rng.uniform(0, 50, 4), np.array([0.01, 0.05, 0.002, 0.03])
-    frozen = np.zeros((4, 4), dtype=bool)
-    frozen[2, 0] = True
-    y_fast, ok_fast = fast.compose(rows, t, y, h, frozen)
-    y_slow, ok_slow = slow.compose(rows, t, y, h, frozen)
-    assert ok_fast.all() and ok_slow.all()
-    np.testing.assert_allclose(y_fast, y_slow, rtol=1e-12, atol=1e-12)
-    assert y_fast[2, 0] == y[2, 0]  # the clamped state is held
-    np.testing.assert_allclose(fast.derivative(rows, t, y, frozen),
-                               slow.derivative(rows, t, y, frozen), rtol=1e-12, atol=1e-12)
-
-
+# -- the composed step of split-PINN in one kernel ---------------------------------------------
 @pytest.mark.parametrize("name, parameters, t_end", [
     ("hh", {"I": np.array([0.0, 6.5, 10.0])}, 20.0),  # a batch, adaptive steps
     ("lif", {}, 60.0),  # resets and refractory holds
 ])
-def test_compiled_split_pinn_solve_equals_the_numpy_one(name, parameters, t_end):
+def test_compiled_split_pinn_solve_equals_the_plain_python_one(name, parameters, t_end):
+    """``compiled=False`` runs the same kernels as plain Python: the same steps, spikes and
+    trace (numba's float arithmetic is Python's)."""
     import splitpinn
 
     fast = splitpinn.solve(name, "split-pinn", t_end, parameters=parameters)
@@ -170,10 +141,11 @@ def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
 
 
 @pytest.mark.parametrize("where", ["building", "calling"])
-def test_split_pinn_keeps_the_numpy_path_where_numba_fails(monkeypatch, where):
+def test_split_pinn_runs_the_plain_kernels_where_numba_fails(monkeypatch, where):
     """A model numba cannot compile, found when its functions are printed ("building") or
     when a kernel is first typed ("calling": the output derivative at the start, before
-    any step), leaves split-PINN on numpy with the same result, and says so."""
+    any step), leaves split-PINN on the same kernels as plain Python, with the same result,
+    and says so."""
     import splitpinn
 
     def refuse(*args):
@@ -207,10 +179,11 @@ def test_plain_steps_leave_the_python_loop_to_events(monkeypatch):
     assert len(tried) <= 3 * (solution.spike_times.size + 1)
 
 
-def test_compiled_split_pinn_under_a_stepwise_stimulus_equals_the_numpy_one():
-    """A step current switched on between grid points and off on one: the compiled path
+def test_compiled_split_pinn_under_a_stepwise_stimulus_equals_the_plain_python_one():
+    """A step current switched on between grid points and off on one: the compiled kernels
     (one stimulus value per step, taken inside it; the loop takes the step to each jump)
-    gives the numpy path's steps and results, the output derivatives at the jumps included."""
+    give the plain Python run's steps and results, the output derivatives at the jumps
+    included."""
     import splitpinn
     from splitpinn.declare.stimulus import step
 

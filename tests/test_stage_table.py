@@ -10,14 +10,13 @@ import pytest
 from splitpinn.api import resolve_model
 from splitpinn.numeric import kernels
 from splitpinn.numeric.stage_table import WIDTH, Z_HIGH, Z_LOW, StageTable, direct_stage
-from splitpinn.solvers.splitting import plan
 from splitpinn.solvers.subsolvers import LeastSquaresPINN
 
 
 @pytest.fixture(scope="module")
 def system():
     bound = resolve_model("hh").bind({})
-    return LeastSquaresPINN(bound).frozen_system(plan(bound).subproblems[0])
+    return LeastSquaresPINN(bound).frozen_system()
 
 
 def _precise_end_value(system, z: float) -> float:

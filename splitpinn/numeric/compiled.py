@@ -7,18 +7,20 @@ around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost 
   sympy as scalar Python (common subexpressions shared), written with the kernels of
   :mod:`splitpinn.numeric.kernels` into one module per model in a cache folder and compiled by numba
   with its disk cache: the first process compiles (seconds), later ones load the machine code.
-* :func:`march_uniform`: the implicit L1 / L2-1σ march over a stretch of equal steps with a
-  sum-of-exponentials memory (:meth:`~splitpinn.fractional.FastHistory.uniform_recurrence`),
+* :func:`march_uniform`: the implicit L1 / L2-1σ march over a stretch of steps, equal or graded
+  after an onset, with a sum-of-exponentials memory
+  (:class:`~splitpinn.fractional.history.MarchState`),
   Newton per step, stopping before the first step that crosses a threshold.
-* :class:`FrozenComposition`: split-PINN's composed step when every stage is a least-squares
-  stage with frozen coefficients (HH, LIF), for all rows of a batch in one call, each stage
-  taken from its :class:`~splitpinn.numeric.stage_table.StageTable` where that meets the tolerance;
-  and its adaptive march between events (:meth:`FrozenComposition.march`), which takes the
+* :class:`StageKernel`: split-PINN's least-squares stages of decoupled integer-order
+  sub-problems, for all rows of a batch in one call (a frozen-coefficient stage taken from its
+  :class:`~splitpinn.numeric.stage_table.StageTable` where that meets the tolerance, any other
+  fitted by Gauss–Newton), and :class:`Composition`, the composed step of a plan made of such
+  stages and its adaptive march between events (:meth:`Composition.march`), which takes the
   marching loop's Python out of the steps that need no event handling.
 
-The fractional reference and split-PINN use them where they apply and keep their numpy paths
-everywhere else (``compiled=False`` keeps those throughout, for debugging), and say so once
-per model (:func:`fall_back`, a :class:`~splitpinn.errors.CompilationWarning` with the reason).
+Every rule is written once, in :mod:`splitpinn.numeric.kernels`; ``compiled=False`` runs the
+same functions as plain Python (:func:`plain_model`), and so does a model numba cannot compile,
+after a :class:`~splitpinn.errors.CompilationWarning` with the reason (:func:`fall_back`).
 numba is imported on first use: it takes about a second.  The cache folder is
 ``$SPLITPINN_CACHE_DIR``, else ``$XDG_CACHE_HOME/splitpinn`` or ``~/.cache/splitpinn``, else one
 temporary folder per process.  Its files are trusted only as far as they are checked: a module
@@ -36,10 +38,12 @@ import functools
 import hashlib
 import importlib.util
 import inspect
+import math
 import os
 import shutil
 import sys
 import tempfile
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +53,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from ..declare.stimulus import Sampled
 from ..errors import CompilationWarning
 from . import cache, kernels
 from .bound import BoundModel
@@ -73,8 +78,8 @@ def fall_back(bound: BoundModel, error: NotCompilable) -> None:
     if seen in _WARNED:
         return
     _WARNED.add(seen)
-    warnings.warn(f"model {bound.model.name!r} runs uncompiled (the numpy path: same results, "
-                  f"10-100x slower): {error}", CompilationWarning, stacklevel=3)
+    warnings.warn(f"model {bound.model.name!r} runs uncompiled (same results, 10-100x "
+                  f"slower): {error}", CompilationWarning, stacklevel=3)
 
 
 #: The models :func:`fall_back` has warned about.
@@ -82,14 +87,13 @@ _WARNED: set[tuple[str, str | None]] = set()
 
 
 class Marched(NamedTuple):
-    """What :func:`march_uniform` did: the ``states`` (count, n) of the steps it took (all
-    recorded), the memory's ``acc`` and ``du_last`` after them, the crossing functions
-    ``before`` the next step and the Newton ``iterations`` (a step whose Newton iteration
-    failed is not taken: the caller's numpy step repeats it and reports the failure)."""
+    """What :func:`march_uniform` did: the ``states`` (count, n) at the stops it took (all
+    recorded in the memory's :class:`~splitpinn.fractional.history.MarchState`, which it
+    updated in place), the crossing functions ``before`` the next step and the Newton
+    ``iterations`` (a step whose Newton iteration failed is not taken: the caller's numpy step
+    repeats it and reports the failure)."""
 
     states: np.ndarray
-    acc: np.ndarray
-    du_last: np.ndarray
     before: np.ndarray
     iterations: int
 
@@ -99,16 +103,24 @@ class CompiledModel:
     """The compiled functions of one model (see :mod:`splitpinn.numeric.kernels`): ``rhs``,
     ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
     event then the spike detector, as :class:`splitpinn.solvers.marching._Crossings`), and the
-    kernels ``march``, ``compose``, ``march_adaptive`` and ``rhs_rows`` that call them (with the
-    module's ``diagonal``)."""
+    kernels ``march``, ``stage_rows``, ``compose``, ``march_adaptive`` and ``rhs_rows`` that
+    call them (with the module's ``state_diagonal`` and ``stimulus``).  ``jit``: whether they
+    are compiled (else the same functions as plain Python: :func:`compiled_model`)."""
 
     rhs: object
     jacobian: object
     crossings: object
     march: object
+    stage_rows: object
     compose: object
     march_adaptive: object
     rhs_rows: object
+    jit: bool = True
+
+
+#: The functions of :class:`CompiledModel`, by name in the module.
+_FUNCTIONS = ("rhs", "jacobian", "crossings", "march", "stage_rows", "compose", "march_adaptive",
+              "rhs_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -116,16 +128,76 @@ def compiled_model(bound: BoundModel) -> CompiledModel:
     process in :mod:`splitpinn.numeric.cache`: the sources under the model's key (printing
     them takes a while: once per model content, so each ``solve("hh", ...)`` after the first
     prints nothing), the compiled functions under a digest of the sources (models that differ
-    only in their stimulus share them, and with them the kernels specialised to them:
+    only in a stepwise stimulus share them, and with them the kernels specialised to them:
     compiling those takes seconds)."""
     sources = cache.cached(bound.model.key, "compiled sources", lambda: _sources(bound))
     digest = hashlib.sha256("\0".join(sources).encode()).hexdigest()
     return cache.cached(f"sources {digest}", "compiled", lambda: _build(sources))
 
 
+def plain_model(bound: BoundModel) -> CompiledModel:
+    """The functions of :func:`compiled_model` as plain Python, uncompiled (``compiled=False``,
+    and where numba fails): the same rules, about a hundred times slower."""
+    sources = cache.cached(bound.model.key, "compiled sources", lambda: _sources(bound))
+    digest = hashlib.sha256("\0".join(sources).encode()).hexdigest()
+    return cache.cached(f"sources {digest}", "plain", lambda: _plain(sources))
+
+
+def _plain(sources: tuple[str, ...]) -> CompiledModel:
+    """The functions of the module of ``sources`` as plain Python: its text without the
+    footer that compiles it, run in a namespace of its own, with math functions that give
+    inf on overflow as numba's do (Python's raise; :func:`_call` runs them with numpy's
+    floating-point warnings off)."""
+    _, text = _module_text(sources)
+    namespace = {"__name__": "splitpinn_model_plain"}
+    exec(compile(text.removesuffix(_FOOTER), "<splitpinn model>", "exec"), namespace)
+    namespace["math"] = _OVERFLOW_AS_INF
+    return CompiledModel(*(namespace[name] for name in _FUNCTIONS), jit=False)
+
+
+def _overflow_as_inf(name: str):
+    """``math.<name>``, giving numpy's ±inf where Python raises OverflowError, as numba's
+    math does."""
+    function = getattr(math, name)
+
+    @functools.wraps(function)
+    def call(*args):
+        try:
+            return function(*args)
+        except OverflowError:
+            return float(getattr(np, {"pow": "power"}.get(name, name))(*args))
+
+    return call
+
+
+#: The math module for plain-Python kernels (see :func:`_plain`).
+_OVERFLOW_AS_INF = types.SimpleNamespace(**{
+    name: _overflow_as_inf(name) if callable(value) else value
+    for name, value in vars(math).items() if not name.startswith("_")})
+
+
 def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) -> str:
     """Python source of ``def name(t, I_ext, y, p, out)`` assigning each expression to its
     output slot; every symbol is renamed (user names may be keywords or shadow builtins)."""
+    return "\n".join([f"def {name}(t, I_ext, y, p, out):", *_body(bound, outputs, "    "),
+                      "    return 0"]) + "\n"
+
+
+def _branched_source(name: str, bound: BoundModel,
+                     branches: list[list[tuple[str, sp.Expr]]]) -> str:
+    """Python source of ``def name(k, t, I_ext, y, p, out)`` that assigns the outputs of
+    ``branches[k]`` only (as :func:`_source`, one branch per k)."""
+    lines = [f"def {name}(k, t, I_ext, y, p, out):"]
+    for k, outputs in enumerate(branches):
+        lines += [f"    {'if' if k == 0 else 'elif'} k == {k}:",
+                  *_body(bound, outputs, "        ")]
+    return "\n".join([*lines, "    return 0"]) + "\n"
+
+
+def _body(bound: BoundModel, outputs: list[tuple[str, sp.Expr]], indent: str) -> list[str]:
+    """The lines that load the states and parameters the expressions use from ``y`` and
+    ``p`` and assign each (common subexpressions shared) to its slot of ``out`` (or return
+    it, for the slot "")."""
     n = len(bound.names)
     t, stim, *rest = bound.args
     states, params = rest[:n], rest[n:]
@@ -133,20 +205,30 @@ def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) ->
     rename |= {s: sp.Symbol(f"y{k}") for k, s in enumerate(states)}
     rename |= {s: sp.Symbol(f"p{k}") for k, s in enumerate(params)}
     exprs = [sp.sympify(e).xreplace(rename) for _, e in outputs]
+    used = {str(x) for e in exprs for x in e.free_symbols}
     shared, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("c"))
     printer = PythonCodePrinter({"allow_unknown_functions": True})
-    lines = [f"def {name}(t, I_ext, y, p, out):"]
-    lines += [f"    y{k} = y[{k}]" for k in range(n)]
-    lines += [f"    p{k} = p[{k}]" for k in range(len(params))]
-    lines += [f"    {s} = {printer.doprint(e)}" for s, e in shared]
-    lines += [f"    out[{slot}] = {printer.doprint(e)}"
+    lines = [f"y{k} = y[{k}]" for k in range(n) if f"y{k}" in used]
+    lines += [f"p{k} = p[{k}]" for k in range(len(params)) if f"p{k}" in used]
+    lines += [f"{s} = {printer.doprint(e)}" for s, e in shared]
+    lines += [f"out[{slot}] = {printer.doprint(e)}" if slot else f"return {printer.doprint(e)}"
               for (slot, _), e in zip(outputs, reduced, strict=True)]
-    return "\n".join(lines + ["    return 0"]) + "\n"
+    return [indent + line for line in lines]
+
+
+def smooth_stimulus(bound: BoundModel) -> sp.Expr | None:
+    """The stimulus, an expression of t and the parameters, where it varies inside a step
+    and prints as Python (not stepwise, no recording), else None.  Printed into the
+    model's module only then: models that differ only in a stepwise stimulus share one."""
+    expr = sp.sympify(bound.model.stimulus)
+    if bound.stepwise_stimulus or any(isinstance(f, Sampled) for f in expr.atoms(sp.Function)):
+        return None
+    return expr
 
 
 def _sources(bound: BoundModel) -> tuple[str, ...]:
-    """The sources of ``rhs``, ``jacobian``, ``diagonal`` and ``crossings`` (see
-    :class:`CompiledModel`)."""
+    """The sources of ``stimulus``, ``rhs``, ``jacobian``, ``state_diagonal`` and
+    ``crossings`` (see :class:`CompiledModel`)."""
     numeric = bound.numeric
     n = len(bound.names)
     jac = numeric.jacobian_exprs
@@ -157,18 +239,14 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
         state = bound.args[2 + bound.index(detector.state)]
         crossings.append((str(len(crossings)), state - detector.threshold))
     rhs = numeric.rhs_exprs
-    return (_source("rhs", bound, [(str(i), e) for i, e in enumerate(rhs)]),
+    smooth = smooth_stimulus(bound)
+    return (_source("stimulus", bound, [("", 0.0 if smooth is None else smooth)]),
+            _source("rhs", bound, [(str(i), e) for i, e in enumerate(rhs)]),
             _source("jacobian", bound, [(f"{i}, {j}", jac[i, j]) for i in range(n)
                                         for j in range(n)]),
-            _source("diagonal", bound, [(f"0, {i}", e) for i, e in enumerate(rhs)]
-                    + [(f"1, {i}", jac[i, i]) for i in range(n)]),
+            _branched_source("state_diagonal", bound, [[("0", rhs[i]), ("1", jac[i, i])]
+                                                       for i in range(n)]),
             _source("crossings", bound, crossings))
-
-
-_NAMES = ("XOverOneMinusExp", "XOverOneMinusExpPrime", "rhs", "jacobian", "diagonal",
-          "crossings", "strict", "fires", "crossed", "solve_in_place", "cholesky_solve_in_place",
-          "march", "tabulated_stage", "compose_row", "compose", "step_control", "march_adaptive",
-          "rhs_rows")
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:
@@ -202,9 +280,7 @@ def _build(sources: tuple[str, ...]) -> CompiledModel:
                                 f"{_LOCK_TIMEOUT:.0f} s", key) from error
         except OSError as error:
             raise NotCompilable(f"cannot write or lock {path}: {error}", key) from error
-    return CompiledModel(*(getattr(module, name) for name in
-                           ("rhs", "jacobian", "crossings", "march", "compose", "march_adaptive",
-                            "rhs_rows")))
+    return CompiledModel(*(getattr(module, name) for name in _FUNCTIONS))
 
 
 def _module_text(sources: tuple[str, ...]) -> tuple[str, str]:
@@ -255,9 +331,9 @@ def _import(name: str, path: Path, text: str, lock):
     sys.modules[name] = module  # numba's disk cache finds its module by name
     try:
         exec(compile(text, str(path), "exec", dont_inherit=True), module.__dict__)
-        for function in _NAMES:
-            dispatcher = getattr(module, function)
-            dispatcher.compile = _locked(lock, dispatcher.compile, key)
+        for dispatcher in vars(module).values():
+            if hasattr(dispatcher, "py_func"):  # every function, compiled by the footer
+                dispatcher.compile = _locked(lock, dispatcher.compile, key)
     except Exception as error:  # SyntaxError: a sympy construct without a Python form
         del sys.modules[name]
         raise NotCompilable(f"{type(error).__name__}: {error}", key) from error
@@ -281,11 +357,15 @@ def _locked(lock, compile_, key: str):
     return locked
 
 
-_FOOTER = f"""
+#: The end of a model's module: every function in it compiled by numba, cached on disk.
+_FOOTER = """
 import numba as _numba
+import types as _types
 
-for _name in {_NAMES!r}:
-    globals()[_name] = _numba.njit(cache=True)(globals()[_name])
+for _name, _value in list(globals().items()):
+    if isinstance(_value, _types.FunctionType):
+        _inline = "always" if _name in INLINE else "never"
+        globals()[_name] = _numba.njit(cache=True, inline=_inline)(_value)
 """
 
 
@@ -317,6 +397,9 @@ def _call(kernel, *args):
     cannot type is reported as :class:`NotCompilable` (with the model's key)."""
     from numba.core.errors import NumbaError
 
+    if not hasattr(kernel, "py_func"):  # plain Python (see _plain)
+        with np.errstate(all="ignore"):
+            return kernel(*args)
     try:
         return kernel(*args)
     except (NumbaError, NotCompilable) as error:
@@ -325,62 +408,91 @@ def _call(kernel, *args):
         raise NotCompilable(str(error), key) from error
 
 
-def march_uniform(model: CompiledModel, recurrence, t0: float, u0: np.ndarray,
-                  stops: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
+def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
+                  keep: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
                   stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
                   before: np.ndarray, jac_const: np.ndarray | None, newton_tol: float,
                   max_newton: int, *, n_events: int, armed: bool):
-    """March from (t0, u0) to ``stops`` (equal steps, the recurrence's dt) until a step would
-    cross a threshold (``before`` < 0 <= crossing; the first ``n_events`` functions, the
-    thresholds of resets, only where the neuron is ``armed``: see
-    :func:`splitpinn.numeric.kernels.fires`) or Newton fails; every step taken is
-    recorded in the recurrence's state.  ``t_star``, ``stim_star``: the time and stimulus of
-    each step's relation; ``stim_end`` the stimulus at each stop (for the crossings);
-    ``jac_const``: the Jacobian when it is constant, else None.
+    """March a fast L1 / L2-1σ memory (``state``, a
+    :class:`~splitpinn.fractional.history.MarchState`, and its constants ``tables``, from the
+    memory's ``march_tables``) to ``stops`` (equal or graded steps) until a step would cross
+    a threshold (``before`` < 0 <= crossing; the first ``n_events`` functions, the thresholds
+    of resets, only where the neuron is ``armed``: see :func:`splitpinn.numeric.kernels.fires`)
+    or Newton fails, then back to the last stop where ``keep`` holds (see
+    :func:`splitpinn.numeric.kernels.march`); every step taken is recorded in ``state``.
+    ``t_star``, ``stim_star``: the time and stimulus of each step's relation; ``stim_end`` the
+    stimulus at each stop (for the crossings); ``jac_const``: the Jacobian when it is
+    constant, else None.
 
     Returns a :class:`Marched`."""
-    n = u0.size
+    n = state.u_last.size
     out = np.empty((stops.size, n))
     linear = jac_const is not None
-    acc, du_last = recurrence.acc.copy(), recurrence.du_last.copy()
     after = np.array(before, dtype=float)
+    sigma, delta, s, w, orders, constants, series = tables
     count, iterations = _call(
-        model.march, float(t0), np.asarray(u0, dtype=float), du_last, acc, recurrence.E,
-        recurrence.P, recurrence.c, recurrence.D, recurrence.G1, recurrence.G2,
-        float(recurrence.sigma), stops, t_star, stim_star, stim_end, params, active, after,
-        int(n_events), bool(armed), linear, np.array(jac_const) if linear else np.zeros((n, n)),
-        float(newton_tol), int(max_newton), out)
-    return Marched(out[:count], acc, du_last, after, iterations)
+        model.march, stops, np.ascontiguousarray(keep, dtype=bool), t_star, stim_star,
+        stim_end, params, active, after, int(n_events), bool(armed), linear,
+        np.array(jac_const, dtype=float) if linear else np.zeros((n, n)), float(newton_tol),
+        int(max_newton), sigma, delta, state.clock, state.acc, state.u_last, state.du_p,
+        state.window, state.wa, state.wb, state.wdu, state.wd2, s, w, orders, constants,
+        series, out)
+    return Marched(out[:count], after, iterations)
 
 
-class FrozenComposition:
-    """The composed step of a split-PINN plan whose every stage is a least-squares PINN
-    stage with frozen coefficients and a right-hand side constant over the stage (HH-type
-    conditionally linear sub-problems under a constant or stepwise stimulus), compiled for
-    all rows at once.  It computes what
-    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does on that path: per state,
-    z = h·∂f/∂x and b = h·f at the stage start, the K×K normal equations
-    (G0 − zG1 + z²G2) w = b(Σo − zΣv), the residual at the check points, and the value at the
-    stage end; ``systems`` are those products (``frozen_system``).  Where a stage's z lies in
-    its :class:`~splitpinn.numeric.stage_table.StageTable` and the bounded residual meets the
-    tolerance, the table gives the value without the solve."""
+class StageKernel:
+    """The least-squares PINN stages of decoupled integer-order sub-problems, for all rows
+    at once, by the kernels of :mod:`splitpinn.numeric.kernels` (what
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does for them):
 
-    def __init__(self, bound: BoundModel, plan, system: tuple, tol: float) -> None:
-        self.bound, self.model, self.tol = bound, compiled_model(bound), float(tol)
-        members = np.full((len(plan.subproblems), max(len(sub.index) for sub in
-                                                      plan.subproblems)), -1, dtype=np.int64)
-        for k, sub in enumerate(plan.subproblems):
-            members[k, : len(sub.index)] = sub.index
-        system = tuple(np.ascontiguousarray(a, dtype=float) for a in system)
+    * frozen coefficients and a right-hand side constant over the stage (HH's sub-problems,
+      LIF): per state z = h·∂f/∂x and b = h·f at the stage start, the K×K normal equations
+      (G0 − zG1 + z²G2) w = b(Σo − zΣv) (``trainer.frozen_system``), the residual at the check
+      points and the value at the stage end — or the value from the
+      :class:`~splitpinn.numeric.stage_table.StageTable` where the bounded residual meets the
+      tolerance (:func:`~splitpinn.numeric.kernels.frozen_stage`);
+    * any other stage (nonlinear, or driven by a time-varying input): the fit at every point
+      by Gauss–Newton (:func:`~splitpinn.numeric.kernels.fitted_stage`).
+
+    A time-varying stimulus that is not stepwise is compiled with the model
+    (:func:`smooth_stimulus`) and evaluated wherever a stage needs it.  ``jit=False`` runs
+    the same functions as plain Python; so does a model numba cannot compile, after a
+    :class:`~splitpinn.errors.CompilationWarning` (:func:`fall_back`)."""
+
+    def __init__(self, bound: BoundModel, trainer, jit: bool = True) -> None:
+        self.bound, self.tol = bound, float(trainer.tol)
+        self.model = plain_model(bound) if not jit else self._compiled()
+        system = tuple(np.ascontiguousarray(a, dtype=float) for a in trainer.frozen_system())
         table = StageTable.of(system)
-        #: Everything the kernel's composed step needs besides the rows (kernels.compose_row)
-        self.scheme = (np.array([k for k, _ in plan.stages], dtype=np.int64),
-                       np.array([c for _, c in plan.stages], dtype=float), members, *system,
-                       self.tol, Z_LOW, WIDTH, table.coefficients, table.residual, table.reach)
+        vals, ops, _, tau, n_fit = trainer.compiled_basis()
+        #: The trial space and its table (kernels.stage_row)
+        self.stage = (*system, self.tol, Z_LOW, WIDTH, table.coefficients, table.residual,
+                      table.reach, np.ascontiguousarray(vals), np.ascontiguousarray(ops),
+                      np.ascontiguousarray(tau, dtype=float), int(n_fit),
+                      smooth_stimulus(bound) is not None)
         self.params = np.ascontiguousarray(bound.param_columns, dtype=float)
         constant = bound.constant_stimulus
         self.stim = None if constant is None else np.ascontiguousarray(
             np.broadcast_to(constant, (self.params.shape[1],)), dtype=float)
+
+    def _compiled(self) -> CompiledModel:
+        try:
+            return compiled_model(self.bound)
+        except NotCompilable as error:  # no Python form, or its module cannot be written
+            fall_back(self.bound, error)
+            return plain_model(self.bound)
+
+    def run(self, kernel: str, *args):
+        """``kernel`` of the model's module on ``args``; where numba cannot compile it, the
+        plain functions from now on (:func:`fall_back`)."""
+        if self.model.jit:
+            try:
+                return _call(getattr(self.model, kernel), *args)
+            except NotCompilable as error:
+                fall_back(self.bound, error)
+                self.model = plain_model(self.bound)
+        with np.errstate(all="ignore"):
+            return getattr(self.model, kernel)(*args)
 
     def _inputs(self, rows, t, h=None):
         """Time, stimulus and parameter columns (P, R) of ``rows``, C-contiguous (one array
@@ -396,6 +508,52 @@ class FrozenComposition:
             over = np.broadcast_to(self.bound.stimulus_columns(t, list(params)), t.shape)
         return t, np.ascontiguousarray(over, dtype=float), params
 
+    def advance(self, index, iterations: int, t0, h, y, frozen, params, held=None):
+        """One stage of length ``h`` (R,) from (t0, y) of the states ``index`` of R rows with
+        parameter columns ``params`` (P, R), with at most ``iterations`` Gauss–Newton
+        iterations (0: frozen coefficients); ``held``: the stimulus over the stage where it
+        is stepwise.  Returns the states (R, n) after it and the rows' largest residuals."""
+        t0 = np.ascontiguousarray(t0, dtype=float)
+        params = np.ascontiguousarray(params, dtype=float)
+        stim = np.broadcast_to(self.bound.stimulus_columns(t0, list(params))
+                               if held is None else held, t0.shape)
+        stim = np.ascontiguousarray(stim, dtype=float)
+        out = np.array(y, dtype=float, order="C")
+        residuals = np.zeros(len(t0))
+        self.run("stage_rows", np.asarray(index, dtype=np.int64), int(iterations), t0,
+                 np.ascontiguousarray(h, dtype=float), out,
+                 np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage, residuals)
+        return out, residuals
+
+    def derivative(self, rows, t, y, frozen) -> np.ndarray:
+        """The right-hand side (R, n) of ``rows``, zero for clamped states."""
+        t, stim, params = self._inputs(rows, t)
+        out = np.empty(np.shape(y))
+        self.run("rhs_rows", t, stim, np.ascontiguousarray(y, dtype=float), params, out)
+        return np.where(frozen, 0.0, out)
+
+
+class Composition(StageKernel):
+    """The composed step of a split-PINN plan whose every stage a :class:`StageKernel`
+    takes (``iterations`` per sub-problem: ``trainer.compiled_stage``), for all rows at
+    once: its branches' stages in order, their ends averaged
+    (:func:`~splitpinn.numeric.kernels.compose_row`), and the adaptive march between events
+    (:meth:`march`)."""
+
+    def __init__(self, bound: BoundModel, plan, trainer, iterations: list[int],
+                 jit: bool = True) -> None:
+        super().__init__(bound, trainer, jit)
+        members = np.full((len(plan.subproblems), max(len(sub.index) for sub in
+                                                      plan.subproblems)), -1, dtype=np.int64)
+        for k, sub in enumerate(plan.subproblems):
+            members[k, : len(sub.index)] = sub.index
+        stages = [stage for branch in plan.branches for stage in branch]
+        #: The plan's stages and sub-problems (kernels.compose_row)
+        self.plan = (np.array([k for k, _ in stages], dtype=np.int64),
+                     np.array([c for _, c in stages], dtype=float),
+                     np.cumsum([len(branch) for branch in plan.branches]).astype(np.int64),
+                     members, np.array(iterations, dtype=np.int64))
+
     def __call__(self, rows, t, y, h, frozen):
         """(states after the step (R, n), per-row ok, per-row largest stage residual, per-row
         index of the first sub-problem that missed its tolerance or −1)."""
@@ -403,37 +561,31 @@ class FrozenComposition:
         out = np.array(y, dtype=float, order="C")
         failed_at = np.full(len(rows), -1, dtype=np.int64)
         residuals = np.zeros(len(rows))
-        _call(self.model.compose, t, out, np.ascontiguousarray(h, dtype=float),
-              np.ascontiguousarray(frozen, dtype=bool), stim, params, self.scheme, failed_at,
-              residuals)
+        self.run("compose", t, out, np.ascontiguousarray(h, dtype=float),
+                 np.ascontiguousarray(frozen, dtype=bool), stim, params, self.plan, self.stage,
+                 failed_at, residuals)
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 
-    def march(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
-              next_out, knots):
+    def march(self, rows, t, y, h, retried, limit, hand_back, frozen, before, armed, control,
+              grid, out, next_out, knots):
         """Plain adaptive steps of ``rows`` up to ``limit`` (see
-        :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, before (the rows'
-        own copies; ``armed``: the rows out of their refractory period, whose thresholds are
-        checked), the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns
-        counts (R, 3) of accepted steps, rejected steps and composed steps, and the largest
-        residual of a successful composed step per row.  ``hand_back``: rows whose limit is
-        a stimulus jump, whose last step the loop takes (its output there sees the stimulus
-        after the jump).  ``knots``: the accepted steps' ends for the dense output.  The
-        stimulus must be constant up to ``limit``."""
+        :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, retried, before
+        (the rows' own copies; ``armed``: the rows out of their refractory period, whose
+        thresholds are checked), the output ``out`` (2, B, n, N) or None and ``next_out`` (B,
+        int64); returns counts (R, 3) of accepted steps, rejected steps and composed steps,
+        and the largest residual of a successful composed step per row.  ``hand_back``: rows
+        whose limit is a stimulus jump, whose last step the loop takes (its output there sees
+        the stimulus after the jump).  ``knots``: the accepted steps' ends for the dense
+        output.  A stepwise stimulus must be constant up to ``limit``."""
         _, stim, params = self._inputs(rows, t, limit - t)
         counts, worst = np.zeros((len(rows), 3), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
-        _call(self.model.march_adaptive, t, y, h, np.ascontiguousarray(limit, dtype=float),
-              np.ascontiguousarray(hand_back, dtype=bool), np.ascontiguousarray(frozen, bool),
-              before, np.ascontiguousarray(armed, dtype=bool), stim, params, self.scheme,
-              control, np.ascontiguousarray(grid, float),
-              rows.astype(np.int64), values, slopes, next_out, knots, counts, worst)
+        self.run("march_adaptive", t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
+                 np.ascontiguousarray(hand_back, dtype=bool),
+                 np.ascontiguousarray(frozen, bool), before,
+                 np.ascontiguousarray(armed, dtype=bool), stim, params, self.plan, self.stage,
+                 control, np.ascontiguousarray(grid, float), rows.astype(np.int64), values,
+                 slopes, next_out, knots, counts, worst)
         return counts, worst
-
-    def derivative(self, rows, t, y, frozen) -> np.ndarray:
-        """The right-hand side (R, n) of ``rows``, zero for clamped states."""
-        t, stim, params = self._inputs(rows, t)
-        out = np.empty(np.shape(y))
-        _call(self.model.rhs_rows, t, stim, np.ascontiguousarray(y, dtype=float), params, out)
-        return np.where(frozen, 0.0, out)

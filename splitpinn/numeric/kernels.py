@@ -1,11 +1,14 @@
-"""The numba kernels of :mod:`splitpinn.numeric.compiled`, as plain Python.
+"""The rulebook of the marching: every numeric rule once, as plain Python that numba compiles.
 
-They call a model's ``rhs``, ``jacobian`` and ``crossings`` by name.
-:mod:`splitpinn.numeric.compiled` writes, per model, one module of this source followed by the
-model's functions (which replace the stand-ins below), and compiles every function with
-``numba.njit(cache=True)``, so that the machine code is cached on disk next to that module and
-later processes load it instead of compiling again.  Run as plain Python (with any ``rhs``) they
-give the same results, slowly.
+Step control and the error norm, the refractory guard (:func:`fires`), the fractional march,
+the least-squares PINN stages (frozen coefficients, Gauss–Newton) and the composed step with
+its adaptive march between events.  They call a model's ``stimulus``, ``rhs``, ``jacobian``,
+``state_diagonal`` and ``crossings`` by name.  :mod:`splitpinn.numeric.compiled` writes, per
+model, one module of this source followed by the model's functions (which replace the
+stand-ins below), and compiles every function with ``numba.njit(cache=True)``, so that the
+machine code is cached on disk next to that module and later processes load it instead of
+compiling again.  ``compiled=False`` runs the same module as plain Python
+(:func:`splitpinn.numeric.compiled.plain_model`): the same results, slowly.
 
 Scalar loops throughout: numba compiles array expressions and its LAPACK binding
 (np.linalg.solve) in about ten seconds per process, more than a long run takes.
@@ -16,6 +19,10 @@ import math
 import numpy as np
 
 _SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error is < 1e-16)
+
+#: Functions numba inlines into their callers (called per stage and state: a call that
+#: passes the stage's arrays costs more than the stage itself).
+INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -61,16 +68,29 @@ def jacobian(t, I_ext, y, p, out):
     raise NotImplementedError
 
 
-def diagonal(t, I_ext, y, p, out):
-    """Stand-in: the right-hand side into ``out[0]`` and the Jacobian's diagonal into
-    ``out[1]`` (all a frozen-coefficient stage needs, without the costly off-diagonal
-    derivatives of rate functions)."""
+def state_diagonal(i, t, I_ext, y, p, out):
+    """Stand-in: state i's right-hand side into ``out[0]`` and its derivative in that state
+    (the Jacobian's diagonal entry) into ``out[1]``: all a decoupled stage needs, without the
+    other states' right-hand sides and the costly off-diagonal derivatives."""
     raise NotImplementedError
 
 
 def crossings(t, I_ext, y, p, out):
     """Stand-in: the model's event functions, then its spike detector, into ``out``."""
     raise NotImplementedError
+
+
+def stimulus(t, I_ext, y, p, out):
+    """Stand-in: the model's time-varying stimulus I_ext(t), returned (0 where it is
+    constant or stepwise: then the caller hands its value to every function)."""
+    raise NotImplementedError
+
+
+def input_at(t, held, p, smooth):
+    """I_ext at time t: the model's :func:`stimulus` where it varies smoothly
+    (``smooth``), else the ``held`` value of the current step (a constant or stepwise
+    stimulus)."""
+    return stimulus(t, held, p, p, p) if smooth else held
 
 
 #: The smallest positive double: a strict threshold's event function at its threshold.
@@ -150,22 +170,186 @@ def cholesky_solve_in_place(m, r):
         r[i] /= m[i, i]
 
 
-def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
-          stops, t_star, stim_star, stim_end, p, active, before, n_events, armed, linear, jac,
-          newton_tol, max_newton, out):
-    """The implicit L1 / L2-1σ march of :func:`splitpinn.numeric.compiled.march_uniform`; returns
-    (steps taken, Newton iterations of those steps); it stops before a step whose Newton
-    iteration fails, and before one where an event :func:`fires` (``armed``: whether the
-    neuron is out of its refractory period)."""
+def l1_quotient(gap, h, alpha, rg2):
+    """The L1 coefficient of an interval of length h > 0 that ends gap > 0 before the
+    evaluation time: [(gap + h)^(1−α) − gap^(1−α)] / (Γ(2−α) h), free of cancellation
+    (:func:`splitpinn.fractional.l1_kernel_quotient` for one float; ``rg2`` = 1/Γ(2−α))."""
+    p = 1.0 - alpha
+    return gap**p * math.expm1(p * math.log1p(h / gap)) / h * rg2
+
+
+def first_moment(gap, h, alpha, rg1, beta):
+    """(1/Γ(1−α)) ∫ (t − r)^(−α) (2r − 2b + h) dr over an interval [b − h, b] that ends
+    gap = t − b > 0 before t: the curvature integral of an L2-1σ piece (``rg1`` = 1/Γ(1−α),
+    ``beta`` its series coefficients, from
+    :meth:`splitpinn.fractional.FastL21SigmaHistory.march_tables`).  A series in
+    z = h/(2 gap + h) where the closed form cancels."""
+    z = h / (2.0 * gap + h)
+    z2 = z * z
+    if z2 <= 1.0 / 16.0:
+        terms = 4 if z2 <= 1e-4 else beta.size  # z^8 <= 1e-16: four terms suffice
+        poly = 0.0
+        for j in range(terms - 1, -1, -1):
+            poly = poly * z2 + beta[j]
+        return -4.0 * (gap / (1.0 - z)) ** (2.0 - alpha) * z * z2 * poly * rg1
+    p = 1.0 - alpha
+    log_ratio = math.log1p(h / gap)
+    return 2.0 * ((gap + 0.5 * h) * gap**p * math.expm1(p * log_ratio) / p
+                  - gap ** (1.0 + p) * math.expm1((1.0 + p) * log_ratio) / (1.0 + p)) * rg1
+
+
+def phi_moment(y, series):
+    """∫_0^1 (1 − 2v) e^(−yv) dv for y >= 0 without cancellation (``series``: its Taylor
+    coefficients, used for y <= 1)."""
+    if y <= 1.0:
+        out = 0.0
+        for k in range(series.size - 1, -1, -1):
+            out = out * y + series[k]
+        return out * y
+    return (-math.expm1(-y) * (1.0 - 2.0 / y) + 2.0 * math.exp(-y)) / y
+
+
+def same_length(x, y, scale):
+    """Whether two lengths of time agree up to the rounding of times of size ``scale``."""
+    return abs(x - y) <= 8 * 2.220446049250313e-16 * scale
+
+
+def memory_absorb(a, b, du, d2, acc, clock, s, w, tables, cache):
+    """Fold the piece [a, b] with increment du and curvature d2 (a jump where a == b) into
+    the sum-of-exponentials accumulators ``acc`` (n, modes), now referenced to b (clock[1]):
+    w ∫ e^(−s(b−r)) Q'(r) dr, Q'(b − x) = du/h + d2 (h − 2x).  ``cache``: the decay and the
+    gains of the last lengths, reused while they repeat."""
     n, modes = acc.shape
-    u_last, u, u_star, f, r = u0.copy(), u0.copy(), u0.copy(), np.empty(n), np.empty(n)
-    H, m, g = np.empty(n), np.empty((n, n)), np.empty(before.size)
-    t_last, iterations, count = t0, 0, 0
-    for k in range(stops.size):
+    decay, slope, curve, lengths = cache[0], cache[1], cache[2], cache[4]
+    scale = abs(a) + abs(b) + abs(clock[1])
+    if not same_length(b - clock[1], lengths[0], scale):
+        lengths[0] = b - clock[1]
         for i in range(n):
-            H[i] = P[i] * du_last[i]
             for j in range(modes):
-                H[i] += E[i, j] * acc[i, j]
+                decay[i, j] = math.exp(-s[i, j] * lengths[0])
+    h = b - a
+    if h > 0 and not same_length(h, lengths[1], scale):
+        lengths[1] = h
+        for i in range(n):
+            for j in range(modes):
+                y = s[i, j] * h
+                slope[i, j] = -w[i, j] * math.expm1(-y) / y
+                curve[i, j] = w[i, j] * h * h * phi_moment(y, tables[1])
+    for i in range(n):
+        for j in range(modes):
+            gain = du[i] * slope[i, j] + d2[i] * curve[i, j] if h > 0 else w[i, j] * du[i]
+            acc[i, j] = acc[i, j] * decay[i, j] + gain
+    clock[1] = b
+
+
+def memory_terms(t, tau, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+                 constants, tables, cache, H, c):
+    """The fractional memory at a step of length tau to t: H (n,) and c (n,) with
+    H + c (u − u_last) ≈ D^α u at t_last + σ tau (L1 at σ = 1 without curvature; see
+    :mod:`splitpinn.fractional`): the accumulators decayed to t*, the exact pieces of the
+    window, and the L2-1σ piece still pending (through the new point).  ``constants`` (4, n):
+    1/Γ(1−α), 1/Γ(2−α), 1/Γ(3−α), whether the scheme is L2-1σ; ``tables``: the series
+    coefficients of :func:`first_moment` (n, terms) and of :func:`phi_moment`; ``cache``: see
+    :func:`memory_absorb` (its fourth array holds the decay to t*)."""
+    n, modes = acc.shape
+    t_star = clock[0] + sigma * tau
+    E, lengths = cache[3], cache[4]
+    if not same_length(t_star - clock[1], lengths[2], abs(t_star) + abs(clock[1])):
+        lengths[2] = t_star - clock[1]
+        for i in range(n):
+            for j in range(modes):
+                E[i, j] = math.exp(-s[i, j] * lengths[2])
+    quadratic = constants[3, 0] > 0
+    for i in range(n):
+        alpha, rg1, rg2, rg3 = orders[i], constants[0, i], constants[1, i], constants[2, i]
+        total = 0.0
+        for j in range(modes):
+            total += E[i, j] * acc[i, j]
+        if alpha < 1.0:
+            for k in range(window[0], window[1]):
+                gap, h = t_star - wb[k], wb[k] - wa[k]
+                if h > 0:
+                    total += l1_quotient(gap, h, alpha, rg2) * wdu[k, i] \
+                        + first_moment(gap, h, alpha, rg1, tables[0][i]) * wd2[k, i]
+                else:
+                    total += rg1 * gap ** (-alpha) * wdu[k, i]
+        head = (sigma * tau) ** (1.0 - alpha)
+        c[i] = head * rg2 / tau
+        if quadratic and window[2]:
+            h_p, gap = clock[0] - clock[2], sigma * tau
+            k_p = head * tau * (2.0 * sigma - 2.0 + alpha) * rg3
+            i0 = 0.0
+            if alpha < 1.0:
+                i0 = h_p * l1_quotient(gap, h_p, alpha, rg2)
+                k_p += first_moment(gap, h_p, alpha, rg1, tables[0][i])
+            k_p /= h_p + tau
+            total += du_p[i] / h_p * (i0 - k_p)
+            c[i] += k_p / tau
+        H[i] = total
+
+
+def memory_record(t, u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p, delta,
+                  constants, tables, cache):
+    """Record the step from (clock[0], u_last) to (t, u) in the memory: the L2-1σ piece
+    pending so far settles with its curvature (L1: the new interval settles at once, linear),
+    and the pieces that ended at least ``delta`` before t fold into the accumulators."""
+    n = u.size
+    h = t - clock[0]
+    e = window[1]
+    if constants[3, 0] > 0:
+        if window[2]:
+            h_p = clock[0] - clock[2]
+            wa[e], wb[e] = clock[2], clock[0]
+            for i in range(n):
+                wdu[e, i] = du_p[i]
+                wd2[e, i] = ((u[i] - u_last[i]) / h - du_p[i] / h_p) / (h_p + h)
+            window[1] = e + 1
+        window[2] = 1
+        clock[2] = clock[0]
+        for i in range(n):
+            du_p[i] = u[i] - u_last[i]
+    else:
+        wa[e], wb[e] = clock[0], t
+        for i in range(n):
+            wdu[e, i] = u[i] - u_last[i]
+            wd2[e, i] = 0.0
+        window[1] = e + 1
+    clock[0] = t
+    for i in range(n):
+        u_last[i] = u[i]
+    while window[0] < window[1] and t - wb[window[0]] >= delta:
+        k = window[0]
+        memory_absorb(wa[k], wb[k], wdu[k], wd2[k], acc, clock, s, w, tables, cache)
+        window[0] = k + 1
+
+
+def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events, armed, linear,
+          jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p, window, wa, wb,
+          wdu, wd2, s, w, orders, constants, tables, out):
+    """The implicit L1 / L2-1σ march of :func:`splitpinn.numeric.compiled.march_uniform` with a
+    sum-of-exponentials memory, over any step ends ``stops`` (equal or graded), Newton per
+    step; returns (steps taken, Newton iterations of those steps).  It stops before a step
+    whose Newton iteration fails, and before one where an event :func:`fires` (``armed``:
+    whether the neuron is out of its refractory period), then goes back to the last stop
+    where ``keep`` holds (a grid point): the memory (``clock`` = t_last, t_ref, start of the
+    pending piece; ``acc``, ``u_last``, ``du_p``; the window of exact pieces ``wa``, ``wb``,
+    ``wdu``, ``wd2`` from window[0] to window[1]; window[2]: a piece is pending) and
+    ``before`` are left as they were there."""
+    n, modes = acc.shape
+    u, u_star, f, r = u_last.copy(), u_last.copy(), np.empty(n), np.empty(n)
+    H, c, m, g = np.empty(n), np.empty(n), np.empty((n, n)), np.empty(before.size)
+    cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
+             np.empty((n, modes)), np.full(3, np.nan))
+    # the memory at the last stop kept (restored if the march stops between kept stops)
+    saved_clock, saved_acc, saved_u, saved_du = clock.copy(), acc.copy(), u_last.copy(), \
+        du_p.copy()
+    saved_window, saved_before = window.copy(), before.copy()
+    iterations, count, kept, kept_iterations = 0, 0, 0, 0
+    for k in range(stops.size):
+        tau = stops[k] - clock[0]
+        memory_terms(stops[k], tau, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p,
+                     orders, constants, tables, cache, H, c)
+        for i in range(n):
             u[i] = u_last[i]
         converged, tries = False, 0
         for _ in range(max_newton):
@@ -202,21 +386,31 @@ def march(t0, u0, du_last, acc, E, P, c, D, G1, G2, sigma,
         crossings(stops[k], stim_end[k], u, p, g)
         if crossed(before, g, n_events, armed):
             break
-        # accepted (only accepted work is counted): record it in the memory
-        iterations += tries
-        scale = 1.0 / (2.0 * (stops[k] - t_last) ** 2)
+        iterations += tries  # accepted (only accepted work is counted): record it
+        memory_record(stops[k], u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p,
+                      delta, constants, tables, cache)
         for i in range(n):
-            step = u[i] - u_last[i]
-            d2 = (step - du_last[i]) * scale  # the curvature L2-1σ keeps
-            for j in range(modes):
-                acc[i, j] = D[i, j] * acc[i, j] + G1[i, j] * du_last[i] + G2[i, j] * d2
-            du_last[i], u_last[i] = step, u[i]
             out[k, i] = u[i]
         for j in range(g.size):
             before[j] = g[j]
-        t_last = stops[k]
         count += 1
-    return count, iterations
+        if keep[k]:
+            kept, kept_iterations = count, iterations
+            if k + 1 < stops.size and not keep[k + 1]:  # steps between kept stops follow
+                saved_clock[:] = clock
+                saved_acc[:] = acc
+                saved_u[:] = u_last
+                saved_du[:] = du_p
+                saved_window[:] = window
+                saved_before[:] = before
+    if kept < count:  # back to the last kept stop (the window's arrays are only appended to)
+        clock[:] = saved_clock
+        acc[:] = saved_acc
+        u_last[:] = saved_u
+        du_p[:] = saved_du
+        window[:] = saved_window
+        before[:] = saved_before
+    return kept, kept_iterations
 
 
 def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
@@ -237,72 +431,238 @@ def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
     return u0 + b * (s * b1 - b2 + coefficients[piece, 0]), bound
 
 
-def compose_row(t, y, h, frozen, stim, p, scheme):
-    """One row's composed step of :class:`splitpinn.numeric.compiled.FrozenComposition`, in place on
-    its states y (n,): each state's stage from the table where it applies, else by its
-    normal equations.  Returns (the largest stage residual, the first sub-problem whose stage
-    missed the tolerance, or −1)."""
-    (stage_sub, stage_c, members, g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol,
-     z_low, width, coefficients, residual, reach) = scheme
-    n, K, C = y.size, end.size, o_check.shape[0]
-    fd, g, w, new = np.empty((2, n)), np.empty((K, K)), np.empty(K), np.empty(n)
-    clock = np.zeros(members.shape[0])
-    worst, failed_at = 0.0, -1
-    for st in range(stage_sub.size):
-        k, c = stage_sub[st], stage_c[st]
-        hh = c * h
-        diagonal(t + clock[k] * h, stim, y, p, fd)
-        for m in range(members.shape[1]):
-            i = members[k, m]
+def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations, linear, tol,
+                 scratch, new):
+    """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem (its states
+    ``members``, −1 padded) whose right-hand side changes inside the stage — nonlinear in its
+    own state, or driven by a time-varying input — as
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` fits it: per state the trial
+    u(τ) = u₀ + vals(τ)·w meets ops(τ)·w = hh·f(t0 + τ·hh, u(τ)) at the fit points by
+    Gauss–Newton, started from u ≡ u₀, at most ``iterations`` times (once for a
+    ``linear`` sub-problem: one least-squares solve).  Writes the states at the stage end
+    into ``new``; returns the largest linearised residual at the check points relative to
+    max(1, |u|), inf where Gauss–Newton did not converge (its step moved u by more than
+    1e-3·tol·max(1, |u|))."""
+    vals, ops, end, tau, n_fit = basis
+    w, point, fd, f, jac, normal, step = scratch[:7]
+    n_points, width = vals.shape
+    for m in range(members.size):
+        if members[m] < 0:
+            break
+        for a in range(width):
+            w[members[m], a] = 0.0
+    worst, converged = math.inf, False
+    for _ in range(iterations):
+        scale = 1.0  # max(1, |u|) over the states and points, before this update
+        for j in range(n_points):
+            for q in range(y.size):
+                point[q] = y[q]
+            for m in range(members.size):
+                i = members[m]
+                if i < 0:
+                    break
+                u = y[i]
+                for a in range(width):
+                    u += vals[j, a] * w[i, a]
+                point[i] = u
+                scale = max(scale, abs(u))
+            time = t0 + tau[j] * hh
+            value = input_at(time, held, p, smooth)
+            for m in range(members.size):
+                i = members[m]
+                if i < 0:
+                    break
+                state_diagonal(i, time, value, point, p, fd)
+                active = 0.0 if frozen[i] else hh
+                f[i, j], jac[i, j] = fd[0] * active, fd[1] * active
+        moved, worst = 0.0, 0.0
+        for m in range(members.size):
+            i = members[m]
             if i < 0:
                 break
-            active = 0.0 if frozen[i] else 1.0
-            z, b, u0 = hh * fd[1, i] * active, hh * fd[0, i] * active, y[i]
-            value, bound = tabulated_stage(z, b, u0, z_low, width, coefficients, residual,
-                                           reach, tol)
-            if bound <= tol:
-                new[i] = value
-                worst = bound if bound > worst else worst
-                continue
-            for a in range(K):
-                w[a] = b * o_sum[a] - z * b * v_sum[a]
+            for a in range(width):  # the normal equations over the fit points
+                step[a] = 0.0
                 for e in range(a + 1):
-                    g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
-            cholesky_solve_in_place(g, w)
-            for q in range(C):
-                res, u = -b, u0
-                for a in range(K):
-                    res += w[a] * (o_check[q, a] - z * v_check[q, a])
-                    u += w[a] * v_check[q, a]
-                res = abs(res) / max(1.0, abs(u))
-                worst = res if not res <= worst else worst  # NaN wins
-            value = u0
-            for a in range(K):
-                value += w[a] * end[a]
+                    normal[a, e] = 0.0
+            for j in range(n_fit):
+                r = -f[i, j]
+                for a in range(width):
+                    r += ops[j, a] * w[i, a]
+                for a in range(width):
+                    column = ops[j, a] - jac[i, j] * vals[j, a]
+                    step[a] -= column * r
+                    for e in range(a + 1):
+                        normal[a, e] += column * (ops[j, e] - jac[i, j] * vals[j, e])
+            cholesky_solve_in_place(normal, step)
+            for j in range(n_points):  # how far u moved; the residual at the check points
+                change, r, u = 0.0, -f[i, j], y[i]
+                for a in range(width):
+                    change += vals[j, a] * step[a]
+                    r += ops[j, a] * (w[i, a] + step[a]) - jac[i, j] * vals[j, a] * step[a]
+                    u += vals[j, a] * (w[i, a] + step[a])
+                moved = abs(change) if not abs(change) <= moved else moved  # NaN wins
+                if j >= n_fit:
+                    res = abs(r) / max(1.0, abs(u))
+                    worst = res if not res <= worst else worst
+            for a in range(width):
+                w[i, a] += step[a]
+        if linear or moved <= 1e-3 * tol * scale:
+            converged = True
+            break
+    for m in range(members.size):
+        i = members[m]
+        if i < 0:
+            break
+        value = y[i]
+        for a in range(width):
+            value += end[a] * w[i, a]
+        new[i] = value
+    return worst if converged else math.inf
+
+
+def frozen_stage(t0, hh, y, members, frozen, held, p, smooth, stage, scratch, new):
+    """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem with frozen
+    coefficients and a right-hand side constant over the stage (HH's, LIF's), as
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.frozen_system` describes: per state,
+    z = hh·∂f/∂x and b = hh·f at the stage start, the value from the table where its bounded
+    residual meets the tolerance (:func:`tabulated_stage`), else the K×K normal equations
+    (G0 − zG1 + z²G2) w = b(Σo − zΣv) and the residual at the check points.  Writes the
+    states at the stage end into ``new``; returns the largest residual."""
+    (g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients,
+     residual, reach) = stage[:14]
+    K, C = end.size, o_check.shape[0]
+    fd, g, w = scratch[2], scratch[5], scratch[6]
+    drive = input_at(t0, held, p, smooth)
+    worst = 0.0
+    for m in range(members.size):
+        i = members[m]
+        if i < 0:
+            break
+        state_diagonal(i, t0, drive, y, p, fd)
+        active = 0.0 if frozen[i] else 1.0
+        z, b, u0 = hh * fd[1] * active, hh * fd[0] * active, y[i]
+        value, bound = tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach,
+                                       tol)
+        if bound <= tol:
             new[i] = value
-        for m in range(members.shape[1]):
-            i = members[k, m]
-            if i < 0:
-                break
-            y[i] = new[i]
-        clock[k] += c
-        if not worst <= tol and failed_at < 0:
-            failed_at = k
-    return worst, failed_at
+            worst = bound if bound > worst else worst
+            continue
+        for a in range(K):
+            w[a] = b * o_sum[a] - z * b * v_sum[a]
+            for e in range(a + 1):
+                g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
+        cholesky_solve_in_place(g, w)
+        for q in range(C):
+            res, u = -b, u0
+            for a in range(K):
+                res += w[a] * (o_check[q, a] - z * v_check[q, a])
+                u += w[a] * v_check[q, a]
+            res = abs(res) / max(1.0, abs(u))
+            worst = res if not res <= worst else worst  # NaN wins
+        value = u0
+        for a in range(K):
+            value += w[a] * end[a]
+        new[i] = value
+    return worst
 
 
-def compose(t, y, h, frozen, stim, params, scheme, failed_at, residuals):
-    """:func:`compose_row` for every row of a batch, in place on y (R, n)."""
+def stage_row(members, iterations, t0, hh, y, frozen, held, p, stage, scratch):
+    """One stage of one row in place on its states y (n,): :func:`frozen_stage` where
+    ``iterations`` is 0, else :func:`fitted_stage`: with at most that many Gauss–Newton
+    iterations (−1: a linear sub-problem, one solve).  ``stage``: the trial space's arrays (see
+    :class:`splitpinn.numeric.compiled.StageKernel`); ``held``: the input over the stage,
+    unless it varies smoothly.  Returns the stage's largest residual."""
+    vals, ops, tau, n_fit, smooth = stage[14:]
+    new = scratch[7]
+    if iterations != 0:
+        worst = fitted_stage(t0, hh, y, members, frozen, held, p, smooth,
+                             (vals, ops, stage[7], tau, n_fit), abs(iterations), iterations < 0,
+                             stage[8], scratch, new)
+    else:
+        worst = frozen_stage(t0, hh, y, members, frozen, held, p, smooth, stage, scratch, new)
+    for m in range(members.size):
+        if members[m] < 0:
+            break
+        y[members[m]] = new[members[m]]
+    return worst
+
+
+def stage_scratch(n, stage):
+    """Work arrays of :func:`stage_row` and :func:`compose_row` for n states, allocated once
+    per call of a kernel (an allocation per stage cost a batch of HH neurons a third of its
+    time)."""
+    K, M = stage[7].size, stage[16].size
+    return (np.empty((n, K)), np.empty(n), np.empty(2), np.empty((n, M)), np.empty((n, M)),
+            np.empty((K, K)), np.empty(K), np.empty(n), np.empty(n), np.empty(n), np.empty(n))
+
+
+def stage_rows(members, iterations, t0, hh, y, frozen, held, params, stage, residuals):
+    """:func:`stage_row` for every row of a batch, in place on y (R, n)."""
+    scratch = stage_scratch(y.shape[1], stage)
     for r in range(y.shape[0]):
-        residuals[r], failed_at[r] = compose_row(t[r], y[r], h[r], frozen[r], stim[r],
-                                                 params[:, r], scheme)
+        residuals[r] = stage_row(members, iterations, t0[r], hh[r], y[r], frozen[r], held[r],
+                                 params[:, r], stage, scratch)
     return 0
 
 
-def step_control(err, h_tried, h, limited, order, h_max):
+def compose_row(t, y, h, frozen, stim, p, plan, stage, scratch):
+    """One row's composed step of :class:`splitpinn.numeric.compiled.Composition`, in place on
+    its states y (n,): the plan's stages (:func:`stage_row`) in each of its branches, the
+    branches' ends averaged (one branch but for the symmetric scheme).  ``stim``: the input
+    held over the step, unless it varies smoothly.  Returns (the largest stage residual, the
+    first sub-problem whose stage missed the tolerance, or −1)."""
+    stage_sub, stage_c, branch_end, members, iterations = plan
+    tol = stage[8]
+    start, total, clock = scratch[8], scratch[9], scratch[10]  # clock: one per sub-problem
+    for i in range(y.size):
+        start[i], total[i] = y[i], 0.0
+    worst, failed_at, first = 0.0, -1, 0
+    for b in range(branch_end.size):
+        for i in range(y.size):
+            y[i] = start[i]
+        for k in range(members.shape[0]):
+            clock[k] = 0.0
+        for st in range(first, branch_end[b]):
+            k, c = stage_sub[st], stage_c[st]
+            res = stage_row(members[k], iterations[k], t + clock[k] * h, c * h, y, frozen,
+                            stim, p, stage, scratch)
+            worst = res if not res <= worst else worst  # NaN wins
+            clock[k] += c
+            if not worst <= tol and failed_at < 0:
+                failed_at = k
+        for i in range(y.size):
+            total[i] += y[i]
+        first = branch_end[b]
+    if branch_end.size > 1:
+        for i in range(y.size):
+            y[i] = total[i] / branch_end.size
+    return worst, failed_at
+
+
+def compose(t, y, h, frozen, stim, params, plan, stage, failed_at, residuals):
+    """:func:`compose_row` for every row of a batch, in place on y (R, n)."""
+    scratch = stage_scratch(y.shape[1], stage)
+    for r in range(y.shape[0]):
+        residuals[r], failed_at[r] = compose_row(t[r], y[r], h[r], frozen[r], stim[r],
+                                                 params[:, r], plan, stage, scratch)
+    return 0
+
+
+def error_norm(y0, y1, error, rtol, atol):
+    """The RMS norm of a step's local ``error`` estimate, each state scaled by
+    atol + rtol·max(|y0|, |y1|) (``solve_ivp``'s norm); :func:`step_control` accepts ≤ 1."""
+    total = 0.0
+    for i in range(y0.size):
+        total += (error[i] / (atol + rtol * max(abs(y0[i]), abs(y1[i])))) ** 2
+    return math.sqrt(total / y0.size)
+
+
+def step_control(err, h_tried, h, limited, retried, order, h_max):
     """(accept, next step) from the error norm ``err`` of a step of length ``h_tried``:
     accepted at err ≤ 1; the next step is h_tried·clip(SAFETY·err^(−1/(order+1)),
-    MIN_FACTOR, MAX_FACTOR) (FAILED_FACTOR for a non-finite err), at most ``h_max``; an
+    MIN_FACTOR, MAX_FACTOR) (FAILED_FACTOR for a non-finite err), at most ``h_max``, and no
+    longer than h_tried after an accepted step that follows a rejected one (``retried``: the
+    step just found to be too long is not tried again at once, as ``solve_ivp``); an
     accepted step that ended early at a stop (``limited``: cut short of ``h`` by more than
     :data:`~splitpinn.fractional.history.SAME_STEP`) keeps the current step ``h`` if that is
     longer."""
@@ -312,15 +672,19 @@ def step_control(err, h_tried, h, limited, order, h_max):
         factor = MAX_FACTOR
     else:
         factor = min(max(SAFETY * err ** (-1.0 / (order + 1)), MIN_FACTOR), MAX_FACTOR)
-    grown = min(h_max, h_tried * factor)
     accept = err <= 1.0
+    if accept and retried:
+        factor = min(factor, 1.0)
+    grown = min(h_max, h_tried * factor)
     return accept, (max(h, grown) if accept and limited else grown)
 
 
-def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, params, scheme, control,
-                   grid, rows, values, slopes, next_out, knots, counts, worst):
+def march_adaptive(t, y, h, retried, limit, hand_back, frozen, before, armed, stim, params,
+                   plan, stage, control, grid, rows, values, slopes, next_out, knots, counts,
+                   worst):
     """Plain adaptive steps of every row, in place on its time t, states y, step h,
-    event functions ``before`` and output: the composed step with step doubling, as
+    whether its last try was rejected (``retried``, see :func:`step_control`), event
+    functions ``before`` and output: the composed step with step doubling, as
     :meth:`splitpinn.solvers.composition.CompositionStepper.attempt`, controlled as the marching
     loop does; the grid inside an accepted step sampled by one composed step from its start
     (``dense``).  A row stops at its ``limit`` (before the step that reaches it where
@@ -337,6 +701,8 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
     ``knots`` (R, max_tries, 1 + n) gets each accepted step's end time and states, the
     dense output's pieces (none where its second axis is empty)."""
     rtol, atol, order, h_max, max_tries, same_step, n_events = control
+    smooth = stage[-1]
+    scratch = stage_scratch(y.shape[1], stage)
     n = y.shape[1]
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
     g = np.empty(before.shape[1])
@@ -354,28 +720,27 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
                     trial[part, i] = trial[1, i] if part == 2 else y[r, i]
                 res, bad = compose_row(t[r] + step / 2 * (part == 2), trial[part],
                                        step if part == 0 else step / 2, frozen[r], stim[r], p,
-                                       scheme)
+                                       plan, stage, scratch)
                 good = good and bad < 0
                 if bad < 0 and res > worst[r]:
                     worst[r] = res
             counts[r, 2] += 3
             big, small = trial[0], trial[2]
-            total = 0.0
-            for i in range(n):
-                scale = atol + rtol * max(abs(y[r, i]), abs(small[i]))
-                total += ((small[i] - big[i]) / denominator / scale) ** 2
-            err = math.sqrt(total / n)
+            for i in range(n):  # the step-doubling estimate of the local error
+                big[i] = (small[i] - big[i]) / denominator
+            err = error_norm(y[r], small, big, rtol, atol)
             if not (good and math.isfinite(err)):
                 err = math.inf
             accept, new_h = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
-                                         order, h_max)
+                                         retried[r], order, h_max)
+            retried[r] = not accept
             if not accept:
                 if new_h < SAME_TIME:
                     break  # stuck: the loop reports it
                 counts[r, 1] += 1
                 h[r] = new_h
                 continue
-            crossings(stop, stim[r], small, p, g)
+            crossings(stop, input_at(stop, stim[r], p, smooth), small, p, g)
             if crossed(before[r], g, n_events, armed[r]):
                 break
             while values.shape[2] and next_out[row] < grid.size \
@@ -385,11 +750,11 @@ def march_adaptive(t, y, h, limit, hand_back, frozen, before, armed, stim, param
                     trial[1, i] = small[i] if grid[q] >= stop else y[r, i]
                 if grid[q] < stop:
                     res, bad = compose_row(t[r], trial[1], grid[q] - t[r], frozen[r], stim[r],
-                                           p, scheme)
+                                           p, plan, stage, scratch)
                     counts[r, 2] += 1
                     if bad < 0 and res > worst[r]:
                         worst[r] = res
-                rhs(grid[q], stim[r], trial[1], p, slope)
+                rhs(grid[q], input_at(grid[q], stim[r], p, smooth), trial[1], p, slope)
                 for i in range(n):
                     values[row, i, q] = trial[1, i]
                     slopes[row, i, q] = 0.0 if frozen[r, i] else slope[i]

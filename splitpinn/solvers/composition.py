@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import FrozenComposition, NotCompilable, fall_back
+from ..numeric.compiled import Composition
 from ..numeric.kernels import crossed
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets
@@ -46,8 +46,9 @@ class CompositionStepper(Stepper):
                  memory=None, grid: np.ndarray | None = None, compiled: bool = True) -> None:
         super().__init__(bound)
         self.plan, self.trainer, self.memory = the_plan, trainer, memory
-        self.compiled = _frozen_composition(bound, the_plan, trainer) \
-            if compiled and memory is None else None
+        trainer.jit = compiled  # its stages run compiled, or as the same plain Python
+        self.compiled = _compiled_composition(bound, the_plan, trainer, compiled) \
+            if memory is None else None
         self.onsets = None if memory is None else Onsets(
             bound.orders, grid, union_breakpoints(bound, float(grid[0]), float(grid[-1])),
             bound.batch or 1)
@@ -102,17 +103,9 @@ class CompositionStepper(Stepper):
             self.onsets.set_clamp(rows[changed], t[changed], frozen[changed])
 
     def _compiled(self, method: str, *args):
-        """``method`` of the compiled composition (:class:`~splitpinn.numeric.compiled.
-        FrozenComposition`) on ``args``, or None where there is none — or numba cannot
-        compile the model's functions: then numpy from now on, with a warning."""
-        if self.compiled is None:
-            return None
-        try:
-            return getattr(self.compiled, method)(*args)
-        except NotCompilable as error:
-            fall_back(self.bound, error)
-            self.compiled = None
-            return None
+        """``method`` of the composed step in one kernel (:class:`~splitpinn.numeric.compiled.
+        Composition`) on ``args``, or None where there is none."""
+        return None if self.compiled is None else getattr(self.compiled, method)(*args)
 
     def _account(self, y1, ok, residual, failed_at):
         """The compiled composed step's states and mask, with :meth:`compose`'s accounting
@@ -140,14 +133,14 @@ class CompositionStepper(Stepper):
         error = (small - big) / (2**self.error_order - 1)
         return Trial(t + h, small, error, ok[: len(rows)] & ok[len(rows):] & ok2)
 
-    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
-                    grid, out, next_out, knots):
-        """Plain adaptive steps in one compiled call (:meth:`FrozenComposition.march
-        <splitpinn.numeric.compiled.FrozenComposition.march>`): the composed steps of
+    def march_plain(self, rows, t, y, h, retried, limit, hand_back, frozen, before, armed,
+                    control, grid, out, next_out, knots):
+        """Plain adaptive steps in one compiled call (:meth:`Composition.march
+        <splitpinn.numeric.compiled.Composition.march>`): the composed steps of
         :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
         done = None if self.error_order is None else self._compiled(
-            "march", rows, t, y, h, limit, hand_back, frozen, before, armed, control, grid, out,
-            next_out, knots)
+            "march", rows, t, y, h, retried, limit, hand_back, frozen, before, armed, control,
+            grid, out, next_out, knots)
         if done is None:
             return None
         counts, worst = done
@@ -212,7 +205,7 @@ class CompositionStepper(Stepper):
     def settings(self) -> dict:
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
                **self.trainer.settings(), "max_residual": self.trainer.max_residual,
-               "compiled": self.compiled is not None,
+               "compiled": self.compiled is not None and self.compiled.model.jit,
                "stage_evaluations": self.stage_evaluations}
         if self.memory is not None:
             out["history"] = self.memory.kind
@@ -220,21 +213,17 @@ class CompositionStepper(Stepper):
         return out
 
 
-def _frozen_composition(bound: BoundModel, the_plan: Plan, trainer):
-    """The compiled composed step when every stage is a least-squares PINN stage with frozen
-    coefficients and a right-hand side constant over the stage, in one branch (else None)."""
-    if len(the_plan.branches) > 1:
+def _compiled_composition(bound: BoundModel, the_plan: Plan, trainer, jit: bool):
+    """The composed step in one kernel (:class:`~splitpinn.numeric.compiled.Composition`)
+    where the trainer's kernels take every sub-problem's stage (else None)."""
+    compiled_stage = getattr(trainer, "compiled_stage", None)
+    if compiled_stage is None:
         return None
-    frozen = getattr(trainer, "frozen_system", None)
-    systems = [frozen(sub) if frozen and sub.solver == "pinn" else None
-               for sub in the_plan.subproblems]
-    if any(system is None for system in systems):
+    iterations = [compiled_stage(sub) if sub.solver == "pinn" else None
+                  for sub in the_plan.subproblems]
+    if any(k is None for k in iterations):
         return None
-    try:
-        return FrozenComposition(bound, the_plan, systems[0], trainer.tol)
-    except NotCompilable as error:  # no Python form, or its module cannot be written or loaded
-        fall_back(bound, error)
-        return None
+    return Composition(bound, the_plan, trainer, iterations, jit)
 
 
 def _check_fractional_resets(bound: BoundModel) -> None:
@@ -289,8 +278,8 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
     ``coupling`` (a :class:`~splitpinn.solvers.coupling.Coupling`) makes the batch a network;
     ``max_steps`` limits the steps per neuron (default
     :func:`splitpinn.solvers.marching.default_max_steps`).
-    ``compiled``: where every stage is a least-squares stage with frozen coefficients (HH,
-    LIF), run the composed step compiled (:class:`splitpinn.numeric.compiled.FrozenComposition`;
+    ``compiled``: where every stage is a least-squares stage of a decoupled integer-order
+    sub-problem, run the composed step compiled (:class:`splitpinn.numeric.compiled.Composition`;
     False: numpy throughout, for debugging).
 
     Returns one :class:`Solution` per neuron; ``meta["solver"]`` holds the plan, the trainer

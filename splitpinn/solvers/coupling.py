@@ -52,6 +52,11 @@ class Coupling:
                              "(known: weights, target, delay)")
         return cls(bound, spec["weights"], spec["target"], spec.get("delay", 0.0))
 
+    @property
+    def inert(self) -> bool:
+        """Whether every weight is zero: no spike moves any neuron."""
+        return not self.weights.any()
+
     def emit(self, source: int, time: float) -> None:
         """Neuron ``source`` spiked at ``time``: schedule its delivery."""
         heapq.heappush(self._pending, (time + self.delay, self._count, source))
@@ -61,6 +66,10 @@ class Coupling:
         """The earliest pending delivery later than ``after`` (inf if none)."""
         times = [d for d, _, _ in self._pending if d > after + SAME_TIME]
         return min(times, default=math.inf)
+
+    def is_due(self, time: float) -> bool:
+        """Whether a delivery is due by ``time``."""
+        return bool(self._pending) and self._pending[0][0] <= time + SAME_TIME
 
     def due(self, time: float) -> np.ndarray | None:
         """The summed jumps (B,) of every delivery due by ``time``, or None if none is."""

@@ -374,11 +374,13 @@ class _CoreStepper(Stepper):
 
     #: Steps per call of the compiled march (see ``_compiled``).
     COMPILED_CHUNK = 4096
+    #: ``run`` takes the graded steps after an onset itself (or declines the stretch).
+    runs_graded = True
 
     def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray,
                  compiled: bool = True) -> None:
         super().__init__(bound)
-        self.scheme, self.compiled = scheme, compiled
+        self.scheme, self.compiled, self.plain_fails = scheme, compiled, False
         self.onsets = Onsets(bound.orders, grid, kinks,
                              graded=getattr(scheme, "sigma", 1.0) < 1.0)
         self.adams = isinstance(scheme, _AdamsStepper)
@@ -439,22 +441,26 @@ class _CoreStepper(Stepper):
                          for i in range(len(s))])
 
     def run(self, t, y, stops, frozen, before, crossings, armed):
-        """Accept steps to ``stops`` one by one until an event would fire in a step
-        (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its refractory
-        period) or a step is not finite; returns how many were taken and their states.
-        Once the memory is in its steady state for these equal steps, the rest is the
-        compiled march's."""
+        """Accept steps to the grid ``stops`` until an event would fire in a step
+        (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
+        refractory period) or a step is not finite; returns how many stops were reached and
+        the states there.  A fast L1 / L2-1σ memory marches by the kernel of
+        :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
+        (:meth:`~splitpinn.solvers.onsets.Onsets.remaining`) included; otherwise (a full
+        memory, Adams) the steps are taken one by one, and a stretch with graded steps is left
+        to the marching loop (none taken)."""
+        graded = self.onsets.remaining([0], np.array([t]), frozen[None])[0]
         active = self._active(t, y, frozen)
+        self._flush()
+        marched = self._compiled(stops, graded, active, before, armed)
+        if marched is not None:
+            return marched
         out = np.empty((len(stops), len(y)))
+        if graded.size:
+            return 0, out[:0]
         row, when = np.array([0]), np.empty(1)
         for k, stop in enumerate(stops):
             self._flush()
-            compiled = self._compiled(stops[k:], active, before, armed) if self.compiled \
-                else None
-            if compiled is not None:
-                count, states = compiled
-                out[k : k + count] = states
-                return k + count, out[: k + count]
             y1 = self.scheme.trial(float(stop), active)
             when[0] = stop
             g = crossings(row, when, y1[None])[0]
@@ -464,46 +470,62 @@ class _CoreStepper(Stepper):
             out[k], before = y1, g
         return len(stops), out
 
-    def _compiled(self, stops, active, before, armed):
-        """(count, states) of the compiled march over ``stops`` (equal steps), or None
-        where it does not apply (a full memory, Adams, the memory not yet steady, a model
-        numba cannot compile); every step it takes is recorded at once.  It marches chunks
-        of COMPILED_CHUNK steps: the arrays it is given cost O(chunk), and the next
-        threshold crossing usually comes long before the stretch ends."""
-        from ..numeric.compiled import NotCompilable, compiled_model, fall_back, march_uniform
+    def _compiled(self, stops, graded, active, before, armed):
+        """(count, states) of the kernel march over the grid ``stops`` with the ``graded``
+        step ends inserted (:meth:`~splitpinn.solvers.onsets.Onsets.merge`), or None where it
+        does not apply (a full memory, Adams, a model whose kernels do not load); every step it
+        takes is recorded at once.  The kernels run compiled, or as plain Python with
+        ``compiled=False`` and, after a :func:`~splitpinn.numeric.compiled.fall_back`, where
+        numba fails.  It marches chunks of COMPILED_CHUNK grid stops (and the
+        graded ends among them): the arrays it is given cost O(chunk), and the next threshold
+        crossing usually comes long before the stretch ends."""
+        from ..numeric.compiled import (
+            NotCompilable,
+            compiled_model,
+            fall_back,
+            march_uniform,
+            plain_model,
+        )
 
         history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
-        uniform = getattr(history, "uniform_recurrence", None)  # Adams has no history
-        done, taken = 0, []
-        while uniform is not None and len(stops) - done > 1:
-            t0, chunk = history.t_last, stops[done : done + self.COMPILED_CHUNK]
-            steps = np.diff(chunk, prepend=t0)
-            recurrence = uniform(steps[0])
-            if recurrence is None or np.ptp(steps) > SAME_STEP * steps[0]:
-                break
-            t_star, stim_star = self.scheme.relation_point(np.append(t0, chunk[:-1]), chunk)
+        if not hasattr(history, "march_state") or self.plain_fails:  # Adams, a full memory
+            return None
+        tables, done, taken = history.march_tables(), 0, []
+        while done < len(stops):
+            grid = stops[done : done + self.COMPILED_CHUNK]
+            chunk, keep = self.onsets.merge(grid, graded[graded > history.t_last + SAME_TIME])
+            t_star, stim_star = self.scheme.relation_point(
+                np.append(history.t_last, chunk[:-1]), chunk)
+            state = history.march_state(len(chunk))
             try:
+                kernels = compiled_model(self.bound) if self.compiled else \
+                    plain_model(self.bound)
                 marched = march_uniform(
-                    compiled_model(self.bound), recurrence, t0, history.u_last, chunk, t_star,
-                    stim_star, rhs.stimulus(chunk), np.array(rhs.params),
-                    active, before, rhs.jac_const, self.scheme.newton_tol,
-                    self.scheme.max_newton, n_events=len(self.bound.events), armed=armed)
+                    kernels, tables, state, chunk, keep, t_star, stim_star,
+                    rhs.stimulus(chunk), np.array(rhs.params), active, before, rhs.jac_const,
+                    self.scheme.newton_tol, self.scheme.max_newton,
+                    n_events=len(self.bound.events), armed=armed)
             except NotCompilable as error:
-                fall_back(self.bound, error)
+                if not self.compiled:
+                    self.plain_fails = True  # numpy steps from now on
+                    break
+                fall_back(self.bound, error)  # the same kernels as plain Python from now on
                 self.compiled = False
-                break
+                continue
             self.scheme.newton_iterations += marched.iterations
             rhs.evaluations += marched.iterations
             count = len(marched.states)
+            reached = int(np.sum(keep[:count]))
             if count:
-                history.resume(chunk[count - 2] if count > 1 else t0, chunk[count - 1],
-                               marched.states[-1], marched.acc, marched.du_last)
+                history.take(state)
                 self._after_record(float(chunk[count - 1]), marched.states[-1])
-                taken.append(marched.states)
-            done, before = done + count, marched.before
-            if count < len(chunk):
+                taken.append(marched.states[keep[:count]])
+            done, before = done + reached, marched.before
+            if reached < len(grid):
                 break
-        return (done, np.concatenate(taken)) if taken else None
+        if not taken:
+            return None if self.plain_fails else (0, np.empty((0, len(history.u_last))))
+        return done, np.concatenate(taken)
 
     def accept(self, rows, t, y) -> None:
         self._flush()
@@ -550,8 +572,9 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     ``estimate_error``: solve again with twice the step and put the Richardson estimate of
     this solve's error (states and spike times) in ``meta["solver"]["error_estimate"]``, so
     that a user can see how converged the reference is (half the work again, so opt-in).
-    ``compiled``: march the stretches of equal steps of a fast L1 / L2-1σ memory by the
-    compiled kernel of :mod:`splitpinn.numeric.compiled` (False: numpy throughout, for debugging).
+    ``compiled``: march the stretches of grid steps (and the graded steps after an onset) of a
+    fast L1 / L2-1σ memory by the compiled kernel of :mod:`splitpinn.numeric.compiled` (False:
+    the same kernel as plain Python, for debugging).
     ``max_steps``: the work limit per neuron (default
     :func:`splitpinn.solvers.marching.default_max_steps`, which counts the grid's steps).
     Raises ModelError for bad options, SolverError when Newton fails or the limit is hit.

@@ -38,7 +38,7 @@ from ..declare.stimulus import breakpoints
 from ..errors import ModelError, SolverError
 from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
-from ..numeric.kernels import SAME_TIME, fires, step_control
+from ..numeric.kernels import SAME_TIME, error_norm, fires, step_control
 from .coupling import Coupling
 from .dense import DenseOutput, StepRecorder
 from .onsets import Onsets
@@ -126,18 +126,22 @@ def union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
 def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, g1, column):
     """Crossing times s in (0, h] of event ``column`` per pair, by the Illinois variant of
     regula falsi on the stepper's ``partial`` flow; returns s where g(s) >= 0 (the state
-    just past the crossing), to :data:`ROOT_RTOL` (relative)."""
+    just past the crossing), to :data:`ROOT_RTOL` (relative).  A trial point stays half a
+    tolerance inside the bracket (CVODE's root finder also moves such points inwards): where
+    the secant lands on the root (g linear in s, as for an IF neuron), the next trial closes
+    the bracket, instead of ~40 more trials creeping towards it (or bisecting) as rounding
+    keeps the secant at the end that has reached the root."""
     a, b = np.zeros(len(rows)), h.copy()
     ga, gb = g0.copy(), g1.copy()
     side = np.zeros(len(rows), dtype=int)
+    tol = ROOT_RTOL * np.maximum(1.0, np.abs(t)) + ROOT_ATOL
     for _ in range(ROOT_ITERATIONS):
-        open_ = (b - a) > ROOT_RTOL * np.maximum(1.0, np.abs(t)) + ROOT_ATOL
-        open_ &= gb != 0
+        open_ = ((b - a) > tol) & (gb != 0)
         if not open_.any():
             break
         s = np.where(open_, b - gb * (b - a) / (gb - ga), b)
-        bisect = ~np.isfinite(s) | (s <= a) | (s >= b)
-        s = np.where(bisect, (a + b) / 2, s)
+        s = np.where(np.isfinite(s), s, (a + b) / 2)
+        s = np.where(open_, np.clip(s, a + tol / 2, b - tol / 2), s)
         idx = np.nonzero(open_)[0]
         ys = stepper.partial(rows[idx], t[idx], y[idx], s[idx], frozen[idx])
         gs = crossings(rows[idx], t[idx] + s[idx], ys)[np.arange(len(idx)), column[idx]]
@@ -191,6 +195,8 @@ class _Loop:
 
     def __init__(self, bound, stepper, grid, rtol, atol, h0, h_max, fixed_step, traces,
                  coupling) -> None:
+        if coupling is not None and coupling.inert and not stepper.has_own_steps:
+            coupling = None  # no jumps: the rows are independent (a stacked system is not)
         self.bound, self.stepper, self.grid, self.coupling = bound, stepper, grid, coupling
         self.rtol, self.atol, self.h_max = rtol, atol, h_max
         n_rows, n = bound.batch or 1, len(bound.names)
@@ -218,6 +224,7 @@ class _Loop:
         self.records: list[list[EventRecord]] = [[] for _ in self.all]
         self.accepted = np.zeros(n_rows, dtype=int)
         self.rejected = np.zeros(n_rows, dtype=int)
+        self.retried = np.zeros(n_rows, dtype=bool)  # the last try was rejected
         self.short = np.zeros(n_rows, dtype=int)  # tries in a row shorter than SAME_TIME
         self.short_from = np.zeros(n_rows)  # the time where they began
         self.breaks = union_breakpoints(bound, float(grid[0]), self.t_end)
@@ -280,8 +287,9 @@ class _Loop:
         no such stretch."""
         t0, grid = float(self.t[0]), self.grid
         limit, _, frozen = (a[0] for a in self._stretch_ends(self.all))
-        if self.stepper.next_stop(self.all, self.t, frozen[None])[0] < np.inf:
-            return False  # graded steps after an onset: one by one
+        if not self.stepper.runs_graded and \
+                self.stepper.next_stop(self.all, self.t, frozen[None])[0] < np.inf:
+            return False  # graded steps after an onset: one by one, unless run takes them
         first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
         last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
         last = min(last, first + max_steps - int(self.accepted[0] + self.rejected[0]))
@@ -320,14 +328,16 @@ class _Loop:
         if budget <= 0:
             return
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
+        retried = self.retried[rows]
         t_start, y_start = t.copy(), y.copy()
         limit, hand_back, frozen = self._stretch_ends(rows)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
                    SAME_STEP, len(self.bound.events))
         armed = self._armed(rows)
         knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
-        done = self.stepper.march_plain(rows, t, y, h, limit, hand_back, frozen, before, armed,
-                                        control, self.grid, self.out, self.next_out, knots)
+        done = self.stepper.march_plain(rows, t, y, h, retried, limit, hand_back, frozen,
+                                        before, armed, control, self.grid, self.out,
+                                        self.next_out, knots)
         if done is None:
             self.plain = False
             return
@@ -339,8 +349,10 @@ class _Loop:
                                     np.vstack([y_start[j], k[:-1, 1:]]), k[:, 0], k[:, 1:],
                                     np.broadcast_to(frozen[j], (len(k), len(frozen[j]))))
         self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
+        self.retried[rows] = retried
         self.accepted[rows] += done[0]
         self.rejected[rows] += done[1]
+        self.short[rows[done[0] + done[1] > 0]] = 0  # its tries are never short
 
     def _armed(self, rows) -> np.ndarray:
         """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
@@ -408,13 +420,14 @@ class _Loop:
         a stop keeps the controller's step if that is longer)."""
         ok = trial.ok & np.all(np.isfinite(trial.y), axis=1)
         if self.adaptive:
-            scale = self.atol + self.rtol * np.maximum(np.abs(yr), np.abs(trial.y))
-            err = np.sqrt(np.mean((trial.error / scale) ** 2, axis=1))
+            err = np.array([error_norm(*row, self.rtol, self.atol)
+                            for row in zip(yr, trial.y, trial.error, strict=True)])
             err = np.where(ok & np.isfinite(err), err, np.inf)
             decisions = [step_control(*row, self.order, self.h_max) for row in
                          zip(err.tolist(), hr.tolist(), self.h[rows].tolist(),
-                             limited.tolist(), strict=True)]
+                             limited.tolist(), self.retried[rows].tolist(), strict=True)]
             ok &= np.array([accept for accept, _ in decisions], dtype=bool)
+            self.retried[rows] = ~ok
             self.h[rows] = [h for _, h in decisions]
             short = (hr < SAME_TIME) | (~ok & (self.h[rows] < SAME_TIME))
             begins = short & (self.short[rows] == 0)
@@ -460,8 +473,8 @@ class _Loop:
         """Accepted steps of ``rows``: find crossings, apply resets or record the step ends,
         sample the output grid, and move the rows on."""
         first, which, (det_row, det_s) = self._first_crossings(rows, t0, y0, t1, y1, frozen)
-        if self.coupling is not None and np.isfinite(first).any():
-            # lockstep: every neuron stops at the network's first spike
+        lockstep = self.coupling is not None and np.isfinite(first).any()
+        if lockstep:  # every neuron stops at the network's first spike, (t1, y1) there
             s_star = first.min()
             firing = first <= s_star + SAME_TIME
             first, which = np.where(firing, s_star, np.inf), np.where(firing, which, -1)
@@ -476,7 +489,7 @@ class _Loop:
             for j in range(len(keep)):
                 self._spike(rows[r[j]], t0[r[j]] + s[j], "spike", at[j], at[j])
         resets = which >= 0
-        if resets.any():
+        if resets.any() and not lockstep:
             idx = np.nonzero(resets)[0]
             t_new[idx] = t0[idx] + first[idx]
             y_new[idx] = self.stepper.partial(rows[idx], t0[idx], y0[idx], first[idx],
@@ -547,6 +560,8 @@ class _Loop:
         only moves its state), and its own spike (without delay) is delivered before the
         next one fires: one at a time, lowest index first, each at most once per instant."""
         self._release(self.all)
+        if not self.coupling.is_due(time):
+            return  # no jump: every row's state is where its crossing test last saw it
         fired_now = np.array([bool(s) and abs(s[-1] - time) <= SAME_TIME for s in self.spikes])
         n_events = len(self.bound.events)
         while True:

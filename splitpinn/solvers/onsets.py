@@ -68,18 +68,48 @@ class Onsets:
         stretch); a stimulus jump at t, or a hold that ends at t (fewer states frozen than so
         far), is an onset."""
         out = np.full(len(rows), np.inf)
+        for i, later in enumerate(self.remaining(rows, t, frozen)):
+            out[i] = later[0] if later.size else np.inf
+        return out
+
+    def remaining(self, rows, t, frozen) -> list[np.ndarray]:
+        """Per row, the graded step ends after t (more than SAME_TIME on; none outside the
+        graded stretch, or for a scheme that does not grade), as :meth:`next_stop` finds
+        them one by one."""
         if not self.graded:
-            return out
-        jump = self.at_jump(t)
+            return [np.zeros(0)] * len(rows)
+        jump, out = self.at_jump(t), []
         for i, r in enumerate(rows):
             time = float(t[i])
             released = (~frozen[i]).sum() > self.active[r].sum()
             onset = time if jump[i] or released else self.onset[r]
             if self.stretch_onset[r] != onset:
                 self.stretch[r], self.stretch_onset[r] = self.graded_stretch(onset), onset
-            later = self.stretch[r][self.stretch[r] > time + SAME_TIME]
-            out[i] = later[0] if later.size else np.inf
+            out.append(self.stretch[r][self.stretch[r] > time + SAME_TIME])
         return out
+
+    @staticmethod
+    def merge(stops: np.ndarray, graded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The step ends a march takes through the grid ``stops`` (increasing) when the graded
+        ends ``graded`` are inserted: from each end, the nearer of the next grid stop and
+        the next graded end more than SAME_TIME on (as the marching loop takes them, but a
+        graded end within SAME_TIME of a grid stop is that grid stop); graded ends past the
+        last grid stop are left for later.  Returns (ends, whether each is a grid stop)."""
+        graded = graded[graded < stops[-1] - SAME_TIME]
+        if graded.size:
+            near = np.searchsorted(stops, graded)
+            gap = np.minimum(np.abs(stops[np.minimum(near, stops.size - 1)] - graded),
+                             np.abs(stops[np.maximum(near - 1, 0)] - graded))
+            graded = graded[gap > SAME_TIME]
+        if graded.size > 1 and np.min(np.diff(graded)) <= SAME_TIME:
+            kept = [graded[0]]
+            for end in graded[1:]:
+                if end > kept[-1] + SAME_TIME:
+                    kept.append(end)
+            graded = np.array(kept)
+        ends = np.concatenate([stops, graded])
+        order = np.argsort(ends, kind="stable")
+        return ends[order], (order < stops.size)
 
     def clamp_changes(self, rows, frozen) -> np.ndarray:
         """Per row: whether its clamp differs from the one seen last (a kink to mark)."""

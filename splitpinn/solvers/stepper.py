@@ -58,6 +58,9 @@ class Stepper:
 
     error_order: int | None = None
     has_own_steps = False
+    #: ``run`` takes the graded steps after an onset (``next_stop``) itself, or declines
+    #: the stretch (none taken); otherwise the loop takes them one by one.
+    runs_graded = False
 
     def __init__(self, bound: BoundModel) -> None:
         self.bound = bound
@@ -109,8 +112,8 @@ class Stepper:
         else:
             recorder.add_steps(rows, t0, y0, t1, y1, frozen)
 
-    def march_plain(self, rows, t, y, h, limit, hand_back, frozen, before, armed, control,
-                    grid, out, next_out, knots):
+    def march_plain(self, rows, t, y, h, retried, limit, hand_back, frozen, before, armed,
+                    control, grid, out, next_out, knots):
         """Optional: take plain adaptive steps of ``rows`` in compiled code (see
         :meth:`splitpinn.solvers.marching._Loop._plain_steps`), returning accepted and rejected
         steps per row, or None where the stepper has no such path (the default)."""

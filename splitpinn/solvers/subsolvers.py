@@ -31,6 +31,7 @@ from ..errors import ModelError
 from ..fractional.history import SAME_STEP
 from ..numeric import cache
 from ..numeric.bound import BoundModel
+from ..numeric.compiled import StageKernel, smooth_stimulus
 from ..numeric.lambdify import lambdify
 from .splitting import SubProblem
 
@@ -274,6 +275,9 @@ class LeastSquaresPINN:
         self._phi = np.hstack([np.ones((len(self.tau), 1)), z])
         self._dphi = np.hstack([np.zeros((len(self.tau), 1)), (1 - z**2) * weights])
         self._bases: dict[tuple, tuple] = {}
+        #: Whether the stage kernels run compiled (the stepper sets it: ``compiled=``)
+        self.jit = True
+        self._kernel = None
         self.max_residual = 0.0
         self.last_residual = np.zeros(1)
 
@@ -340,50 +344,52 @@ class LeastSquaresPINN:
                                 or any(e.has(t) for e in sub.exprs))
         return self._bases[key]
 
-    def _scalar_system(self):
-        """For u' = a·u + b: with z = h·a the fit rows are (ops − z·vals)W = h·b, so the
-        normal matrix is G0 − z·G1 + z²·G2 (precomputed, K×K)."""
+    def frozen_system(self):
+        """The precomputed products of the frozen-coefficient path — normal matrices G0, G1,
+        G2, the sums Σo and Σv over the fit points, the check rows o and v, the end row —
+        which :class:`~splitpinn.numeric.compiled.StageKernel` compiles and
+        :class:`~splitpinn.numeric.stage_table.StageTable` tabulates.  For u' = a·u + b with
+        z = h·a the fit rows are (ops − z·vals)W = h·b, so the normal matrix is
+        G0 − z·G1 + z²·G2."""
         if "scalar" not in self._bases:
             vals, ops, _, end, _ = self._stacked_basis(np.array([1.0]))
             v, o, n = vals[0], ops[0], self.n_fit
             self._bases["scalar"] = (o[:n].T @ o[:n], o[:n].T @ v[:n] + v[:n].T @ o[:n],
-                                     v[:n].T @ v[:n], o[:n].T, v[:n].T, o[n:], v[n:], end[0])
+                                     v[:n].T @ v[:n], o[:n].T.sum(axis=1), v[:n].T.sum(axis=1),
+                                     o[n:], v[n:], end[0])
         return self._bases["scalar"]
 
-    def frozen_system(self, sub: SubProblem):
-        """The precomputed products of the frozen-coefficient path — normal matrices G0, G1,
-        G2, the sums Σo and Σv over the fit points, the check rows o and v, the end row —
-        when ``sub`` takes that path with a right-hand side constant over the stage, else
-        None (what :class:`splitpinn.numeric.compiled.FrozenComposition` compiles)."""
-        if not self._frozen_coefficients(sub) or self._time_varying(sub):
+    def compiled_stage(self, sub: SubProblem) -> int | None:
+        """How :class:`~splitpinn.numeric.compiled.StageKernel` solves ``sub``'s stages: 0 —
+        frozen coefficients and a right-hand side constant over the stage (one number z per
+        state: :meth:`frozen_system`, tabulated); k > 0 — fitted at every point by at most k
+        Gauss–Newton iterations; −1 — a linear sub-problem fitted by one solve; None — not
+        compiled (Caputo states, whose memory it does not hold; states that couple; an input
+        recorded with linear interpolation)."""
+        if sub.fractional or not sub.decoupled or (
+                sub.uses_time and not self.bound.stepwise_stimulus
+                and smooth_stimulus(self.bound) is None):  # a recording, linear in t
             return None
-        g0, g1, g2, ot, vt, o_check, v_check, end = self._scalar_system()
-        return g0, g1, g2, ot.sum(axis=1), vt.sum(axis=1), o_check, v_check, end
+        if self._frozen_coefficients(sub) and not self._time_varying(sub):
+            return 0
+        return self.max_iterations if sub.kind == "nonlinear" else -1
 
-    def _advance_frozen(self, sub: SubProblem, stage: Stage):
-        """:meth:`advance` for sub-problems with frozen coefficients: the same least-squares
-        fit, with the K×K normal equations assembled from precomputed products and f and its
-        Jacobian evaluated once per stage (at every point only for a time-dependent b)."""
-        g0, g1, g2, ot, vt, o_check, v_check, end = self._scalar_system()
-        varying = self._time_varying(sub)
-        times = (stage.t0[:, None] + self.tau[None, :] * stage.h[:, None] if varying
-                 else stage.t0[:, None])
-        u0 = stage.y[:, sub.index].T  # (S, R)
-        f, jac = evaluate(self.bound, sub, times,
-                          np.broadcast_to(u0[:, :, None], (*u0.shape, times.shape[1])), stage,
-                          "diagonal")
-        z = (stage.h * jac[:, :, 0])[..., None, None]  # (S, R, 1, 1)
-        b = stage.h[None, :, None] * f  # (S, R, m) or (S, R, 1): h·(a·u0 + b)
-        b_fit = b[:, :, : self.n_fit] if varying else b
-        rhs = (b_fit @ ot.T if varying else b_fit * ot.sum(axis=1)) \
-            - z[..., 0] * (b_fit @ vt.T if varying else b_fit * vt.sum(axis=1))
-        g = g0 - z * g1 + z * z * g2
-        w = _solve(np.where(np.isfinite(g), g, 0.0), rhs)  # (S, R, K); NaN rows fail below
-        b_check = b[:, :, self.n_fit:] if varying else b
-        r = w @ o_check.T - z[..., 0] * (w @ v_check.T) - b_check
-        u = u0[:, :, None] + w @ v_check.T
-        residual = np.max(np.abs(r) / np.maximum(1.0, np.abs(u)), axis=(0, 2))
-        return self._finish(u0 + w @ end, residual, sub)
+    def compiled_basis(self):
+        """The order-1 trial space for :class:`splitpinn.numeric.compiled.Composition`: its
+        values and derivative operator at the points (m, K), its end row (K,), the points τ
+        and how many of them are fit points (the rest are check points)."""
+        vals, ops, _, end, _ = self._stacked_basis(np.array([1.0]))
+        return vals[0], ops[0], end[0], self.tau, self.n_fit
+
+    def _advance_compiled(self, sub: SubProblem, stage: Stage, iterations: int):
+        """:meth:`advance` by the stage kernels (:class:`~splitpinn.numeric.compiled.
+        StageKernel`, compiled unless ``jit`` is False), for the sub-problems
+        :meth:`compiled_stage` takes."""
+        if self._kernel is None:
+            self._kernel = StageKernel(self.bound, self, self.jit)
+        y, residual = self._kernel.advance(sub.index, iterations, stage.t0, stage.h, stage.y,
+                                           stage.frozen, stage.params, stage.stimulus)
+        return self._finish(y[:, sub.index].T, residual, sub)
 
     def _finish(self, values: np.ndarray, residual: np.ndarray, sub: SubProblem):
         """Values (R, S) and the mask of rows whose residual meets the tolerance."""
@@ -396,8 +402,9 @@ class LeastSquaresPINN:
         return values, ok & np.all(np.isfinite(values), axis=1)
 
     def advance(self, sub: SubProblem, stage: Stage):
-        if self._frozen_coefficients(sub):
-            return self._advance_frozen(sub, stage)
+        iterations = self.compiled_stage(sub)
+        if iterations is not None:
+            return self._advance_compiled(sub, stage, iterations)
         vals, ops, weight, end, padding = self._stacked_basis(sub.orders)
         vals_t = vals.transpose(0, 2, 1)
         u0 = stage.y[:, sub.index].T[:, :, None]  # (S, R, 1)
