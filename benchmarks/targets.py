@@ -276,12 +276,13 @@ CASES = [
 
 
 def row_dop853(case: Case, s: Settings) -> Row:
-    """Split-PINN ≤ 2× a plain DOP853 (rtol 1e-10), spikes within 1e-4 ms of DOP853 1e-12."""
+    """Split-PINN ≤ 2× a plain DOP853 (rtol 1e-10), spikes within 1e-4 ms of DOP853 1e-12;
+    both give spike times only (``traces=False``; DOP853 without ``t_eval``)."""
     t_end = s.span(case.t_end, case.t_end / 4)
     peer = plain(case.model, preset=case.preset, stimulus=case.stimulus)
     truth = dop853(peer, t_end, TRUTH_TOL)
     ours, wall = timed(lambda: splitpinn.solve(case.model, "split-pinn", t_end, preset=case.preset,
-                                               stimulus=case.stimulus), s.repeats)
+                                               stimulus=case.stimulus, traces=False), s.repeats)
     peer_spikes, peer_wall = timed(lambda: dop853(peer, t_end, PEER_TOL), s.repeats)
     err = spike_error(ours.spike_times, truth)
     return Row(f"{case.name}, {t_end:g} ms", wall, "DOP853 rtol 1e-10", peer_wall, 2.0,
@@ -295,7 +296,8 @@ def row_neuron(s: Settings) -> Row:
     atol, rtol 0, whose spikes are as close to DOP853 1e-12 as ours)."""
     t_end = s.span(100.0, 25.0)
     truth = dop853(plain("hh"), t_end, TRUTH_TOL)
-    ours, wall = timed(lambda: splitpinn.solve("hh", "split-pinn", t_end), s.repeats)
+    ours, wall = timed(lambda: splitpinn.solve("hh", "split-pinn", t_end, traces=False),
+                       s.repeats)
     err = spike_error(ours.spike_times, truth)
     cvode = neuron_hh(resolve_model("hh").parameters)
     for atol in 10.0 ** -np.arange(3, 12):
@@ -406,29 +408,40 @@ def brian2_run(build, t_end: float, repeats: int):
     return [np.asarray(trains[i] / b2.ms) for i in range(len(trains))], statistics.median(walls)
 
 
-def row_batch(s: Settings) -> Row:
-    """1000 HH neurons, I = 0..20, 100 ms, traces=False: split-PINN ≤ 2× Brian2 numpy."""
+#: split-PINN's tolerances in the batch rows: the defaults, then looser ones whose spikes are
+#: still at least as close to the truth as Brian2's (its error at dt 0.01 is ~0.1 ms).
+BATCH_TOLERANCES = [(None, None), (1e-6, 1e-8), (1e-4, 1e-6)]
+
+
+def rows_batch(s: Settings) -> list[Row]:
+    """1000 HH neurons, I = 0..20, 100 ms, traces=False: split-PINN ≤ 2× Brian2 numpy, at
+    the default tolerances and at looser ones (accurate: spikes within 1e-4 ms of DOP853
+    1e-12 at the defaults; no farther than Brian2's at the looser ones)."""
     size, t_end = (100, 20.0) if s.quick else (1000, 100.0)
     currents = np.linspace(0.0, 20.0, size)
-    batch, wall = timed(
-        lambda: splitpinn.solve("hh", "split-pinn", t_end, parameters={"I": currents},
-                                traces=False), s.repeats,
-        warm_up=lambda: splitpinn.solve("hh", "split-pinn", 1.0, parameters={"I": currents},
-                                        traces=False))
     trains, peer_wall = brian2_run(partial(_brian2_hh, currents), t_end, s.repeats)
     chosen = np.random.default_rng(0).choice(size, 3 if s.quick else 8, replace=False)
-    worst = {"ours": 0.0, "peer": 0.0}
-    for i in chosen:
-        truth = dop853(plain("hh", {"I": float(currents[i])}), t_end, TRUTH_TOL)
-        for who, got in (("ours", batch.spike_times[i]), ("peer", trains[i])):
-            worst[who] = max(worst[who], spike_error(got, truth))
-    return Row(f"{size} HH neurons, I = 0..20, {t_end:g} ms", wall,
-               "Brian2 2.9 numpy, exp. Euler, dt 0.01", peer_wall, 2.0,
-               accurate=worst["ours"] <= SPIKE_TOL,
-               spikes=f"{total(batch.spike_times)}/{total(trains)}/-",
-               err_ours=worst["ours"], err_peer=worst["peer"],
-               note=f"spike errors over {len(chosen)} sampled neurons; peer wall: Network.run() "
-                    "incl. its code generation, not the groups' construction")
+    truths = {i: dop853(plain("hh", {"I": float(currents[i])}), t_end, TRUTH_TOL)
+              for i in chosen}
+    err_peer = max(spike_error(trains[i], truths[i]) for i in chosen)
+    rows = []
+    for rtol, atol in BATCH_TOLERANCES:
+        def run(t, rtol=rtol, atol=atol):
+            return splitpinn.solve("hh", "split-pinn", t, parameters={"I": currents},
+                                   traces=False, rtol=rtol, atol=atol)
+
+        batch, wall = timed(partial(run, t_end), s.repeats, warm_up=partial(run, 1.0))
+        err = max(spike_error(batch.spike_times[i], truths[i]) for i in chosen)
+        tolerances = "defaults" if rtol is None else f"rtol {rtol:g}, atol {atol:g}"
+        rows.append(Row(f"{size} HH neurons, I = 0..20, {t_end:g} ms, split-PINN {tolerances}",
+                        wall, "Brian2 2.9 numpy, exp. Euler, dt 0.01", peer_wall, 2.0,
+                        accurate=err <= (SPIKE_TOL if rtol is None else err_peer),
+                        spikes=f"{total(batch.spike_times)}/{total(trains)}/-",
+                        err_ours=err, err_peer=err_peer,
+                        note=f"spike errors over {len(chosen)} sampled neurons; peer wall: "
+                             "Network.run() incl. its code generation, not the groups' "
+                             "construction"))
+    return rows
 
 
 def random_network(n: int, seed: int, norm: float = 0.5):
@@ -559,7 +572,7 @@ def package_lines() -> str:
 
 SECTIONS = [*[(f"dop853 {c.name}", partial(row_dop853, c)) for c in CASES],
             ("hh neuron cvode", row_neuron),
-            ("batch hh brian2", row_batch),
+            ("batch hh brian2", rows_batch),
             ("network feedback-if brian2", row_network),
             ("fractional", rows_fractional),
             ("first solve compile", rows_first_solve)]
