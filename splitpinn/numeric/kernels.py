@@ -22,7 +22,8 @@ _SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error 
 
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
-INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row")
+INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
+          "state_diagonal")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -431,51 +432,72 @@ def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
     return u0 + b * (s * b1 - b2 + coefficients[piece, 0]), bound
 
 
+def trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, first, last,
+                 scratch):
+    """hh·f and hh·∂f/∂u of the sub-problem's states (``members``) at points first..last−1 of
+    the trial u = u₀ + vals·w (the other states held at y), into ``scratch``'s f and jac
+    (zero for clamped states); returns max(1, |u|) over them."""
+    point, fd, f, jac = scratch[1], scratch[2], scratch[3], scratch[4]
+    scale = 1.0
+    for j in range(first, last):
+        for q in range(y.size):
+            point[q] = y[q]
+        for m in range(members.size):
+            i = members[m]
+            if i < 0:
+                break
+            u = y[i]
+            for a in range(vals.shape[1]):
+                u += vals[j, a] * w[i, a]
+            point[i] = u
+            scale = max(scale, abs(u))
+        time = t0 + tau[j] * hh
+        value = input_at(time, held, p, smooth)
+        for m in range(members.size):
+            i = members[m]
+            if i < 0:
+                break
+            state_diagonal(i, time, value, point, p, fd)
+            active = 0.0 if frozen[i] else hh
+            f[i, j], jac[i, j] = fd[0] * active, fd[1] * active
+    return scale
+
+
 def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations, linear, tol,
                  scratch, new):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem (its states
     ``members``, −1 padded) whose right-hand side changes inside the stage — nonlinear in its
-    own state, or driven by a time-varying input — as
-    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` fits it: per state the trial
-    u(τ) = u₀ + vals(τ)·w meets ops(τ)·w = hh·f(t0 + τ·hh, u(τ)) at the fit points by
-    Gauss–Newton, started from u ≡ u₀, at most ``iterations`` times (once for a
-    ``linear`` sub-problem: one least-squares solve).  Writes the states at the stage end
-    into ``new``; returns the largest linearised residual at the check points relative to
-    max(1, |u|), inf where Gauss–Newton did not converge (its step moved u by more than
-    1e-3·tol·max(1, |u|))."""
-    vals, ops, end, tau, n_fit = basis
-    w, point, fd, f, jac, normal, step = scratch[:7]
+    own state, or driven by a time-varying input: per state the trial u(τ) = u₀ + vals(τ)·w
+    meets ops(τ)·w = hh·f(t0 + τ·hh, u(τ)) at the fit points in the least-squares sense.  A
+    ``linear`` sub-problem takes one solve, and its residual at the check points is exact;
+    otherwise Gauss–Newton, from the explicit Euler trial u₀ + τ·hh·f(t0, u₀) (``slope``: the
+    weights of τ), at most ``iterations`` times, until a step moves u by at most
+    1e-3·tol·max(1, |u|) at the fit points; then the residual at the check points.  Writes the
+    states at the stage end into ``new``; returns the largest residual at the check points
+    relative to max(1, |u|), inf where Gauss–Newton did not converge."""
+    vals, ops, end, tau, n_fit, slope = basis
+    w, fd, f, jac, normal, step = scratch[0], scratch[2], scratch[3], scratch[4], scratch[5], \
+        scratch[6]
+    row = scratch[11]  # one row of the linearised fit: ops − hh·∂f/∂u·vals
     n_points, width = vals.shape
+    drive = input_at(t0, held, p, smooth)
     for m in range(members.size):
-        if members[m] < 0:
+        i = members[m]
+        if i < 0:
             break
+        start = 0.0
+        if not linear and not frozen[i]:
+            state_diagonal(i, t0, drive, y, p, fd)
+            start = hh * fd[0]
         for a in range(width):
-            w[members[m], a] = 0.0
-    worst, converged = math.inf, False
+            w[i, a] = start * slope[a]
+    # a linear fit's residual at the check points comes with its one solve
+    evaluated = n_points if linear else n_fit
+    converged = False
     for _ in range(iterations):
-        scale = 1.0  # max(1, |u|) over the states and points, before this update
-        for j in range(n_points):
-            for q in range(y.size):
-                point[q] = y[q]
-            for m in range(members.size):
-                i = members[m]
-                if i < 0:
-                    break
-                u = y[i]
-                for a in range(width):
-                    u += vals[j, a] * w[i, a]
-                point[i] = u
-                scale = max(scale, abs(u))
-            time = t0 + tau[j] * hh
-            value = input_at(time, held, p, smooth)
-            for m in range(members.size):
-                i = members[m]
-                if i < 0:
-                    break
-                state_diagonal(i, time, value, point, p, fd)
-                active = 0.0 if frozen[i] else hh
-                f[i, j], jac[i, j] = fd[0] * active, fd[1] * active
-        moved, worst = 0.0, 0.0
+        scale = trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, 0,
+                             evaluated, scratch)
+        moved = 0.0
         for m in range(members.size):
             i = members[m]
             if i < 0:
@@ -488,27 +510,41 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations,
                 r = -f[i, j]
                 for a in range(width):
                     r += ops[j, a] * w[i, a]
+                    row[a] = ops[j, a] - jac[i, j] * vals[j, a]
                 for a in range(width):
-                    column = ops[j, a] - jac[i, j] * vals[j, a]
-                    step[a] -= column * r
+                    step[a] -= row[a] * r
                     for e in range(a + 1):
-                        normal[a, e] += column * (ops[j, e] - jac[i, j] * vals[j, e])
+                        normal[a, e] += row[a] * row[e]
             cholesky_solve_in_place(normal, step)
-            for j in range(n_points):  # how far u moved; the residual at the check points
-                change, r, u = 0.0, -f[i, j], y[i]
+            for j in range(n_fit):  # how far u moved
+                change = 0.0
                 for a in range(width):
                     change += vals[j, a] * step[a]
-                    r += ops[j, a] * (w[i, a] + step[a]) - jac[i, j] * vals[j, a] * step[a]
-                    u += vals[j, a] * (w[i, a] + step[a])
                 moved = abs(change) if not abs(change) <= moved else moved  # NaN wins
-                if j >= n_fit:
-                    res = abs(r) / max(1.0, abs(u))
-                    worst = res if not res <= worst else worst
             for a in range(width):
                 w[i, a] += step[a]
         if linear or moved <= 1e-3 * tol * scale:
             converged = True
             break
+    worst = math.inf
+    if converged:
+        if not linear:
+            trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, n_fit,
+                         n_points, scratch)
+        worst = 0.0
+        for m in range(members.size):
+            i = members[m]
+            if i < 0:
+                break
+            for j in range(n_fit, n_points):
+                # linear: f was taken at u₀, and is f + jac·vals·w at the trial, exactly
+                moving = jac[i, j] if linear else 0.0
+                r, u = -f[i, j], y[i]
+                for a in range(width):
+                    r += (ops[j, a] - moving * vals[j, a]) * w[i, a]
+                    u += vals[j, a] * w[i, a]
+                res = abs(r) / max(1.0, abs(u))
+                worst = res if not res <= worst else worst  # NaN wins
     for m in range(members.size):
         i = members[m]
         if i < 0:
@@ -517,7 +553,7 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations,
         for a in range(width):
             value += end[a] * w[i, a]
         new[i] = value
-    return worst if converged else math.inf
+    return worst
 
 
 def frozen_stage(t0, hh, y, members, frozen, held, p, smooth, stage, scratch, new):
@@ -572,12 +608,12 @@ def stage_row(members, iterations, t0, hh, y, frozen, held, p, stage, scratch):
     iterations (−1: a linear sub-problem, one solve).  ``stage``: the trial space's arrays (see
     :class:`splitpinn.numeric.compiled.StageKernel`); ``held``: the input over the stage,
     unless it varies smoothly.  Returns the stage's largest residual."""
-    vals, ops, tau, n_fit, smooth = stage[14:]
+    vals, ops, tau, n_fit, smooth, slope = stage[14:]
     new = scratch[7]
     if iterations != 0:
         worst = fitted_stage(t0, hh, y, members, frozen, held, p, smooth,
-                             (vals, ops, stage[7], tau, n_fit), abs(iterations), iterations < 0,
-                             stage[8], scratch, new)
+                             (vals, ops, stage[7], tau, n_fit, slope), abs(iterations),
+                             iterations < 0, stage[8], scratch, new)
     else:
         worst = frozen_stage(t0, hh, y, members, frozen, held, p, smooth, stage, scratch, new)
     for m in range(members.size):
@@ -593,7 +629,8 @@ def stage_scratch(n, stage):
     time)."""
     K, M = stage[7].size, stage[16].size
     return (np.empty((n, K)), np.empty(n), np.empty(2), np.empty((n, M)), np.empty((n, M)),
-            np.empty((K, K)), np.empty(K), np.empty(n), np.empty(n), np.empty(n), np.empty(n))
+            np.empty((K, K)), np.empty(K), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
+            np.empty(K))
 
 
 def stage_rows(members, iterations, t0, hh, y, frozen, held, params, stage, residuals):
@@ -701,7 +738,7 @@ def march_adaptive(t, y, h, retried, limit, hand_back, frozen, before, armed, st
     ``knots`` (R, max_tries, 1 + n) gets each accepted step's end time and states, the
     dense output's pieces (none where its second axis is empty)."""
     rtol, atol, order, h_max, max_tries, same_step, n_events = control
-    smooth = stage[-1]
+    smooth = stage[18]
     scratch = stage_scratch(y.shape[1], stage)
     n = y.shape[1]
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
