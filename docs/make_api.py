@@ -36,6 +36,8 @@ USER_API = {
     "splitpinn.analysis.sweep": ["sweep", "SweepResult"],
     "splitpinn.analysis.fi": ["fi_curve", "FICurve"],
     "splitpinn.analysis.latency": ["latency", "LatencyResult"],
+    "splitpinn.analysis.fit": ["fit", "FitResult", "read_data", "plot_fit"],
+    "splitpinn.analysis.spike_trains": ["van_rossum_loss", "gamma_loss", "gamma_factor"],
     "splitpinn.io.modelfile": ["load", "loads", "to_toml", "to_latex", "to_brian2"],
     "splitpinn.io.neuroml": ["load_cell"],
     "splitpinn.errors": ["ModelError", "SolverError"],

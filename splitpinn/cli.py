@@ -1,5 +1,5 @@
 """The ``splitpinn`` command line: ``models``, ``plan``, ``show``, ``solve``, ``compare``,
-``sweep``, ``fi-curve`` and ``latency``.
+``sweep``, ``fi-curve``, ``latency`` and ``fit``.
 
 Every run ends with exit status 0 or with one line on stderr and no file written:
 
@@ -98,13 +98,17 @@ def _stimulus(args):
     return read_csv(args.stimulus, args.stimulus_interpolation) if args.stimulus else None
 
 
-def _add_solve_options(p: argparse.ArgumentParser) -> None:
+def _add_solve_options(p: argparse.ArgumentParser, t_end_required: bool = True,
+                       seed: bool = True) -> None:
     from .fractional import HISTORY_KINDS
     from .solvers import composition as split
     from .solvers import reference, registry
 
     p.add_argument("model", help="library model name (see: splitpinn models)")
-    p.add_argument("--t-end", type=_positive, required=True, help="end time (ms)")
+    p.add_argument("--t-end", type=_positive, required=t_end_required,
+                   help="end time (ms)" + ("" if t_end_required else
+                                           "; a spike target needs it, a trace ends at its "
+                                           "last sample"))
     p.add_argument("--dt", type=_positive,
                    help="output spacing (ms); the step of fixed-step methods (fractional "
                         "references, --fixed-step)")
@@ -136,7 +140,8 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
                    help="the most steps per neuron before giving up (default 10000 + 1000 "
                         "per ms, plus the grid's steps for fixed-step methods)")
     p.add_argument("--iterations", type=int, help="vanilla-PINN Adam iterations")
-    p.add_argument("--seed", type=int, help="random seed for the PINNs (default 0)")
+    if seed:
+        p.add_argument("--seed", type=int, help="random seed for the PINNs (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -185,7 +190,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t-on", type=float, default=0.0, help="step onset (ms, default 0)")
     p.add_argument("--theta", type=_positive, default=1.0,
                    help="threshold distance the LIF predictors assume (default 1)")
+    _add_fit_parser(sub)
     return parser
+
+
+def _add_fit_parser(sub) -> None:
+    from .analysis.fit import SPIKE_METRICS, TARGETS
+    from .solvers import registry
+
+    p = sub.add_parser("fit", help="fit free parameters to a recorded trace or spike train")
+    _add_solve_options(p, t_end_required=False, seed=False)
+    p.add_argument("--data", required=True, metavar="FILE.csv",
+                   help="the recording: columns t_ms,<state> (trace) or spike_time_ms (spikes)")
+    p.add_argument("--free", action="append", required=True, metavar="PARAM=LO:HI",
+                   help="a parameter to fit and its bounds (repeatable)")
+    p.add_argument("--target", choices=TARGETS, default="trace",
+                   help="what the data holds (default trace)")
+    p.add_argument("--state", help="the sampled state of a trace (default: the data's column)")
+    p.add_argument("--method", choices=registry.names("method"), default="split-pinn",
+                   help="the solve method (default split-pinn; fractional models: reference "
+                        "is faster)")
+    p.add_argument("--t0", type=float, default=0.0, help="start of the solves (ms, default 0)")
+    p.add_argument("--population", type=_count,
+                   help="candidates per generation (default 10 per free parameter, at least "
+                        "15)")
+    p.add_argument("--generations", type=_count,
+                   help="the most generations (default 40 + 20 per free parameter)")
+    p.add_argument("--seed", type=_natural, default=0, help="seed of the search (default 0)")
+    p.add_argument("--metric", choices=list(SPIKE_METRICS),
+                   help="spike loss: van-rossum (default) or gamma")
+    p.add_argument("--window", type=_positive,
+                   help="spike loss window (ms): van Rossum's tau (default: the data's mean "
+                        "interspike interval) or the gamma factor's delta (default "
+                        f"{SPIKE_METRICS['gamma']:g})")
+    p.add_argument("--no-polish", action="store_true",
+                   help="skip the Nelder-Mead polish of the best candidate")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_count,
+                       help="local processes sharing each generation (default 1)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="share each generation among the workers of this Dask scheduler")
+    p.add_argument("--out", required=True, help="output directory")
+    _add_stimulus_options(p)
+
+
+def _natural(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0")
+    return int(text)
 
 
 def _count(text: str) -> int:
@@ -219,12 +271,13 @@ def _flag(option: str) -> str:
     return "--" + option.replace("_", "-")
 
 
-def _method_options(args, methods: list[str]) -> dict[str, dict]:
+def _method_options(args, methods: list[str], exclude=()) -> dict[str, dict]:
     """Per method, the options given in ``args`` that it takes (read from the registry of
-    methods); refuse an option that none of ``methods`` takes, listing the ones they do."""
+    methods); refuse an option that none of ``methods`` takes, listing the ones they do.
+    ``exclude``: flags of the command itself that share a method option's name."""
     from .solvers import registry
 
-    passed = {"t_end", "dt", *_common(args)}  # what every solve gets anyway
+    passed = {"t_end", "dt", *_common(args), *exclude}  # what every solve gets anyway
 
     def flags(method: str) -> list[str]:
         return [k for k in registry.options("method", method)
@@ -425,9 +478,29 @@ def _median(values) -> str:
     return f"{np.median(values):.3g}" if values.size else "-"
 
 
+def _cmd_fit(args) -> None:
+    from .analysis.fit import fit, parse_free
+
+    _check_methods([args.method])
+    free = parse_free(args.free)
+    _headless()
+    common = _common(args)
+    result = fit(args.model, args.data, free, target=args.target, state=args.state,
+                 method=args.method, t_end=args.t_end, t0=args.t0, dt=args.dt,
+                 stimulus=_stimulus(args), population=args.population,
+                 generations=args.generations, seed=args.seed, metric=args.metric,
+                 window=args.window, polish=not args.no_polish, jobs=args.jobs,
+                 scheduler=args.scheduler, out=args.out, **common,
+                 **_method_options(args, [args.method], exclude=["seed"])[args.method])
+    values = ", ".join(f"{k} = {v:.6g}" for k, v in result.parameters.items())
+    print(f"fit of {args.model} to {args.target} by {args.method}: {values}; loss "
+          f"{result.loss:.4g} after {result.evaluations} evaluations in "
+          f"{result.wall_time_s:.1f} s; {args.out}/fit.json, history.csv, fit.png")
+
+
 COMMANDS = {"models": _cmd_models, "plan": _cmd_plan, "show": _cmd_show, "solve": _cmd_solve,
             "compare": _cmd_compare, "sweep": _cmd_sweep, "fi-curve": _cmd_fi_curve,
-            "latency": _cmd_latency}
+            "latency": _cmd_latency, "fit": _cmd_fit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ModelError, SolverError
 from ..solvers.solution import write_atomically
+from . import parallel
 
 MANIFEST, PARTS = "sweep.json", "parts"
 #: Files that sweeps, F–I curves and latency runs write into their folder.
@@ -58,16 +59,22 @@ def parse_values(spec: str, name: str = "value") -> np.ndarray:
 
 def parse_vary(items: Sequence[str]) -> dict[str, np.ndarray]:
     """``["I=0:20:5", "tau=5,10"]`` -> ``{"I": array, "tau": array}`` in the given order."""
-    vary: dict[str, np.ndarray] = {}
+    return parse_named(items, "vary", "PARAM=START:STOP:N or PARAM=v1,v2,...", parse_values)
+
+
+def parse_named(items: Sequence[str], option: str, form: str, parse) -> dict:
+    """``NAME=SPEC`` items of the repeatable ``--option`` -> ``{NAME: parse(SPEC, NAME)}`` in
+    the given order; ModelError (naming ``form``) for a malformed item or a name given twice."""
+    out: dict = {}
     for item in items:
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ModelError(f"--vary expects PARAM=START:STOP:N or PARAM=v1,v2,..., got {item!r}")
-        if name in vary:
-            raise ModelError(f"--vary {name} is given twice")
-        vary[name] = parse_values(spec, name)
-    return vary
+            raise ModelError(f"--{option} expects {form}, got {item!r}")
+        if name in out:
+            raise ModelError(f"--{option} {name} is given twice")
+        out[name] = parse(spec, name)
+    return out
 
 
 def grid(vary: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
@@ -155,40 +162,6 @@ def rate_hz(spike_times: np.ndarray) -> float:
 
 def _chunks(numbers: list[int], size: int) -> list[list[int]]:
     return [numbers[i:i + size] for i in range(0, len(numbers), size)]
-
-
-def _run_local(jobs, tasks) -> Iterator:
-    if jobs == 1:
-        yield from (_numbered_chunk(*task) for task in tasks)
-        return
-    from joblib import Parallel, delayed
-
-    yield from Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(
-        delayed(_numbered_chunk)(*task) for task in tasks)
-
-
-def _run_dask(client, tasks) -> Iterator:
-    from distributed import as_completed
-
-    futures = [client.submit(_numbered_chunk, *task, pure=False) for task in tasks]
-    try:
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        client.cancel(futures)
-
-
-def connect(scheduler: str):
-    """A ``distributed.Client`` on the scheduler at ``scheduler`` (e.g. ``tcp://host:8786``);
-    ModelError when none answers."""
-    from distributed import Client
-
-    try:
-        return Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ModelError(f"no Dask scheduler answers at {scheduler!r}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
-            from None
 
 
 # -- results and files -------------------------------------------------------------------------
@@ -334,17 +307,17 @@ def sweep(model, vary, method: str = "reference", t_end: float = 100.0,
     manifest = json.loads(json.dumps(
         {"model": _model_label(model), "method": method,
          "vary": {n: v.tolist() for n, v in vary.items()}, **common}, default=str))
-    client = connect(scheduler) if scheduler is not None else None
+    client = parallel.connect(scheduler) if scheduler is not None else None
     try:
         store = _Store(out, manifest, points, resume) if out is not None else None
         done = store.done if store else {}
         missing = [k for k in range(len(points)) if k not in done]
-        workers = sum(client.nthreads().values()) if client else (jobs or _cores())
+        workers = parallel.workers(client) if client else (jobs or parallel.cores())
         size = chunk_size or max(1, min(64, math.ceil(len(missing) / (4 * max(workers, 1)))))
         tasks = [(numbers, model, method, [points[k] for k in numbers], common)
                  for numbers in _chunks(missing, size)]
-        local = min(jobs or _cores(), len(tasks) or 1)
-        runner = _run_dask(client, tasks) if client else _run_local(local, tasks)
+        local = min(jobs or parallel.cores(), len(tasks) or 1)
+        runner = parallel.run(_numbered_chunk, tasks, local, client)
         with progress_bar(len(points), f"sweep {resolved.name}", "point", quiet,
                           initial=len(points) - len(missing), leave=True) as bar:
             for numbers, results in runner:
@@ -375,27 +348,22 @@ def _check(model, vary, method, t_end, dt, parameters, preset, options, jobs, sc
         if name in parameters:
             raise ModelError(f"{name} is both varied and set")
     model.resolve_parameters(preset, {**parameters, **{n: v[0] for n, v in vary.items()}})
-    if jobs is not None and scheduler is not None:
-        raise ModelError("give either jobs or a scheduler, not both")
-    for what, value in (("jobs", jobs), ("chunk size", chunk_size)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ModelError(f"{what} must be an integer >= 1, got {value!r}")
+    parallel.check_workers(jobs, scheduler)
+    parallel.check_count("chunk size", chunk_size)
     if resume and out is None:
         raise ModelError("resume needs the folder of the sweep (out)")
-    if out is None:
-        return None
+    return None if out is None else output_folder(out)
+
+
+def output_folder(out: str | Path) -> Path:
+    """``out`` as a Path: a folder that exists or can be made in an existing one, else
+    ModelError."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ModelError(f"--out {str(out)!r} exists and is not a directory")
     if not out.parent.is_dir():
         raise ModelError(f"directory {str(out.parent)!r} does not exist")
     return out
-
-
-def _cores() -> int:
-    from joblib import cpu_count
-
-    return cpu_count()
 
 
 def _result(varied, points, done: Mapping[int, PointResult], meta: dict) -> SweepResult:
