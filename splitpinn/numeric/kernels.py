@@ -22,8 +22,7 @@ _SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error 
 
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
-INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
-          "state_diagonal")
+INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -491,12 +490,16 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations,
             start = hh * fd[0]
         for a in range(width):
             w[i, a] = start * slope[a]
-    # a linear fit's residual at the check points comes with its one solve
-    evaluated = n_points if linear else n_fit
+    # the points evaluated: the fit points while iterating (all of them for a linear fit,
+    # whose residual at the check points comes with its one solve), then the check points
+    # once after convergence (one call site: each inlined copy costs compile time)
+    first, last = 0, (n_points if linear else n_fit)
     converged = False
-    for _ in range(iterations):
-        scale = trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, 0,
-                             evaluated, scratch)
+    for done in range(iterations + 1):  # Gauss–Newton iterations done so far
+        scale = trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, first,
+                             last, scratch)
+        if converged or done == iterations:
+            break
         moved = 0.0
         for m in range(members.size):
             i = members[m]
@@ -523,14 +526,13 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations,
                 moved = abs(change) if not abs(change) <= moved else moved  # NaN wins
             for a in range(width):
                 w[i, a] += step[a]
-        if linear or moved <= 1e-3 * tol * scale:
-            converged = True
+        converged = linear or moved <= 1e-3 * tol * scale
+        if linear:
             break
+        if converged:
+            first, last = n_fit, n_points
     worst = math.inf
     if converged:
-        if not linear:
-            trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, n_fit,
-                         n_points, scratch)
         worst = 0.0
         for m in range(members.size):
             i = members[m]
