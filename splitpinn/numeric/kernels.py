@@ -323,65 +323,180 @@ def memory_record(t, u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p
         window[0] = k + 1
 
 
+def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, sigma, u_last,
+                H, c, u, scratch):
+    """One implicit L1 / L2-1σ step of the reference: u with H + c (u − u_last) =
+    f(t*, σu + (1 − σ)u_last) by Newton from u_last (clamped states, not ``active``, stay);
+    returns (whether it converged to a finite u, iterations).  ``jac``: the Jacobian when
+    ``linear`` (constant), else work space for it."""
+    n = u.size
+    u_star, f, r, m = scratch
+    for i in range(n):
+        u[i] = u_last[i]
+    tries = 0
+    for _ in range(max_newton):
+        tries += 1
+        for i in range(n):
+            u_star[i] = sigma * u[i] + (1.0 - sigma) * u_last[i]
+        rhs(t_star, stim, u_star, p, f)
+        if not linear:
+            jacobian(t_star, stim, u_star, p, jac)
+        for i in range(n):
+            r[i] = -(H[i] + c[i] * (u[i] - u_last[i]) - f[i])
+            for j in range(n):
+                m[i, j] = -sigma * jac[i, j]
+            m[i, i] += c[i]
+            if not active[i]:
+                r[i] = 0.0
+                for j in range(n):
+                    m[i, j] = 0.0
+                m[i, i] = 1.0
+        solve_in_place(m, r)
+        converged, finite = True, True
+        for i in range(n):
+            u[i] += r[i]
+            finite = finite and math.isfinite(u[i])
+            converged = converged and abs(r[i]) <= newton_tol * max(1.0, abs(u[i]))
+        if not finite:
+            return False, tries
+        if linear or converged:
+            return True, tries
+    return False, tries
+
+
+def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
+    """One least-squares PINN stage of length h from (t0, u_last) of a decoupled sub-problem
+    with Caputo states, as :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` fits
+    it against its memory: per state the trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
+    relation h·H_j + h·c_j (u(τ_j) − u_last) = h·f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last))
+    at the fit points τ_j > 0 (``H``, ``c`` (m, n): the memory at the points t0 + τ_j h, see
+    :func:`memory_terms`) by Gauss–Newton from w = 0, at most |iterations| times (one solve
+    where iterations < 0: linear).  ``fit`` = (vals (n, m, K), end (n, K), padding (n, K):
+    the zero columns, τ (m,), the number of fit points, iterations, tol, smooth: whether the
+    stimulus varies inside the stage, else ``held``).  Clamped states (not ``active``) stay.
+    Writes the states at the stage end into u; returns (the largest linearised residual at
+    the check points relative to max(1, |u|), inf where Gauss–Newton did not converge;
+    iterations)."""
+    vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
+    w, point, fd, f, jac, normal, step = scratch
+    n, n_points, width = vals.shape[0], vals.shape[1], vals.shape[2]
+    for i in range(n):
+        for a in range(width):
+            w[i, a] = 0.0
+    worst, converged, count = math.inf, False, 0
+    for _ in range(abs(iterations)):
+        count += 1
+        scale = 1.0  # max(1, |u|) over the states and points, before this update
+        for j in range(n_points):
+            for i in range(n):
+                v = u_last[i]
+                for a in range(width):
+                    v += vals[i, j, a] * w[i, a]
+                point[i] = u_last[i] + sigma * (v - u_last[i])
+                scale = max(scale, abs(v))
+            time = t0 + sigma * tau[j] * h
+            value = input_at(time, held, p, smooth)
+            for i in range(n):
+                state_diagonal(i, time, value, point, p, fd)
+                f[i, j], jac[i, j] = h * fd[0], sigma * h * fd[1]
+        moved, worst = 0.0, 0.0
+        for i in range(n):
+            if not active[i]:
+                continue  # c (u − u_last) = 0 holds it: w stays 0
+            for a in range(width):  # the normal equations over the fit points (τ > 0)
+                step[a] = 0.0
+                for e in range(a + 1):
+                    normal[a, e] = 0.0
+                if padding[i, a]:
+                    normal[a, a] = 1.0
+            for j in range(1, n_fit):
+                hc, r = h * c[j, i], h * H[j, i] - f[i, j]
+                for a in range(width):
+                    r += hc * vals[i, j, a] * w[i, a]
+                for a in range(width):
+                    column = (hc - jac[i, j]) * vals[i, j, a]
+                    step[a] -= column * r
+                    for e in range(a + 1):
+                        normal[a, e] += column * (hc - jac[i, j]) * vals[i, j, e]
+            cholesky_solve_in_place(normal, step)
+            for j in range(1, n_points):  # how far u moved; the residual at the check points
+                hc = h * c[j, i]
+                change, r, v = 0.0, h * H[j, i] - f[i, j], u_last[i]
+                for a in range(width):
+                    change += vals[i, j, a] * step[a]
+                    r += hc * vals[i, j, a] * (w[i, a] + step[a]) \
+                        - jac[i, j] * vals[i, j, a] * step[a]
+                    v += vals[i, j, a] * (w[i, a] + step[a])
+                moved = abs(change) if not abs(change) <= moved else moved  # NaN wins
+                if j >= n_fit:
+                    res = abs(r) / max(1.0, abs(v))
+                    worst = res if not res <= worst else worst
+            for a in range(width):
+                w[i, a] += step[a]
+        if iterations < 0 or moved <= 1e-3 * tol * scale:
+            converged = True
+            break
+    for i in range(n):
+        value = u_last[i]
+        for a in range(width):
+            value += end[i, a] * w[i, a]
+        u[i] = value
+    return (worst if converged else math.inf), count
+
+
 def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events, armed, linear,
           jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p, window, wa, wb,
-          wdu, wd2, s, w, orders, constants, tables, out):
+          wdu, wd2, s, w, orders, constants, tables, fit, out):
     """The implicit L1 / L2-1σ march of :func:`splitpinn.numeric.compiled.march_uniform` with a
-    sum-of-exponentials memory, over any step ends ``stops`` (equal or graded), Newton per
-    step; returns (steps taken, Newton iterations of those steps).  It stops before a step
-    whose Newton iteration fails, and before one where an event :func:`fires` (``armed``:
-    whether the neuron is out of its refractory period), then goes back to the last stop
-    where ``keep`` holds (a grid point): the memory (``clock`` = t_last, t_ref, start of the
-    pending piece; ``acc``, ``u_last``, ``du_p``; the window of exact pieces ``wa``, ``wb``,
-    ``wdu``, ``wd2`` from window[0] to window[1]; window[2]: a piece is pending) and
-    ``before`` are left as they were there."""
+    sum-of-exponentials memory, over any step ends ``stops`` (equal or graded): per step
+    Newton (:func:`newton_step`), or, where ``fit`` holds a trial space (its vals non-empty),
+    split-PINN's least-squares stage against the memory (:func:`memory_stage`, accepted where
+    its residual is at most fit[8]; ``stim_star``: the stimulus held over each step).  Returns
+    (steps taken, Newton or Gauss–Newton iterations of those steps, the largest residual of
+    the fitted ones).  It stops before a step whose Newton iteration or fit fails, and before
+    one where an event :func:`fires` (``armed``: whether the neuron is out of its refractory
+    period), then goes back to the last stop where ``keep`` holds (a grid point): the memory
+    (``clock`` = t_last, t_ref, start of the pending piece; ``acc``, ``u_last``, ``du_p``; the
+    window of exact pieces ``wa``, ``wb``, ``wdu``, ``wd2`` from window[0] to window[1];
+    window[2]: a piece is pending) and ``before`` are left as they were there."""
     n, modes = acc.shape
-    u, u_star, f, r = u_last.copy(), u_last.copy(), np.empty(n), np.empty(n)
-    H, c, m, g = np.empty(n), np.empty(n), np.empty((n, n)), np.empty(before.size)
+    vals, tau, accept = fit[0], fit[3], fit[8]
+    fitted, n_points, width = vals.size > 0, tau.size, vals.shape[2]
+    points = n_points if fitted else 1  # where the memory is evaluated per step
+    u, g = u_last.copy(), np.empty(before.size)
+    H, c = np.empty((points, n)), np.empty((points, n))
+    newton = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
+    stage = (np.empty((n, width)), np.empty(n), np.empty(2), np.empty((n, n_points)),
+             np.empty((n, n_points)), np.empty((width, width)), np.empty(width))
     cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
              np.empty((n, modes)), np.full(3, np.nan))
+    # per point of the stage: the decay to its t* and the length it was computed for
+    decays, lengths = np.empty((points, n, modes)), np.full((points, 3), np.nan)
     # the memory at the last stop kept (restored if the march stops between kept stops)
     saved_clock, saved_acc, saved_u, saved_du = clock.copy(), acc.copy(), u_last.copy(), \
         du_p.copy()
     saved_window, saved_before = window.copy(), before.copy()
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
+    worst, kept_worst = 0.0, 0.0
     for k in range(stops.size):
-        tau = stops[k] - clock[0]
-        memory_terms(stops[k], tau, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p,
-                     orders, constants, tables, cache, H, c)
-        for i in range(n):
-            u[i] = u_last[i]
-        converged, tries = False, 0
-        for _ in range(max_newton):
-            tries += 1
+        h = stops[k] - clock[0]
+        for j in range(1 if fitted else 0, points):
+            at = tau[j] * h if fitted else h
+            memory_terms(clock[0] + at, at, sigma, clock, acc, s, window, wa, wb, wdu, wd2,
+                         du_p, orders, constants, tables,
+                         (cache[0], cache[1], cache[2], decays[j], lengths[j]), H[j], c[j])
+        if fitted:
+            res, tries = memory_stage(h, u, u_last, p, stim_star[k], active, sigma, clock[0],
+                                      H, c, fit, stage)
+            good = res <= accept
             for i in range(n):
-                u_star[i] = sigma * u[i] + (1.0 - sigma) * u_last[i]
-            rhs(t_star[k], stim_star[k], u_star, p, f)
-            if not linear:
-                jacobian(t_star[k], stim_star[k], u_star, p, jac)
-            for i in range(n):
-                r[i] = -(H[i] + c[i] * (u[i] - u_last[i]) - f[i])
-                for j in range(n):
-                    m[i, j] = -sigma * jac[i, j]
-                m[i, i] += c[i]
-                if not active[i]:
-                    r[i] = 0.0
-                    for j in range(n):
-                        m[i, j] = 0.0
-                    m[i, i] = 1.0
-            solve_in_place(m, r)
-            converged, finite = True, True
-            for i in range(n):
-                u[i] += r[i]
-                finite = finite and math.isfinite(u[i])
-                converged = converged and abs(r[i]) <= newton_tol * max(1.0, abs(u[i]))
-            if not finite:
-                converged = False
-                break
-            if linear or converged:
-                converged = True
-                break
-        if not converged:
+                good = good and math.isfinite(u[i])
+            worst = res if good and res > worst else worst
+        else:
+            good, tries = newton_step(t_star[k], stim_star[k], p, active, linear, jac,
+                                      newton_tol, max_newton, sigma, u_last, H[0], c[0], u,
+                                      newton)
+        if not good:
             break
         crossings(stops[k], stim_end[k], u, p, g)
         if crossed(before, g, n_events, armed):
@@ -395,7 +510,7 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
             before[j] = g[j]
         count += 1
         if keep[k]:
-            kept, kept_iterations = count, iterations
+            kept, kept_iterations, kept_worst = count, iterations, worst
             if k + 1 < stops.size and not keep[k + 1]:  # steps between kept stops follow
                 saved_clock[:] = clock
                 saved_acc[:] = acc
@@ -410,7 +525,7 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
         du_p[:] = saved_du
         window[:] = saved_window
         before[:] = saved_before
-    return kept, kept_iterations
+    return kept, kept_iterations, kept_worst
 
 
 def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
