@@ -14,7 +14,9 @@ the L2-1σ relation of its memory at every collocation time (second order for ev
 :class:`~splitpinn.solvers.subsolvers.LeastSquaresPINN`); its steps are graded after every onset and
 every kink is marked in the memory (:class:`~splitpinn.solvers.onsets.Onsets`, as in the L2-1σ
 reference), which keeps the march second order where the solution behaves like
-(t − t_on)^α.
+(t − t_on)^α.  A single neuron whose plan is one such sub-problem with a fast memory marches
+its grid and graded steps in the kernel of the reference's march, the PINN's fit per step
+(:func:`~splitpinn.numeric.kernels.memory_stage`), up to the step before a threshold fires.
 """
 
 from __future__ import annotations
@@ -191,7 +193,8 @@ class CompositionStepper(Stepper):
         row, out = np.array([0]), np.empty((len(stops), len(y)))
         time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
         self._clamp(row, time, state, frozen)
-        graded = self.onsets.remaining(row, time, frozen)[0]
+        graded = np.zeros(0) if self.onsets is None else \
+            self.onsets.remaining(row, time, frozen)[0]
         marched = self._marched(stops, graded, frozen[0], before, armed)
         if marched is not None:
             return marched
@@ -259,7 +262,8 @@ class CompositionStepper(Stepper):
     def settings(self) -> dict:
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
                **self.trainer.settings(), "max_residual": self.trainer.max_residual,
-               "compiled": self.compiled is not None and self.compiled.model.jit,
+               "compiled": self.compiled is not None and self.compiled.model.jit
+               or self.runs_graded and self.kernels.compiled,
                "stage_evaluations": self.stage_evaluations}
         if self.memory is not None:
             out["history"] = self.memory.kind
