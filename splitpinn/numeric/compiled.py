@@ -427,7 +427,8 @@ def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
     constant, else None.  ``fit``: split-PINN's least-squares stage in place of Newton
     (:func:`splitpinn.numeric.kernels.memory_stage`; ``stim_star`` then holds the stimulus
     over each step): (vals (n, m, K), end (n, K), padding (n, K), τ (m,), fit points,
-    iterations, tol, smooth stimulus, the residual a step must meet, vals transposed) from
+    iterations, tol, smooth stimulus, the residual a step must meet, vals transposed, whether
+    the right-hand side changes inside a stage) from
     :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`.
 
     Returns a :class:`Marched`."""
@@ -450,7 +451,7 @@ def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
 
 #: ``fit`` of :func:`march_uniform` for the reference's Newton steps (no trial space).
 _NO_FIT = (np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0), dtype=bool), np.empty(0), 0,
-           0, 0.0, False, 0.0, np.empty((0, 0, 0)))
+           0, 0.0, False, 0.0, np.empty((0, 0, 0)), False)
 
 
 class StageKernel:

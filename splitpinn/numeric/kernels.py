@@ -411,13 +411,15 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
     |iterations| times (one solve where iterations < 0: linear).  ``fit`` = (vals (n, m, K),
     end (n, K), padding (n, K): the zero columns, τ (m,), the number of fit points,
     iterations, tol, smooth: whether the stimulus varies inside the stage, else ``held``;
-    the residual a step must meet; vals transposed (n, K, m)).  The factor of each state's
-    normal matrix is kept in ``scratch`` while its columns repeat (a linear sub-problem on
-    equal steps).  Clamped states (not ``active``) stay.  Writes the states at the stage end
-    into u; returns (the largest linearised residual at the check points relative to
-    max(1, |u|), inf where Gauss–Newton did not converge; iterations)."""
+    the residual a step must meet; vals transposed (n, K, m); whether the right-hand side
+    changes inside the stage, else the first iteration, from u ≡ u_last, evaluates it
+    once).  The factor of each state's normal matrix is kept in ``scratch`` while its
+    columns repeat (a linear sub-problem on equal steps).  Clamped states (not ``active``)
+    stay.  Writes the states at the stage end into u; returns (the largest linearised
+    residual at the check points relative to max(1, |u|), inf where Gauss–Newton did not
+    converge; iterations)."""
     vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
-    vals_t = fit[9]
+    vals_t, varying = fit[9], fit[10]
     w, point, fd, f, jac, factors, step, columns, trial, change = scratch
     n, n_points, width = vals.shape[0], vals.shape[1], vals.shape[2]
     for i in range(n):
@@ -430,6 +432,10 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
         count += 1
         scale = 1.0  # max(1, |u|) over the states and points, before this update
         for j in range(n_points):
+            if count == 1 and j > 0 and not varying:  # u ≡ u_last, f constant in t: as at 0
+                for i in range(n):
+                    f[i, j], jac[i, j] = f[i, 0], jac[i, 0]
+                continue
             for i in range(n):
                 point[i] = u_last[i] + sigma * trial[i, j]
                 scale = max(scale, abs(u_last[i] + trial[i, j]))

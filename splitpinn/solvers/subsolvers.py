@@ -378,8 +378,9 @@ class LeastSquaresPINN:
         """How :func:`~splitpinn.numeric.kernels.memory_stage` fits ``sub``'s stages against
         a fast memory (the ``fit`` of :func:`~splitpinn.numeric.compiled.march_uniform`): its
         stacked trial space, at most ``max_iterations`` Gauss–Newton iterations (−1: linear,
-        one solve), the tolerances, the trial space transposed; None where the kernel does
-        not take it (no Caputo states, states that couple, an input recorded with linear
+        one solve), the tolerances, the trial space transposed, whether the right-hand side
+        changes inside a stage (:meth:`_time_varying`); None where the kernel does not take
+        it (no Caputo states, states that couple, an input recorded with linear
         interpolation)."""
         smooth = smooth_stimulus(self.bound) is not None
         if not sub.fractional or not sub.decoupled or (
@@ -391,7 +392,8 @@ class LeastSquaresPINN:
                 np.ascontiguousarray(self.tau, dtype=float), int(self.n_fit),
                 self.max_iterations if sub.kind == "nonlinear" else -1, float(self.tol), smooth,
                 float(self.fractional_tol),
-                np.ascontiguousarray(vals.transpose(0, 2, 1), dtype=float))
+                np.ascontiguousarray(vals.transpose(0, 2, 1), dtype=float),
+                bool(self._time_varying(sub)))
 
     def compiled_basis(self):
         """The order-1 trial space for :class:`splitpinn.numeric.compiled.Composition`: its
