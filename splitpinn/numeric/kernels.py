@@ -303,12 +303,18 @@ def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, ord
                 local[0, i, q] += k_p / tau
     for i in range(n):
         alpha, rg1, rg2 = orders[i], constants[0, i], constants[1, i]
-        for q in range(taus.size):  # loops over the lengths innermost: vectorised
-            H[i, q] = 0.0
-        for j in range(modes):
-            weight = acc[i, j]
+        if taus.size == 1:  # a step of a march: the sum in a register
+            total = 0.0
+            for j in range(modes):
+                total += E[i, j, 0] * acc[i, j]
+            H[i, 0] = total
+        else:  # the lengths innermost: vectorised (the same sum per length)
             for q in range(taus.size):
-                H[i, q] += E[i, j, q] * weight
+                H[i, q] = 0.0
+            for j in range(modes):
+                weight = acc[i, j]
+                for q in range(taus.size):
+                    H[i, q] += E[i, j, q] * weight
         if alpha < 1.0:
             for k in range(window[0], window[1]):
                 h = wb[k] - wa[k]
@@ -406,8 +412,8 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
     with Caputo states, as :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` fits
     it against its memory: per state the trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
     relation h·H_j + h·c_j (u(τ_j) − u_last) = h·f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last))
-    at the fit points τ_j > 0 (``H``, ``c`` (n, m): the memory at the points t0 + τ_j h, see
-    :func:`memory_terms`; column 0, τ = 0, unused) by Gauss–Newton from w = 0, at most
+    at the fit points τ_j > 0 (``H``, ``c`` (n, m − 1): the memory at the points t0 + τ_j h,
+    j >= 1, see :func:`memory_terms`) by Gauss–Newton from w = 0, at most
     |iterations| times (one solve where iterations < 0: linear).  ``fit`` = (vals (n, m, K),
     end (n, K), padding (n, K): the zero columns, τ (m,), the number of fit points,
     iterations, tol, smooth: whether the stimulus varies inside the stage, else ``held``;
@@ -452,7 +458,7 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
             # h·c − σh·∂f/∂u times vals: the matrix's factor is kept while those repeat
             normal, same = factors[i], True
             for j in range(1, n_fit):
-                same = same and h * c[i, j] - jac[i, j] == columns[i, j]
+                same = same and h * c[i, j - 1] - jac[i, j] == columns[i, j]
             if not same:
                 for a in range(width):
                     for e in range(a + 1):
@@ -460,7 +466,7 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
                     if padding[i, a]:
                         normal[a, a] = 1.0
                 for j in range(1, n_fit):
-                    columns[i, j] = h * c[i, j] - jac[i, j]
+                    columns[i, j] = h * c[i, j - 1] - jac[i, j]
                     for a in range(width):
                         column = columns[i, j] * vals[i, j, a]
                         for e in range(a + 1):
@@ -470,7 +476,7 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
             for a in range(width):
                 step[a] = 0.0
             for j in range(1, n_fit):
-                r = h * c[i, j] * trial[i, j] + h * H[i, j] - f[i, j]
+                r = h * c[i, j - 1] * trial[i, j] + h * H[i, j - 1] - f[i, j]
                 for a in range(width):
                     step[a] -= columns[i, j] * vals[i, j, a] * r
             if columns[i, 1] == columns[i, 1]:
@@ -487,7 +493,7 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
                 trial[i, j] += change[j]
                 moved = abs(change[j]) if not abs(change[j]) <= moved else moved  # NaN wins
                 if j >= n_fit:
-                    r = h * c[i, j] * trial[i, j] + h * H[i, j] - f[i, j] \
+                    r = h * c[i, j - 1] * trial[i, j] + h * H[i, j - 1] - f[i, j] \
                         - jac[i, j] * change[j]
                     res = abs(r) / max(1.0, abs(u_last[i] + trial[i, j]))
                     worst = res if not res <= worst else worst
@@ -524,7 +530,8 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
     fitted, n_points, width = vals.size > 0, tau.size, vals.shape[2]
     points = n_points if fitted else 1  # the memory per step: at each point, or at the end
     u, g = u_last.copy(), np.empty(before.size)
-    H, c, taus = np.empty((n, points)), np.empty((n, points)), np.empty(max(points - 1, 1))
+    taus = np.empty(max(points - 1, 1))  # the lengths the memory is evaluated for
+    H, c = np.empty((n, taus.size)), np.empty((n, taus.size))
     newton = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
     stage = (np.empty((n, width)), np.empty(n), np.empty(2), np.empty((n, n_points)),
              np.empty((n, n_points)), np.empty((n, width, width)), np.empty(width),
@@ -544,7 +551,7 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
         for j in range(taus.size):
             taus[j] = tau[first + j] * h if fitted else h
         memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
-                     constants, tables, cache, H[:, first:], c[:, first:])
+                     constants, tables, cache, H, c)
         if fitted:
             res, tries = memory_stage(h, u, u_last, p, stim_star[k], active, sigma, clock[0],
                                       H, c, fit, stage)
@@ -554,8 +561,8 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
             worst = res if good and res > worst else worst
         else:
             good, tries = newton_step(t_star[k], stim_star[k], p, active, linear, jac,
-                                      newton_tol, max_newton, sigma, u_last, H[:, 0], c[:, 0],
-                                      u, newton)
+                                      newton_tol, max_newton, sigma, u_last, H.reshape(n),
+                                      c.reshape(n), u, newton)
         if not good:
             break
         crossings(stops[k], stim_end[k], u, p, g)
