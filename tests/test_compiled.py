@@ -82,6 +82,35 @@ def test_compiled_march_of_a_system_with_a_stimulus_jump(monkeypatch):
     np.testing.assert_allclose(fast.y, slow.y, rtol=0, atol=1e-7)
 
 
+def test_fractional_split_pinn_marches_in_the_kernel(monkeypatch):
+    """frac-LIF by split-PINN (one sub-problem, a fast memory): the steps, the graded ones
+    after each onset included, are fitted in the kernel march (kernels.memory_stage),
+    compiled or as plain Python (``compiled=False``) with the same spikes and trace."""
+    import splitpinn
+
+    fitted = []
+
+    def counted(*args, **kwargs):
+        marched = march(*args, **kwargs)
+        if kwargs.get("fit") is not None:
+            fitted.append(len(marched.states))
+        return marched
+
+    march = compiled.march_uniform
+    monkeypatch.setattr(compiled, "march_uniform", counted)
+    parameters = {"alpha": 0.6, "I": 3.0}
+    fast = splitpinn.solve("frac-lif", "split-pinn", 10.0, 0.05, parameters=parameters)
+    share = sum(fitted) / fast.meta["solver"]["steps_accepted"]
+    slow = splitpinn.solve("frac-lif", "split-pinn", 10.0, 0.05, parameters=parameters,
+                           compiled=False)
+    assert fast.meta["solver"]["compiled"] and not slow.meta["solver"]["compiled"]
+    assert share > 0.9
+    assert fast.spike_times.size == slow.spike_times.size >= 1
+    np.testing.assert_allclose(fast.spike_times, slow.spike_times, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.y, slow.y, rtol=0, atol=1e-7)
+    assert fast.meta["solver"]["steps_accepted"] == slow.meta["solver"]["steps_accepted"]
+
+
 def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
     def refuse(bound):
         raise compiled.NotCompilable("no numba form")

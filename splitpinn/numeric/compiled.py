@@ -91,11 +91,13 @@ class Marched(NamedTuple):
     recorded in the memory's :class:`~splitpinn.fractional.history.MarchState`, which it
     updated in place), the crossing functions ``before`` the next step and the Newton
     ``iterations`` (a step whose Newton iteration failed is not taken: the caller's numpy step
-    repeats it and reports the failure)."""
+    repeats it and reports the failure); ``residual``: the largest residual of split-PINN's
+    stages among them (0 for Newton steps)."""
 
     states: np.ndarray
     before: np.ndarray
     iterations: int
+    residual: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -412,7 +414,7 @@ def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
                   keep: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
                   stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
                   before: np.ndarray, jac_const: np.ndarray | None, newton_tol: float,
-                  max_newton: int, *, n_events: int, armed: bool):
+                  max_newton: int, *, n_events: int, armed: bool, fit: tuple | None = None):
     """March a fast L1 / L2-1σ memory (``state``, a
     :class:`~splitpinn.fractional.history.MarchState`, and its constants ``tables``, from the
     memory's ``march_tables``) to ``stops`` (equal or graded steps) until a step would cross
@@ -422,7 +424,12 @@ def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
     :func:`splitpinn.numeric.kernels.march`); every step taken is recorded in ``state``.
     ``t_star``, ``stim_star``: the time and stimulus of each step's relation; ``stim_end`` the
     stimulus at each stop (for the crossings); ``jac_const``: the Jacobian when it is
-    constant, else None.
+    constant, else None.  ``fit``: split-PINN's least-squares stage in place of Newton
+    (:func:`splitpinn.numeric.kernels.memory_stage`; ``stim_star`` then holds the stimulus
+    over each step): (vals (n, m, K), end (n, K), padding (n, K), τ (m,), fit points,
+    iterations, tol, smooth stimulus, the residual a step must meet, vals transposed, whether
+    the right-hand side changes inside a stage) from
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`.
 
     Returns a :class:`Marched`."""
     n = state.u_last.size
@@ -430,14 +437,21 @@ def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
     linear = jac_const is not None
     after = np.array(before, dtype=float)
     sigma, delta, s, w, orders, constants, series = tables
-    count, iterations = _call(
+    if fit is None:
+        fit = _NO_FIT
+    count, iterations, residual = _call(
         model.march, stops, np.ascontiguousarray(keep, dtype=bool), t_star, stim_star,
         stim_end, params, active, after, int(n_events), bool(armed), linear,
         np.array(jac_const, dtype=float) if linear else np.zeros((n, n)), float(newton_tol),
         int(max_newton), sigma, delta, state.clock, state.acc, state.u_last, state.du_p,
         state.window, state.wa, state.wb, state.wdu, state.wd2, s, w, orders, constants,
-        series, out)
-    return Marched(out[:count], after, iterations)
+        series, fit, out)
+    return Marched(out[:count], after, iterations, residual)
+
+
+#: ``fit`` of :func:`march_uniform` for the reference's Newton steps (no trial space).
+_NO_FIT = (np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0), dtype=bool), np.empty(0), 0,
+           0, 0.0, False, 0.0, np.empty((0, 0, 0)), False)
 
 
 class StageKernel:

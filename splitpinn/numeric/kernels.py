@@ -147,19 +147,33 @@ def solve_in_place(m, r):
 def cholesky_solve_in_place(m, r):
     """r <- m^-1 r in place for a symmetric positive definite m given by its lower triangle
     (a normal matrix; half the work of elimination); NaN where m is not positive definite."""
-    n = r.size
+    if cholesky_factor(m):
+        cholesky_solve(m, r)
+    else:
+        for i in range(r.size):
+            r[i] = np.nan
+
+
+def cholesky_factor(m):
+    """m's lower triangle <- its Cholesky factor L (m = L Lᵀ) in place; False where m is not
+    positive definite."""
+    n = m.shape[0]
     for j in range(n):
         for k in range(j):
             m[j, j] -= m[j, k] * m[j, k]
         if not m[j, j] > 0:
-            for i in range(n):
-                r[i] = np.nan
-            return
+            return False
         m[j, j] = math.sqrt(m[j, j])
         for i in range(j + 1, n):
             for k in range(j):
                 m[i, j] -= m[i, k] * m[j, k]
             m[i, j] /= m[j, j]
+    return True
+
+
+def cholesky_solve(m, r):
+    """r <- (L Lᵀ)^-1 r in place, L the factor of :func:`cholesky_factor` in m."""
+    n = r.size
     for i in range(n):
         for k in range(i):
             r[i] -= m[i, k] * r[k]
@@ -218,9 +232,11 @@ def memory_absorb(a, b, du, d2, acc, clock, s, w, tables, cache):
     """Fold the piece [a, b] with increment du and curvature d2 (a jump where a == b) into
     the sum-of-exponentials accumulators ``acc`` (n, modes), now referenced to b (clock[1]):
     w ∫ e^(−s(b−r)) Q'(r) dr, Q'(b − x) = du/h + d2 (h − 2x).  ``cache``: the decay and the
-    gains of the last lengths, reused while they repeat."""
+    gains of the last lengths (in its first three arrays; the lengths in the first two slots
+    of its fifth's first row), reused while they repeat (see :func:`memory_terms` for the
+    rest)."""
     n, modes = acc.shape
-    decay, slope, curve, lengths = cache[0], cache[1], cache[2], cache[4]
+    decay, slope, curve, lengths = cache[0], cache[1], cache[2], cache[4][0]
     scale = abs(a) + abs(b) + abs(clock[1])
     if not same_length(b - clock[1], lengths[0], scale):
         lengths[0] = b - clock[1]
@@ -242,50 +258,77 @@ def memory_absorb(a, b, du, d2, acc, clock, s, w, tables, cache):
     clock[1] = b
 
 
-def memory_terms(t, tau, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
                  constants, tables, cache, H, c):
-    """The fractional memory at a step of length tau to t: H (n,) and c (n,) with
-    H + c (u − u_last) ≈ D^α u at t_last + σ tau (L1 at σ = 1 without curvature; see
-    :mod:`splitpinn.fractional`): the accumulators decayed to t*, the exact pieces of the
-    window, and the L2-1σ piece still pending (through the new point).  ``constants`` (4, n):
-    1/Γ(1−α), 1/Γ(2−α), 1/Γ(3−α), whether the scheme is L2-1σ; ``tables``: the series
-    coefficients of :func:`first_moment` (n, terms) and of :func:`phi_moment`; ``cache``: see
-    :func:`memory_absorb` (its fourth array holds the decay to t*)."""
+    """The fractional memory for steps of lengths ``taus`` (P,) from t_last = clock[0]: H and
+    c (n, P) with H + c (u − u_last) ≈ D^α u at t_last + σ tau (L1 at σ = 1 without curvature;
+    see :mod:`splitpinn.fractional`): the accumulators decayed to t*, the exact pieces of the
+    window, and the L2-1σ piece still pending (through the new point).  One length for a
+    step of a march; the collocation points of a stage for split-PINN's
+    (:func:`memory_stage`).  ``constants`` (4, n): 1/Γ(1−α), 1/Γ(2−α), 1/Γ(3−α), whether the
+    scheme is L2-1σ; ``tables``: the series coefficients of :func:`first_moment` (n, terms)
+    and of :func:`phi_moment`; ``cache``: see :func:`memory_absorb`, and per length its
+    decay to t* (fourth array, (n, modes, P)), c and the pending piece's factor (sixth,
+    (2, n, P)), reused while the lengths they depend on repeat (fifth, (P, 5): slots 2-4
+    of each row)."""
     n, modes = acc.shape
-    t_star = clock[0] + sigma * tau
-    E, lengths = cache[3], cache[4]
-    if not same_length(t_star - clock[1], lengths[2], abs(t_star) + abs(clock[1])):
-        lengths[2] = t_star - clock[1]
+    E, lengths, local = cache[3], cache[4], cache[5]
+    pending = constants[3, 0] > 0 and window[2] != 0
+    h_p = clock[0] - clock[2] if pending else -1.0
+    for q in range(taus.size):
+        tau = taus[q]
+        t_star = clock[0] + sigma * tau
+        if not same_length(t_star - clock[1], lengths[q, 2], abs(t_star) + abs(clock[1])):
+            lengths[q, 2] = t_star - clock[1]
+            for i in range(n):
+                for j in range(modes):
+                    E[i, j, q] = math.exp(-s[i, j] * lengths[q, 2])
+        scale = abs(clock[0]) + abs(clock[0] + tau)
+        if same_length(tau, lengths[q, 3], scale) and same_length(h_p, lengths[q, 4], scale):
+            continue
+        lengths[q, 3], lengths[q, 4] = tau, h_p
         for i in range(n):
-            for j in range(modes):
-                E[i, j] = math.exp(-s[i, j] * lengths[2])
-    quadratic = constants[3, 0] > 0
+            alpha, rg1, rg2, rg3 = orders[i], constants[0, i], constants[1, i], constants[2, i]
+            head = (sigma * tau) ** (1.0 - alpha)
+            local[0, i, q] = head * rg2 / tau
+            if pending:
+                gap = sigma * tau
+                k_p = head * tau * (2.0 * sigma - 2.0 + alpha) * rg3
+                i0 = 0.0
+                if alpha < 1.0:
+                    i0 = h_p * l1_quotient(gap, h_p, alpha, rg2)
+                    k_p += first_moment(gap, h_p, alpha, rg1, tables[0][i])
+                k_p /= h_p + tau
+                local[1, i, q] = i0 - k_p
+                local[0, i, q] += k_p / tau
     for i in range(n):
-        alpha, rg1, rg2, rg3 = orders[i], constants[0, i], constants[1, i], constants[2, i]
-        total = 0.0
-        for j in range(modes):
-            total += E[i, j] * acc[i, j]
+        alpha, rg1, rg2 = orders[i], constants[0, i], constants[1, i]
+        if taus.size == 1:  # a step of a march: the sum in a register
+            total = 0.0
+            for j in range(modes):
+                total += E[i, j, 0] * acc[i, j]
+            H[i, 0] = total
+        else:  # the lengths innermost: vectorised (the same sum per length)
+            for q in range(taus.size):
+                H[i, q] = 0.0
+            for j in range(modes):
+                weight = acc[i, j]
+                for q in range(taus.size):
+                    H[i, q] += E[i, j, q] * weight
         if alpha < 1.0:
             for k in range(window[0], window[1]):
-                gap, h = t_star - wb[k], wb[k] - wa[k]
-                if h > 0:
-                    total += l1_quotient(gap, h, alpha, rg2) * wdu[k, i] \
-                        + first_moment(gap, h, alpha, rg1, tables[0][i]) * wd2[k, i]
-                else:
-                    total += rg1 * gap ** (-alpha) * wdu[k, i]
-        head = (sigma * tau) ** (1.0 - alpha)
-        c[i] = head * rg2 / tau
-        if quadratic and window[2]:
-            h_p, gap = clock[0] - clock[2], sigma * tau
-            k_p = head * tau * (2.0 * sigma - 2.0 + alpha) * rg3
-            i0 = 0.0
-            if alpha < 1.0:
-                i0 = h_p * l1_quotient(gap, h_p, alpha, rg2)
-                k_p += first_moment(gap, h_p, alpha, rg1, tables[0][i])
-            k_p /= h_p + tau
-            total += du_p[i] / h_p * (i0 - k_p)
-            c[i] += k_p / tau
-        H[i] = total
+                h = wb[k] - wa[k]
+                for q in range(taus.size):
+                    gap = clock[0] + sigma * taus[q] - wb[k]
+                    if h > 0:
+                        H[i, q] += l1_quotient(gap, h, alpha, rg2) * wdu[k, i] \
+                            + first_moment(gap, h, alpha, rg1, tables[0][i]) * wd2[k, i]
+                    else:
+                        H[i, q] += rg1 * gap ** (-alpha) * wdu[k, i]
+        for q in range(taus.size):
+            c[i, q] = local[0, i, q]
+            if pending:
+                H[i, q] += du_p[i] / h_p * local[1, i, q]
 
 
 def memory_record(t, u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p, delta,
@@ -323,65 +366,204 @@ def memory_record(t, u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p
         window[0] = k + 1
 
 
+def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, sigma, u_last,
+                H, c, u, scratch):
+    """One implicit L1 / L2-1σ step of the reference: u with H + c (u − u_last) =
+    f(t*, σu + (1 − σ)u_last) by Newton from u_last (clamped states, not ``active``, stay);
+    returns (whether it converged to a finite u, iterations).  ``jac``: the Jacobian when
+    ``linear`` (constant), else work space for it."""
+    n = u.size
+    u_star, f, r, m = scratch
+    for i in range(n):
+        u[i] = u_last[i]
+    tries = 0
+    for _ in range(max_newton):
+        tries += 1
+        for i in range(n):
+            u_star[i] = sigma * u[i] + (1.0 - sigma) * u_last[i]
+        rhs(t_star, stim, u_star, p, f)
+        if not linear:
+            jacobian(t_star, stim, u_star, p, jac)
+        for i in range(n):
+            r[i] = -(H[i] + c[i] * (u[i] - u_last[i]) - f[i])
+            for j in range(n):
+                m[i, j] = -sigma * jac[i, j]
+            m[i, i] += c[i]
+            if not active[i]:
+                r[i] = 0.0
+                for j in range(n):
+                    m[i, j] = 0.0
+                m[i, i] = 1.0
+        solve_in_place(m, r)
+        converged, finite = True, True
+        for i in range(n):
+            u[i] += r[i]
+            finite = finite and math.isfinite(u[i])
+            converged = converged and abs(r[i]) <= newton_tol * max(1.0, abs(u[i]))
+        if not finite:
+            return False, tries
+        if linear or converged:
+            return True, tries
+    return False, tries
+
+
+def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
+    """One least-squares PINN stage of length h from (t0, u_last) of a decoupled sub-problem
+    with Caputo states, as :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` fits
+    it against its memory: per state the trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
+    relation h·H_j + h·c_j (u(τ_j) − u_last) = h·f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last))
+    at the fit points τ_j > 0 (``H``, ``c`` (n, m − 1): the memory at the points t0 + τ_j h,
+    j >= 1, see :func:`memory_terms`) by Gauss–Newton from w = 0, at most
+    |iterations| times (one solve where iterations < 0: linear).  ``fit`` = (vals (n, m, K),
+    end (n, K), padding (n, K): the zero columns, τ (m,), the number of fit points,
+    iterations, tol, smooth: whether the stimulus varies inside the stage, else ``held``;
+    the residual a step must meet; vals transposed (n, K, m); whether the right-hand side
+    changes inside the stage, else the first iteration, from u ≡ u_last, evaluates it
+    once).  The factor of each state's normal matrix is kept in ``scratch`` while its
+    columns repeat (a linear sub-problem on equal steps).  Clamped states (not ``active``)
+    stay.  Writes the states at the stage end into u; returns (the largest linearised
+    residual at the check points relative to max(1, |u|), inf where Gauss–Newton did not
+    converge; iterations)."""
+    vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
+    vals_t, varying = fit[9], fit[10]
+    w, point, fd, f, jac, factors, step, columns, trial, change = scratch
+    n, n_points, width = vals.shape[0], vals.shape[1], vals.shape[2]
+    for i in range(n):
+        for a in range(width):
+            w[i, a] = 0.0
+        for j in range(n_points):
+            trial[i, j] = 0.0  # vals·w at the points
+    worst, converged, count = math.inf, False, 0
+    for _ in range(abs(iterations)):
+        count += 1
+        scale = 1.0  # max(1, |u|) over the states and points, before this update
+        for j in range(n_points):
+            if count == 1 and j > 0 and not varying:  # u ≡ u_last, f constant in t: as at 0
+                for i in range(n):
+                    f[i, j], jac[i, j] = f[i, 0], jac[i, 0]
+                continue
+            for i in range(n):
+                point[i] = u_last[i] + sigma * trial[i, j]
+                scale = max(scale, abs(u_last[i] + trial[i, j]))
+            time = t0 + sigma * tau[j] * h
+            value = input_at(time, held, p, smooth)
+            for i in range(n):
+                state_diagonal(i, time, value, point, p, fd)
+                f[i, j], jac[i, j] = h * fd[0], sigma * h * fd[1]
+        moved, worst = 0.0, 0.0
+        for i in range(n):
+            if not active[i]:
+                continue  # c (u − u_last) = 0 holds it: w stays 0
+            # the normal equations over the fit points (τ > 0), each row a column factor
+            # h·c − σh·∂f/∂u times vals: the matrix's factor is kept while those repeat
+            normal, same = factors[i], True
+            for j in range(1, n_fit):
+                same = same and h * c[i, j - 1] - jac[i, j] == columns[i, j]
+            if not same:
+                for a in range(width):
+                    for e in range(a + 1):
+                        normal[a, e] = 0.0
+                    if padding[i, a]:
+                        normal[a, a] = 1.0
+                for j in range(1, n_fit):
+                    columns[i, j] = h * c[i, j - 1] - jac[i, j]
+                    for a in range(width):
+                        column = columns[i, j] * vals[i, j, a]
+                        for e in range(a + 1):
+                            normal[a, e] += column * columns[i, j] * vals[i, j, e]
+                if not cholesky_factor(normal):
+                    columns[i, 1] = np.nan  # no factor kept
+            for a in range(width):
+                step[a] = 0.0
+            for j in range(1, n_fit):
+                r = h * c[i, j - 1] * trial[i, j] + h * H[i, j - 1] - f[i, j]
+                for a in range(width):
+                    step[a] -= columns[i, j] * vals[i, j, a] * r
+            if columns[i, 1] == columns[i, 1]:
+                cholesky_solve(normal, step)
+            else:
+                for a in range(width):
+                    step[a] = np.nan
+            for j in range(n_points):
+                change[j] = 0.0
+            for a in range(width):  # the points innermost: vectorised
+                for j in range(n_points):
+                    change[j] += vals_t[i, a, j] * step[a]
+            for j in range(1, n_points):  # how far u moved; the residual at the check points
+                trial[i, j] += change[j]
+                moved = abs(change[j]) if not abs(change[j]) <= moved else moved  # NaN wins
+                if j >= n_fit:
+                    r = h * c[i, j - 1] * trial[i, j] + h * H[i, j - 1] - f[i, j] \
+                        - jac[i, j] * change[j]
+                    res = abs(r) / max(1.0, abs(u_last[i] + trial[i, j]))
+                    worst = res if not res <= worst else worst
+            for a in range(width):
+                w[i, a] += step[a]
+        if iterations < 0 or moved <= 1e-3 * tol * scale:
+            converged = True
+            break
+    for i in range(n):
+        value = u_last[i]
+        for a in range(width):
+            value += end[i, a] * w[i, a]
+        u[i] = value
+    return (worst if converged else math.inf), count
+
+
 def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events, armed, linear,
           jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p, window, wa, wb,
-          wdu, wd2, s, w, orders, constants, tables, out):
+          wdu, wd2, s, w, orders, constants, tables, fit, out):
     """The implicit L1 / L2-1σ march of :func:`splitpinn.numeric.compiled.march_uniform` with a
-    sum-of-exponentials memory, over any step ends ``stops`` (equal or graded), Newton per
-    step; returns (steps taken, Newton iterations of those steps).  It stops before a step
-    whose Newton iteration fails, and before one where an event :func:`fires` (``armed``:
-    whether the neuron is out of its refractory period), then goes back to the last stop
-    where ``keep`` holds (a grid point): the memory (``clock`` = t_last, t_ref, start of the
-    pending piece; ``acc``, ``u_last``, ``du_p``; the window of exact pieces ``wa``, ``wb``,
-    ``wdu``, ``wd2`` from window[0] to window[1]; window[2]: a piece is pending) and
-    ``before`` are left as they were there."""
+    sum-of-exponentials memory, over any step ends ``stops`` (equal or graded): per step
+    Newton (:func:`newton_step`), or, where ``fit`` holds a trial space (its vals non-empty),
+    split-PINN's least-squares stage against the memory (:func:`memory_stage`, accepted where
+    its residual is at most fit[8]; ``stim_star``: the stimulus held over each step).  Returns
+    (steps taken, Newton or Gauss–Newton iterations of those steps, the largest residual of
+    the fitted ones).  It stops before a step whose Newton iteration or fit fails, and before
+    one where an event :func:`fires` (``armed``: whether the neuron is out of its refractory
+    period), then goes back to the last stop where ``keep`` holds (a grid point): the memory
+    (``clock`` = t_last, t_ref, start of the pending piece; ``acc``, ``u_last``, ``du_p``; the
+    window of exact pieces ``wa``, ``wb``, ``wdu``, ``wd2`` from window[0] to window[1];
+    window[2]: a piece is pending) and ``before`` are left as they were there."""
     n, modes = acc.shape
-    u, u_star, f, r = u_last.copy(), u_last.copy(), np.empty(n), np.empty(n)
-    H, c, m, g = np.empty(n), np.empty(n), np.empty((n, n)), np.empty(before.size)
+    vals, tau, accept = fit[0], fit[3], fit[8]
+    fitted, n_points, width = vals.size > 0, tau.size, vals.shape[2]
+    points = n_points if fitted else 1  # the memory per step: at each point, or at the end
+    u, g = u_last.copy(), np.empty(before.size)
+    taus = np.empty(max(points - 1, 1))  # the lengths the memory is evaluated for
+    H, c = np.empty((n, taus.size)), np.empty((n, taus.size))
+    newton = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
+    stage = (np.empty((n, width)), np.empty(n), np.empty(2), np.empty((n, n_points)),
+             np.empty((n, n_points)), np.empty((n, width, width)), np.empty(width),
+             np.full((n, n_points), np.nan), np.empty((n, n_points)), np.empty(n_points))
     cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
-             np.empty((n, modes)), np.full(3, np.nan))
+             np.empty((n, modes, taus.size)), np.full((taus.size, 5), np.nan),
+             np.empty((2, n, taus.size)))
+    first = 1 if fitted else 0  # the stage's memory skips τ = 0
     # the memory at the last stop kept (restored if the march stops between kept stops)
     saved_clock, saved_acc, saved_u, saved_du = clock.copy(), acc.copy(), u_last.copy(), \
         du_p.copy()
     saved_window, saved_before = window.copy(), before.copy()
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
+    worst, kept_worst = 0.0, 0.0
     for k in range(stops.size):
-        tau = stops[k] - clock[0]
-        memory_terms(stops[k], tau, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p,
-                     orders, constants, tables, cache, H, c)
-        for i in range(n):
-            u[i] = u_last[i]
-        converged, tries = False, 0
-        for _ in range(max_newton):
-            tries += 1
+        h = stops[k] - clock[0]
+        for j in range(taus.size):
+            taus[j] = tau[first + j] * h if fitted else h
+        memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+                     constants, tables, cache, H, c)
+        if fitted:
+            res, tries = memory_stage(h, u, u_last, p, stim_star[k], active, sigma, clock[0],
+                                      H, c, fit, stage)
+            good = res <= accept
             for i in range(n):
-                u_star[i] = sigma * u[i] + (1.0 - sigma) * u_last[i]
-            rhs(t_star[k], stim_star[k], u_star, p, f)
-            if not linear:
-                jacobian(t_star[k], stim_star[k], u_star, p, jac)
-            for i in range(n):
-                r[i] = -(H[i] + c[i] * (u[i] - u_last[i]) - f[i])
-                for j in range(n):
-                    m[i, j] = -sigma * jac[i, j]
-                m[i, i] += c[i]
-                if not active[i]:
-                    r[i] = 0.0
-                    for j in range(n):
-                        m[i, j] = 0.0
-                    m[i, i] = 1.0
-            solve_in_place(m, r)
-            converged, finite = True, True
-            for i in range(n):
-                u[i] += r[i]
-                finite = finite and math.isfinite(u[i])
-                converged = converged and abs(r[i]) <= newton_tol * max(1.0, abs(u[i]))
-            if not finite:
-                converged = False
-                break
-            if linear or converged:
-                converged = True
-                break
-        if not converged:
+                good = good and math.isfinite(u[i])
+            worst = res if good and res > worst else worst
+        else:
+            good, tries = newton_step(t_star[k], stim_star[k], p, active, linear, jac,
+                                      newton_tol, max_newton, sigma, u_last, H.reshape(n),
+                                      c.reshape(n), u, newton)
+        if not good:
             break
         crossings(stops[k], stim_end[k], u, p, g)
         if crossed(before, g, n_events, armed):
@@ -395,7 +577,7 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
             before[j] = g[j]
         count += 1
         if keep[k]:
-            kept, kept_iterations = count, iterations
+            kept, kept_iterations, kept_worst = count, iterations, worst
             if k + 1 < stops.size and not keep[k + 1]:  # steps between kept stops follow
                 saved_clock[:] = clock
                 saved_acc[:] = acc
@@ -410,7 +592,7 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
         du_p[:] = saved_du
         window[:] = saved_window
         before[:] = saved_before
-    return kept, kept_iterations
+    return kept, kept_iterations, kept_worst
 
 
 def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):

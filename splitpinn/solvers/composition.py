@@ -14,12 +14,15 @@ the L2-1σ relation of its memory at every collocation time (second order for ev
 :class:`~splitpinn.solvers.subsolvers.LeastSquaresPINN`); its steps are graded after every onset and
 every kink is marked in the memory (:class:`~splitpinn.solvers.onsets.Onsets`, as in the L2-1σ
 reference), which keeps the march second order where the solution behaves like
-(t − t_on)^α.
+(t − t_on)^α.  A single neuron whose plan is one such sub-problem with a fast memory marches
+its grid and graded steps in the kernel of the reference's march, the PINN's fit per step
+(:func:`~splitpinn.numeric.kernels.memory_stage`), up to the step before a threshold fires.
 """
 
 from __future__ import annotations
 
 import time as _time
+import types
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -29,7 +32,7 @@ from ..numeric.bound import BoundModel
 from ..numeric.compiled import Composition
 from ..numeric.kernels import crossed
 from .marching import march, solutions, union_breakpoints
-from .onsets import Onsets
+from .onsets import Onsets, march_stretch
 from .solution import Solution
 from .splitting import Plan, plan
 from .stepper import Stepper, Trial
@@ -54,6 +57,9 @@ class CompositionStepper(Stepper):
             bound.batch or 1)
         self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
                         "classical": ClassicalRK4(bound)}
+        #: A single neuron's steps marched in the kernel with a fast memory (see :meth:`run`)
+        self.fit = _memory_fit(bound, the_plan, trainer, memory)
+        self.kernels = types.SimpleNamespace(bound=bound, compiled=compiled, plain_fails=False)
         self.error_order = None if fixed else (the_plan.order or 4)
         self.stages_per_step = sum(map(len, the_plan.branches)) * (1 if fixed else 2)
         self.stage_evaluations = 0
@@ -168,16 +174,32 @@ class CompositionStepper(Stepper):
             out[inside] = self.compose(rows[w], t0[w], y0[w], tq[inside] - t0[w], frozen[w])[0]
         return out
 
+    @property
+    def runs_graded(self) -> bool:
+        """Whether :meth:`run` takes the graded steps after an onset (in the kernel)."""
+        return self.fit is not None and not self.kernels.plain_fails
+
     def run(self, t, y, stops, frozen, before, crossings, armed):
-        """Fixed steps only: accept composed steps to ``stops`` one by one until an event
-        would fire in a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is
-        out of its refractory period) or a step fails; returns how many were taken and their
-        states."""
+        """Fixed steps only: accept composed steps to ``stops`` until an event would fire in
+        a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
+        refractory period) or a step fails; returns how many were taken and their states.
+        With a fast memory and a plan of one sub-problem that the kernel fits
+        (:meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`), in the kernel of
+        :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
+        included; otherwise one by one, and a stretch with graded steps is left to the
+        marching loop (none taken)."""
         if self.error_order is not None:
             return 0, None
         row, out = np.array([0]), np.empty((len(stops), len(y)))
         time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
         self._clamp(row, time, state, frozen)
+        graded = np.zeros(0) if self.onsets is None else \
+            self.onsets.remaining(row, time, frozen)[0]
+        marched = self._marched(stops, graded, frozen[0], before, armed)
+        if marched is not None:
+            return marched
+        if graded.size:
+            return 0, out[:0]
         for k, stop in enumerate(stops):
             y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
             g = crossings(row, np.array([stop]), y1)[0]
@@ -188,14 +210,49 @@ class CompositionStepper(Stepper):
             out[k], state, before, time = y1[0], y1, g, np.array([stop])
         return len(stops), out
 
+    def _marched(self, stops, graded, frozen, before, armed):
+        """(count, states) of the kernel march of :meth:`run` (:func:`~splitpinn.solvers.
+        onsets.march_stretch`, split-PINN's stage per step: :func:`~splitpinn.numeric.kernels.
+        memory_stage`), or None where it does not apply."""
+        if not self.runs_graded:
+            return None
+        from ..numeric.compiled import march_uniform
+
+        bound, history = self.bound, self.memory[0][0]
+        params = bound.param_columns[:, :1]
+        constant = bound.constant_stimulus
+
+        def call(kernels, tables, chunk, keep, state, before):
+            starts = np.append(history.t_last, chunk[:-1])
+            held = bound.step_stimulus(starts, chunk - starts, params)
+            if held is None:
+                held = np.full(chunk.shape, 0.0 if constant is None else float(constant[0]))
+            marched = march_uniform(
+                kernels, tables, state, chunk, keep, chunk, np.ascontiguousarray(held),
+                np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
+                .astype(float), np.ascontiguousarray(params[:, 0], dtype=float), ~frozen,
+                before, None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit)
+            self.stage_evaluations += len(marched.states)
+            self.trainer.max_residual = max(self.trainer.max_residual, marched.residual)
+            return marched
+
+        def after_record(time, y):
+            self._kink_at_jump(np.array([0]), np.array([time]), y[None])
+
+        return march_stretch(self.kernels, history, stops, graded, before, call, after_record)
+
     def accept(self, rows, t, y) -> None:
         """Record the step ends; where the stimulus jumps, also a kink, and an onset."""
         if self.memory is not None:
             self.memory.record(rows, t, y)
-            jump = self.onsets.at_jump(t)
-            if jump.any():
-                self.memory.record(rows[jump], t[jump], y[jump])
-                self.onsets.start(rows[jump], t[jump])
+            self._kink_at_jump(rows, t, y)
+
+    def _kink_at_jump(self, rows, t, y) -> None:
+        """Where the stimulus jumps at a recorded step end: mark the kink, an onset."""
+        jump = self.onsets.at_jump(t)
+        if jump.any():
+            self.memory.record(rows[jump], t[jump], y[jump])
+            self.onsets.start(rows[jump], t[jump])
 
     def jump(self, rows, t, y_before, y_after) -> None:
         if self.memory is not None:
@@ -205,7 +262,8 @@ class CompositionStepper(Stepper):
     def settings(self) -> dict:
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
                **self.trainer.settings(), "max_residual": self.trainer.max_residual,
-               "compiled": self.compiled is not None and self.compiled.model.jit,
+               "compiled": self.compiled is not None and self.compiled.model.jit
+               or self.runs_graded and self.kernels.compiled,
                "stage_evaluations": self.stage_evaluations}
         if self.memory is not None:
             out["history"] = self.memory.kind
@@ -224,6 +282,20 @@ def _compiled_composition(bound: BoundModel, the_plan: Plan, trainer, jit: bool)
     if any(k is None for k in iterations):
         return None
     return Composition(bound, the_plan, trainer, iterations, jit)
+
+
+def _memory_fit(bound: BoundModel, the_plan: Plan, trainer, memory):
+    """The ``fit`` of :meth:`CompositionStepper.run`'s kernel march (``trainer.memory_fit``)
+    where it applies — a fast memory, a plan of one sub-problem holding every state in order
+    and advanced once per step — else None."""
+    memory_fit = getattr(trainer, "memory_fit", None)
+    if memory is None or memory.kind != "fast" or memory_fit is None or \
+            len(the_plan.subproblems) != 1 or list(map(tuple, the_plan.stages)) != [(0, 1.0)]:
+        return None
+    sub = the_plan.subproblems[0]
+    if list(sub.index) != list(range(len(bound.names))):
+        return None
+    return memory_fit(sub)
 
 
 def _check_fractional_resets(bound: BoundModel) -> None:

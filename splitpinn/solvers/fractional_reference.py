@@ -58,7 +58,7 @@ from ..numeric.bound import BoundModel
 from ..numeric.kernels import SAME_TIME, crossed
 from .fractional_memory import choose_history
 from .marching import march, solutions, union_breakpoints
-from .onsets import Onsets
+from .onsets import Onsets, march_stretch
 from .solution import Solution
 from .stepper import Stepper, Trial
 
@@ -372,8 +372,6 @@ class _CoreStepper(Stepper):
     towards t_on (``next_stop``), and it marks every kink (a same-time record), so that no
     quadratic piece of the memory straddles one."""
 
-    #: Steps per call of the compiled march (see ``_compiled``).
-    COMPILED_CHUNK = 4096
     #: ``run`` takes the graded steps after an onset itself (or declines the stretch).
     runs_graded = True
 
@@ -472,60 +470,29 @@ class _CoreStepper(Stepper):
 
     def _compiled(self, stops, graded, active, before, armed):
         """(count, states) of the kernel march over the grid ``stops`` with the ``graded``
-        step ends inserted (:meth:`~splitpinn.solvers.onsets.Onsets.merge`), or None where it
-        does not apply (a full memory, Adams, a model whose kernels do not load); every step it
-        takes is recorded at once.  The kernels run compiled, or as plain Python with
+        step ends inserted (:func:`~splitpinn.solvers.onsets.march_stretch`), or None where
+        it does not apply (a full memory, Adams, a model whose kernels do not load); every
+        step it takes is recorded at once.  The kernels run compiled, or as plain Python with
         ``compiled=False`` and, after a :func:`~splitpinn.numeric.compiled.fall_back`, where
-        numba fails.  It marches chunks of COMPILED_CHUNK grid stops (and the
-        graded ends among them): the arrays it is given cost O(chunk), and the next threshold
-        crossing usually comes long before the stretch ends."""
-        from ..numeric.compiled import (
-            NotCompilable,
-            compiled_model,
-            fall_back,
-            march_uniform,
-            plain_model,
-        )
+        numba fails."""
+        from ..numeric.compiled import march_uniform
 
         history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
         if not hasattr(history, "march_state") or self.plain_fails:  # Adams, a full memory
             return None
-        tables, done, taken = history.march_tables(), 0, []
-        while done < len(stops):
-            grid = stops[done : done + self.COMPILED_CHUNK]
-            chunk, keep = self.onsets.merge(grid, graded[graded > history.t_last + SAME_TIME])
+
+        def call(kernels, tables, chunk, keep, state, before):
             t_star, stim_star = self.scheme.relation_point(
                 np.append(history.t_last, chunk[:-1]), chunk)
-            state = history.march_state(len(chunk))
-            try:
-                kernels = compiled_model(self.bound) if self.compiled else \
-                    plain_model(self.bound)
-                marched = march_uniform(
-                    kernels, tables, state, chunk, keep, t_star, stim_star,
-                    rhs.stimulus(chunk), np.array(rhs.params), active, before, rhs.jac_const,
-                    self.scheme.newton_tol, self.scheme.max_newton,
-                    n_events=len(self.bound.events), armed=armed)
-            except NotCompilable as error:
-                if not self.compiled:
-                    self.plain_fails = True  # numpy steps from now on
-                    break
-                fall_back(self.bound, error)  # the same kernels as plain Python from now on
-                self.compiled = False
-                continue
+            marched = march_uniform(
+                kernels, tables, state, chunk, keep, t_star, stim_star, rhs.stimulus(chunk),
+                np.array(rhs.params), active, before, rhs.jac_const, self.scheme.newton_tol,
+                self.scheme.max_newton, n_events=len(self.bound.events), armed=armed)
             self.scheme.newton_iterations += marched.iterations
             rhs.evaluations += marched.iterations
-            count = len(marched.states)
-            reached = int(np.sum(keep[:count]))
-            if count:
-                history.take(state)
-                self._after_record(float(chunk[count - 1]), marched.states[-1])
-                taken.append(marched.states[keep[:count]])
-            done, before = done + reached, marched.before
-            if reached < len(grid):
-                break
-        if not taken:
-            return None if self.plain_fails else (0, np.empty((0, len(history.u_last))))
-        return done, np.concatenate(taken)
+            return marched
+
+        return march_stretch(self, history, stops, graded, before, call, self._after_record)
 
     def accept(self, rows, t, y) -> None:
         self._flush()

@@ -125,3 +125,53 @@ class Onsets:
     def start(self, rows, t) -> None:
         """An onset of ``rows`` at times ``t`` (a stimulus jump)."""
         self.onset[rows] = t
+
+
+#: Grid stops per call of :func:`march_stretch`'s kernel: the arrays it is given cost
+#: O(chunk), and the next threshold crossing usually comes long before the stretch ends.
+COMPILED_CHUNK = 4096
+
+
+def march_stretch(stepper, history, stops: np.ndarray, graded: np.ndarray, before: np.ndarray,
+                  call, after_record):
+    """March a single neuron's fast memory ``history`` over the grid ``stops`` with the
+    ``graded`` step ends inserted (:meth:`Onsets.merge`) in the kernel of
+    :func:`~splitpinn.numeric.compiled.march_uniform`, chunk by chunk (COMPILED_CHUNK grid
+    stops and the graded ends among them), until it stops before a step (a crossing, a
+    failed step).  ``call(kernels, tables, chunk, keep, state, before)`` runs the kernel and
+    returns its :class:`~splitpinn.numeric.compiled.Marched`; the kernels are compiled unless
+    ``stepper.compiled`` is False, and where numba fails they run as plain Python from then
+    on (:func:`~splitpinn.numeric.compiled.fall_back`; where that fails too,
+    ``stepper.plain_fails`` is set and the march ends).  Each chunk's steps are recorded in
+    the memory at once, and ``after_record(t, y)`` is told the last.  Returns (grid stops
+    reached, the states there), or None where nothing was marched because the kernels fail."""
+    from ..numeric.compiled import NotCompilable, compiled_model, fall_back, plain_model
+
+    tables, done, taken = history.march_tables(), 0, []
+    while done < len(stops):
+        grid = stops[done : done + COMPILED_CHUNK]
+        chunk, keep = Onsets.merge(grid, graded[graded > history.t_last + SAME_TIME])
+        state = history.march_state(len(chunk))
+        try:
+            kernels = compiled_model(stepper.bound) if stepper.compiled else \
+                plain_model(stepper.bound)
+            marched = call(kernels, tables, chunk, keep, state, before)
+        except NotCompilable as error:
+            if not stepper.compiled:
+                stepper.plain_fails = True  # numpy steps from now on
+                break
+            fall_back(stepper.bound, error)  # the same kernels as plain Python from now on
+            stepper.compiled = False
+            continue
+        count = len(marched.states)
+        reached = int(np.sum(keep[:count]))
+        if count:
+            history.take(state)
+            after_record(float(chunk[count - 1]), marched.states[-1])
+            taken.append(marched.states[keep[:count]])
+        done, before = done + reached, marched.before
+        if reached < len(grid):
+            break
+    if not taken:
+        return None if stepper.plain_fails else (0, np.empty((0, len(history.u_last))))
+    return done, np.concatenate(taken)

@@ -374,6 +374,27 @@ class LeastSquaresPINN:
             return 0
         return self.max_iterations if sub.kind == "nonlinear" else -1
 
+    def memory_fit(self, sub: SubProblem) -> tuple | None:
+        """How :func:`~splitpinn.numeric.kernels.memory_stage` fits ``sub``'s stages against
+        a fast memory (the ``fit`` of :func:`~splitpinn.numeric.compiled.march_uniform`): its
+        stacked trial space, at most ``max_iterations`` Gauss–Newton iterations (−1: linear,
+        one solve), the tolerances, the trial space transposed, whether the right-hand side
+        changes inside a stage (:meth:`_time_varying`); None where the kernel does not take
+        it (no Caputo states, states that couple, an input recorded with linear
+        interpolation)."""
+        smooth = smooth_stimulus(self.bound) is not None
+        if not sub.fractional or not sub.decoupled or (
+                sub.uses_time and not self.bound.stepwise_stimulus and not smooth):
+            return None
+        vals, _, _, end, padding = self._stacked_basis(sub.orders)
+        return (np.ascontiguousarray(vals, dtype=float), np.ascontiguousarray(end, dtype=float),
+                np.ascontiguousarray(padding, dtype=bool),
+                np.ascontiguousarray(self.tau, dtype=float), int(self.n_fit),
+                self.max_iterations if sub.kind == "nonlinear" else -1, float(self.tol), smooth,
+                float(self.fractional_tol),
+                np.ascontiguousarray(vals.transpose(0, 2, 1), dtype=float),
+                bool(self._time_varying(sub)))
+
     def compiled_basis(self):
         """The order-1 trial space for :class:`splitpinn.numeric.compiled.Composition`: its
         values and derivative operator at the points (m, K), its end row (K,), the points τ
