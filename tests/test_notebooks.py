@@ -30,7 +30,10 @@ FULL = os.environ.get("SPLITPINN_FULL_NOTEBOOKS") == "1"
 
 def test_notebooks_present():
     names = [p.name for p in NOTEBOOKS]
-    assert len(names) == 6, f"expected the six notebooks in {NOTEBOOK_DIR}, found {names}"
+    assert names == ["01_quick_start.ipynb", "02_hodgkin_huxley.ipynb",
+                     "03_fractional_memory.ipynb", "04_your_own_model.ipynb",
+                     "05_sweeps_and_fi_curves.ipynb", "06_spiking_networks.ipynb",
+                     "07_fitting.ipynb"], f"the notebooks in {NOTEBOOK_DIR}: {names}"
 
 
 def _execute(path: Path, workdir: Path, timeout: int) -> None:
