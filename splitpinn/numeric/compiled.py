@@ -535,7 +535,7 @@ class StageKernel:
         stim = np.ascontiguousarray(stim, dtype=float)
         out = np.array(y, dtype=float, order="C")
         residuals = np.zeros(len(t0))
-        self.run("stage_rows", np.asarray(index, dtype=np.int64), int(iterations), t0,
+        self.run("stage_rows", np.asarray(index, dtype=np.int64)[None], int(iterations), t0,
                  np.ascontiguousarray(h, dtype=float), out,
                  np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage, residuals)
         return out, residuals

@@ -22,7 +22,8 @@ _SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error 
 
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
-INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points")
+INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
+          "state_diagonal")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -740,22 +741,21 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations,
     return worst
 
 
-def frozen_stage(t0, hh, y, members, frozen, held, p, smooth, stage, scratch, new):
+def frozen_stage(t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_sum, o_check,
+                 v_check, end, tol, z_low, width, coefficients, residual, reach, fd, g, w, new):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem with frozen
     coefficients and a right-hand side constant over the stage (HH's, LIF's), as
     :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.frozen_system` describes: per state,
     z = hh·∂f/∂x and b = hh·f at the stage start, the value from the table where its bounded
     residual meets the tolerance (:func:`tabulated_stage`), else the K×K normal equations
     (G0 − zG1 + z²G2) w = b(Σo − zΣv) and the residual at the check points.  Writes the
-    states at the stage end into ``new``; returns the largest residual."""
-    (g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients,
-     residual, reach) = stage[:14]
+    states at the stage end into ``new``; returns the largest residual.  Its arrays come
+    one by one (the table's, ``members[k]``: sub-problem k's states), not in tuples: taking
+    arrays out of a tuple per stage cost a composed HH step more than its arithmetic."""
     K, C = end.size, o_check.shape[0]
-    fd, g, w = scratch[2], scratch[5], scratch[6]
-    drive = input_at(t0, held, p, smooth)
     worst = 0.0
-    for m in range(members.size):
-        i = members[m]
+    for m in range(members.shape[1]):
+        i = members[k, m]
         if i < 0:
             break
         state_diagonal(i, t0, drive, y, p, fd)
@@ -786,25 +786,38 @@ def frozen_stage(t0, hh, y, members, frozen, held, p, smooth, stage, scratch, ne
     return worst
 
 
-def stage_row(members, iterations, t0, hh, y, frozen, held, p, stage, scratch):
-    """One stage of one row in place on its states y (n,): :func:`frozen_stage` where
-    ``iterations`` is 0, else :func:`fitted_stage`: with at most that many Gauss–Newton
-    iterations (−1: a linear sub-problem, one solve).  ``stage``: the trial space's arrays (see
-    :class:`splitpinn.numeric.compiled.StageKernel`); ``held``: the input over the stage,
-    unless it varies smoothly.  Returns the stage's largest residual."""
-    vals, ops, tau, n_fit, smooth, slope = stage[14:]
-    new = scratch[7]
+def stage_row(members, k, iterations, t0, hh, y, frozen, held, p, table, basis, scratch):
+    """Stage of sub-problem k (its states ``members[k]``) of one row in place on its states y
+    (n,): :func:`frozen_stage` where ``iterations`` is 0, else :func:`fitted_stage`: with at
+    most that many Gauss–Newton iterations (−1: a linear sub-problem, one solve).  ``table``
+    and ``basis``: the trial space's arrays, taken out of the kernel's ``stage`` tuple once per
+    kernel call (:func:`stage_arrays`); ``held``: the input over the stage, unless it varies
+    smoothly.  Returns the stage's largest residual."""
+    g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients, residual, \
+        reach = table
+    smooth = basis[6]
+    fd, g, w, new = scratch[2], scratch[5], scratch[6], scratch[7]
     if iterations != 0:
-        worst = fitted_stage(t0, hh, y, members, frozen, held, p, smooth,
-                             (vals, ops, stage[7], tau, n_fit, slope), abs(iterations),
-                             iterations < 0, stage[8], scratch, new)
+        worst = fitted_stage(t0, hh, y, members[k], frozen, held, p, smooth, basis[:6],
+                             abs(iterations), iterations < 0, tol, scratch, new)
     else:
-        worst = frozen_stage(t0, hh, y, members, frozen, held, p, smooth, stage, scratch, new)
-    for m in range(members.size):
-        if members[m] < 0:
+        worst = frozen_stage(t0, hh, y, members, k, frozen, input_at(t0, held, p, smooth), p,
+                             g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width,
+                             coefficients, residual, reach, fd, g, w, new)
+    for m in range(members.shape[1]):
+        if members[k, m] < 0:
             break
-        y[members[m]] = new[members[m]]
+        y[members[k, m]] = new[members[k, m]]
     return worst
+
+
+def stage_arrays(stage):
+    """The kernel's ``stage`` tuple (:class:`splitpinn.numeric.compiled.StageKernel`) as the
+    table of the frozen-coefficient stage and the basis of the fitted one (+ smooth)."""
+    (g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients,
+     residual, reach, vals, ops, tau, n_fit, smooth, slope) = stage
+    return ((g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients,
+             residual, reach), (vals, ops, end, tau, n_fit, slope, smooth))
 
 
 def stage_scratch(n, stage):
@@ -818,11 +831,13 @@ def stage_scratch(n, stage):
 
 
 def stage_rows(members, iterations, t0, hh, y, frozen, held, params, stage, residuals):
-    """:func:`stage_row` for every row of a batch, in place on y (R, n)."""
+    """:func:`stage_row` of the states ``members[0]`` for every row of a batch, in place on
+    y (R, n)."""
     scratch = stage_scratch(y.shape[1], stage)
+    table, basis = stage_arrays(stage)
     for r in range(y.shape[0]):
-        residuals[r] = stage_row(members, iterations, t0[r], hh[r], y[r], frozen[r], held[r],
-                                 params[:, r], stage, scratch)
+        residuals[r] = stage_row(members, 0, iterations, t0[r], hh[r], y[r], frozen[r],
+                                 held[r], params[:, r], table, basis, scratch)
     return 0
 
 
@@ -833,7 +848,8 @@ def compose_row(t, y, h, frozen, stim, p, plan, stage, scratch):
     held over the step, unless it varies smoothly.  Returns (the largest stage residual, the
     first sub-problem whose stage missed the tolerance, or −1)."""
     stage_sub, stage_c, branch_end, members, iterations = plan
-    tol = stage[8]
+    table, basis = stage_arrays(stage)
+    tol = table[8]
     start, total, clock = scratch[8], scratch[9], scratch[10]  # clock: one per sub-problem
     for i in range(y.size):
         start[i], total[i] = y[i], 0.0
@@ -845,8 +861,8 @@ def compose_row(t, y, h, frozen, stim, p, plan, stage, scratch):
             clock[k] = 0.0
         for st in range(first, branch_end[b]):
             k, c = stage_sub[st], stage_c[st]
-            res = stage_row(members[k], iterations[k], t + clock[k] * h, c * h, y, frozen,
-                            stim, p, stage, scratch)
+            res = stage_row(members, k, iterations[k], t + clock[k] * h, c * h, y, frozen,
+                            stim, p, table, basis, scratch)
             worst = res if not res <= worst else worst  # NaN wins
             clock[k] += c
             if not worst <= tol and failed_at < 0:
