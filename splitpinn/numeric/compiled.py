@@ -399,15 +399,21 @@ def _call(kernel, *args):
     cannot type is reported as :class:`NotCompilable` (with the model's key)."""
     from numba.core.errors import NumbaError
 
-    if not hasattr(kernel, "py_func"):  # plain Python (see _plain)
-        with np.errstate(all="ignore"):
-            return kernel(*args)
+    if not hasattr(kernel, "py_func"):
+        return _call_plain(kernel, *args)
     try:
         return kernel(*args)
     except (NumbaError, NotCompilable) as error:
         module = getattr(getattr(kernel, "py_func", None), "__module__", None) or ""
         key = getattr(error, "key", None) or module.removeprefix("splitpinn_model_") or None
         raise NotCompilable(str(error), key) from error
+
+
+def _call_plain(kernel, *args):
+    """``kernel(*args)`` of a plain-Python module (:func:`plain_model`), with numpy's
+    floating-point warnings off (numba's kernels give inf and NaN silently)."""
+    with np.errstate(all="ignore"):
+        return kernel(*args)
 
 
 def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
@@ -500,14 +506,12 @@ class StageKernel:
     def run(self, kernel: str, *args):
         """``kernel`` of the model's module on ``args``; where numba cannot compile it, the
         plain functions from now on (:func:`fall_back`)."""
-        if self.model.jit:
-            try:
-                return _call(getattr(self.model, kernel), *args)
-            except NotCompilable as error:
-                fall_back(self.bound, error)
-                self.model = plain_model(self.bound)
-        with np.errstate(all="ignore"):
-            return getattr(self.model, kernel)(*args)
+        try:
+            return _call(getattr(self.model, kernel), *args)
+        except NotCompilable as error:  # only compiled kernels raise it
+            fall_back(self.bound, error)
+            self.model = plain_model(self.bound)
+            return _call_plain(getattr(self.model, kernel), *args)
 
     def _inputs(self, rows, t, h=None):
         """Time, stimulus and parameter columns (P, R) of ``rows``, C-contiguous (one array

@@ -359,20 +359,30 @@ class LeastSquaresPINN:
                                      o[n:], v[n:], end[0])
         return self._bases["scalar"]
 
+    def _input_compiles(self, sub: SubProblem) -> bool:
+        """Whether the kernels can give ``sub`` its input: it uses none that varies in
+        time, or the stimulus is stepwise (handed over per step) or prints as Python (not a
+        recording interpolated linearly)."""
+        return not sub.uses_time or self.bound.stepwise_stimulus or \
+            smooth_stimulus(self.bound) is not None
+
     def compiled_stage(self, sub: SubProblem) -> int | None:
         """How :class:`~splitpinn.numeric.compiled.StageKernel` solves ``sub``'s stages: 0 —
         frozen coefficients and a right-hand side constant over the stage (one number z per
         state: :meth:`frozen_system`, tabulated); k > 0 — fitted at every point by at most k
         Gauss–Newton iterations; −1 — a linear sub-problem fitted by one solve; None — not
         compiled (Caputo states, whose memory it does not hold; states that couple; an input
-        recorded with linear interpolation)."""
-        if sub.fractional or not sub.decoupled or (
-                sub.uses_time and not self.bound.stepwise_stimulus
-                and smooth_stimulus(self.bound) is None):  # a recording, linear in t
-            return None
-        if self._frozen_coefficients(sub) and not self._time_varying(sub):
-            return 0
-        return self.max_iterations if sub.kind == "nonlinear" else -1
+        recorded with linear interpolation).  Decided once per sub-problem: :meth:`advance`
+        asks at every stage."""
+        key = ("compiled", sub.name)
+        if key not in self._bases:
+            if sub.fractional or not sub.decoupled or not self._input_compiles(sub):
+                self._bases[key] = None
+            elif self._frozen_coefficients(sub) and not self._time_varying(sub):
+                self._bases[key] = 0
+            else:
+                self._bases[key] = self.max_iterations if sub.kind == "nonlinear" else -1
+        return self._bases[key]
 
     def memory_fit(self, sub: SubProblem) -> tuple | None:
         """How :func:`~splitpinn.numeric.kernels.memory_stage` fits ``sub``'s stages against
@@ -382,10 +392,9 @@ class LeastSquaresPINN:
         changes inside a stage (:meth:`_time_varying`); None where the kernel does not take
         it (no Caputo states, states that couple, an input recorded with linear
         interpolation)."""
-        smooth = smooth_stimulus(self.bound) is not None
-        if not sub.fractional or not sub.decoupled or (
-                sub.uses_time and not self.bound.stepwise_stimulus and not smooth):
+        if not sub.fractional or not sub.decoupled or not self._input_compiles(sub):
             return None
+        smooth = smooth_stimulus(self.bound) is not None
         vals, _, _, end, padding = self._stacked_basis(sub.orders)
         return (np.ascontiguousarray(vals, dtype=float), np.ascontiguousarray(end, dtype=float),
                 np.ascontiguousarray(padding, dtype=bool),
