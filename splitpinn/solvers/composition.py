@@ -59,7 +59,7 @@ class CompositionStepper(Stepper):
                         "classical": ClassicalRK4(bound)}
         #: A single neuron's steps marched in the kernel with a fast memory (see :meth:`run`)
         self.fit = _memory_fit(bound, the_plan, trainer, memory)
-        self.kernels = types.SimpleNamespace(bound=bound, compiled=compiled, plain_fails=False)
+        self.kernels = types.SimpleNamespace(bound=bound, compiled=compiled)
         self.error_order = None if fixed else (the_plan.order or 4)
         self.stages_per_step = sum(map(len, the_plan.branches)) * (1 if fixed else 2)
         self.stage_evaluations = 0
@@ -177,7 +177,7 @@ class CompositionStepper(Stepper):
     @property
     def runs_graded(self) -> bool:
         """Whether :meth:`run` takes the graded steps after an onset (in the kernel)."""
-        return self.fit is not None and not self.kernels.plain_fails
+        return self.fit is not None
 
     def run(self, t, y, stops, frozen, before, crossings, armed):
         """Fixed steps only: accept composed steps to ``stops`` until an event would fire in

@@ -378,7 +378,7 @@ class _CoreStepper(Stepper):
     def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray,
                  compiled: bool = True) -> None:
         super().__init__(bound)
-        self.scheme, self.compiled, self.plain_fails = scheme, compiled, False
+        self.scheme, self.compiled = scheme, compiled
         self.onsets = Onsets(bound.orders, grid, kinks,
                              graded=getattr(scheme, "sigma", 1.0) < 1.0)
         self.adams = isinstance(scheme, _AdamsStepper)
@@ -471,14 +471,13 @@ class _CoreStepper(Stepper):
     def _compiled(self, stops, graded, active, before, armed):
         """(count, states) of the kernel march over the grid ``stops`` with the ``graded``
         step ends inserted (:func:`~splitpinn.solvers.onsets.march_stretch`), or None where
-        it does not apply (a full memory, Adams, a model whose kernels do not load); every
-        step it takes is recorded at once.  The kernels run compiled, or as plain Python with
-        ``compiled=False`` and, after a :func:`~splitpinn.numeric.compiled.fall_back`, where
-        numba fails."""
+        it does not apply (a full memory, Adams); every step it takes is recorded at once.
+        The kernels run compiled, or as plain Python with ``compiled=False`` and, after a
+        :func:`~splitpinn.numeric.compiled.fall_back`, where numba fails."""
         from ..numeric.compiled import march_uniform
 
         history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
-        if not hasattr(history, "march_state") or self.plain_fails:  # Adams, a full memory
+        if not hasattr(history, "march_state"):  # Adams, a full memory
             return None
 
         def call(kernels, tables, chunk, keep, state, before):

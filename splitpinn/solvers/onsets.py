@@ -141,10 +141,9 @@ def march_stretch(stepper, history, stops: np.ndarray, graded: np.ndarray, befor
     failed step).  ``call(kernels, tables, chunk, keep, state, before)`` runs the kernel and
     returns its :class:`~splitpinn.numeric.compiled.Marched`; the kernels are compiled unless
     ``stepper.compiled`` is False, and where numba fails they run as plain Python from then
-    on (:func:`~splitpinn.numeric.compiled.fall_back`; where that fails too,
-    ``stepper.plain_fails`` is set and the march ends).  Each chunk's steps are recorded in
+    on (:func:`~splitpinn.numeric.compiled.fall_back`).  Each chunk's steps are recorded in
     the memory at once, and ``after_record(t, y)`` is told the last.  Returns (grid stops
-    reached, the states there), or None where nothing was marched because the kernels fail."""
+    reached, the states there)."""
     from ..numeric.compiled import NotCompilable, compiled_model, fall_back, plain_model
 
     tables, done, taken = history.march_tables(), 0, []
@@ -157,9 +156,8 @@ def march_stretch(stepper, history, stops: np.ndarray, graded: np.ndarray, befor
                 plain_model(stepper.bound)
             marched = call(kernels, tables, chunk, keep, state, before)
         except NotCompilable as error:
-            if not stepper.compiled:
-                stepper.plain_fails = True  # numpy steps from now on
-                break
+            if not stepper.compiled:  # plain Python kernels never raise it
+                raise
             fall_back(stepper.bound, error)  # the same kernels as plain Python from now on
             stepper.compiled = False
             continue
@@ -173,5 +171,5 @@ def march_stretch(stepper, history, stops: np.ndarray, graded: np.ndarray, befor
         if reached < len(grid):
             break
     if not taken:
-        return None if stepper.plain_fails else (0, np.empty((0, len(history.u_last))))
+        return 0, np.empty((0, len(history.u_last)))
     return done, np.concatenate(taken)
