@@ -193,7 +193,7 @@ def test_split_pinn_runs_the_plain_kernels_where_numba_fails(monkeypatch, where)
 
 def test_plain_steps_leave_the_python_loop_to_events(monkeypatch):
     """With compiled composed steps the loop itself tries only the steps that stop the
-    compiled march (a crossing, t_end): a handful per spike, out of thousands."""
+    compiled march (a crossing, t_end): a handful per spike, out of about a thousand."""
     import splitpinn
     from splitpinn.solvers.composition import CompositionStepper
 
@@ -204,7 +204,7 @@ def test_plain_steps_leave_the_python_loop_to_events(monkeypatch):
                         or original(self, rows, *args))
     solution = splitpinn.solve("hh", "split-pinn", 40.0, parameters={"I": 10.0})
     accepted = solution.meta["solver"]["steps_accepted"]
-    assert solution.spike_times.size == 3 and accepted > 1000
+    assert solution.spike_times.size == 3 and accepted > 900
     assert len(tried) <= 3 * (solution.spike_times.size + 1)
 
 

@@ -921,8 +921,9 @@ def march_adaptive(t, y, h, retried, limit, hand_back, frozen, before, armed, st
                    worst):
     """Plain adaptive steps of every row, in place on its time t, states y, step h,
     whether its last try was rejected (``retried``, see :func:`step_control`), event
-    functions ``before`` and output: the composed step with step doubling, as
-    :meth:`splitpinn.solvers.composition.CompositionStepper.attempt`, controlled as the marching
+    functions ``before`` and output: the composed step with step doubling, the two half steps
+    extrapolated, as :meth:`splitpinn.solvers.composition.CompositionStepper.attempt`,
+    controlled as the marching
     loop does; the grid inside an accepted step sampled by one composed step from its start
     (``dense``).  A row stops at its ``limit`` (before the step that reaches it where
     ``hand_back``), before a step that crosses a threshold, when
@@ -944,6 +945,7 @@ def march_adaptive(t, y, h, retried, limit, hand_back, frozen, before, armed, st
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
     g = np.empty(before.shape[1])
     denominator = 2.0**order - 1.0
+    split = plan[3].shape[0] > 1  # more than one sub-problem: a splitting error to extrapolate
     for r in range(y.shape[0]):
         p, row = params[:, r], rows[r]
         while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries:
@@ -966,6 +968,8 @@ def march_adaptive(t, y, h, retried, limit, hand_back, frozen, before, armed, st
             for i in range(n):  # the step-doubling estimate of the local error
                 big[i] = (small[i] - big[i]) / denominator
             err = error_norm(y[r], small, big, rtol, atol)
+            for i in range(n):  # kept: the half steps extrapolated (a split plan's)
+                small[i] += big[i] if split else 0.0
             if not (good and math.isfinite(err)):
                 err = math.inf
             accept, new_h = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
