@@ -333,6 +333,24 @@ def test_adam_lbfgs_pinn_on_decay():
     assert pinn.max_residual < 1e-3
 
 
+def test_adam_lbfgs_pinn_trains_the_rows_of_a_batch_together():
+    """Three rows of x' = −x (starts 1, 2, −0.5; steps 0.1, 0.05, 0.1), one network each,
+    trained in one stacked pass: every row's end value within 1e-5 relative of its
+    exponential, as a single row is in the test above (the rows' losses are summed, so each
+    row's Adam steps are its own)."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    bound, sub = _scalar("decay", -k * x, {"k": 1.0})
+    starts, steps = np.array([1.0, 2.0, -0.5]), np.array([0.1, 0.05, 0.1])
+    stage = Stage(np.zeros(3), steps, starts[:, None], np.zeros((3, 1), bool),
+                  np.repeat(bound.param_columns[:, :1], 3, axis=1))
+    pinn = AdamLBFGSPINN(bound, width=8, depth=1, points=10, adam_iterations=20,
+                         learning_rate=1e-2, lbfgs_iterations=150, tol=1e-3)
+    values, ok = pinn.advance(sub, stage)
+    assert ok.all() and values.shape == (3, 1)
+    assert _rel(values[:, 0], starts * np.exp(-steps)) < 1e-5
+
+
 def test_adam_lbfgs_pinn_on_hh_gate_stage():
     """The torch right-hand side gets V frozen as a number (torch.exp of it must work) and the
     removable singularity of alpha_m at V = -40 through the safe x/(1 - exp(-x)) rate

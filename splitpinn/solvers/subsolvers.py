@@ -501,9 +501,16 @@ class LeastSquaresPINN:
 class AdamLBFGSPINN:
     """The paper's trainer: a tanh MLP per sub-problem, trial u = u₀ + τ·N(τ), trained on the
     residual at Chebyshev points by ``adam_iterations`` Adam steps then L-BFGS, warm-started
-    from the previous stage's network, row by row.  Slow but faithful; ``tol`` applies as for
+    from the previous stage's network.  Slow but faithful; ``tol`` applies as for
     :class:`LeastSquaresPINN`, looser by default because first-order training stalls near
-    a relative residual of 1e-4 whatever the step (measured on x' = −x and HH gates)."""
+    a relative residual of 1e-4 whatever the step (measured on x' = −x and HH gates).
+
+    The rows of a stage train together, one network each, stacked into batched matrix
+    products (one forward and backward pass for all rows): the loss is the sum of the rows'
+    losses, so each row's gradient is its own and Adam, elementwise, takes each row's own
+    steps; L-BFGS then minimises the sum (one line search for all rows).  Every row starts
+    from the same network, the first row's of the previous stage: a batch of one trains as a
+    single neuron does."""
 
     name = "adam-lbfgs"
 
@@ -528,17 +535,21 @@ class AdamLBFGSPINN:
                 "learning_rate": self.learning_rate, "lbfgs_iterations": self.lbfgs_iterations,
                 "tol": self.tol}
 
-    def _network(self, sub: SubProblem):
+    def _network(self, sub: SubProblem, rows: int) -> list:
+        """The sub-problem's network for ``rows`` rows: per layer (weights (R, in, out),
+        biases (R, 1, out)), each row a copy of the network kept from the previous stage
+        (seeded tanh layers at the first)."""
         torch = self.torch
         if sub.name not in self._nets:
             torch.manual_seed(self.seed)
-            layers, width_in = [], 1
-            for _ in range(self.depth):
-                layers += [torch.nn.Linear(width_in, self.width), torch.nn.Tanh()]
-                width_in = self.width
-            layers.append(torch.nn.Linear(width_in, len(sub.index)))
-            self._nets[sub.name] = torch.nn.Sequential(*layers).double()
-        return self._nets[sub.name]
+            sizes = [1] + [self.width] * self.depth + [len(sub.index)]
+            self._nets[sub.name] = [
+                (layer.weight.detach().double().T, layer.bias.detach().double()[None])
+                for layer in (torch.nn.Linear(a, b)
+                              for a, b in zip(sizes[:-1], sizes[1:], strict=True))]
+        return [(w.expand(rows, -1, -1).contiguous().requires_grad_(),
+                 b.expand(rows, -1, -1).contiguous().requires_grad_())
+                for w, b in self._nets[sub.name]]
 
     def _torch_rhs(self, sub: SubProblem):
         """The sub-problem's right-hand sides for torch, lambdified once per model content."""
@@ -546,70 +557,69 @@ class AdamLBFGSPINN:
                             lambda: lambdify(self.bound.args, sub.exprs, "torch"))
 
     def advance(self, sub: SubProblem, stage: Stage):
-        values = np.empty((stage.rows, len(sub.index)))
-        residual = np.empty(stage.rows)
-        for r in range(stage.rows):
-            values[r], residual[r] = self._advance_row(sub, stage, r)
-        self.last_residual = residual
-        ok = np.isfinite(residual) & (residual <= self.tol)
-        if ok.any():
-            self.max_residual = max(self.max_residual, float(residual[ok].max()))
-        return values, ok
-
-    def _advance_row(self, sub: SubProblem, stage: Stage, row: int):
         torch = self.torch
-        net, rhs = self._network(sub), self._torch_rhs(sub)
-        t0, h, y = stage.t0[row], stage.h[row], stage.y[row]
-        tau = torch.tensor(self.tau[:, None], requires_grad=True)
-        u0 = torch.tensor(y[sub.index])
-        active = torch.tensor(~stage.frozen[row, sub.index], dtype=torch.float64)
-        sigma = 1.0
+        rows, m = stage.rows, len(self.tau)
+        layers, rhs = self._network(sub, rows), self._torch_rhs(sub)
+        h = torch.tensor(stage.h)[:, None, None]
+        tau = torch.tensor(np.broadcast_to(self.tau[None, :, None], (rows, m, 1)).copy(),
+                           requires_grad=True)
+        u0 = torch.tensor(stage.y[:, sub.index])[:, None, :]
+        active = torch.tensor(_active(sub, stage), dtype=torch.float64)[:, None, :]
+        sigma = np.ones((rows, 1))
         if stage.memory is not None:  # the memory's L2-1σ relation, as LeastSquaresPINN's
-            memory, tail = stage.memory[row], self.tau > 0
-            sigma = memory.sigma
-            hist = np.zeros((len(self.tau), len(sub.index)))
-            coef = np.zeros_like(hist)
-            hist[tail] = memory.history_term(t0 + self.tau[tail] * h)
-            coef[tail] = memory.local_coefficient(t0 + self.tau[tail] * h)
+            tail = self.tau > 0
+            sigma = np.array([[memory.sigma] for memory in stage.memory])
+            hist, coef = np.zeros((rows, m, len(sub.index))), np.zeros((rows, m,
+                                                                        len(sub.index)))
+            for r, memory in enumerate(stage.memory):
+                at = stage.t0[r] + self.tau[tail] * stage.h[r]
+                hist[r, tail], coef[r, tail] = memory.history_term(at), \
+                    memory.local_coefficient(at)
             hist, coef = torch.tensor(hist) * active, torch.tensor(coef)
-        times = t0 + sigma * self.tau * h  # where f is evaluated
-        params = stage.params[:, row : row + 1]
-        stim = torch.as_tensor(np.broadcast_to(
-            stage_stimulus(self.bound, times[None], list(params),
-                           None if stage.stimulus is None else stage.stimulus[row : row + 1]),
-            (1, len(times)))[0].copy(),
-            dtype=torch.float64)
+        times = stage.t0[:, None] + sigma * self.tau[None] * stage.h[:, None]  # f's times
+        params = list(stage.params[:, :, None])
+        stim = torch.tensor(np.broadcast_to(
+            stage_stimulus(self.bound, times, params, stage.stimulus), times.shape).copy())
         # no τ = 0 row with a memory, whose local coefficient is infinite there
         fit = torch.tensor((self.tau > 0) | (stage.memory is None))[: self.n_fit]
-        frozen_args = [torch.tensor(v) for v in y] + [torch.tensor(p[0]) for p in params]
+        frozen_args = [torch.tensor(stage.y[:, i, None]) for i in range(stage.y.shape[1])] \
+            + [torch.tensor(p) for p in params]
+        sigma_t, times_t = torch.tensor(sigma), torch.tensor(times)
+
+        def net(x):
+            for k, (w, b) in enumerate(layers):
+                x = torch.baddbmm(b, x, w)
+                x = torch.tanh(x) if k < len(layers) - 1 else x
+            return x
 
         def residual():
             u = u0 + tau * net(tau)
             args = list(frozen_args)
             for k, i in enumerate(sub.index):
-                args[i] = u0[k] + sigma * (u[:, k] - u0[k])
+                args[i] = u0[:, :, k] + sigma_t * (u[:, :, k] - u0[:, :, k])
             f = torch.stack([torch.broadcast_to(torch.as_tensor(v, dtype=torch.float64),
-                                                (len(self.tau),))
-                             for v in rhs(torch.tensor(times), stim, *args)], dim=1) * active
+                                                (rows, m))
+                             for v in rhs(times_t, stim, *args)], dim=2) * active
             if stage.memory is not None:
                 du = h * (coef * (u - u0) + hist)
             else:
-                du = torch.stack([torch.autograd.grad(u[:, k].sum(), tau,
-                                                      create_graph=True)[0][:, 0]
-                                  for k in range(u.shape[1])], dim=1)
+                du = torch.cat([torch.autograd.grad(u[:, :, k].sum(), tau,
+                                                    create_graph=True)[0]
+                                for k in range(u.shape[2])], dim=2)
             return du - h * f, u
 
-        def loss():
+        def loss():  # the rows' mean squares, summed: each row's gradient is its own
             r, _ = residual()
-            return (r[: self.n_fit][fit] ** 2).mean()
+            return (r[:, : self.n_fit][:, fit] ** 2).mean(dim=(1, 2)).sum()
 
-        adam = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        parameters = [p for layer in layers for p in layer]
+        adam = torch.optim.Adam(parameters, lr=self.learning_rate)
         for _ in range(self.adam_iterations):
             adam.zero_grad()
             value = loss()
             value.backward()
             adam.step()
-        lbfgs = torch.optim.LBFGS(net.parameters(), max_iter=self.lbfgs_iterations,
+        lbfgs = torch.optim.LBFGS(parameters, max_iter=self.lbfgs_iterations,
                                   tolerance_grad=1e-14, tolerance_change=1e-16,
                                   line_search_fn="strong_wolfe")
 
@@ -620,9 +630,15 @@ class AdamLBFGSPINN:
             return value
 
         lbfgs.step(closure)
+        self._nets[sub.name] = [(w.detach()[0], b.detach()[0]) for w, b in layers]
         r, u = residual()
-        r, u = r.detach().numpy()[self.n_fit:], u.detach().numpy()[self.n_fit:]
-        res = float(np.max(np.abs(r) / np.maximum(1.0, np.abs(u))))
+        r, u = r.detach().numpy()[:, self.n_fit:], u.detach().numpy()[:, self.n_fit:]
+        residual_rows = np.max(np.abs(r) / np.maximum(1.0, np.abs(u)), axis=(1, 2))
+        residual_rows[~np.isfinite(residual_rows)] = np.inf
         with torch.no_grad():
-            end = u0 + net(torch.ones(1, 1, dtype=torch.float64))[0]
-        return end.numpy(), (res if np.isfinite(res) else np.inf)
+            values = (u0 + net(torch.ones(rows, 1, 1, dtype=torch.float64)))[:, 0].numpy()
+        self.last_residual = residual_rows
+        ok = residual_rows <= self.tol
+        if ok.any():
+            self.max_residual = max(self.max_residual, float(residual_rows[ok].max()))
+        return values, ok
