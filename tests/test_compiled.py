@@ -225,3 +225,37 @@ def test_compiled_split_pinn_under_a_stepwise_stimulus_equals_the_plain_python_o
     np.testing.assert_allclose(fast.y, slow.y, rtol=0, atol=1e-7)
     np.testing.assert_allclose(fast.dydt, slow.dydt, rtol=0, atol=1e-6)
     assert fast.meta["solver"]["steps_accepted"] == slow.meta["solver"]["steps_accepted"]
+
+
+def _holds_array(numba_type) -> bool:
+    """Whether a numba type is an array or a tuple holding one."""
+    from numba.core import types
+
+    if isinstance(numba_type, types.Array):
+        return True
+    return isinstance(numba_type, types.BaseTuple) and any(_holds_array(t)
+                                                           for t in numba_type.types)
+
+
+def test_functions_without_reference_counting_hand_back_no_arrays():
+    """Only kernels.ALLOCATING keep numba's reference counting; a function without it that
+    returned an array to one with it would leave the array's count below its owners' (a
+    double free: fo-hh's split-PINN corrupted the heap when stage_arrays did so).  Every
+    compiled, not inlined function of HH's and fo-hh's modules outside ALLOCATING returns no
+    array (checked on the types numba compiled them for)."""
+    import numba
+
+    import splitpinn
+    from splitpinn.numeric.kernels import ALLOCATING, INLINE
+
+    for name in ("hh", "fo-hh"):
+        splitpinn.solve(name, "split-pinn", 1.0, 0.01)
+        module = compiled.compiled_model(resolve_model(name).bind()).compose.py_func.__globals__
+        checked = 0
+        for function, value in module.items():
+            if isinstance(value, numba.core.registry.CPUDispatcher) \
+                    and function not in ALLOCATING + INLINE:
+                for result in value.overloads.values():
+                    assert not _holds_array(result.signature.return_type), function
+                    checked += 1
+        assert checked >= 8, checked  # the stage, step-control and model functions

@@ -359,7 +359,8 @@ def _locked(lock, compile_, key: str):
     return locked
 
 
-#: The end of a model's module: every function in it compiled by numba, cached on disk.
+#: The end of a model's module: every function in it compiled by numba, cached on disk, with
+#: reference counting only where it allocates (``ALLOCATING``).
 _FOOTER = """
 import numba as _numba
 import types as _types
@@ -367,7 +368,8 @@ import types as _types
 for _name, _value in list(globals().items()):
     if isinstance(_value, _types.FunctionType):
         _inline = "always" if _name in INLINE else "never"
-        globals()[_name] = _numba.njit(cache=True, inline=_inline)(_value)
+        globals()[_name] = _numba.njit(cache=True, inline=_inline,
+                                       _nrt=_name in ALLOCATING)(_value)
 """
 
 

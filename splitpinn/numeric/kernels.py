@@ -23,7 +23,15 @@ _SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error 
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
-          "state_diagonal")
+          "state_diagonal", "stage_arrays")
+
+#: The functions that allocate arrays, and their callers: only they are compiled with numba's
+#: reference counting (NRT).  Every other function allocates nothing and is compiled without
+#: it: the atomic increments and decrements on each array passed through an inlined call cost
+#: a composed HH step more than its arithmetic (a batch of HH neurons ran 2.4x slower).  A
+#: function without it must not return an array to one with it, whose count would then drop
+#: below its owners' (:func:`stage_arrays` is inlined instead).
+ALLOCATING = ("march", "stage_scratch", "march_adaptive", "compose", "stage_rows")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
