@@ -267,6 +267,68 @@ def memory_absorb(a, b, du, d2, acc, clock, s, w, tables, cache):
     clock[1] = b
 
 
+#: Terms of the Taylor series of e^(−y) for 0 <= y <= 1 that :func:`stage_modes` sums: the
+#: first left out is below 1/18! < 2e-16.
+SLOW_TERMS = 18
+#: 1/k for k = 1..SLOW_TERMS: the ratios of the series' terms.
+_INVERSE = 1.0 / np.arange(1.0, SLOW_TERMS + 1.0)
+
+
+def stage_modes(taus, sigma, clock, acc, s, cache, H):
+    """H (n, P) <- the accumulators decayed to every point t_last + x_q, x_q = σ·taus[q], of a
+    stage (:func:`memory_terms` for split-PINN): each mode decayed to t_last (kept while
+    t_last − t_ref repeats), then over x_q.  Where the lengths repeat (equal steps), every
+    mode's decay over x_q is kept per point and the sum taken directly; for new lengths (a
+    graded step), a mode that decays by at most e^(−1) over the stage (y = s·max x_q <= 1)
+    is the series Σ_k (−y)^k/k! (x_q / max x)^k, summed over those modes first (moments),
+    so that only the fast modes cost exponentials.  ``cache``: see :func:`memory_terms`."""
+    n, modes = acc.shape
+    E, keys, decay, moments = cache[3], cache[6], cache[7], cache[8]
+    reach = clock[0] - clock[1]
+    if not same_length(reach, keys[0], abs(clock[0]) + abs(clock[1])):
+        keys[0] = reach
+        for i in range(n):
+            for j in range(modes):
+                decay[i, j] = math.exp(-s[i, j] * reach)
+    x_max = 0.0
+    for q in range(taus.size):
+        x_max = max(x_max, sigma * taus[q])
+    fresh = not same_length(x_max, keys[1], abs(clock[0]) + abs(clock[0] + x_max))
+    if fresh:  # new lengths; keys[2]: whether E holds the slow modes too
+        keys[1], keys[2] = x_max, 0.0
+    fill_slow = not fresh and keys[2] == 0.0
+    keys[2] = 1.0 if fill_slow else keys[2]
+    direct = keys[2] == 1.0
+    for i in range(n):
+        for q in range(taus.size):
+            H[i, q] = 0.0
+        if direct and not fill_slow:  # equal steps: the points innermost, vectorised
+            for j in range(modes):
+                a = acc[i, j] * decay[i, j]
+                for q in range(taus.size):
+                    H[i, q] += E[i, j, q] * a
+            continue
+        for k in range(SLOW_TERMS):
+            moments[k] = 0.0
+        for j in range(modes):
+            a, y = acc[i, j] * decay[i, j], s[i, j] * keys[1]
+            if y <= 1.0 and not direct:
+                for k in range(SLOW_TERMS):
+                    moments[k] += a
+                    a *= -y * _INVERSE[k]
+                continue
+            if (y > 1.0 and fresh) or (y <= 1.0 and fill_slow):
+                for q in range(taus.size):
+                    E[i, j, q] = math.exp(-s[i, j] * sigma * taus[q])
+            for q in range(taus.size):
+                H[i, q] += E[i, j, q] * a
+        for q in range(0 if direct else taus.size):
+            v, series = sigma * taus[q] / keys[1], 0.0
+            for k in range(SLOW_TERMS - 1, -1, -1):
+                series = series * v + moments[k]
+            H[i, q] += series
+
+
 def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
                  constants, tables, cache, H, c):
     """The fractional memory for steps of lengths ``taus`` (P,) from t_last = clock[0]: H and
@@ -277,17 +339,23 @@ def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, ord
     (:func:`memory_stage`).  ``constants`` (4, n): 1/Γ(1−α), 1/Γ(2−α), 1/Γ(3−α), whether the
     scheme is L2-1σ; ``tables``: the series coefficients of :func:`first_moment` (n, terms)
     and of :func:`phi_moment`; ``cache``: see :func:`memory_absorb`, and per length its
-    decay to t* (fourth array, (n, modes, P)), c and the pending piece's factor (sixth,
-    (2, n, P)), reused while the lengths they depend on repeat (fifth, (P, 5): slots 2-4
-    of each row)."""
+    decay to t* (fourth array, (n, modes, P); of the many points of a stage: the fast
+    modes' decay over x_q, see :func:`stage_modes`), c and the pending piece's factor
+    (sixth, (2, n, P)), reused while the lengths they depend on repeat (fifth, (P, 5): slots
+    2-4 of each row); for :func:`stage_modes` its keys (seventh: t_last − t_ref, max x_q,
+    whether E holds the slow modes too), the modes' decay to t_last (eighth, (n, modes))
+    and the moments (ninth, (SLOW_TERMS,))."""
     n, modes = acc.shape
     E, lengths, local = cache[3], cache[4], cache[5]
+    if taus.size > 1:
+        stage_modes(taus, sigma, clock, acc, s, cache, H)
     pending = constants[3, 0] > 0 and window[2] != 0
     h_p = clock[0] - clock[2] if pending else -1.0
     for q in range(taus.size):
         tau = taus[q]
         t_star = clock[0] + sigma * tau
-        if not same_length(t_star - clock[1], lengths[q, 2], abs(t_star) + abs(clock[1])):
+        if taus.size == 1 and not same_length(t_star - clock[1], lengths[q, 2],
+                                              abs(t_star) + abs(clock[1])):
             lengths[q, 2] = t_star - clock[1]
             for i in range(n):
                 for j in range(modes):
@@ -317,13 +385,6 @@ def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, ord
             for j in range(modes):
                 total += E[i, j, 0] * acc[i, j]
             H[i, 0] = total
-        else:  # the lengths innermost: vectorised (the same sum per length)
-            for q in range(taus.size):
-                H[i, q] = 0.0
-            for j in range(modes):
-                weight = acc[i, j]
-                for q in range(taus.size):
-                    H[i, q] += E[i, j, q] * weight
         if alpha < 1.0:
             for k in range(window[0], window[1]):
                 h = wb[k] - wa[k]
@@ -420,8 +481,8 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
     """One least-squares PINN stage of length h from (t0, u_last) of a decoupled sub-problem
     with Caputo states, as :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` fits
     it against its memory: per state the trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
-    relation h·H_j + h·c_j (u(τ_j) − u_last) = h·f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last))
-    at the fit points τ_j > 0 (``H``, ``c`` (n, m − 1): the memory at the points t0 + τ_j h,
+    relation H_j + c_j (u(τ_j) − u_last) = f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last)) at the
+    fit points τ_j > 0 (``H``, ``c`` (n, m − 1): the memory at the points t0 + τ_j h,
     j >= 1, see :func:`memory_terms`) by Gauss–Newton from w = 0, at most
     |iterations| times (one solve where iterations < 0: linear).  ``fit`` = (vals (n, m, K),
     end (n, K), padding (n, K): the zero columns, τ (m,), the number of fit points,
@@ -429,10 +490,11 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
     the residual a step must meet; vals transposed (n, K, m); whether the right-hand side
     changes inside the stage, else the first iteration, from u ≡ u_last, evaluates it
     once).  The factor of each state's normal matrix is kept in ``scratch`` while its
-    columns repeat (a linear sub-problem on equal steps).  Clamped states (not ``active``)
-    stay.  Writes the states at the stage end into u; returns (the largest linearised
-    residual at the check points relative to max(1, |u|), inf where Gauss–Newton did not
-    converge; iterations)."""
+    columns c_j − σ·∂f/∂u repeat (a linear sub-problem on equal steps: the rows leave out
+    the step's factor h, whose rounding differs from step to step).  Clamped states (not
+    ``active``) stay.  Writes the states at the stage end into u; returns (the largest
+    linearised residual of the relation times h at the check points relative to
+    max(1, |u|), inf where Gauss–Newton did not converge; iterations)."""
     vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
     vals_t, varying = fit[9], fit[10]
     w, point, fd, f, jac, factors, step, columns, trial, change = scratch
@@ -458,16 +520,16 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
             value = input_at(time, held, p, smooth)
             for i in range(n):
                 state_diagonal(i, time, value, point, p, fd)
-                f[i, j], jac[i, j] = h * fd[0], sigma * h * fd[1]
+                f[i, j], jac[i, j] = fd[0], sigma * fd[1]
         moved, worst = 0.0, 0.0
         for i in range(n):
             if not active[i]:
                 continue  # c (u − u_last) = 0 holds it: w stays 0
             # the normal equations over the fit points (τ > 0), each row a column factor
-            # h·c − σh·∂f/∂u times vals: the matrix's factor is kept while those repeat
+            # c − σ·∂f/∂u times vals: the matrix's factor is kept while those repeat
             normal, same = factors[i], True
             for j in range(1, n_fit):
-                same = same and h * c[i, j - 1] - jac[i, j] == columns[i, j]
+                same = same and c[i, j - 1] - jac[i, j] == columns[i, j]
             if not same:
                 for a in range(width):
                     for e in range(a + 1):
@@ -475,7 +537,7 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
                     if padding[i, a]:
                         normal[a, a] = 1.0
                 for j in range(1, n_fit):
-                    columns[i, j] = h * c[i, j - 1] - jac[i, j]
+                    columns[i, j] = c[i, j - 1] - jac[i, j]
                     for a in range(width):
                         column = columns[i, j] * vals[i, j, a]
                         for e in range(a + 1):
@@ -485,7 +547,7 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
             for a in range(width):
                 step[a] = 0.0
             for j in range(1, n_fit):
-                r = h * c[i, j - 1] * trial[i, j] + h * H[i, j - 1] - f[i, j]
+                r = c[i, j - 1] * trial[i, j] + H[i, j - 1] - f[i, j]
                 for a in range(width):
                     step[a] -= columns[i, j] * vals[i, j, a] * r
             if columns[i, 1] == columns[i, 1]:
@@ -502,9 +564,9 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
                 trial[i, j] += change[j]
                 moved = abs(change[j]) if not abs(change[j]) <= moved else moved  # NaN wins
                 if j >= n_fit:
-                    r = h * c[i, j - 1] * trial[i, j] + h * H[i, j - 1] - f[i, j] \
+                    r = c[i, j - 1] * trial[i, j] + H[i, j - 1] - f[i, j] \
                         - jac[i, j] * change[j]
-                    res = abs(r) / max(1.0, abs(u_last[i] + trial[i, j]))
+                    res = h * abs(r) / max(1.0, abs(u_last[i] + trial[i, j]))
                     worst = res if not res <= worst else worst
             for a in range(width):
                 w[i, a] += step[a]
@@ -547,7 +609,8 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
              np.full((n, n_points), np.nan), np.empty((n, n_points)), np.empty(n_points))
     cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
              np.empty((n, modes, taus.size)), np.full((taus.size, 5), np.nan),
-             np.empty((2, n, taus.size)))
+             np.empty((2, n, taus.size)), np.full(3, np.nan), np.empty((n, modes)),
+             np.empty(SLOW_TERMS))
     first = 1 if fitted else 0  # the stage's memory skips τ = 0
     # the memory at the last stop kept (restored if the march stops between kept stops)
     saved_clock, saved_acc, saved_u, saved_du = clock.copy(), acc.copy(), u_last.copy(), \
