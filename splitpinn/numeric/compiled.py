@@ -487,12 +487,11 @@ class StageKernel:
         system = tuple(np.ascontiguousarray(a, dtype=float) for a in trainer.frozen_system())
         table = StageTable.of(system)
         vals, ops, _, tau, n_fit = trainer.compiled_basis()
-        slope = np.linalg.lstsq(vals[:n_fit], tau[:n_fit], rcond=None)[0]  # τ = vals·slope
         #: The trial space and its table (kernels.stage_row)
         self.stage = (*system, self.tol, Z_LOW, WIDTH, table.coefficients, table.residual,
                       table.reach, np.ascontiguousarray(vals), np.ascontiguousarray(ops),
                       np.ascontiguousarray(tau, dtype=float), int(n_fit),
-                      smooth_stimulus(bound) is not None, np.ascontiguousarray(slope))
+                      smooth_stimulus(bound) is not None)
         self.params = np.ascontiguousarray(bound.param_columns, dtype=float)
         constant = bound.constant_stimulus
         self.stim = None if constant is None else np.ascontiguousarray(

@@ -716,34 +716,58 @@ def trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, firs
     return scale
 
 
-def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations, linear, tol,
-                 scratch, new):
+def fit_move(vals, n_fit, x, moved):
+    """The larger of ``moved`` and the largest change |vals·x| of a trial at the fit points
+    (NaN wins)."""
+    for j in range(n_fit):
+        change = 0.0
+        for a in range(x.size):
+            change += vals[j, a] * x[a]
+        moved = abs(change) if not abs(change) <= moved else moved
+    return moved
+
+
+def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, table, basis, iterations, linear,
+                 tol, scratch, new):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem (its states
     ``members``, −1 padded) whose right-hand side changes inside the stage — nonlinear in its
     own state, or driven by a time-varying input: per state the trial u(τ) = u₀ + vals(τ)·w
     meets ops(τ)·w = hh·f(t0 + τ·hh, u(τ)) at the fit points in the least-squares sense.  A
-    ``linear`` sub-problem takes one solve, and its residual at the check points is exact;
-    otherwise Gauss–Newton, from the explicit Euler trial u₀ + τ·hh·f(t0, u₀) (``slope``: the
-    weights of τ), at most ``iterations`` times, until a step moves u by at most
-    1e-3·tol·max(1, |u|) at the fit points; then the residual at the check points.  Writes the
-    states at the stage end into ``new``; returns the largest residual at the check points
-    relative to max(1, |u|), inf where Gauss–Newton did not converge."""
-    vals, ops, end, tau, n_fit, slope = basis
+    ``linear`` sub-problem takes one solve, and its residual at the check points is exact.
+    Otherwise Gauss–Newton, at most ``iterations`` times, from the linearised stage
+    (:func:`frozen_stage`'s system, ``table``, with z = hh·∂f/∂u and b = hh·f at the stage
+    start: the first Gauss–Newton step from u ≡ u₀ where the input is held, exact for a linear
+    f).  With δ_k the largest move of u at the fit points (δ₀: the start's) and the contraction
+    θ = δ_k/δ_(k−1), it has converged when the next move predicted by Newton's quadratic
+    convergence, θ²·δ_k (δ_k where θ ≥ 1), is at most 1e-3·tol·max(1, |u|), and fails from its
+    second iteration on where θ^(iterations left)·δ_k is not (diverging, too slow, NaN: Hairer &
+    Wanner's early exit from Radau's Newton iteration); then the residual at the check points.
+    Writes the states at the stage end into ``new``; returns the largest residual at the check
+    points relative to max(1, |u|), inf where Gauss–Newton did not converge."""
+    g0, g1, g2, o_sum, v_sum = table[0], table[1], table[2], table[3], table[4]
+    vals, ops, end, tau, n_fit = basis
     w, fd, f, jac, normal, step = scratch[0], scratch[2], scratch[3], scratch[4], scratch[5], \
         scratch[6]
     row = scratch[11]  # one row of the linearised fit: ops − hh·∂f/∂u·vals
     n_points, width = vals.shape
     drive = input_at(t0, held, p, smooth)
+    previous = 0.0  # the last move, δ_(k−1)
     for m in range(members.size):
         i = members[m]
         if i < 0:
             break
-        start = 0.0
-        if not linear and not frozen[i]:
-            state_diagonal(i, t0, drive, y, p, fd)
-            start = hh * fd[0]
         for a in range(width):
-            w[i, a] = start * slope[a]
+            w[i, a] = 0.0
+        if linear or frozen[i]:
+            continue
+        state_diagonal(i, t0, drive, y, p, fd)
+        z, b = hh * fd[1], hh * fd[0]
+        for a in range(width):
+            w[i, a] = b * (o_sum[a] - z * v_sum[a])
+            for e in range(a + 1):
+                normal[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
+        cholesky_solve_in_place(normal, w[i])
+        previous = fit_move(vals, n_fit, w[i], previous)
     # the points evaluated: the fit points while iterating (all of them for a linear fit,
     # whose residual at the check points comes with its one solve), then the check points
     # once after convergence (one call site: each inlined copy costs compile time)
@@ -773,18 +797,18 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, basis, iterations,
                     for e in range(a + 1):
                         normal[a, e] += row[a] * row[e]
             cholesky_solve_in_place(normal, step)
-            for j in range(n_fit):  # how far u moved
-                change = 0.0
-                for a in range(width):
-                    change += vals[j, a] * step[a]
-                moved = abs(change) if not abs(change) <= moved else moved  # NaN wins
+            moved = fit_move(vals, n_fit, step, moved)
             for a in range(width):
                 w[i, a] += step[a]
-        converged = linear or moved <= 1e-3 * tol * scale
+        theta = moved / previous if previous > 0.0 else math.inf  # the contraction
+        previous, limit = moved, 1e-3 * tol * scale
+        converged = linear or (theta * theta * moved if theta < 1.0 else moved) <= limit
         if linear:
             break
         if converged:
             first, last = n_fit, n_points
+        elif done > 0 and not (theta < 1.0 and theta ** (iterations - done - 1) * moved <= limit):
+            break  # too slow, or diverging (θ ≥ 1, NaN: no power, which overflows in Python)
     worst = math.inf
     if converged:
         worst = 0.0
@@ -866,10 +890,10 @@ def stage_row(members, k, iterations, t0, hh, y, frozen, held, p, table, basis, 
     smoothly.  Returns the stage's largest residual."""
     g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients, residual, \
         reach = table
-    smooth = basis[6]
+    smooth = basis[5]
     fd, g, w, new = scratch[2], scratch[5], scratch[6], scratch[7]
     if iterations != 0:
-        worst = fitted_stage(t0, hh, y, members[k], frozen, held, p, smooth, basis[:6],
+        worst = fitted_stage(t0, hh, y, members[k], frozen, held, p, smooth, table, basis[:5],
                              abs(iterations), iterations < 0, tol, scratch, new)
     else:
         worst = frozen_stage(t0, hh, y, members, k, frozen, input_at(t0, held, p, smooth), p,
@@ -886,9 +910,9 @@ def stage_arrays(stage):
     """The kernel's ``stage`` tuple (:class:`splitpinn.numeric.compiled.StageKernel`) as the
     table of the frozen-coefficient stage and the basis of the fitted one (+ smooth)."""
     (g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients,
-     residual, reach, vals, ops, tau, n_fit, smooth, slope) = stage
+     residual, reach, vals, ops, tau, n_fit, smooth) = stage
     return ((g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients,
-             residual, reach), (vals, ops, end, tau, n_fit, slope, smooth))
+             residual, reach), (vals, ops, end, tau, n_fit, smooth))
 
 
 def stage_scratch(n, stage):
