@@ -237,17 +237,21 @@ def _holds_array(numba_type) -> bool:
                                                            for t in numba_type.types)
 
 
-def test_functions_without_reference_counting_hand_back_no_arrays():
+def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monkeypatch):
     """Only kernels.ALLOCATING keep numba's reference counting; a function without it that
     returned an array to one with it would leave the array's count below its owners' (a
     double free: fo-hh's split-PINN corrupted the heap when stage_arrays did so).  Every
     compiled, not inlined function of HH's and fo-hh's modules outside ALLOCATING returns no
-    array (checked on the types numba compiled them for)."""
+    array (checked on the types numba compiles them for: compiled in this process, from a
+    cache folder of its own, since functions loaded from numba's cache hold no types)."""
     import numba
 
     import splitpinn
+    from splitpinn.numeric import cache
     from splitpinn.numeric.kernels import ALLOCATING, INLINE
 
+    monkeypatch.setenv("SPLITPINN_CACHE_DIR", str(tmp_path))
+    cache.clear()
     for name in ("hh", "fo-hh"):
         splitpinn.solve(name, "split-pinn", 1.0, 0.01)
         module = compiled.compiled_model(resolve_model(name).bind()).compose.py_func.__globals__
