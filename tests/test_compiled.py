@@ -3,6 +3,8 @@ against the fractional reference with ``compiled=False``; split-PINN's kernels c
 as plain Python (``compiled=False``), and where numba fails.  The rest of the suite checks
 the results against closed forms and converged solutions."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -243,7 +245,8 @@ def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monk
     double free: fo-hh's split-PINN corrupted the heap when stage_arrays did so).  Every
     compiled, not inlined function of HH's and fo-hh's modules outside ALLOCATING returns no
     array (checked on the types numba compiles them for: compiled in this process, from a
-    cache folder of its own, since functions loaded from numba's cache hold no types)."""
+    cache folder of its own and not the modules loaded before, since functions loaded from
+    numba's cache hold no types)."""
     import numba
 
     import splitpinn
@@ -252,6 +255,8 @@ def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monk
 
     monkeypatch.setenv("SPLITPINN_CACHE_DIR", str(tmp_path))
     cache.clear()
+    for loaded in [name for name in sys.modules if name.startswith("splitpinn_model_")]:
+        monkeypatch.delitem(sys.modules, loaded)  # built again, not the loaded module
     for name in ("hh", "fo-hh"):
         splitpinn.solve(name, "split-pinn", 1.0, 0.01)
         module = compiled.compiled_model(resolve_model(name).bind()).compose.py_func.__globals__
