@@ -148,3 +148,28 @@ def test_kind_choice_and_validation():
         h.history_term(0.1)
     with pytest.raises(ValueError, match="t_end"):
         h.history_term(1.5)
+
+
+def test_stage_modes_sum_the_decayed_modes_as_the_exponentials_do():
+    """kernels.stage_modes (the sum-of-exponentials memory at a split-PINN step's points: slow
+    modes as a Taylor series on new step lengths, kept decays on repeated ones) against the
+    direct sum Σ_j acc_j·exp(−s_j (t_last − t_ref + σ·x_q)), over rates from 1e-4 to 1e3 per
+    ms, on new, repeated and again new lengths: within 4e-15 of the largest accumulator
+    (measured 1.5e-15)."""
+    from splitpinn.numeric import kernels
+
+    rng = np.random.default_rng(0)
+    n, modes, points = 2, 40, 30
+    s = np.exp(rng.uniform(math.log(1e-4), math.log(1e3), (n, modes)))
+    acc = rng.normal(size=(n, modes))
+    taus = np.sort(rng.uniform(0.0, 1.0, points))
+    cache = (None, None, None, np.empty((n, modes, points)), None, None, np.full(3, np.nan),
+             np.empty((n, modes)), np.empty(kernels.SLOW_TERMS))
+    H = np.empty((n, points))
+    for t_last, t_ref, sigma, h in [(10.0, 9.5, 0.9, 0.01), (10.01, 9.5, 0.9, 0.01),
+                                    (10.02, 9.5, 0.9, 0.01), (10.03, 9.6, 0.8, 0.3),
+                                    (10.33, 9.6, 0.8, 0.3)]:
+        kernels.stage_modes(taus * h, sigma, np.array([t_last, t_ref]), acc, s, cache, H)
+        exact = np.einsum("ij,ijq->iq", acc, np.exp(-s[:, :, None] * (
+            t_last - t_ref + sigma * h * taus[None, None, :])))
+        assert np.max(np.abs(H - exact)) <= 4e-15 * np.max(np.abs(acc)), (t_last, h)
