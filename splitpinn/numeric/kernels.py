@@ -23,7 +23,7 @@ _SMALL = 1e-3  # below this |x| the Taylor series is used (its truncation error 
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
-          "state_diagonal", "stage_arrays")
+          "state_diagonal", "stage_arrays", "linearised_weights", "copy_memory")
 
 #: The functions that allocate arrays, and their callers: only they are compiled with numba's
 #: reference counting (NRT).  Every other function allocates nothing and is compiled without
@@ -581,6 +581,18 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
     return (worst if converged else math.inf), count
 
 
+def copy_memory(into, source):
+    """The arrays of the fractional march's memory (clock, accumulators, last state and
+    slope, window, event functions) of ``source`` copied into those of ``into`` (inlined:
+    its slice copies need the caller's reference counting)."""
+    into[0][:] = source[0]
+    into[1][:] = source[1]
+    into[2][:] = source[2]
+    into[3][:] = source[3]
+    into[4][:] = source[4]
+    into[5][:] = source[5]
+
+
 def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events, armed, linear,
           jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p, window, wa, wb,
           wdu, wd2, s, w, orders, constants, tables, fit, out):
@@ -613,9 +625,8 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
              np.empty(SLOW_TERMS))
     first = 1 if fitted else 0  # the stage's memory skips τ = 0
     # the memory at the last stop kept (restored if the march stops between kept stops)
-    saved_clock, saved_acc, saved_u, saved_du = clock.copy(), acc.copy(), u_last.copy(), \
-        du_p.copy()
-    saved_window, saved_before = window.copy(), before.copy()
+    live = (clock, acc, u_last, du_p, window, before)
+    saved = (clock.copy(), acc.copy(), u_last.copy(), du_p.copy(), window.copy(), before.copy())
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
     worst, kept_worst = 0.0, 0.0
     for k in range(stops.size):
@@ -651,19 +662,9 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
         if keep[k]:
             kept, kept_iterations, kept_worst = count, iterations, worst
             if k + 1 < stops.size and not keep[k + 1]:  # steps between kept stops follow
-                saved_clock[:] = clock
-                saved_acc[:] = acc
-                saved_u[:] = u_last
-                saved_du[:] = du_p
-                saved_window[:] = window
-                saved_before[:] = before
+                copy_memory(saved, live)
     if kept < count:  # back to the last kept stop (the window's arrays are only appended to)
-        clock[:] = saved_clock
-        acc[:] = saved_acc
-        u_last[:] = saved_u
-        du_p[:] = saved_du
-        window[:] = saved_window
-        before[:] = saved_before
+        copy_memory(live, saved)
     return kept, kept_iterations, kept_worst
 
 
@@ -716,6 +717,17 @@ def trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, firs
     return scale
 
 
+def linearised_weights(z, b, g0, g1, g2, o_sum, v_sum, g, w):
+    """w <- the weights of the least-squares stage of the linear equation u' = (b + z·(u − u₀))
+    / hh (frozen coefficients: z = hh·∂f/∂u, b = hh·f at the stage start): the normal
+    equations (G0 − zG1 + z²G2) w = b(Σo − zΣv), ``g`` their matrix (overwritten)."""
+    for a in range(w.size):
+        w[a] = b * o_sum[a] - z * b * v_sum[a]
+        for e in range(a + 1):
+            g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
+    cholesky_solve_in_place(g, w)
+
+
 def fit_move(vals, n_fit, x, moved):
     """The larger of ``moved`` and the largest change |vals·x| of a trial at the fit points
     (NaN wins)."""
@@ -761,12 +773,7 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, table, basis, iter
         if linear or frozen[i]:
             continue
         state_diagonal(i, t0, drive, y, p, fd)
-        z, b = hh * fd[1], hh * fd[0]
-        for a in range(width):
-            w[i, a] = b * (o_sum[a] - z * v_sum[a])
-            for e in range(a + 1):
-                normal[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
-        cholesky_solve_in_place(normal, w[i])
+        linearised_weights(hh * fd[1], hh * fd[0], g0, g1, g2, o_sum, v_sum, normal, w[i])
         previous = fit_move(vals, n_fit, w[i], previous)
     # the points evaluated: the fit points while iterating (all of them for a linear fit,
     # whose residual at the check points comes with its one solve), then the check points
@@ -862,11 +869,7 @@ def frozen_stage(t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_s
             new[i] = value
             worst = bound if bound > worst else worst
             continue
-        for a in range(K):
-            w[a] = b * o_sum[a] - z * b * v_sum[a]
-            for e in range(a + 1):
-                g[a, e] = g0[a, e] - z * g1[a, e] + z * z * g2[a, e]
-        cholesky_solve_in_place(g, w)
+        linearised_weights(z, b, g0, g1, g2, o_sum, v_sum, g, w)
         for q in range(C):
             res, u = -b, u0
             for a in range(K):
