@@ -363,3 +363,13 @@ def test_import_does_not_load_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_first_moment_reads_no_further_than_its_series():
+    """The L1 memory's march tables carry a one-term zero series for the L2-1σ curvature
+    integral (its pieces have no curvature); far from a piece (z² <= 1e-4) the integral used
+    to read four terms — past the end: an IndexError in plain Python, memory beyond the array
+    in compiled code.  It reads only what is there: zero."""
+    from splitpinn.numeric import kernels
+
+    assert kernels.first_moment(1.0, 1e-3, 0.6, 1.0, np.zeros(1)) == 0.0

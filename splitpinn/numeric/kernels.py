@@ -210,7 +210,8 @@ def first_moment(gap, h, alpha, rg1, beta):
     z = h / (2.0 * gap + h)
     z2 = z * z
     if z2 <= 1.0 / 16.0:
-        terms = 4 if z2 <= 1e-4 else beta.size  # z^8 <= 1e-16: four terms suffice
+        # z^8 <= 1e-16: four terms suffice; never past the series (L1's is one zero)
+        terms = min(4, beta.size) if z2 <= 1e-4 else beta.size
         poly = 0.0
         for j in range(terms - 1, -1, -1):
             poly = poly * z2 + beta[j]
