@@ -106,12 +106,14 @@ class CompiledModel:
     ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
     event then the spike detector, as :class:`splitpinn.solvers.marching._Crossings`), and the
     kernels ``march``, ``stage_rows``, ``compose``, ``march_adaptive`` and ``rhs_rows`` that
-    call them (with the module's ``state_diagonal`` and ``stimulus``).  ``jit``: whether they
-    are compiled (else the same functions as plain Python: :func:`compiled_model`)."""
+    call them (with the module's ``state_diagonal`` and ``stimulus``), and the reference's
+    implicit step ``newton_step``.  ``jit``: whether they are compiled (else the same functions
+    as plain Python: :func:`compiled_model`)."""
 
     rhs: object
     jacobian: object
     crossings: object
+    newton_step: object
     march: object
     stage_rows: object
     compose: object
@@ -121,8 +123,8 @@ class CompiledModel:
 
 
 #: The functions of :class:`CompiledModel`, by name in the module.
-_FUNCTIONS = ("rhs", "jacobian", "crossings", "march", "stage_rows", "compose", "march_adaptive",
-              "rhs_rows")
+_FUNCTIONS = ("rhs", "jacobian", "crossings", "newton_step", "march", "stage_rows", "compose",
+              "march_adaptive", "rhs_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -418,7 +420,44 @@ def _call_plain(kernel, *args):
         return kernel(*args)
 
 
-def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
+class ModelKernels:
+    """The functions of one model's module, compiled (``jit``) or as plain Python, built on
+    first use.  Where numba cannot compile them (their module cannot be built, or a kernel
+    cannot be typed on its first call), the same functions run as plain Python from then on,
+    after a :class:`~splitpinn.errors.CompilationWarning` (:func:`fall_back`)."""
+
+    def __init__(self, bound: BoundModel, jit: bool = True) -> None:
+        self.bound, self._jit, self._model = bound, jit, None
+
+    @property
+    def model(self) -> CompiledModel:
+        if self._model is None:
+            self._model = self._compiled() if self._jit else plain_model(self.bound)
+        return self._model
+
+    @property
+    def jit(self) -> bool:
+        """Whether the functions run compiled."""
+        return self.model.jit
+
+    def _compiled(self) -> CompiledModel:
+        try:
+            return compiled_model(self.bound)
+        except NotCompilable as error:  # no Python form, or its module cannot be written
+            fall_back(self.bound, error)
+            return plain_model(self.bound)
+
+    def run(self, kernel: str, *args):
+        """``kernel`` of the model's module on ``args``."""
+        try:
+            return _call(getattr(self.model, kernel), *args)
+        except NotCompilable as error:  # only compiled kernels raise it
+            fall_back(self.bound, error)
+            self._model = plain_model(self.bound)
+            return _call_plain(getattr(self._model, kernel), *args)
+
+
+def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray,
                   keep: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
                   stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
                   before: np.ndarray, jac_const: np.ndarray | None, newton_tol: float,
@@ -447,8 +486,8 @@ def march_uniform(model: CompiledModel, tables: tuple, state, stops: np.ndarray,
     sigma, delta, s, w, orders, constants, series = tables
     if fit is None:
         fit = _NO_FIT
-    count, iterations, residual = _call(
-        model.march, stops, np.ascontiguousarray(keep, dtype=bool), t_star, stim_star,
+    count, iterations, residual = kernels.run(
+        "march", stops, np.ascontiguousarray(keep, dtype=bool), t_star, stim_star,
         stim_end, params, active, after, int(n_events), bool(armed), linear,
         np.array(jac_const, dtype=float) if linear else np.zeros((n, n)), float(newton_tol),
         int(max_newton), sigma, delta, state.clock, state.acc, state.u_last, state.du_p,
@@ -462,7 +501,7 @@ _NO_FIT = (np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0), dtype=bool), 
            0, 0.0, False, 0.0, np.empty((0, 0, 0)), False)
 
 
-class StageKernel:
+class StageKernel(ModelKernels):
     """The least-squares PINN stages of decoupled integer-order sub-problems, for all rows
     at once, by the kernels of :mod:`splitpinn.numeric.kernels` (what
     :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does for them):
@@ -482,8 +521,8 @@ class StageKernel:
     :class:`~splitpinn.errors.CompilationWarning` (:func:`fall_back`)."""
 
     def __init__(self, bound: BoundModel, trainer, jit: bool = True) -> None:
-        self.bound, self.tol = bound, float(trainer.tol)
-        self.model = plain_model(bound) if not jit else self._compiled()
+        super().__init__(bound, jit)
+        self.tol = float(trainer.tol)
         system = tuple(np.ascontiguousarray(a, dtype=float) for a in trainer.frozen_system())
         table = StageTable.of(system)
         vals, ops, _, tau, n_fit = trainer.compiled_basis()
@@ -496,23 +535,6 @@ class StageKernel:
         constant = bound.constant_stimulus
         self.stim = None if constant is None else np.ascontiguousarray(
             np.broadcast_to(constant, (self.params.shape[1],)), dtype=float)
-
-    def _compiled(self) -> CompiledModel:
-        try:
-            return compiled_model(self.bound)
-        except NotCompilable as error:  # no Python form, or its module cannot be written
-            fall_back(self.bound, error)
-            return plain_model(self.bound)
-
-    def run(self, kernel: str, *args):
-        """``kernel`` of the model's module on ``args``; where numba cannot compile it, the
-        plain functions from now on (:func:`fall_back`)."""
-        try:
-            return _call(getattr(self.model, kernel), *args)
-        except NotCompilable as error:  # only compiled kernels raise it
-            fall_back(self.bound, error)
-            self.model = plain_model(self.bound)
-            return _call_plain(getattr(self.model, kernel), *args)
 
     def _inputs(self, rows, t, h=None):
         """Time, stimulus and parameter columns (P, R) of ``rows``, C-contiguous (one array

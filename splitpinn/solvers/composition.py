@@ -28,14 +28,13 @@ its grid and graded steps in the kernel of the reference's march, the PINN's fit
 from __future__ import annotations
 
 import time as _time
-import types
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import Composition
+from ..numeric.compiled import Composition, ModelKernels
 from ..numeric.kernels import crossed
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets, march_stretch
@@ -65,7 +64,7 @@ class CompositionStepper(Stepper):
                         "classical": ClassicalRK4(bound)}
         #: A single neuron's steps marched in the kernel with a fast memory (see :meth:`run`)
         self.fit = _memory_fit(bound, the_plan, trainer, memory)
-        self.kernels = types.SimpleNamespace(bound=bound, compiled=compiled)
+        self.kernels = ModelKernels(bound, compiled)
         self.error_order = None if fixed else (the_plan.order or 4)
         self.stages_per_step = sum(map(len, the_plan.branches)) * (1 if fixed else 2)
         self.stage_evaluations = 0
@@ -234,13 +233,13 @@ class CompositionStepper(Stepper):
         params = bound.param_columns[:, :1]
         constant = bound.constant_stimulus
 
-        def call(kernels, tables, chunk, keep, state, before):
+        def call(tables, chunk, keep, state, before):
             starts = np.append(history.t_last, chunk[:-1])
             held = bound.step_stimulus(starts, chunk - starts, params)
             if held is None:
                 held = np.full(chunk.shape, 0.0 if constant is None else float(constant[0]))
             marched = march_uniform(
-                kernels, tables, state, chunk, keep, chunk, np.ascontiguousarray(held),
+                self.kernels, tables, state, chunk, keep, chunk, np.ascontiguousarray(held),
                 np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
                 .astype(float), np.ascontiguousarray(params[:, 0], dtype=float), ~frozen,
                 before, None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit)
@@ -251,7 +250,7 @@ class CompositionStepper(Stepper):
         def after_record(time, y):
             self._kink_at_jump(np.array([0]), np.array([time]), y[None])
 
-        return march_stretch(self.kernels, history, stops, graded, before, call, after_record)
+        return march_stretch(history, stops, graded, before, call, after_record)
 
     def accept(self, rows, t, y) -> None:
         """Record the step ends; where the stimulus jumps, also a kink, and an onset."""
@@ -274,8 +273,8 @@ class CompositionStepper(Stepper):
     def settings(self) -> dict:
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
                **self.trainer.settings(), "max_residual": self.trainer.max_residual,
-               "compiled": self.compiled is not None and self.compiled.model.jit
-               or self.runs_graded and self.kernels.compiled,
+               "compiled": self.compiled is not None and self.compiled.jit
+               or self.runs_graded and self.kernels.jit,
                "stage_evaluations": self.stage_evaluations}
         if self.memory is not None:
             out["history"] = self.memory.kind

@@ -55,6 +55,7 @@ from ..errors import ModelError, SolverError
 from ..fractional import make_history
 from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
+from ..numeric.compiled import ModelKernels
 from ..numeric.kernels import SAME_TIME, crossed
 from .fractional_memory import choose_history
 from .marching import march, solutions, union_breakpoints
@@ -71,16 +72,20 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 
 # -- right-hand side --------------------------------------------------------------------------
 class _RightHandSide:
-    """f(t, y) and its Jacobian at single points of a single neuron, with a count of the
-    evaluations.  ``linear`` is True when the Jacobian is constant (f affine in the states
-    with coefficients free of t and I_ext): one Newton step is then exact."""
+    """f(t, y) at single points of a single neuron, with a count of the evaluations, and
+    its Jacobian ``jac_const`` where that is constant (``linear``: f affine in the states
+    with coefficients free of t and I_ext; one Newton step is then exact, else None)."""
 
     def __init__(self, bound: BoundModel) -> None:
         self.bound = bound
         dependent = set(bound.args[: 2 + len(bound.names)])
         self.linear = not any(e.free_symbols & dependent for e in bound.jacobian_symbolic)
         self.params = bound.params(0)
-        self.jac_const = self._jacobian(0.0, bound.y0) if self.linear else None
+        self.param_array = np.array(self.params, dtype=float)
+        self.jac_const = None
+        if self.linear:
+            rows = bound.jacobian_columns(0.0, bound.stimulus(0.0), list(bound.y0), self.params)
+            self.jac_const = np.array([[float(v) for v in row] for row in rows])
         self.evaluations = 0
 
     def stimulus(self, t, side: int = 0):
@@ -95,27 +100,25 @@ class _RightHandSide:
         out = self.bound.rhs_columns(t, stim, list(y), self.params)
         return np.array([float(v) for v in out])
 
-    def _jacobian(self, t: float, y: np.ndarray, stim=None) -> np.ndarray:
-        stim = self.bound.stimulus(t) if stim is None else stim
-        rows = self.bound.jacobian_columns(t, stim, list(y), self.params)
-        return np.array([[float(v) for v in row] for row in rows])
-
-    def jacobian(self, t: float, stim: float, y: np.ndarray) -> np.ndarray:
-        return self.jac_const if self.linear else self._jacobian(t, y, stim)
-
 
 # -- implicit L1 ------------------------------------------------------------------------------
 class _ImplicitStepper:
     """Implicit L1 or L2-1σ steps from the memory's last point; Newton per step for the
-    whole system.  The relation history_term(t) + c(t)·(u − u_last) = f(t*, u*) holds at
-    t* = t_last + σ(t − t_last), u* = σu + (1 − σ)u_last: σ = 1 for L1 (backward Euler for
-    order-1 states), the memory's σ for L2-1σ (the midpoint rule for order-1 states)."""
+    whole system (:func:`splitpinn.numeric.kernels.newton_step`, the rule of the compiled
+    march, run by ``kernels``).  The relation history_term(t) + c(t)·(u − u_last) = f(t*, u*)
+    holds at t* = t_last + σ(t − t_last), u* = σu + (1 − σ)u_last: σ = 1 for L1 (backward
+    Euler for order-1 states), the memory's σ for L2-1σ (the midpoint rule for order-1
+    states)."""
 
-    def __init__(self, rhs: _RightHandSide, history, newton_tol: float, max_newton: int):
-        self.rhs, self.history = rhs, history
+    def __init__(self, rhs: _RightHandSide, history, newton_tol: float, max_newton: int,
+                 kernels: ModelKernels):
+        self.rhs, self.history, self.kernels = rhs, history, kernels
         self.sigma = float(getattr(history, "sigma", 1.0))
         self.newton_tol, self.max_newton = newton_tol, max_newton
         self.newton_iterations = 0
+        n = len(history.u_last)
+        self._jac = rhs.jac_const.copy() if rhs.linear else np.empty((n, n))
+        self._scratch = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
 
     def trial(self, t: float, active: np.ndarray) -> np.ndarray:
         """The state at time t >= t_last (not recorded); clamped states (~active) held."""
@@ -137,28 +140,20 @@ class _ImplicitStepper:
         return t_star, self.rhs.stimulus(t_star)
 
     def _newton(self, t, known, coef, u_last, active):
-        rhs, n, sigma = self.rhs, len(u_last), self.sigma
         t_star, stim = self.relation_point(self.history.t_last, t)
-        u = u_last.copy()
-        clamped = ~active
-        any_clamped = bool(clamped.any())
-        for _ in range(self.max_newton):
-            self.newton_iterations += 1
-            u_star = sigma * u + (1 - sigma) * u_last
-            r = known + coef * (u - u_last) - rhs.f(t_star, stim, u_star)
-            m = np.diag(coef) - sigma * rhs.jacobian(t_star, stim, u_star)
-            if any_clamped:
-                r[clamped] = 0.0
-                m[clamped, :] = 0.0
-                m[clamped, clamped] = 1.0
-            du = -r / m[0, 0] if n == 1 else np.linalg.solve(m, -r)
-            u = u + du
-            if not np.all(np.isfinite(u)):
-                break
-            if rhs.linear or np.all(np.abs(du) <= self.newton_tol * np.maximum(1.0, np.abs(u))):
-                return u
-        raise SolverError(f"Newton iteration did not converge at t = {t:.10g} ms "
-                          f"(last update {np.max(np.abs(du)):.3g}); try a smaller dt")
+        u = np.empty(len(u_last))
+        converged, tries = self.kernels.run(
+            "newton_step", float(t_star), float(stim), self.rhs.param_array,
+            np.ascontiguousarray(active, dtype=bool), self.rhs.linear, self._jac,
+            float(self.newton_tol), int(self.max_newton), self.sigma,
+            np.ascontiguousarray(u_last, dtype=float), np.ascontiguousarray(known, dtype=float),
+            np.ascontiguousarray(coef, dtype=float), u, self._scratch)
+        self.newton_iterations += tries
+        self.rhs.evaluations += tries
+        if not converged:
+            raise SolverError(f"Newton iteration did not converge to a finite state at "
+                              f"t = {t:.10g} ms in {tries} iterations; try a smaller dt")
+        return u
 
     def mark_kink(self, t: float, y: np.ndarray) -> None:
         """u' jumps at t (a clamp begins or ends, the stimulus jumps): a same-time record with
@@ -376,9 +371,9 @@ class _CoreStepper(Stepper):
     runs_graded = True
 
     def __init__(self, bound: BoundModel, scheme, grid: np.ndarray, kinks: np.ndarray,
-                 compiled: bool = True) -> None:
+                 kernels: ModelKernels) -> None:
         super().__init__(bound)
-        self.scheme, self.compiled = scheme, compiled
+        self.scheme, self.kernels = scheme, kernels
         self.onsets = Onsets(bound.orders, grid, kinks,
                              graded=getattr(scheme, "sigma", 1.0) < 1.0)
         self.adams = isinstance(scheme, _AdamsStepper)
@@ -471,27 +466,25 @@ class _CoreStepper(Stepper):
     def _compiled(self, stops, graded, active, before, armed):
         """(count, states) of the kernel march over the grid ``stops`` with the ``graded``
         step ends inserted (:func:`~splitpinn.solvers.onsets.march_stretch`), or None where
-        it does not apply (a full memory, Adams); every step it takes is recorded at once.
-        The kernels run compiled, or as plain Python with ``compiled=False`` and, after a
-        :func:`~splitpinn.numeric.compiled.fall_back`, where numba fails."""
+        it does not apply (a full memory, Adams); every step it takes is recorded at once."""
         from ..numeric.compiled import march_uniform
 
         history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
         if not hasattr(history, "march_state"):  # Adams, a full memory
             return None
 
-        def call(kernels, tables, chunk, keep, state, before):
+        def call(tables, chunk, keep, state, before):
             t_star, stim_star = self.scheme.relation_point(
                 np.append(history.t_last, chunk[:-1]), chunk)
             marched = march_uniform(
-                kernels, tables, state, chunk, keep, t_star, stim_star, rhs.stimulus(chunk),
+                self.kernels, tables, state, chunk, keep, t_star, stim_star, rhs.stimulus(chunk),
                 np.array(rhs.params), active, before, rhs.jac_const, self.scheme.newton_tol,
                 self.scheme.max_newton, n_events=len(self.bound.events), armed=armed)
             self.scheme.newton_iterations += marched.iterations
             rhs.evaluations += marched.iterations
             return marched
 
-        return march_stretch(self, history, stops, graded, before, call, self._after_record)
+        return march_stretch(history, stops, graded, before, call, self._after_record)
 
     def accept(self, rows, t, y) -> None:
         self._flush()
@@ -538,9 +531,10 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     ``estimate_error``: solve again with twice the step and put the Richardson estimate of
     this solve's error (states and spike times) in ``meta["solver"]["error_estimate"]``, so
     that a user can see how converged the reference is (half the work again, so opt-in).
-    ``compiled``: march the stretches of grid steps (and the graded steps after an onset) of a
-    fast L1 / L2-1σ memory by the compiled kernel of :mod:`splitpinn.numeric.compiled` (False:
-    the same kernel as plain Python, for debugging).
+    ``compiled``: run the L1 / L2-1σ steps (Newton) compiled, and march the stretches of grid
+    steps of a fast memory (the graded steps after an onset included) in the compiled kernel
+    of :mod:`splitpinn.numeric.compiled` (False: the same kernels as plain Python, for
+    debugging).
     ``max_steps``: the work limit per neuron (default
     :func:`splitpinn.solvers.marching.default_max_steps`, which counts the grid's steps).
     Raises ModelError for bad options, SolverError when Newton fails or the limit is hit.
@@ -558,13 +552,14 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     out = []
     for row in bound.neurons():
         start = _time.perf_counter()
+        kernels = ModelKernels(row, compiled)
         scheme = _make_scheme(row, grid, integrator, kind, newton_tol, max_newton,
-                              history_tol)
+                              history_tol, kernels)
         # One BLAS thread: the systems and dot products are small; a thread pool only adds
         # synchronisation (a 10^4-long dot product took ms on a loaded machine).
         with threadpool_limits(limits=1, user_api="blas"):
             stepper = _CoreStepper(row, scheme, grid, union_breakpoints(row, grid[0], grid[-1]),
-                                   compiled)
+                                   kernels)
             result = march(row, stepper, grid, fixed_step=True, max_steps=max_steps,
                            traces=traces, quiet=quiet,
                            label=f"reference ({integrator}) {bound.model.name}")
@@ -608,8 +603,9 @@ def _richardson(fine: Solution, coarse: Solution, order: float) -> dict:
     return estimate
 
 
-def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_tol):
-    """The L2-1σ, L1 or Adams scheme of one neuron, with its memory starting at grid[0]."""
+def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_tol, kernels):
+    """The L2-1σ, L1 or Adams scheme of one neuron, with its memory starting at grid[0]
+    (``kernels``: the model's, for the implicit schemes' Newton steps)."""
     rhs = _RightHandSide(bound)
     y0 = np.asarray(bound.y0, dtype=float)
     t0, t_end = float(grid[0]), float(grid[-1])
@@ -622,6 +618,6 @@ def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_
                             tol=history_tol, scheme=scheme)
 
     if integrator != "adams":
-        return _ImplicitStepper(rhs, new_memory(), newton_tol, max_newton)
+        return _ImplicitStepper(rhs, new_memory(), newton_tol, max_newton, kernels)
     return _AdamsStepper(rhs, bound.orders, y0, step, len(grid) - 1,
                          new_memory, t0)

@@ -132,35 +132,22 @@ class Onsets:
 COMPILED_CHUNK = 4096
 
 
-def march_stretch(stepper, history, stops: np.ndarray, graded: np.ndarray, before: np.ndarray,
-                  call, after_record):
+def march_stretch(history, stops: np.ndarray, graded: np.ndarray, before: np.ndarray, call,
+                  after_record):
     """March a single neuron's fast memory ``history`` over the grid ``stops`` with the
     ``graded`` step ends inserted (:meth:`Onsets.merge`) in the kernel of
     :func:`~splitpinn.numeric.compiled.march_uniform`, chunk by chunk (COMPILED_CHUNK grid
     stops and the graded ends among them), until it stops before a step (a crossing, a
-    failed step).  ``call(kernels, tables, chunk, keep, state, before)`` runs the kernel and
-    returns its :class:`~splitpinn.numeric.compiled.Marched`; the kernels are compiled unless
-    ``stepper.compiled`` is False, and where numba fails they run as plain Python from then
-    on (:func:`~splitpinn.numeric.compiled.fall_back`).  Each chunk's steps are recorded in
+    failed step).  ``call(tables, chunk, keep, state, before)`` runs the kernel and returns
+    its :class:`~splitpinn.numeric.compiled.Marched`.  Each chunk's steps are recorded in
     the memory at once, and ``after_record(t, y)`` is told the last.  Returns (grid stops
     reached, the states there)."""
-    from ..numeric.compiled import NotCompilable, compiled_model, fall_back, plain_model
-
     tables, done, taken = history.march_tables(), 0, []
     while done < len(stops):
         grid = stops[done : done + COMPILED_CHUNK]
         chunk, keep = Onsets.merge(grid, graded[graded > history.t_last + SAME_TIME])
         state = history.march_state(len(chunk))
-        try:
-            kernels = compiled_model(stepper.bound) if stepper.compiled else \
-                plain_model(stepper.bound)
-            marched = call(kernels, tables, chunk, keep, state, before)
-        except NotCompilable as error:
-            if not stepper.compiled:  # plain Python kernels never raise it
-                raise
-            fall_back(stepper.bound, error)  # the same kernels as plain Python from now on
-            stepper.compiled = False
-            continue
+        marched = call(tables, chunk, keep, state, before)
         count = len(marched.states)
         reached = int(np.sum(keep[:count]))
         if count:
