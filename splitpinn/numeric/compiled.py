@@ -119,12 +119,13 @@ class CompiledModel:
     compose: object
     march_adaptive: object
     rhs_rows: object
+    memory_stage_rows: object
     jit: bool = True
 
 
 #: The functions of :class:`CompiledModel`, by name in the module.
 _FUNCTIONS = ("rhs", "jacobian", "crossings", "newton_step", "march", "stage_rows", "compose",
-              "march_adaptive", "rhs_rows")
+              "march_adaptive", "rhs_rows", "memory_stage_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -565,6 +566,28 @@ class StageKernel(ModelKernels):
         self.run("stage_rows", np.asarray(index, dtype=np.int64)[None], int(iterations), t0,
                  np.ascontiguousarray(h, dtype=float), out,
                  np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage, residuals)
+        return out, residuals
+
+    def memory_advance(self, index, fit, t0, h, y, frozen, params, held, sigma, H, c):
+        """One stage of a decoupled sub-problem with Caputo states ``index`` against its
+        memory (:func:`~splitpinn.numeric.kernels.memory_stage`; ``fit``:
+        :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`; H, c (R, n, m − 1):
+        the memory terms at the fit and check points), from (t0, y) over ``h`` (R,), the
+        other states held.  Returns the sub-problem's states (R, n) after it and the rows'
+        residuals."""
+        t0 = np.ascontiguousarray(t0, dtype=float)
+        params = np.ascontiguousarray(params, dtype=float)
+        stim = np.broadcast_to(self.bound.stimulus_columns(t0, list(params))
+                               if held is None else held, t0.shape)
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(t0), len(index)))
+        residuals = np.zeros(len(t0))
+        self.run("memory_stage_rows", index, t0, np.ascontiguousarray(h, dtype=float),
+                 np.ascontiguousarray(y, dtype=float),
+                 np.ascontiguousarray(~np.asarray(frozen)[:, index]),
+                 np.ascontiguousarray(stim, dtype=float), params, float(sigma),
+                 np.ascontiguousarray(H, dtype=float), np.ascontiguousarray(c, dtype=float),
+                 fit, out, residuals)
         return out, residuals
 
     def derivative(self, rows, t, y, frozen) -> np.ndarray:

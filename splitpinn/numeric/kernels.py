@@ -31,7 +31,8 @@ INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_poi
 #: a composed HH step more than its arithmetic (a batch of HH neurons ran 2.4x slower).  A
 #: function without it must not return an array to one with it, whose count would then drop
 #: below its owners' (:func:`stage_arrays` is inlined instead).
-ALLOCATING = ("march", "stage_scratch", "march_adaptive", "compose", "stage_rows")
+ALLOCATING = ("march", "stage_scratch", "march_adaptive", "compose", "stage_rows",
+              "memory_scratch", "memory_stage_rows")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -478,10 +479,11 @@ def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, si
     return False, tries
 
 
-def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
+def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit, scratch):
     """One least-squares PINN stage of length h from (t0, u_last) of a decoupled sub-problem
-    with Caputo states, as :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` fits
-    it against its memory: per state the trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
+    with Caputo states (the model's states ``members``; the others held at their values in
+    ``y``, the model's state at the stage start), fitted against its memory: per state the
+    trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
     relation H_j + c_j (u(τ_j) − u_last) = f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last)) at the
     fit points τ_j > 0 (``H``, ``c`` (n, m − 1): the memory at the points t0 + τ_j h,
     j >= 1, see :func:`memory_terms`) by Gauss–Newton from w = 0, at most
@@ -500,6 +502,8 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
     vals_t, varying = fit[9], fit[10]
     w, point, fd, f, jac, factors, step, columns, trial, change = scratch
     n, n_points, width = vals.shape[0], vals.shape[1], vals.shape[2]
+    for k in range(y.size):
+        point[k] = y[k]
     for i in range(n):
         for a in range(width):
             w[i, a] = 0.0
@@ -515,12 +519,12 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
                     f[i, j], jac[i, j] = f[i, 0], jac[i, 0]
                 continue
             for i in range(n):
-                point[i] = u_last[i] + sigma * trial[i, j]
+                point[members[i]] = u_last[i] + sigma * trial[i, j]
                 scale = max(scale, abs(u_last[i] + trial[i, j]))
             time = t0 + sigma * tau[j] * h
             value = input_at(time, held, p, smooth)
             for i in range(n):
-                state_diagonal(i, time, value, point, p, fd)
+                state_diagonal(members[i], time, value, point, p, fd)
                 f[i, j], jac[i, j] = fd[0], sigma * fd[1]
         moved, worst = 0.0, 0.0
         for i in range(n):
@@ -582,6 +586,31 @@ def memory_stage(h, u, u_last, p, held, active, sigma, t0, H, c, fit, scratch):
     return (worst if converged else math.inf), count
 
 
+def memory_scratch(n, size, n_points, width):
+    """Work space of :func:`memory_stage` for n states of a model of ``size`` states."""
+    return (np.empty((n, width)), np.empty(size), np.empty(2), np.empty((n, n_points)),
+            np.empty((n, n_points)), np.empty((n, width, width)), np.empty(width),
+            np.full((n, n_points), np.nan), np.empty((n, n_points)), np.empty(n_points))
+
+
+def memory_stage_rows(members, t0, h, y, active, held, params, sigma, H, c, fit, out,
+                      residuals):
+    """:func:`memory_stage` for every row r of a batch: the states ``members`` of y[r] from
+    t0[r] over h[r], against the memory terms H[r], c[r] (n, m − 1), ``active`` (R, n),
+    the stimulus ``held`` (R,) and parameter columns ``params`` (P, R); writes the states
+    at the stage end into out[r] (n,) and its residual into residuals[r]."""
+    n, vals = members.size, fit[0]
+    scratch = memory_scratch(n, y.shape[1], vals.shape[1], vals.shape[2])
+    u_last = np.empty(n)
+    for r in range(y.shape[0]):
+        for i in range(n):
+            u_last[i] = y[r, members[i]]
+        res, _ = memory_stage(h[r], out[r], u_last, members, y[r], params[:, r], held[r],
+                              active[r], sigma, t0[r], H[r], c[r], fit, scratch)
+        residuals[r] = res
+    return 0
+
+
 def copy_memory(into, source):
     """The arrays of the fractional march's memory (clock, accumulators, last state and
     slope, window, event functions) of ``source`` copied into those of ``into`` (inlined:
@@ -617,9 +646,7 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
     taus = np.empty(max(points - 1, 1))  # the lengths the memory is evaluated for
     H, c = np.empty((n, taus.size)), np.empty((n, taus.size))
     newton = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
-    stage = (np.empty((n, width)), np.empty(n), np.empty(2), np.empty((n, n_points)),
-             np.empty((n, n_points)), np.empty((n, width, width)), np.empty(width),
-             np.full((n, n_points), np.nan), np.empty((n, n_points)), np.empty(n_points))
+    stage, members = memory_scratch(n, n, n_points, width), np.arange(n)
     cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
              np.empty((n, modes, taus.size)), np.full((taus.size, 5), np.nan),
              np.empty((2, n, taus.size)), np.full(3, np.nan), np.empty((n, modes)),
@@ -637,8 +664,8 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
         memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
                      constants, tables, cache, H, c)
         if fitted:
-            res, tries = memory_stage(h, u, u_last, p, stim_star[k], active, sigma, clock[0],
-                                      H, c, fit, stage)
+            res, tries = memory_stage(h, u, u_last, members, u_last, p, stim_star[k], active,
+                                      sigma, clock[0], H, c, fit, stage)
             good = res <= accept
             for i in range(n):
                 good = good and math.isfinite(u[i])

@@ -39,8 +39,8 @@ class SubProblem:
     """States advanced together with all other states frozen.
 
     ``f(t, I, *y)`` returns the right-hand sides of ``states`` for the full state ``y``;
-    ``jacobian(t, I, *y)`` their derivatives with respect to ``states`` and
-    ``jacobian_diagonal`` only d f_k / d x_k (enough when the components are ``decoupled``).
+    ``jacobian(t, I, *y)`` their derivatives with respect to ``states`` (diagonal where the
+    components are ``decoupled``).
     """
 
     name: str
@@ -55,7 +55,6 @@ class SubProblem:
     exprs: list[sp.Expr] = field(repr=False)
     f: object = field(repr=False)
     jacobian: object = field(repr=False)
-    jacobian_diagonal: object = field(repr=False)
 
     @cached_property
     def fractional(self) -> bool:
@@ -192,16 +191,15 @@ def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem
         name=",".join(states), states=list(states), index=index,
         orders=bound.orders[index], kind=kind, reason=reason, solver=solver,
         uses_time=analysis["uses_time"], decoupled=analysis["decoupled"], exprs=list(exprs),
-        f=analysis["f"], jacobian=analysis["jacobian"],
-        jacobian_diagonal=analysis["jacobian_diagonal"])
+        f=analysis["f"], jacobian=analysis["jacobian"])
 
 
 def _analysis(bound: BoundModel, index: np.ndarray) -> dict:
     """What a sub-problem of the states ``index`` is, whatever the parameter values: its
     right-hand sides, their classification, whether they use time and whether its states are
-    decoupled, and f, its Jacobian and the Jacobian's diagonal lambdified (with the
-    parameters as arguments, so that every binding shares them); kept in
-    :mod:`splitpinn.numeric.cache` under the model's key."""
+    decoupled, and f and its Jacobian lambdified (with the parameters as arguments, so that
+    every binding shares them); kept in :mod:`splitpinn.numeric.cache` under the model's
+    key."""
     own = [bound.symbols[i] for i in index]
     others = [s for s in bound.symbols if s not in own]
     exprs = tuple(bound.rhs_symbolic[i] for i in index)
@@ -212,8 +210,7 @@ def _analysis(bound: BoundModel, index: np.ndarray) -> dict:
             "uses_time": any(e.has(t) or e.has(I_ext) for e in exprs),
             "decoupled": all(jac[i][j] == 0 for i in range(len(own)) for j in range(len(own))
                              if i != j),
-            "f": lambdify(args, list(exprs)), "jacobian": lambdify(args, jac),
-            "jacobian_diagonal": lambdify(args, [jac[i][i] for i in range(len(jac))])}
+            "f": lambdify(args, list(exprs)), "jacobian": lambdify(args, jac)}
 
 
 def plan(bound: BoundModel, scheme: str | None = None,

@@ -77,11 +77,10 @@ def stage_stimulus(bound: BoundModel, times: np.ndarray, params, fixed=None) -> 
 
 
 def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarray,
-             stage: Stage, jacobian: str | None = "full"):
+             stage: Stage, jacobian: bool = True):
     """Right-hand sides (S, R, m) of ``sub`` at ``times`` (R, m) with its own states ``u``
-    (S, R, m) and the others frozen at ``stage.y``; with ``jacobian="full"`` also the
-    Jacobians (S, S, R, m), with ``"diagonal"`` only their diagonals (S, R, m).  Clamped
-    states have zero right-hand side (Brian2's ``not_refractory``)."""
+    (S, R, m) and the others frozen at ``stage.y``, and with ``jacobian`` the Jacobians
+    (S, S, R, m).  Clamped states have zero right-hand side (Brian2's ``not_refractory``)."""
     states = [stage.y[:, i, None] for i in range(stage.y.shape[1])]
     for k, i in enumerate(sub.index):
         states[i] = u[k]
@@ -95,11 +94,7 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarra
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             for k, value in enumerate(sub.f(*args)):
                 f[k] = value
-            if jacobian == "diagonal":
-                jac = np.empty(shape)
-                for k, value in enumerate(sub.jacobian_diagonal(*args)):
-                    jac[k] = value
-            elif jacobian == "full":
+            if jacobian:
                 jac = np.empty((n, *shape))
                 for k, row in enumerate(sub.jacobian(*args)):
                     for j, value in enumerate(row):
@@ -117,7 +112,7 @@ def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarra
         active = (~frozen).T[:, :, None].astype(float)
         f *= active
         if jac is not None:
-            jac *= active if jacobian == "diagonal" else active[:, None] * active[None, :]
+            jac *= active[:, None] * active[None, :]
     return f, jac
 
 
@@ -159,7 +154,7 @@ class ClassicalRK4:
         dt = stage.h / self.substeps
 
         def rhs(time, xs):
-            f, _ = evaluate(self.bound, sub, time[:, None], xs[:, :, None], stage, None)
+            f, _ = evaluate(self.bound, sub, time[:, None], xs[:, :, None], stage, False)
             return f[:, :, 0]
 
         for j in range(self.substeps):
@@ -411,15 +406,35 @@ class LeastSquaresPINN:
         vals, ops, _, end, _ = self._stacked_basis(np.array([1.0]))
         return vals[0], ops[0], end[0], self.tau, self.n_fit
 
-    def _advance_compiled(self, sub: SubProblem, stage: Stage, iterations: int):
-        """:meth:`advance` by the stage kernels (:class:`~splitpinn.numeric.compiled.
-        StageKernel`, compiled unless ``jit`` is False), for the sub-problems
-        :meth:`compiled_stage` takes."""
+    @property
+    def _kernels(self) -> StageKernel:
+        """The stage kernels (compiled unless ``jit`` is False), built on first use."""
         if self._kernel is None:
             self._kernel = StageKernel(self.bound, self, self.jit)
-        y, residual = self._kernel.advance(sub.index, iterations, stage.t0, stage.h, stage.y,
-                                           stage.frozen, stage.params, stage.stimulus)
+        return self._kernel
+
+    def _advance_compiled(self, sub: SubProblem, stage: Stage, iterations: int):
+        """:meth:`advance` by the stage kernels (:class:`~splitpinn.numeric.compiled.
+        StageKernel`), for the sub-problems :meth:`compiled_stage` takes."""
+        y, residual = self._kernels.advance(sub.index, iterations, stage.t0, stage.h, stage.y,
+                                            stage.frozen, stage.params, stage.stimulus)
         return self._finish(y[:, sub.index].T, residual, sub)
+
+    def _advance_memory(self, sub: SubProblem, stage: Stage, fit: tuple):
+        """:meth:`advance` of a sub-problem that :meth:`memory_fit` takes, by the stage of the
+        fractional march (:func:`~splitpinn.numeric.kernels.memory_stage`), against each row's
+        memory (full or fast) at the collocation times t0 + τ_j h, τ_j > 0."""
+        tail = self.tau[1:]  # τ_0 = 0
+        shape = (stage.rows, len(sub.index), len(tail))
+        history, coefficient = np.empty(shape), np.empty(shape)
+        for r, memory in enumerate(stage.memory):
+            times = stage.t0[r] + tail * stage.h[r]
+            history[r] = memory.history_term(times).T
+            coefficient[r] = memory.local_coefficient(times).T
+        values, residual = self._kernels.memory_advance(
+            sub.index, fit, stage.t0, stage.h, stage.y, stage.frozen, stage.params,
+            stage.stimulus, stage.memory[0].sigma, history, coefficient)
+        return self._finish(values.T, residual, sub)
 
     def _finish(self, values: np.ndarray, residual: np.ndarray, sub: SubProblem):
         """Values (R, S) and the mask of rows whose residual meets the tolerance."""
@@ -432,9 +447,16 @@ class LeastSquaresPINN:
         return values, ok & np.all(np.isfinite(values), axis=1)
 
     def advance(self, sub: SubProblem, stage: Stage):
+        """``sub``'s stage for the rows of ``stage``: (values (R, S), the rows that met the
+        tolerance).  By the kernels where they take it (:meth:`compiled_stage`,
+        :meth:`memory_fit`); otherwise (states that couple, an input recorded with linear
+        interpolation) by Gauss–Newton on the sub-problem's whole least-squares system."""
         iterations = self.compiled_stage(sub)
         if iterations is not None:
             return self._advance_compiled(sub, stage, iterations)
+        fit = None if stage.memory is None else self.memory_fit(sub)
+        if fit is not None:
+            return self._advance_memory(sub, stage, fit)
         vals, ops, weight, end, padding = self._stacked_basis(sub.orders)
         vals_t = vals.transpose(0, 2, 1)
         u0 = stage.y[:, sub.index].T[:, :, None]  # (S, R, 1)
@@ -452,18 +474,10 @@ class LeastSquaresPINN:
         converged = np.ones(stage.rows, dtype=bool)
         for _ in range(self.max_iterations):
             u = u0 + w @ vals_t
-            f, jac = evaluate(self.bound, sub, times, u0 + sigma * (u - u0), stage,
-                              "diagonal" if sub.decoupled else "full")
+            f, jac = evaluate(self.bound, sub, times, u0 + sigma * (u - u0), stage)
             r = (w[:, :, None] @ op_t)[:, :, 0] + known - h * f  # (S, R, m)
-            hj = sigma * h * jac
-            if sub.decoupled:  # blocks (S, R, m, K): independent scalar problems
-                a = op - hj[..., None] * vals[:, None]
-                step = _normal_solve(a[:, :, :n] * weight[:, None, :n, None],
-                                     -r[:, :, :n] * weight[:, None, :n], padding)
-                r = r + np.einsum("srmk,srk->srm", a, step)
-            else:
-                step, change = self._coupled_step(op, vals, weight, padding, hj, r)
-                r = r + change
+            step, change = self._coupled_step(op, vals, weight, padding, sigma * h * jac, r)
+            r = r + change
             w = w + step  # r above: exact when linear, O(|ΔW|²) otherwise
             if sub.kind != "nonlinear":
                 break
