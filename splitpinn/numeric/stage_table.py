@@ -8,13 +8,13 @@ value at the stage end is u₀ + b·E(z), its residual at the check points b·ρ
 u₀ + b·ν(z): fixed functions of z that do not change from step to step.  A batch of HH
 neurons spent most of its time solving that K×K system again for every state and stage.
 
-:class:`StageTable` holds E on Chebyshev pieces in z (it agrees with the direct solve to that
-solve's own rounding) and, per piece, upper bounds of max|ρ| and max|ν| (the sums of the
-absolute Chebyshev coefficients, doubled).  The compiled composed step takes a stage from the
-table where the bounded residual, |b|·max|ρ| / max(1, |u₀| − |b|·max|ν|), meets the
-tolerance — the direct residual then meets it too — and solves directly everywhere else
-(large |z|, where the fit fails, and residuals near the tolerance), so it accepts and
-rejects exactly what the direct solve does.
+:class:`StageTable` holds E on pieces in z, each the polynomial through its Chebyshev points
+(it agrees with the direct solve to that solve's own rounding) and, per piece, upper bounds of
+max|ρ| and max|ν| (the sums of the absolute Chebyshev coefficients, doubled).  The compiled
+composed step takes a stage from the table where the bounded residual,
+|b|·max|ρ| / max(1, |u₀| − |b|·max|ν|), meets the tolerance — the direct residual then meets
+it too — and solves directly everywhere else (large |z|, where the fit fails, and residuals
+near the tolerance), so it accepts and rejects exactly what the direct solve does.
 """
 
 from __future__ import annotations
@@ -30,16 +30,27 @@ from . import cache
 #: The tabulated range of z = h·∂f/∂x.  Beyond z ≈ 5 the fit's residual exceeds 1e-5 (the
 #: network cannot follow e^z) and the direct solve itself is noisy; below −64 it is 1e-2.
 Z_LOW, Z_HIGH = -64.0, 5.0
-#: Piece width and polynomial degree: E is resolved to the direct solve's rounding.
-WIDTH, DEGREE = 0.5, 16
+#: Piece width and polynomial degree: E is resolved to the direct solve's rounding (its last
+#: Chebyshev coefficient is ~1e-15 of it where steps live, z in [−20, 0]).  Narrow pieces of
+#: low degree: a composed HH step spent 40% of its time evaluating E (8 coefficients instead of
+#: 17 at width 0.5).  DEGREE is odd: :func:`~splitpinn.numeric.kernels.tabulated_stage` takes
+#: the coefficients in pairs.
+WIDTH, DEGREE = 0.125, 7
 #: Safety factor of the residual and value bounds over the sums of coefficients.
 MARGIN = 2.0
+#: T_k(s) in powers of s: row k holds its coefficients of s⁰, ..., s^DEGREE.
+_POWERS = np.array([np.pad(chebyshev.cheb2poly(row), (0, DEGREE - k))
+                    for k, row in enumerate(np.eye(DEGREE + 1))])
 
 
 @dataclass(frozen=True)
 class StageTable:
-    """E(z) on Chebyshev pieces of :data:`WIDTH` from :data:`Z_LOW`, with per-piece bounds
-    of max_q|ρ_q(z)| (``residual``) and max_q|ν_q(z)| (``reach``)."""
+    """E(z) on pieces of :data:`WIDTH` from :data:`Z_LOW`, with per-piece bounds of
+    max_q|ρ_q(z)| (``residual``) and max_q|ν_q(z)| (``reach``).  A piece's E is its Chebyshev
+    interpolant in powers of s = 2(z − start)/WIDTH − 1 (``coefficients``: those of s⁰, s¹,
+    ...), which the kernel evaluates with short chains of operations; on [−1, 1] that form is
+    well conditioned for E (the default basis's: the sum of the absolute coefficients is at
+    most 1.11·|E|)."""
 
     coefficients: np.ndarray  # (pieces, DEGREE + 1)
     residual: np.ndarray  # (pieces,)
@@ -63,7 +74,8 @@ class StageTable:
         def bound(samples):
             return MARGIN * np.abs(coefficients_of(samples)).sum(axis=2).max(axis=1)
 
-        return cls(coefficients_of(end_value[:, None])[:, 0], bound(residuals), bound(values))
+        return cls(coefficients_of(end_value[:, None])[:, 0] @ _POWERS, bound(residuals),
+                   bound(values))
 
     @classmethod
     def of(cls, system: tuple) -> StageTable:
