@@ -26,7 +26,8 @@ _NO_CANCELLATION = 0.5
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
-          "state_diagonal", "stage_arrays", "linearised_weights", "copy_memory")
+          "state_diagonal", "stage_arrays", "linearised_weights", "copy_memory",
+          "memory_compose")
 
 #: The functions that allocate arrays, and their callers: only they are compiled with numba's
 #: reference counting (NRT).  Every other function allocates nothing and is compiled without
@@ -487,10 +488,12 @@ def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, si
     return False, tries
 
 
-def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit, scratch):
+def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit, scratch,
+                 first, last):
     """One least-squares PINN stage of length h from (t0, u_last) of a decoupled sub-problem
-    with Caputo states (the model's states ``members``; the others held at their values in
-    ``y``, the model's state at the stage start), fitted against its memory: per state the
+    with Caputo states, rows ``first``..``last`` − 1 of the arrays below (the model's states
+    ``members``; the others held at their values in ``y``, the model's state at the stage
+    start), fitted against its memory: per state the
     trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
     relation H_j + c_j (u(τ_j) − u_last) = f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last)) at the
     fit points τ_j > 0 (``H``, ``c`` (n, m − 1): the memory at the points t0 + τ_j h,
@@ -509,10 +512,10 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
     vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
     vals_t, varying = fit[9], fit[10]
     w, point, fd, f, jac, factors, step, columns, trial, change = scratch
-    n, n_points, width = vals.shape[0], vals.shape[1], vals.shape[2]
+    n_points, width = vals.shape[1], vals.shape[2]
     for k in range(y.size):
         point[k] = y[k]
-    for i in range(n):
+    for i in range(first, last):
         for a in range(width):
             w[i, a] = 0.0
         for j in range(n_points):
@@ -523,19 +526,19 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
         scale = 1.0  # max(1, |u|) over the states and points, before this update
         for j in range(n_points):
             if count == 1 and j > 0 and not varying:  # u ≡ u_last, f constant in t: as at 0
-                for i in range(n):
+                for i in range(first, last):
                     f[i, j], jac[i, j] = f[i, 0], jac[i, 0]
                 continue
-            for i in range(n):
+            for i in range(first, last):
                 point[members[i]] = u_last[i] + sigma * trial[i, j]
                 scale = max(scale, abs(u_last[i] + trial[i, j]))
             time = t0 + sigma * tau[j] * h
             value = input_at(time, held, p, smooth)
-            for i in range(n):
+            for i in range(first, last):
                 state_diagonal(members[i], time, value, point, p, fd)
                 f[i, j], jac[i, j] = fd[0], sigma * fd[1]
         moved, worst = 0.0, 0.0
-        for i in range(n):
+        for i in range(first, last):
             if not active[i]:
                 continue  # c (u − u_last) = 0 holds it: w stays 0
             # the normal equations over the fit points (τ > 0), each row a column factor
@@ -586,7 +589,7 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
         if iterations < 0 or moved <= 1e-3 * tol * scale:
             converged = True
             break
-    for i in range(n):
+    for i in range(first, last):
         value = u_last[i]
         for a in range(width):
             value += end[i, a] * w[i, a]
@@ -614,7 +617,7 @@ def memory_stage_rows(members, t0, h, y, active, held, params, sigma, H, c, fit,
         for i in range(n):
             u_last[i] = y[r, members[i]]
         res, _ = memory_stage(h[r], out[r], u_last, members, y[r], params[:, r], held[r],
-                              active[r], sigma, t0[r], H[r], c[r], fit, scratch)
+                              active[r], sigma, t0[r], H[r], c[r], fit, scratch, 0, n)
         residuals[r] = res
     return 0
 
@@ -622,14 +625,20 @@ def memory_stage_rows(members, t0, h, y, active, held, params, sigma, H, c, fit,
 def copy_memory(into, source):
     """The arrays of the fractional march's memory (clock, accumulators, last state and
     slope, window), its event functions and the model's states of ``source`` copied into
-    those of ``into`` (inlined: its slice copies need the caller's reference counting)."""
-    into[0][:] = source[0]
-    into[1][:] = source[1]
-    into[2][:] = source[2]
-    into[3][:] = source[3]
-    into[4][:] = source[4]
-    into[5][:] = source[5]
-    into[6][:] = source[6]
+    those of ``into``, element by element (no slice copies: it runs without reference
+    counting)."""
+    for a in range(3):
+        into[0][a] = source[0][a]
+        into[4][a] = source[4][a]
+    for i in range(source[1].shape[0]):
+        into[2][i] = source[2][i]
+        into[3][i] = source[3][i]
+        for j in range(source[1].shape[1]):
+            into[1][i, j] = source[1][i, j]
+    for j in range(source[5].size):
+        into[5][j] = source[5][j]
+    for i in range(source[6].size):
+        into[6][i] = source[6][i]
 
 
 def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, scratch,
@@ -649,10 +658,9 @@ def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, s
     vals, end, padding, tau, n_fit, tol, smooth, accept, vals_t, varying, plan, stage = fit
     stage_sub, stage_c, branch_end, members, iterations, first = plan
     table, basis = stage_arrays(stage)
-    w, point, fd, f, jac, factors, step, columns, trial, change = scratch
     integer, u, u_first = work
     total, clock = integer[9], integer[10]  # clock: one per sub-problem
-    for i in range(y.size):
+    for i in range(y.size if branch_end.size > 1 else 0):
         total[i] = 0.0
     worst, good, count, begin = 0.0, True, 0, 0
     for b in range(branch_end.size):
@@ -674,12 +682,9 @@ def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, s
                 for i in range(a, e):
                     u_first[i] = x[index[i]]
                 res, tries = memory_stage(
-                    h, u[a:e], u_first[a:e], index[a:e], x, p, held, free[a:e], sigma,
-                    t + clock[k] * h, H[a:e], c[a:e],
-                    (vals[a:e], end[a:e], padding[a:e], tau, n_fit, iterations[k], tol, smooth,
-                     accept, vals_t[a:e], varying[k]),
-                    (w[a:e], point, fd, f[a:e], jac[a:e], factors[a:e], step, columns[a:e],
-                     trial[a:e], change))
+                    h, u, u_first, index, x, p, held, free, sigma, t + clock[k] * h, H, c,
+                    (vals, end, padding, tau, n_fit, iterations[k], tol, smooth, accept, vals_t,
+                     varying[k]), scratch, a, e)
                 count += tries
                 good = good and res <= accept
                 for i in range(a, e):
@@ -690,7 +695,7 @@ def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, s
                 good = good and math.isfinite(x[members[k, m]])
             worst = res if not res <= worst else worst  # NaN wins
             clock[k] += part
-        for i in range(y.size):
+        for i in range(y.size if branch_end.size > 1 else 0):
             total[i] += x[i]
         begin = branch_end[b]
     if branch_end.size > 1:
@@ -730,26 +735,41 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, y, index, before,
     vals, tau = fit[0], fit[3]
     fitted, n_points, width = vals.size > 0, tau.size, vals.shape[2]
     points = n_points if fitted else 1  # the memory per step: at each point, or at the end
-    u, x, g = u_last.copy(), np.empty(size), np.empty(before.size)
     taus = np.empty(max(points - 1, 1))  # the lengths the memory is evaluated for
-    H, c = np.empty((n, taus.size)), np.empty((n, taus.size))
-    newton = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
     free, frozen = np.empty(n, dtype=np.bool_), np.empty(size, dtype=np.bool_)
     for i in range(size):
         frozen[i] = not active[i]
     for i in range(n):
         free[i] = active[index[i]]
-    stage = memory_scratch(n, size, n_points, width)
-    work = (stage_scratch(size, fit[11]), np.empty(n), np.empty(n))
     cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
              np.empty((n, modes, taus.size)), np.full((taus.size, 5), np.nan),
              np.empty((2, n, taus.size)), np.full(3, np.nan), np.empty((n, modes)),
              np.empty(SLOW_TERMS))
-    first = 1 if fitted else 0  # the stage's memory skips τ = 0
     # the memory at the last stop kept (restored if the march stops between kept stops)
-    live = (clock, acc, u_last, du_p, window, before, y)
     saved = (clock.copy(), acc.copy(), u_last.copy(), du_p.copy(), window.copy(), before.copy(),
              y.copy())
+    work = (u_last.copy(), np.empty(size), np.empty(before.size), taus,
+            np.empty((n, taus.size)), np.empty((n, taus.size)),
+            (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n))), free, frozen,
+            memory_scratch(n, size, n_points, width),
+            (stage_scratch(size, fit[11]), np.empty(n), np.empty(n)), cache, saved)
+    return march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events,
+                       armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc,
+                       u_last, du_p, window, wa, wb, wdu, wd2, s, w, orders, constants, tables,
+                       fit, out, work)
+
+
+def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events, armed,
+                linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
+                window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, out, work):
+    """The steps of :func:`march`, with its work arrays ``work`` (allocated there: the steps
+    run without reference counting, which would cost the composed step's arrays an atomic
+    increment and decrement each per step)."""
+    u, x, g, taus, H, c, newton, free, frozen, stage, composing, cache, saved = work
+    n, size = u.size, y.size
+    fitted, tau = fit[0].size > 0, fit[3]
+    first = 1 if fitted else 0  # the stage's memory skips τ = 0
+    live = (clock, acc, u_last, du_p, window, before, y)
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
     worst, kept_worst = 0.0, 0.0
     for k in range(stops.size):
@@ -760,9 +780,7 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, y, index, before,
                      constants, tables, cache, H, c)
         if fitted:
             res, good, tries = memory_compose(clock[0], h, y, x, p, stim_star[k], frozen, free,
-                                              index, sigma, H, c, fit, stage, work)
-            for i in range(size):
-                good = good and math.isfinite(x[i])
+                                              index, sigma, H, c, fit, stage, composing)
             worst = res if good and res > worst else worst
         else:
             good, tries = newton_step(t_star[k], stim_star[k], p, free, linear, jac,
