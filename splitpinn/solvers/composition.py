@@ -195,13 +195,14 @@ class CompositionStepper(Stepper):
     def run(self, t, y, stops, frozen, before, crossings, armed):
         """Fixed steps only: accept composed steps to ``stops`` until an event would fire in
         a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
-        refractory period) or a step fails; returns how many were taken and their states.
-        With a fast memory and a plan whose every stage the kernels take (:func:`_memory_fit`),
-        in the kernel of :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps
-        after an onset included; otherwise one by one, and a stretch with graded steps is left
-        to the marching loop (none taken)."""
+        refractory period) or a step fails; returns (how many were taken, their states, the
+        steps taken: the graded ones among them included).  With a fast memory and a plan
+        whose every stage the kernels take (:func:`_memory_fit`), in the kernel of
+        :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
+        included; otherwise one by one, and a stretch with graded steps is left to the
+        marching loop (none taken)."""
         if self.error_order is not None:
-            return 0, None
+            return 0, None, 0
         row, out = np.array([0]), np.empty((len(stops), len(y)))
         time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
         self._clamp(row, time, state, frozen)
@@ -211,16 +212,16 @@ class CompositionStepper(Stepper):
         if marched is not None:
             return marched
         if graded.size:
-            return 0, out[:0]
+            return 0, out[:0], 0
         for k, stop in enumerate(stops):
             y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
             g = crossings(row, np.array([stop]), y1)[0]
             if not ok[0] or not np.all(np.isfinite(y1)) or \
                     crossed(before, g, len(self.bound.events), armed):
-                return k, out[:k]
+                return k, out[:k], k
             self.accept(row, np.array([stop]), y1)
             out[k], state, before, time = y1[0], y1, g, np.array([stop])
-        return len(stops), out
+        return len(stops), out, len(stops)
 
     def _marched(self, y, stops, graded, frozen, before, armed):
         """(count, states) of the kernel march of :meth:`run` from the states ``y``
