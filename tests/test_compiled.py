@@ -113,6 +113,44 @@ def test_fractional_split_pinn_marches_in_the_kernel(monkeypatch):
     assert fast.meta["solver"]["steps_accepted"] == slow.meta["solver"]["steps_accepted"]
 
 
+@pytest.mark.parametrize("name, t_end, options", [
+    ("fo-hh", 12.5, {"parameters": {"eta": 0.8}, "preset": "n"}),  # a spike after t_on 10
+    ("frac-izhikevich", 5.0, {}),  # a spike at 3.05 ms, its reset and 0.5 ms clamp
+])
+def test_fractional_split_plans_march_in_the_kernel(monkeypatch, name, t_end, options):
+    """Plans of several sub-problems against one memory: FO-HH (Strang: the integer-order V
+    in halves around the fractional gates) and frac-Izhikevich (symmetric: v and u both
+    fractional, two branches averaged).  Their composed steps, the graded ones after each
+    onset included, run in the kernel march (kernels.memory_compose), compiled or as plain
+    Python (``compiled=False``), with the spikes and steps of the composed steps taken one
+    by one in Python (stepper.compose, the memory's terms from its numpy form)."""
+    import splitpinn
+    from splitpinn.solvers import composition
+
+    fitted = []
+
+    def counted(*args, **kwargs):
+        marched = march(*args, **kwargs)
+        if kwargs.get("fit") is not None:
+            fitted.append(len(marched.states))
+        return marched
+
+    march = compiled.march_uniform
+    monkeypatch.setattr(compiled, "march_uniform", counted)
+    fast = splitpinn.solve(name, "split-pinn", t_end, 0.05, **options)
+    share = sum(fitted) / fast.meta["solver"]["steps_accepted"]
+    slow = splitpinn.solve(name, "split-pinn", t_end, 0.05, compiled=False, **options)
+    monkeypatch.setattr(composition, "_memory_fit", lambda *args: None)
+    python = splitpinn.solve(name, "split-pinn", t_end, 0.05, **options)
+    assert fast.meta["solver"]["compiled"] and not slow.meta["solver"]["compiled"]
+    assert share > 0.9
+    assert fast.spike_times.size == slow.spike_times.size == python.spike_times.size >= 1
+    for other in (slow, python):
+        np.testing.assert_allclose(fast.spike_times, other.spike_times, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(fast.y, other.y, rtol=0, atol=1e-7)
+        assert fast.meta["solver"]["steps_accepted"] == other.meta["solver"]["steps_accepted"]
+
+
 def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
     def refuse(bound):
         raise compiled.NotCompilable("no numba form")

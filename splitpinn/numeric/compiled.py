@@ -462,7 +462,8 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
                   keep: np.ndarray, t_star: np.ndarray, stim_star: np.ndarray,
                   stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
                   before: np.ndarray, jac_const: np.ndarray | None, newton_tol: float,
-                  max_newton: int, *, n_events: int, armed: bool, fit: tuple | None = None):
+                  max_newton: int, *, n_events: int, armed: bool, fit: tuple | None = None,
+                  y: np.ndarray | None = None, index: np.ndarray | None = None):
     """March a fast L1 / L2-1σ memory (``state``, a
     :class:`~splitpinn.fractional.history.MarchState`, and its constants ``tables``, from the
     memory's ``march_tables``) to ``stops`` (equal or graded steps) until a step would cross
@@ -471,17 +472,18 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
     or Newton fails, then back to the last stop where ``keep`` holds (see
     :func:`splitpinn.numeric.kernels.march`); every step taken is recorded in ``state``.
     ``t_star``, ``stim_star``: the time and stimulus of each step's relation; ``stim_end`` the
-    stimulus at each stop (for the crossings); ``jac_const``: the Jacobian when it is
-    constant, else None.  ``fit``: split-PINN's least-squares stage in place of Newton
-    (:func:`splitpinn.numeric.kernels.memory_stage`; ``stim_star`` then holds the stimulus
-    over each step): (vals (n, m, K), end (n, K), padding (n, K), τ (m,), fit points,
-    iterations, tol, smooth stimulus, the residual a step must meet, vals transposed, whether
-    the right-hand side changes inside a stage) from
-    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`.
+    stimulus at each stop (for the crossings); ``active``: the model's states not clamped;
+    ``jac_const``: the Jacobian when it is constant, else None.  ``fit``: split-PINN's
+    composed step in place of Newton (:func:`splitpinn.numeric.kernels.memory_compose`;
+    ``stim_star`` then holds the stimulus over each step), from :func:`plan_fit`; then the
+    memory holds the model's states ``index`` (default: all of them, in order) and ``y`` are
+    the model's states at the memory's last time (default: the memory's).
 
-    Returns a :class:`Marched`."""
+    Returns a :class:`Marched` (its states: the model's)."""
     n = state.u_last.size
-    out = np.empty((stops.size, n))
+    y = np.array(state.u_last if y is None else y, dtype=float)
+    index = np.arange(n) if index is None else np.ascontiguousarray(index, dtype=np.int64)
+    out = np.empty((stops.size, y.size))
     linear = jac_const is not None
     after = np.array(before, dtype=float)
     sigma, delta, s, w, orders, constants, series = tables
@@ -489,7 +491,8 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
         fit = _NO_FIT
     count, iterations, residual = kernels.run(
         "march", stops, np.ascontiguousarray(keep, dtype=bool), t_star, stim_star,
-        stim_end, params, active, after, int(n_events), bool(armed), linear,
+        stim_end, params, np.ascontiguousarray(active, dtype=bool), y, index, after,
+        int(n_events), bool(armed), linear,
         np.array(jac_const, dtype=float) if linear else np.zeros((n, n)), float(newton_tol),
         int(max_newton), sigma, delta, state.clock, state.acc, state.u_last, state.du_p,
         state.window, state.wa, state.wb, state.wdu, state.wd2, s, w, orders, constants,
@@ -497,9 +500,66 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
     return Marched(out[:count], after, iterations, residual)
 
 
+def plan_arrays(plan, iterations) -> tuple:
+    """A plan's stages for the kernels (:func:`~splitpinn.numeric.kernels.compose_row`): the
+    sub-problem and step fraction of each stage, where each branch ends, the states of each
+    sub-problem (−1 padded) and ``iterations`` per sub-problem (see
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.compiled_stage`)."""
+    members = np.full((len(plan.subproblems), max(len(sub.index) for sub in
+                                                  plan.subproblems)), -1, dtype=np.int64)
+    for k, sub in enumerate(plan.subproblems):
+        members[k, : len(sub.index)] = sub.index
+    stages = [stage for branch in plan.branches for stage in branch]
+    return (np.array([k for k, _ in stages], dtype=np.int64),
+            np.array([c for _, c in stages], dtype=float),
+            np.cumsum([len(branch) for branch in plan.branches]).astype(np.int64),
+            members, np.array(iterations, dtype=np.int64))
+
+
+def plan_fit(plan, fits: list, iterations: list, stage: tuple | None) -> tuple:
+    """The ``fit`` of :func:`march_uniform` for split-PINN's composed step of ``plan``
+    (:func:`~splitpinn.numeric.kernels.memory_compose`) against one memory of the states of
+    its fractional sub-problems, in their order: ``fits[k]`` the trial space of fractional
+    sub-problem k (:meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`), None
+    for an integer-order one, whose ``iterations[k]`` and the trial space ``stage`` (a
+    :class:`StageKernel`'s; None where there is none) take its stages.  The fractional
+    sub-problems' trial spaces are stacked along the memory's states, padded to one width
+    (columns of zeros, marked as padding)."""
+    fractional = [fit for fit in fits if fit is not None]
+    width = max(fit[0].shape[2] for fit in fractional)
+
+    def stacked(slot, axis, value=0.0):
+        widths = [(0, 0)] * fractional[0][slot].ndim
+        return np.ascontiguousarray(np.concatenate([
+            np.pad(fit[slot], widths[:axis] + [(0, width - fit[slot].shape[axis])]
+                   + widths[axis + 1:], constant_values=value) for fit in fractional]))
+
+    first, rows = [], 0
+    for sub, fit in zip(plan.subproblems, fits, strict=True):
+        first.append(-1 if fit is None else rows)
+        rows += 0 if fit is None else len(sub.index)
+    steps = [it if fit is None else fit[5] for fit, it in zip(fits, iterations, strict=True)]
+    stage_sub, stage_c, branch_end, members, steps = plan_arrays(plan, steps)
+    head = fractional[0]
+    return (stacked(0, 2), stacked(1, 1), stacked(2, 1, True), head[3], head[4], head[6],
+            head[7], head[8], stacked(9, 1),
+            np.array([fit is not None and fit[10] for fit in fits], dtype=bool),
+            (stage_sub, stage_c, branch_end, members, steps, np.array(first, dtype=np.int64)),
+            _NO_STAGE if stage is None else stage)
+
+
+#: The ``stage`` of :func:`plan_fit` of a plan without integer-order sub-problems (the types
+#: of :attr:`StageKernel.stage`: one compiled march for all).
+_NO_STAGE = (*(np.empty((0, 0)),) * 3, np.empty(0), np.empty(0), np.empty((0, 0)),
+             np.empty((0, 0)), np.empty(0), 0.0, 0.0, 0.0, np.empty((0, 0)), np.empty(0),
+             np.empty(0), np.empty((0, 0)), np.empty((0, 0)), np.empty(0), 0, False)
+
 #: ``fit`` of :func:`march_uniform` for the reference's Newton steps (no trial space).
 _NO_FIT = (np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0), dtype=bool), np.empty(0), 0,
-           0, 0.0, False, 0.0, np.empty((0, 0, 0)), False)
+           0.0, False, 0.0, np.empty((0, 0, 0)), np.empty(0, dtype=bool),
+           (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64),
+            np.empty((0, 0), dtype=np.int64), np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64)), _NO_STAGE)
 
 
 class StageKernel(ModelKernels):
@@ -608,16 +668,8 @@ class Composition(StageKernel):
     def __init__(self, bound: BoundModel, plan, trainer, iterations: list[int],
                  jit: bool = True) -> None:
         super().__init__(bound, trainer, jit)
-        members = np.full((len(plan.subproblems), max(len(sub.index) for sub in
-                                                      plan.subproblems)), -1, dtype=np.int64)
-        for k, sub in enumerate(plan.subproblems):
-            members[k, : len(sub.index)] = sub.index
-        stages = [stage for branch in plan.branches for stage in branch]
         #: The plan's stages and sub-problems (kernels.compose_row)
-        self.plan = (np.array([k for k, _ in stages], dtype=np.int64),
-                     np.array([c for _, c in stages], dtype=float),
-                     np.cumsum([len(branch) for branch in plan.branches]).astype(np.int64),
-                     members, np.array(iterations, dtype=np.int64))
+        self.plan = plan_arrays(plan, iterations)
 
     def __call__(self, rows, t, y, h, frozen):
         """(states after the step (R, n), per-row ok, per-row largest stage residual, per-row

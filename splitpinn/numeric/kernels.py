@@ -26,7 +26,8 @@ _NO_CANCELLATION = 0.5
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
-          "state_diagonal", "stage_arrays", "linearised_weights", "copy_memory")
+          "state_diagonal", "stage_arrays", "linearised_weights", "copy_memory",
+          "memory_compose")
 
 #: The functions that allocate arrays, and their callers: only they are compiled with numba's
 #: reference counting (NRT).  Every other function allocates nothing and is compiled without
@@ -487,10 +488,12 @@ def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, si
     return False, tries
 
 
-def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit, scratch):
+def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit, scratch,
+                 first, last):
     """One least-squares PINN stage of length h from (t0, u_last) of a decoupled sub-problem
-    with Caputo states (the model's states ``members``; the others held at their values in
-    ``y``, the model's state at the stage start), fitted against its memory: per state the
+    with Caputo states, rows ``first``..``last`` − 1 of the arrays below (the model's states
+    ``members``; the others held at their values in ``y``, the model's state at the stage
+    start), fitted against its memory: per state the
     trial u(τ) = u_last + vals(τ)·w meets the L2-1σ
     relation H_j + c_j (u(τ_j) − u_last) = f(t0 + στ_j h, u_last + σ(u(τ_j) − u_last)) at the
     fit points τ_j > 0 (``H``, ``c`` (n, m − 1): the memory at the points t0 + τ_j h,
@@ -509,10 +512,10 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
     vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
     vals_t, varying = fit[9], fit[10]
     w, point, fd, f, jac, factors, step, columns, trial, change = scratch
-    n, n_points, width = vals.shape[0], vals.shape[1], vals.shape[2]
+    n_points, width = vals.shape[1], vals.shape[2]
     for k in range(y.size):
         point[k] = y[k]
-    for i in range(n):
+    for i in range(first, last):
         for a in range(width):
             w[i, a] = 0.0
         for j in range(n_points):
@@ -523,19 +526,19 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
         scale = 1.0  # max(1, |u|) over the states and points, before this update
         for j in range(n_points):
             if count == 1 and j > 0 and not varying:  # u ≡ u_last, f constant in t: as at 0
-                for i in range(n):
+                for i in range(first, last):
                     f[i, j], jac[i, j] = f[i, 0], jac[i, 0]
                 continue
-            for i in range(n):
+            for i in range(first, last):
                 point[members[i]] = u_last[i] + sigma * trial[i, j]
                 scale = max(scale, abs(u_last[i] + trial[i, j]))
             time = t0 + sigma * tau[j] * h
             value = input_at(time, held, p, smooth)
-            for i in range(n):
+            for i in range(first, last):
                 state_diagonal(members[i], time, value, point, p, fd)
                 f[i, j], jac[i, j] = fd[0], sigma * fd[1]
         moved, worst = 0.0, 0.0
-        for i in range(n):
+        for i in range(first, last):
             if not active[i]:
                 continue  # c (u − u_last) = 0 holds it: w stays 0
             # the normal equations over the fit points (τ > 0), each row a column factor
@@ -586,7 +589,7 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
         if iterations < 0 or moved <= 1e-3 * tol * scale:
             converged = True
             break
-    for i in range(n):
+    for i in range(first, last):
         value = u_last[i]
         for a in range(width):
             value += end[i, a] * w[i, a]
@@ -614,55 +617,159 @@ def memory_stage_rows(members, t0, h, y, active, held, params, sigma, H, c, fit,
         for i in range(n):
             u_last[i] = y[r, members[i]]
         res, _ = memory_stage(h[r], out[r], u_last, members, y[r], params[:, r], held[r],
-                              active[r], sigma, t0[r], H[r], c[r], fit, scratch)
+                              active[r], sigma, t0[r], H[r], c[r], fit, scratch, 0, n)
         residuals[r] = res
     return 0
 
 
 def copy_memory(into, source):
     """The arrays of the fractional march's memory (clock, accumulators, last state and
-    slope, window, event functions) of ``source`` copied into those of ``into`` (inlined:
-    its slice copies need the caller's reference counting)."""
-    into[0][:] = source[0]
-    into[1][:] = source[1]
-    into[2][:] = source[2]
-    into[3][:] = source[3]
-    into[4][:] = source[4]
-    into[5][:] = source[5]
+    slope, window), its event functions and the model's states of ``source`` copied into
+    those of ``into``, element by element (no slice copies: it runs without reference
+    counting)."""
+    for a in range(3):
+        into[0][a] = source[0][a]
+        into[4][a] = source[4][a]
+    for i in range(source[1].shape[0]):
+        into[2][i] = source[2][i]
+        into[3][i] = source[3][i]
+        for j in range(source[1].shape[1]):
+            into[1][i, j] = source[1][i, j]
+    for j in range(source[5].size):
+        into[5][j] = source[5][j]
+    for i in range(source[6].size):
+        into[6][i] = source[6][i]
 
 
-def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events, armed, linear,
-          jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p, window, wa, wb,
-          wdu, wd2, s, w, orders, constants, tables, fit, out):
+def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, scratch,
+                   work):
+    """One composed step of split-PINN's plan for a single neuron from (t, y) over h, against
+    its memory (the states ``index`` of the model's, see :func:`march`), the step end into x:
+    the plan's stages in each of its branches (a fractional sub-problem:
+    :func:`memory_stage` of its states, against the memory terms H, c of its rows, which are
+    the same for every stage of the step, since each fractional sub-problem is advanced once
+    per branch over the whole step from the recorded state; an integer-order one: the stage of
+    :func:`compose_row`, :func:`stage_row`), the branches' ends averaged.  ``fit`` (see
+    :func:`march`) holds the fractional sub-problems' trial spaces stacked along the memory's
+    states, the plan and the integer stages' trial space; ``frozen`` (model states) and
+    ``free`` (the memory's) the clamp; ``held`` the stimulus over the step.  Returns (the
+    largest stage residual, whether every stage met its tolerance with finite values, the
+    Gauss–Newton iterations)."""
+    vals, end, padding, tau, n_fit, tol, smooth, accept, vals_t, varying, plan, stage = fit
+    stage_sub, stage_c, branch_end, members, iterations, first = plan
+    table, basis = stage_arrays(stage)
+    integer, u, u_first = work
+    total, clock = integer[9], integer[10]  # clock: one per sub-problem
+    for i in range(y.size if branch_end.size > 1 else 0):
+        total[i] = 0.0
+    worst, good, count, begin = 0.0, True, 0, 0
+    for b in range(branch_end.size):
+        for i in range(y.size):
+            x[i] = y[i]
+        for k in range(members.shape[0]):
+            clock[k] = 0.0
+        for st in range(begin, branch_end[b]):
+            k, part = stage_sub[st], stage_c[st]
+            a = first[k]
+            if a < 0:  # integer order
+                res = stage_row(members, k, iterations[k], t + clock[k] * h, part * h, x,
+                                frozen, held, p, table, basis, integer)
+                good = good and res <= table[8]
+            else:  # the memory's rows a..e − 1
+                e = a
+                for m in range(members.shape[1]):
+                    e += 1 if members[k, m] >= 0 else 0
+                for i in range(a, e):
+                    u_first[i] = x[index[i]]
+                res, tries = memory_stage(
+                    h, u, u_first, index, x, p, held, free, sigma, t + clock[k] * h, H, c,
+                    (vals, end, padding, tau, n_fit, iterations[k], tol, smooth, accept, vals_t,
+                     varying[k]), scratch, a, e)
+                count += tries
+                good = good and res <= accept
+                for i in range(a, e):
+                    x[index[i]] = u[i]
+            for m in range(members.shape[1]):
+                if members[k, m] < 0:
+                    break
+                good = good and math.isfinite(x[members[k, m]])
+            worst = res if not res <= worst else worst  # NaN wins
+            clock[k] += part
+        for i in range(y.size if branch_end.size > 1 else 0):
+            total[i] += x[i]
+        begin = branch_end[b]
+    if branch_end.size > 1:
+        for i in range(y.size):
+            x[i] = total[i] / branch_end.size
+    return worst, good, count
+
+
+def march(stops, keep, t_star, stim_star, stim_end, p, active, y, index, before, n_events,
+          armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
+          window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, out):
     """The implicit L1 / L2-1σ march of :func:`splitpinn.numeric.compiled.march_uniform` with a
-    sum-of-exponentials memory, over any step ends ``stops`` (equal or graded): per step
-    Newton (:func:`newton_step`), or, where ``fit`` holds a trial space (its vals non-empty),
-    split-PINN's least-squares stage against the memory (:func:`memory_stage`, accepted where
-    its residual is at most fit[8]; ``stim_star``: the stimulus held over each step).  Returns
-    (steps taken, Newton or Gauss–Newton iterations of those steps, the largest residual of
-    the fitted ones).  It stops before a step whose Newton iteration or fit fails, and before
-    one where an event :func:`fires` (``armed``: whether the neuron is out of its refractory
-    period), then goes back to the last stop where ``keep`` holds (a grid point): the memory
-    (``clock`` = t_last, t_ref, start of the pending piece; ``acc``, ``u_last``, ``du_p``; the
-    window of exact pieces ``wa``, ``wb``, ``wdu``, ``wd2`` from window[0] to window[1];
-    window[2]: a piece is pending) and ``before`` are left as they were there."""
+    sum-of-exponentials memory of the model's states ``index``, over any step ends ``stops``
+    (equal or graded), from the model's states y (updated in place): per step Newton
+    (:func:`newton_step`; the memory holds every state), or, where ``fit`` holds a trial space
+    (its vals non-empty), split-PINN's composed step against the memory
+    (:func:`memory_compose`, accepted where every stage meets its tolerance: fit[7] for the
+    fractional ones; ``stim_star``: the stimulus held over each step).  ``active``: the model's
+    states not clamped.  Returns (steps taken, Newton or Gauss–Newton iterations of those
+    steps, the largest stage residual of the composed ones).  It stops before a step whose
+    Newton iteration or fit fails, and before one where an event :func:`fires` (``armed``:
+    whether the neuron is out of its refractory period), then goes back to the last stop where
+    ``keep`` holds (a grid point): the memory (``clock`` = t_last, t_ref, start of the pending
+    piece; ``acc``, ``u_last``, ``du_p``; the window of exact pieces ``wa``, ``wb``, ``wdu``,
+    ``wd2`` from window[0] to window[1]; window[2]: a piece is pending), y and ``before`` are
+    left as they were there.  ``out`` (stops, model states) gets the states at each stop.
+
+    ``fit`` = (vals (n, m, K), end (n, K), padding (n, K): the fractional sub-problems' trial
+    spaces stacked along the memory's states (see :func:`memory_stage`), τ (m,), the number of
+    fit points, tol, smooth stimulus, the residual a fractional stage must meet, vals
+    transposed, per sub-problem whether its right-hand side changes inside a stage, the plan
+    (stage_sub, stage_c, branch_end, members: as :func:`compose_row`'s; iterations per
+    sub-problem; first: a fractional sub-problem's first row in the memory, −1 for integer
+    order), the integer stages' trial space (:func:`stage_arrays`))."""
     n, modes = acc.shape
-    vals, tau, accept = fit[0], fit[3], fit[8]
+    size = y.size
+    vals, tau = fit[0], fit[3]
     fitted, n_points, width = vals.size > 0, tau.size, vals.shape[2]
     points = n_points if fitted else 1  # the memory per step: at each point, or at the end
-    u, g = u_last.copy(), np.empty(before.size)
     taus = np.empty(max(points - 1, 1))  # the lengths the memory is evaluated for
-    H, c = np.empty((n, taus.size)), np.empty((n, taus.size))
-    newton = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
-    stage, members = memory_scratch(n, n, n_points, width), np.arange(n)
+    free, frozen = np.empty(n, dtype=np.bool_), np.empty(size, dtype=np.bool_)
+    for i in range(size):
+        frozen[i] = not active[i]
+    for i in range(n):
+        free[i] = active[index[i]]
     cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
              np.empty((n, modes, taus.size)), np.full((taus.size, 5), np.nan),
              np.empty((2, n, taus.size)), np.full(3, np.nan), np.empty((n, modes)),
              np.empty(SLOW_TERMS))
-    first = 1 if fitted else 0  # the stage's memory skips τ = 0
     # the memory at the last stop kept (restored if the march stops between kept stops)
-    live = (clock, acc, u_last, du_p, window, before)
-    saved = (clock.copy(), acc.copy(), u_last.copy(), du_p.copy(), window.copy(), before.copy())
+    saved = (clock.copy(), acc.copy(), u_last.copy(), du_p.copy(), window.copy(), before.copy(),
+             y.copy())
+    work = (u_last.copy(), np.empty(size), np.empty(before.size), taus,
+            np.empty((n, taus.size)), np.empty((n, taus.size)),
+            (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n))), free, frozen,
+            memory_scratch(n, size, n_points, width),
+            (stage_scratch(size, fit[11]), np.empty(n), np.empty(n)), cache, saved)
+    return march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events,
+                       armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc,
+                       u_last, du_p, window, wa, wb, wdu, wd2, s, w, orders, constants, tables,
+                       fit, out, work)
+
+
+def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events, armed,
+                linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
+                window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, out, work):
+    """The steps of :func:`march`, with its work arrays ``work`` (allocated there: the steps
+    run without reference counting, which would cost the composed step's arrays an atomic
+    increment and decrement each per step)."""
+    u, x, g, taus, H, c, newton, free, frozen, stage, composing, cache, saved = work
+    n, size = u.size, y.size
+    fitted, tau = fit[0].size > 0, fit[3]
+    first = 1 if fitted else 0  # the stage's memory skips τ = 0
+    live = (clock, acc, u_last, du_p, window, before, y)
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
     worst, kept_worst = 0.0, 0.0
     for k in range(stops.size):
@@ -672,26 +779,30 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, before, n_events,
         memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
                      constants, tables, cache, H, c)
         if fitted:
-            res, tries = memory_stage(h, u, u_last, members, u_last, p, stim_star[k], active,
-                                      sigma, clock[0], H, c, fit, stage)
-            good = res <= accept
-            for i in range(n):
-                good = good and math.isfinite(u[i])
+            res, good, tries = memory_compose(clock[0], h, y, x, p, stim_star[k], frozen, free,
+                                              index, sigma, H, c, fit, stage, composing)
             worst = res if good and res > worst else worst
         else:
-            good, tries = newton_step(t_star[k], stim_star[k], p, active, linear, jac,
+            good, tries = newton_step(t_star[k], stim_star[k], p, free, linear, jac,
                                       newton_tol, max_newton, sigma, u_last, H.reshape(n),
                                       c.reshape(n), u, newton)
+            for i in range(size):
+                x[i] = y[i]
+            for i in range(n):
+                x[index[i]] = u[i]
         if not good:
             break
-        crossings(stops[k], stim_end[k], u, p, g)
+        crossings(stops[k], stim_end[k], x, p, g)
         if crossed(before, g, n_events, armed):
             break
         iterations += tries  # accepted (only accepted work is counted): record it
+        for i in range(n):
+            u[i] = x[index[i]]
         memory_record(stops[k], u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p,
                       delta, constants, tables, cache)
-        for i in range(n):
-            out[k, i] = u[i]
+        for i in range(size):
+            out[k, i] = x[i]
+            y[i] = x[i]
         for j in range(g.size):
             before[j] = g[j]
         count += 1

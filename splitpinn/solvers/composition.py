@@ -20,9 +20,11 @@ the L2-1σ relation of its memory at every collocation time (second order for ev
 :class:`~splitpinn.solvers.subsolvers.LeastSquaresPINN`); its steps are graded after every onset and
 every kink is marked in the memory (:class:`~splitpinn.solvers.onsets.Onsets`, as in the L2-1σ
 reference), which keeps the march second order where the solution behaves like
-(t − t_on)^α.  A single neuron whose plan is one such sub-problem with a fast memory marches
-its grid and graded steps in the kernel of the reference's march, the PINN's fit per step
-(:func:`~splitpinn.numeric.kernels.memory_stage`), up to the step before a threshold fires.
+(t − t_on)^α.  A single neuron with a fast memory marches its grid and graded steps in the
+kernel of the reference's march, the plan's composed step per step
+(:func:`~splitpinn.numeric.kernels.memory_compose`: the fractional sub-problems' fits against
+the memory, :func:`~splitpinn.numeric.kernels.memory_stage`, the integer-order ones' stages
+as in the compiled composed step), up to the step before a threshold fires.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import Composition, ModelKernels
+from ..numeric.compiled import Composition, ModelKernels, StageKernel, plan_fit
 from ..numeric.kernels import crossed
 from .marching import march, solutions, union_breakpoints
 from .onsets import Onsets, march_stretch
@@ -193,45 +195,48 @@ class CompositionStepper(Stepper):
     def run(self, t, y, stops, frozen, before, crossings, armed):
         """Fixed steps only: accept composed steps to ``stops`` until an event would fire in
         a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
-        refractory period) or a step fails; returns how many were taken and their states.
-        With a fast memory and a plan of one sub-problem that the kernel fits
-        (:meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`), in the kernel of
+        refractory period) or a step fails; returns (how many were taken, their states, the
+        steps taken: the graded ones among them included).  With a fast memory and a plan
+        whose every stage the kernels take (:func:`_memory_fit`), in the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
         included; otherwise one by one, and a stretch with graded steps is left to the
         marching loop (none taken)."""
         if self.error_order is not None:
-            return 0, None
+            return 0, None, 0
         row, out = np.array([0]), np.empty((len(stops), len(y)))
         time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
         self._clamp(row, time, state, frozen)
         graded = np.zeros(0) if self.onsets is None else \
             self.onsets.remaining(row, time, frozen)[0]
-        marched = self._marched(stops, graded, frozen[0], before, armed)
+        marched = self._marched(y, stops, graded, frozen[0], before, armed)
         if marched is not None:
             return marched
         if graded.size:
-            return 0, out[:0]
+            return 0, out[:0], 0
         for k, stop in enumerate(stops):
             y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
             g = crossings(row, np.array([stop]), y1)[0]
             if not ok[0] or not np.all(np.isfinite(y1)) or \
                     crossed(before, g, len(self.bound.events), armed):
-                return k, out[:k]
+                return k, out[:k], k
             self.accept(row, np.array([stop]), y1)
             out[k], state, before, time = y1[0], y1, g, np.array([stop])
-        return len(stops), out
+        return len(stops), out, len(stops)
 
-    def _marched(self, stops, graded, frozen, before, armed):
-        """(count, states) of the kernel march of :meth:`run` (:func:`~splitpinn.solvers.
-        onsets.march_stretch`, split-PINN's stage per step: :func:`~splitpinn.numeric.kernels.
-        memory_stage`), or None where it does not apply."""
+    def _marched(self, y, stops, graded, frozen, before, armed):
+        """(count, states) of the kernel march of :meth:`run` from the states ``y``
+        (:func:`~splitpinn.solvers.onsets.march_stretch`, split-PINN's composed step per step:
+        :func:`~splitpinn.numeric.kernels.memory_compose`), or None where it does not
+        apply."""
         if not self.runs_graded:
             return None
         from ..numeric.compiled import march_uniform
 
-        bound, history = self.bound, self.memory[0][0]
+        bound, history = self.bound, self.memory.histories[0]
         params = bound.param_columns[:, :1]
         constant = bound.constant_stimulus
+        start = [y]  # the states at the memory's last record
+        stages = sum(map(len, self.plan.branches))
 
         def call(tables, chunk, keep, state, before):
             starts = np.append(history.t_last, chunk[:-1])
@@ -242,8 +247,11 @@ class CompositionStepper(Stepper):
                 self.kernels, tables, state, chunk, keep, chunk, np.ascontiguousarray(held),
                 np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
                 .astype(float), np.ascontiguousarray(params[:, 0], dtype=float), ~frozen,
-                before, None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit)
-            self.stage_evaluations += len(marched.states)
+                before, None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit,
+                y=start[0], index=self.memory.index)
+            if len(marched.states):
+                start[0] = marched.states[-1]
+            self.stage_evaluations += len(marched.states) * stages
             self.trainer.max_residual = max(self.trainer.max_residual, marched.residual)
             return marched
 
@@ -296,17 +304,25 @@ def _compiled_composition(bound: BoundModel, the_plan: Plan, trainer, jit: bool)
 
 
 def _memory_fit(bound: BoundModel, the_plan: Plan, trainer, memory):
-    """The ``fit`` of :meth:`CompositionStepper.run`'s kernel march (``trainer.memory_fit``)
-    where it applies — a fast memory, a plan of one sub-problem holding every state in order
-    and advanced once per step — else None."""
-    memory_fit = getattr(trainer, "memory_fit", None)
-    if memory is None or memory.kind != "fast" or memory_fit is None or \
-            len(the_plan.subproblems) != 1 or list(map(tuple, the_plan.stages)) != [(0, 1.0)]:
+    """The ``fit`` of :meth:`CompositionStepper.run`'s kernel march (:func:`~splitpinn.numeric.
+    compiled.plan_fit`) where it applies — a fast memory, and every sub-problem's stage taken
+    by the kernels: a fractional one's against the memory (``trainer.memory_fit``), an
+    integer-order one's as in the compiled composed step (``trainer.compiled_stage``) —
+    else None.  (Each fractional sub-problem is advanced once per branch over the whole step,
+    :func:`~splitpinn.solvers.splitting.plan` sees to that.)"""
+    if memory is None or memory.kind != "fast" or not hasattr(trainer, "memory_fit"):
         return None
-    sub = the_plan.subproblems[0]
-    if list(sub.index) != list(range(len(bound.names))):
-        return None
-    return memory_fit(sub)
+    fits, iterations = [], []
+    for sub in the_plan.subproblems:
+        if sub.solver != "pinn":
+            return None
+        fits.append(trainer.memory_fit(sub) if sub.fractional else None)
+        iterations.append(None if sub.fractional else trainer.compiled_stage(sub))
+        if fits[-1] is None and iterations[-1] is None:
+            return None
+    stage = None if all(sub.fractional for sub in the_plan.subproblems) else \
+        StageKernel(bound, trainer, trainer.jit).stage
+    return plan_fit(the_plan, fits, iterations, stage)
 
 
 def _check_fractional_resets(bound: BoundModel) -> None:

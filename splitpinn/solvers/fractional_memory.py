@@ -1,6 +1,6 @@
 """Memory of the fractional sub-problems of a split-PINN solve.
 
-Each sub-problem with a Caputo order below 1 keeps one L2-1σ history (full or fast) of its
+The sub-problems with a Caputo order below 1 keep one L2-1σ history (full or fast) of their
 states per neuron, the memory of the L2-1σ reference.  The marching core records the solution
 at every accepted step end, and at an event both the state before and after the reset (a
 jump), so the memory survives resets; the stepper adds a same-time record with the state
@@ -28,8 +28,13 @@ def choose_history(kind: str | None, n_steps: int) -> str:
 
 
 class SplitMemory:
-    """L2-1σ histories of the fractional sub-problems of ``plan``: ``memory[k][row]`` for
-    sub-problem index k and neuron ``row``.
+    """One L2-1σ history (full or fast) per neuron of the states of ``plan``'s fractional
+    sub-problems, in their order (``index``: those states among the model's):
+    ``histories[row]``; ``memory[k][row]`` is what sub-problem k's stage reads of it, its
+    states' part.  One history for all of them: they record the same states at the same
+    times with one σ, each state's memory is its own (the same as one history per
+    sub-problem), and the kernel march of a single neuron (:meth:`~splitpinn.solvers.
+    composition.CompositionStepper.run`) takes one memory.
 
     Bookkeeping: the histories record the composed state at step ends only, so a fractional
     sub-problem must be advanced once per step, over the whole step, from the step's start —
@@ -56,28 +61,55 @@ class SplitMemory:
         t0, t_end = float(grid[0]), float(grid[-1])
         t_end += abs(t_end - t0) * SAME_STEP + 1e-12
         dt_min = float(np.min(np.diff(grid))) / 10
-
-        self.histories = {
-            k: [make_history(self.kind, sub.orders, t0, row[sub.index], t_end=t_end,
-                             dt_min=dt_min, tol=tol, scheme="l21sigma", sigma=sigma)
-                for row in y0]
-            for k, sub in enumerate(plan.subproblems) if sub.fractional}
+        fractional = [k for k, sub in enumerate(plan.subproblems) if sub.fractional]
+        #: The model's states the histories hold
+        self.index = np.concatenate([plan.subproblems[k].index for k in fractional])
+        self.histories = [make_history(self.kind, bound.orders[self.index], t0, row[self.index],
+                                       t_end=t_end, dt_min=dt_min, tol=tol, scheme="l21sigma",
+                                       sigma=sigma) for row in y0]
+        #: Sub-problem k's states among the histories' (None: all of them)
+        self.columns, start = {}, 0
+        for k in fractional:
+            size = len(plan.subproblems[k].index)
+            whole = size == len(self.index)
+            self.columns[k] = None if whole else np.arange(start, start + size)
+            start += size
 
     def __contains__(self, k: int) -> bool:
-        return k in self.histories
+        return k in self.columns
 
     def __getitem__(self, k: int) -> list:
-        return self.histories[k]
+        """Per neuron, sub-problem k's part of its history."""
+        columns = self.columns[k]
+        if columns is None:
+            return self.histories
+        return [_Columns(history, columns) for history in self.histories]
 
     @property
     def memory_floats(self) -> int:
         """Floats held by all histories (grows with the steps for "full", not for "fast")."""
-        return sum(h.memory_floats for rows in self.histories.values() for h in rows)
+        return sum(h.memory_floats for h in self.histories)
 
     def record(self, rows, times, y) -> None:
         """Append the states ``y`` (R, n) at ``times`` (R,) of ``rows`` (the same time as a
         row's last record: a jump)."""
-        for k, histories in self.histories.items():
-            index = self.plan.subproblems[k].index
-            for r, time, state in zip(rows, times, y, strict=True):
-                histories[r].append(float(time), state[index])
+        for r, time, state in zip(rows, times, y, strict=True):
+            self.histories[r].append(float(time), state[self.index])
+
+
+class _Columns:
+    """Some states of a history, as a sub-problem's stage reads them: its ``sigma``, and its
+    ``history_term`` and ``local_coefficient`` at those states."""
+
+    def __init__(self, history, columns: np.ndarray) -> None:
+        self.history, self.columns = history, columns
+
+    @property
+    def sigma(self) -> float:
+        return self.history.sigma
+
+    def history_term(self, t) -> np.ndarray:
+        return self.history.history_term(t)[..., self.columns]
+
+    def local_coefficient(self, t) -> np.ndarray:
+        return self.history.local_coefficient(t)[..., self.columns]

@@ -436,8 +436,9 @@ class _CoreStepper(Stepper):
     def run(self, t, y, stops, frozen, before, crossings, armed):
         """Accept steps to the grid ``stops`` until an event would fire in a step
         (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
-        refractory period) or a step is not finite; returns how many stops were reached and
-        the states there.  A fast L1 / L2-1σ memory marches by the kernel of
+        refractory period) or a step is not finite; returns (how many stops were reached, the
+        states there, the steps taken: the graded ones among them included).  A fast L1 /
+        L2-1σ memory marches by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
         (:meth:`~splitpinn.solvers.onsets.Onsets.remaining`) included; otherwise (a full
         memory, Adams) the steps are taken one by one, and a stretch with graded steps is left
@@ -450,7 +451,7 @@ class _CoreStepper(Stepper):
             return marched
         out = np.empty((len(stops), len(y)))
         if graded.size:
-            return 0, out[:0]
+            return 0, out[:0], 0
         row, when = np.array([0]), np.empty(1)
         for k, stop in enumerate(stops):
             self._flush()
@@ -458,10 +459,10 @@ class _CoreStepper(Stepper):
             when[0] = stop
             g = crossings(row, when, y1[None])[0]
             if not np.all(np.isfinite(y1)) or crossed(before, g, len(self.bound.events), armed):
-                return k, out[:k]
+                return k, out[:k], k
             self.accept(row, when, y1[None])
             out[k], before = y1, g
-        return len(stops), out
+        return len(stops), out, len(stops)
 
     def _compiled(self, stops, graded, active, before, armed):
         """(count, states) of the kernel march over the grid ``stops`` with the ``graded``

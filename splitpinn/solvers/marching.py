@@ -295,7 +295,7 @@ class _Loop:
         last = min(last, first + max_steps - int(self.accepted[0] + self.rejected[0]))
         if last - first < 2 or self.h[0] < np.inf:
             return False
-        count, states = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
+        count, states, taken = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
                                          self.before[0], self.crossings,
                                          bool(self._armed(self.all)[0]))
         if count == 0:
@@ -311,7 +311,7 @@ class _Loop:
                                 np.vstack([self.y[:1], states[:-1]]), stops, states, held)
         self.t[0], self.y[0] = stops[-1], states[-1]
         self.before[0] = self.crossings(self.all, self.t, self.y)[0]
-        self.accepted[0] += count
+        self.accepted[0] += taken  # the graded steps among the grid stops too
         return True
 
     def _plain_steps(self, rows, max_steps: int) -> None:

@@ -381,7 +381,9 @@ class LeastSquaresPINN:
 
     def memory_fit(self, sub: SubProblem) -> tuple | None:
         """How :func:`~splitpinn.numeric.kernels.memory_stage` fits ``sub``'s stages against
-        a fast memory (the ``fit`` of :func:`~splitpinn.numeric.compiled.march_uniform`): its
+        a memory (stacked with the plan's others into the ``fit`` of
+        :func:`~splitpinn.numeric.compiled.march_uniform` by
+        :func:`~splitpinn.numeric.compiled.plan_fit`): its
         stacked trial space, at most ``max_iterations`` Gauss–Newton iterations (−1: linear,
         one solve), the tolerances, the trial space transposed, whether the right-hand side
         changes inside a stage (:meth:`_time_varying`); None where the kernel does not take
