@@ -84,13 +84,10 @@ def test_compiled_march_of_a_system_with_a_stimulus_jump(monkeypatch):
     np.testing.assert_allclose(fast.y, slow.y, rtol=0, atol=1e-7)
 
 
-def test_fractional_split_pinn_marches_in_the_kernel(monkeypatch):
-    """frac-LIF by split-PINN (one sub-problem, a fast memory): the steps, the graded ones
-    after each onset included, are fitted in the kernel march (kernels.memory_stage),
-    compiled or as plain Python (``compiled=False``) with the same spikes and trace."""
-    import splitpinn
-
+def _fitted_steps(monkeypatch) -> list[int]:
+    """A list that gets the steps of every kernel march with split-PINN's fit from now on."""
     fitted = []
+    march = compiled.march_uniform
 
     def counted(*args, **kwargs):
         marched = march(*args, **kwargs)
@@ -98,8 +95,17 @@ def test_fractional_split_pinn_marches_in_the_kernel(monkeypatch):
             fitted.append(len(marched.states))
         return marched
 
-    march = compiled.march_uniform
     monkeypatch.setattr(compiled, "march_uniform", counted)
+    return fitted
+
+
+def test_fractional_split_pinn_marches_in_the_kernel(monkeypatch):
+    """frac-LIF by split-PINN (one sub-problem, a fast memory): the steps, the graded ones
+    after each onset included, are fitted in the kernel march (kernels.memory_stage),
+    compiled or as plain Python (``compiled=False``) with the same spikes and trace."""
+    import splitpinn
+
+    fitted = _fitted_steps(monkeypatch)
     parameters = {"alpha": 0.6, "I": 3.0}
     fast = splitpinn.solve("frac-lif", "split-pinn", 10.0, 0.05, parameters=parameters)
     share = sum(fitted) / fast.meta["solver"]["steps_accepted"]
@@ -127,16 +133,7 @@ def test_fractional_split_plans_march_in_the_kernel(monkeypatch, name, t_end, op
     import splitpinn
     from splitpinn.solvers import composition
 
-    fitted = []
-
-    def counted(*args, **kwargs):
-        marched = march(*args, **kwargs)
-        if kwargs.get("fit") is not None:
-            fitted.append(len(marched.states))
-        return marched
-
-    march = compiled.march_uniform
-    monkeypatch.setattr(compiled, "march_uniform", counted)
+    fitted = _fitted_steps(monkeypatch)
     fast = splitpinn.solve(name, "split-pinn", t_end, 0.05, **options)
     share = sum(fitted) / fast.meta["solver"]["steps_accepted"]
     slow = splitpinn.solve(name, "split-pinn", t_end, 0.05, compiled=False, **options)

@@ -611,16 +611,21 @@ class StageKernel(ModelKernels):
             over = np.broadcast_to(self.bound.stimulus_columns(t, list(params)), t.shape)
         return t, np.ascontiguousarray(over, dtype=float), params
 
+    def _stage_inputs(self, t0, params, held):
+        """The stages' start times, stimulus (``held`` where it is held over the stage, else
+        its value at t0) and parameter columns, C-contiguous."""
+        t0 = np.ascontiguousarray(t0, dtype=float)
+        params = np.ascontiguousarray(params, dtype=float)
+        stim = np.broadcast_to(self.bound.stimulus_columns(t0, list(params))
+                               if held is None else held, t0.shape)
+        return t0, np.ascontiguousarray(stim, dtype=float), params
+
     def advance(self, index, iterations: int, t0, h, y, frozen, params, held=None):
         """One stage of length ``h`` (R,) from (t0, y) of the states ``index`` of R rows with
         parameter columns ``params`` (P, R), with at most ``iterations`` Gauss–Newton
         iterations (0: frozen coefficients); ``held``: the stimulus over the stage where it
         is stepwise.  Returns the states (R, n) after it and the rows' largest residuals."""
-        t0 = np.ascontiguousarray(t0, dtype=float)
-        params = np.ascontiguousarray(params, dtype=float)
-        stim = np.broadcast_to(self.bound.stimulus_columns(t0, list(params))
-                               if held is None else held, t0.shape)
-        stim = np.ascontiguousarray(stim, dtype=float)
+        t0, stim, params = self._stage_inputs(t0, params, held)
         out = np.array(y, dtype=float, order="C")
         residuals = np.zeros(len(t0))
         self.run("stage_rows", np.asarray(index, dtype=np.int64)[None], int(iterations), t0,
@@ -635,17 +640,14 @@ class StageKernel(ModelKernels):
         the memory terms at the fit and check points), from (t0, y) over ``h`` (R,), the
         other states held.  Returns the sub-problem's states (R, n) after it and the rows'
         residuals."""
-        t0 = np.ascontiguousarray(t0, dtype=float)
-        params = np.ascontiguousarray(params, dtype=float)
-        stim = np.broadcast_to(self.bound.stimulus_columns(t0, list(params))
-                               if held is None else held, t0.shape)
+        t0, stim, params = self._stage_inputs(t0, params, held)
         index = np.asarray(index, dtype=np.int64)
         out = np.empty((len(t0), len(index)))
         residuals = np.zeros(len(t0))
         self.run("memory_stage_rows", index, t0, np.ascontiguousarray(h, dtype=float),
                  np.ascontiguousarray(y, dtype=float),
                  np.ascontiguousarray(~np.asarray(frozen)[:, index]),
-                 np.ascontiguousarray(stim, dtype=float), params, float(sigma),
+                 stim, params, float(sigma),
                  np.ascontiguousarray(H, dtype=float), np.ascontiguousarray(c, dtype=float),
                  fit, out, residuals)
         return out, residuals
