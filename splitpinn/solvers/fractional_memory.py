@@ -55,7 +55,6 @@ class SplitMemory:
     def __init__(self, bound: BoundModel, plan: Plan, grid: np.ndarray,
                  kind: str | None = None, tol: float = 1e-8) -> None:
         self.kind = "fast" if kind is None else choose_history(kind, len(grid) - 1)
-        self.plan = plan
         sigma = 0.5 if len(plan.subproblems) > 1 else None
         y0 = np.atleast_2d(bound.y0)
         t0, t_end = float(grid[0]), float(grid[-1])
