@@ -4,8 +4,9 @@ Each case solves one problem with several methods and compares them with a truth
 rtol = atol = 1e-12 for integer order; for fractional order the L2-1σ reference at a quarter of
 the step (converged: second order), never the scheme under test at the same step.  Wall times
 are medians over ``--repeats`` runs taken in this one process; "history floats" is the memory
-the fractional history holds.  Two more tables follow: a batch of HH neurons against one
-neuron's solve, and a 10^6-step fractional run.
+the fractional history holds.  Three more tables follow: a batch of HH neurons against one
+neuron's solve, batches on fixed steps against their rows solved one by one, and a 10^6-step
+fractional run.
 
     .venv/bin/python benchmarks/run.py               # the README table
     .venv/bin/python benchmarks/run.py --only hh     # cases whose name contains "hh"
@@ -168,7 +169,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing (median)")
     parser.add_argument("--only", help="run cases whose name contains this text "
-                        "('batch' and 'long fractional' select the two extra tables)")
+                        "('batch', 'fixed-step batches' and 'long fractional' select the "
+                        "extra tables)")
     parser.add_argument("--batch", type=int, default=1000, help="neurons in the batch table")
     args = parser.parse_args(argv)
     print("| case | method | output dt (ms) | rel. L2 (first state) | spikes / truth | "
@@ -183,6 +185,9 @@ def main(argv=None) -> None:
     if not args.only or args.only in "batch":
         print()
         batch_table(args.batch)
+    if not args.only or args.only in "fixed-step batches":
+        print()
+        fixed_step_batch_table()
     if not args.only or args.only in "long fractional":
         print()
         long_fractional_table()
@@ -213,6 +218,44 @@ def batch_table(size: int) -> None:
     print(f"| {size} HH neurons, I = 0..20, 0-100 ms, split-PINN | {wall:.1f} | "
           f"{single_wall:.2f} | {wall / single_wall:.1f} | {counts_equal}/{len(chosen)} | "
           f"{worst:.1e} |", flush=True)
+
+
+#: Batches on fixed steps (dt 0.01, spike times only): (label, model, t_end, parameters that
+#: vary over the batch, options).
+FIXED_STEP_BATCHES = [
+    ("20 frac-LIF a=0.6, I = 1.2..3, split-PINN", "frac-lif", 200.0,
+     {"alpha": 0.6, "I": np.linspace(1.2, 3.0, 20)}, {}),
+    ("5 fo-hh, I = 5..15, split-PINN", "fo-hh", 50.0, {"I": np.linspace(5.0, 15.0, 5)}, {}),
+    ("20 Izhikevich RS, I = 5..15, split-PINN fixed steps", "izhikevich", 200.0,
+     {"I": np.linspace(5.0, 15.0, 20)}, {"fixed_step": True}),
+]
+
+
+def fixed_step_batch_table() -> None:
+    """Each batch of :data:`FIXED_STEP_BATCHES` as one solve against its rows solved one by
+    one (a sweep solves its points in such batches): wall times and the largest difference of
+    their spike times."""
+    print("| fixed-step batch | batch wall (s) | one by one (s) | ratio | "
+          "spike times, batch vs one by one (ms) |")
+    print("|---|---|---|---|---|")
+    for label, model, t_end, varied, options in FIXED_STEP_BATCHES:
+        def solve(parameters, model=model, t_end=t_end, options=options):
+            return splitpinn.solve(model, "split-pinn", t_end, 0.01, parameters=parameters,
+                                   traces=False, **options)
+
+        rows = [{k: float(v[i]) for k, v in varied.items()}
+                for i in range(len(next(iter(varied.values()))))]
+        solve(rows[0])  # numba: compile the model's module, or load it from the disk cache
+        batch, wall = _timed(lambda solve=solve, varied=varied: solve(varied), 1)
+        singles, singles_wall = _timed(lambda solve=solve, rows=rows: [solve(r) for r in rows], 1)
+        same = all(len(a) == len(b.spike_times)
+                   for a, b in zip(batch.spike_times, singles, strict=True))
+        diff = max((float(np.max(np.abs(a - b.spike_times)))
+                    for a, b in zip(batch.spike_times, singles, strict=True) if len(a)),
+                   default=0.0)
+        print(f"| {label}, 0-{t_end:g} ms, dt 0.01 | {wall:.2f} | {singles_wall:.2f} | "
+              f"{wall / singles_wall:.2f} | {f'{diff:.1e}' if same else 'counts differ'} |",
+              flush=True)
 
 
 def long_fractional_table() -> None:
