@@ -211,9 +211,10 @@ class CompositionStepper(Stepper):
             return self._marched(row, y, stops, graded, frozen[0], before, armed)
         if self.compiled is None:
             return 0, None, 0
-        states, worst = self.compiled.march_fixed(row, t, y, stops[:COMPILED_CHUNK], frozen[0],
-                                                  before, armed)
-        self.stage_evaluations += len(states) * sum(map(len, self.plan.branches))
+        stops = stops[:COMPILED_CHUNK]
+        states, worst = self.compiled.march_fixed(row, t, y, stops, frozen[0], before, armed)
+        tried = min(len(states) + 1, len(stops))  # the step that stopped the march, too
+        self.stage_evaluations += tried * sum(map(len, self.plan.branches))
         self.trainer.max_residual = max(self.trainer.max_residual, worst)
         return len(states), states, len(states)
 
