@@ -3,6 +3,7 @@ against the fractional reference with ``compiled=False``; split-PINN's kernels c
 as plain Python (``compiled=False``), and where numba fails.  The rest of the suite checks
 the results against closed forms and converged solutions."""
 
+import functools
 import sys
 
 import numpy as np
@@ -146,6 +147,65 @@ def test_fractional_split_plans_march_in_the_kernel(monkeypatch, name, t_end, op
         np.testing.assert_allclose(fast.spike_times, other.spike_times, rtol=0, atol=1e-9)
         np.testing.assert_allclose(fast.y, other.y, rtol=0, atol=1e-7)
         assert fast.meta["solver"]["steps_accepted"] == other.meta["solver"]["steps_accepted"]
+
+
+@pytest.mark.parametrize("name, t_end, currents", [
+    ("frac-lif", 40.0, [1.6, 2.4, 3.0]),  # one sub-problem; resets and refractory holds
+    ("frac-izhikevich", 12.0, [8.0, 14.0]),  # two sub-problems, symmetric; resets, clamps
+])
+def test_fractional_split_pinn_batch_marches_each_row_in_the_kernel(monkeypatch, name, t_end,
+                                                                    currents):
+    """An uncoupled batch marches each row's stretches in the kernel, as a single neuron
+    does: the same spikes, final states and steps as its rows solved one by one."""
+    import splitpinn
+
+    fitted = _fitted_steps(monkeypatch)
+    batch = splitpinn.solve(name, "split-pinn", t_end, 0.02, traces=False,
+                            parameters={"I": np.array(currents)})
+    share = sum(fitted) / sum(sol.meta["solver"]["steps_accepted"] for sol in batch)
+    assert share > 0.9
+    for sol, current in zip(batch, currents, strict=True):
+        single = splitpinn.solve(name, "split-pinn", t_end, 0.02, traces=False,
+                                 parameters={"I": current})
+        assert sol.spike_times.size == single.spike_times.size >= 1
+        np.testing.assert_allclose(sol.spike_times, single.spike_times, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(sol.y[:, -1], single.y[:, -1], rtol=0, atol=1e-7)
+        assert sol.meta["solver"]["steps_accepted"] == single.meta["solver"]["steps_accepted"]
+
+
+def test_integer_fixed_steps_march_in_the_kernel(monkeypatch):
+    """Integer-order split-PINN on fixed steps, a single neuron and a batch: the steps run
+    in the kernel (kernels.march_fixed), with the spikes, trace and steps of the composed
+    steps taken one by one by the marching loop, and the spikes of the reference."""
+    import splitpinn
+
+    marched, fixed = [], compiled.Composition.march_fixed
+
+    def counted(self, *args):
+        states, worst = fixed(self, *args)
+        marched.append(len(states))
+        return states, worst
+
+    monkeypatch.setattr(compiled.Composition, "march_fixed", counted)
+    currents = np.array([6.0, 10.0, 14.0])
+    run = functools.partial(splitpinn.solve, "izhikevich", "split-pinn", 60.0, 0.05,
+                            fixed_step=True)
+    single, batch = run(parameters={"I": 10.0}), run(parameters={"I": currents})
+    steps = single.meta["solver"]["steps_accepted"] + \
+        sum(sol.meta["solver"]["steps_accepted"] for sol in batch)
+    assert sum(marched) / steps > 0.9
+    monkeypatch.setattr(compiled.Composition, "march_fixed",
+                        lambda self, row, t, y, *args: (np.empty((0, len(y))), 0.0))
+    stepped = run(parameters={"I": currents})
+    reference = splitpinn.solve("izhikevich", "reference", 60.0, 0.05,
+                                parameters={"I": currents}, rtol=1e-12, atol=1e-12)
+    for sol, loop, ref in zip(batch, stepped, reference, strict=True):
+        assert sol.spike_times.size == loop.spike_times.size == ref.spike_times.size >= 1
+        np.testing.assert_allclose(sol.spike_times, loop.spike_times, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(sol.y, loop.y, rtol=0, atol=1e-7)
+        assert sol.meta["solver"]["steps_accepted"] == loop.meta["solver"]["steps_accepted"]
+        assert np.max(np.abs(sol.spike_times - ref.spike_times)) < 0.05
+    np.testing.assert_allclose(batch[1].y, single.y, rtol=0, atol=1e-7)
 
 
 def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):

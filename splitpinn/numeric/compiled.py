@@ -15,8 +15,9 @@ around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost 
   sub-problems, for all rows of a batch in one call (a frozen-coefficient stage taken from its
   :class:`~splitpinn.numeric.stage_table.StageTable` where that meets the tolerance, any other
   fitted by Gauss–Newton), and :class:`Composition`, the composed step of a plan made of such
-  stages and its adaptive march between events (:meth:`Composition.march`), which takes the
-  marching loop's Python out of the steps that need no event handling.
+  stages, its adaptive march between events (:meth:`Composition.march`) and its fixed-step
+  march (:meth:`Composition.march_fixed`), which take the marching loop's Python out of the
+  steps that need no event handling.
 
 Every rule is written once, in :mod:`splitpinn.numeric.kernels`; ``compiled=False`` runs the
 same functions as plain Python (:func:`plain_model`), and so does a model numba cannot compile,
@@ -105,10 +106,10 @@ class CompiledModel:
     """The compiled functions of one model (see :mod:`splitpinn.numeric.kernels`): ``rhs``,
     ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
     event then the spike detector, as :class:`splitpinn.solvers.marching._Crossings`), and the
-    kernels ``march``, ``stage_rows``, ``compose``, ``march_adaptive`` and ``rhs_rows`` that
-    call them (with the module's ``state_diagonal`` and ``stimulus``), and the reference's
-    implicit step ``newton_step``.  ``jit``: whether they are compiled (else the same functions
-    as plain Python: :func:`compiled_model`)."""
+    kernels ``march``, ``stage_rows``, ``compose``, ``march_adaptive``, ``march_fixed`` and
+    ``rhs_rows`` that call them (with the module's ``state_diagonal`` and ``stimulus``), and
+    the reference's implicit step ``newton_step``.  ``jit``: whether they are compiled (else
+    the same functions as plain Python: :func:`compiled_model`)."""
 
     rhs: object
     jacobian: object
@@ -118,6 +119,7 @@ class CompiledModel:
     stage_rows: object
     compose: object
     march_adaptive: object
+    march_fixed: object
     rhs_rows: object
     memory_stage_rows: object
     jit: bool = True
@@ -125,7 +127,7 @@ class CompiledModel:
 
 #: The functions of :class:`CompiledModel`, by name in the module.
 _FUNCTIONS = ("rhs", "jacobian", "crossings", "newton_step", "march", "stage_rows", "compose",
-              "march_adaptive", "rhs_rows", "memory_stage_rows")
+              "march_adaptive", "march_fixed", "rhs_rows", "memory_stage_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -664,8 +666,8 @@ class Composition(StageKernel):
     """The composed step of a split-PINN plan whose every stage a :class:`StageKernel`
     takes (``iterations`` per sub-problem: ``trainer.compiled_stage``), for all rows at
     once: its branches' stages in order, their ends averaged
-    (:func:`~splitpinn.numeric.kernels.compose_row`), and the adaptive march between events
-    (:meth:`march`)."""
+    (:func:`~splitpinn.numeric.kernels.compose_row`), and its adaptive and fixed-step
+    marches between events (:meth:`march`, :meth:`march_fixed`)."""
 
     def __init__(self, bound: BoundModel, plan, trainer, iterations: list[int],
                  jit: bool = True) -> None:
@@ -708,3 +710,20 @@ class Composition(StageKernel):
                  control, np.ascontiguousarray(grid, float), rows.astype(np.int64), values,
                  slopes, next_out, knots, counts, worst)
         return counts, worst
+
+    def march_fixed(self, row, t, y, stops, frozen, before, armed):
+        """Fixed composed steps of neuron ``row`` from (t, y) to each of ``stops`` in turn,
+        up to the first that fails or crosses a threshold (see
+        :func:`splitpinn.numeric.kernels.march_fixed`; ``armed``: out of its refractory
+        period); returns (the states at the stops reached, their largest stage residual)."""
+        rows, starts = np.full(len(stops), row), np.append(t, stops[:-1])
+        _, stim, params = self._inputs(rows, starts, stops - starts)
+        stim_end = self._inputs(rows, stops)[1]
+        out, worst = np.empty((len(stops), len(y))), np.zeros(1)
+        count = self.run("march_fixed", float(t), np.array(y, dtype=float),
+                         np.ascontiguousarray(stops, dtype=float),
+                         np.ascontiguousarray(frozen, dtype=bool), stim, stim_end,
+                         np.ascontiguousarray(params[:, 0]), self.plan, self.stage,
+                         np.array(before, dtype=float), len(self.bound.events), bool(armed),
+                         out, worst)
+        return out[:count], float(worst[0])

@@ -36,7 +36,7 @@ INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_poi
 #: function without it must not return an array to one with it, whose count would then drop
 #: below its owners' (:func:`stage_arrays` is inlined instead).
 ALLOCATING = ("march", "stage_scratch", "march_adaptive", "compose", "stage_rows",
-              "memory_scratch", "memory_stage_rows")
+              "memory_scratch", "memory_stage_rows", "march_fixed")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -1131,6 +1131,38 @@ def compose(t, y, h, frozen, stim, params, plan, stage, failed_at, residuals):
         residuals[r], failed_at[r] = compose_row(t[r], y[r], h[r], frozen[r], stim[r],
                                                  params[:, r], plan, stage, scratch)
     return 0
+
+
+def march_fixed(t, y, stops, frozen, stim, stim_end, p, plan, stage, before, n_events, armed,
+                out, worst):
+    """Fixed composed steps (:func:`compose_row`) of one row from (t, y) to each of ``stops``
+    in turn, the states at each stop into out[k]: the fixed-step counterpart of
+    :func:`march_adaptive`.  ``stim``: the input held over each step; ``stim_end``: at its
+    end (for the event functions).  Stops before a step whose stages miss their tolerance or
+    whose states are not finite, and before one where an event :func:`fires` (``armed``:
+    the row is out of its refractory period), which the marching loop takes; returns the
+    steps taken, their largest stage residual in worst[0]."""
+    scratch = stage_scratch(y.size, stage)
+    g = np.empty(before.size)
+    for k in range(stops.size):
+        x = out[k]
+        for i in range(y.size):
+            x[i] = y[i] if k == 0 else out[k - 1, i]
+        start = t if k == 0 else stops[k - 1]
+        res, failed_at = compose_row(start, x, stops[k] - start, frozen, stim[k], p, plan,
+                                     stage, scratch)
+        good = failed_at < 0
+        for i in range(y.size):
+            good = good and math.isfinite(x[i])
+        if not good:
+            return k
+        crossings(stops[k], stim_end[k], x, p, g)
+        if crossed(before, g, n_events, armed):
+            return k
+        for j in range(g.size):
+            before[j] = g[j]
+        worst[0] = max(worst[0], res)
+    return stops.size
 
 
 def error_norm(y0, y1, error, rtol, atol):

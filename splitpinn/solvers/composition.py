@@ -20,11 +20,13 @@ the L2-1σ relation of its memory at every collocation time (second order for ev
 :class:`~splitpinn.solvers.subsolvers.LeastSquaresPINN`); its steps are graded after every onset and
 every kink is marked in the memory (:class:`~splitpinn.solvers.onsets.Onsets`, as in the L2-1σ
 reference), which keeps the march second order where the solution behaves like
-(t − t_on)^α.  A single neuron with a fast memory marches its grid and graded steps in the
-kernel of the reference's march, the plan's composed step per step
+(t − t_on)^α.  Each neuron of an uncoupled run with a fast memory marches its grid and graded
+steps in the kernel of the reference's march, the plan's composed step per step
 (:func:`~splitpinn.numeric.kernels.memory_compose`: the fractional sub-problems' fits against
 the memory, :func:`~splitpinn.numeric.kernels.memory_stage`, the integer-order ones' stages
-as in the compiled composed step), up to the step before a threshold fires.
+as in the compiled composed step), up to the step before a threshold fires; an
+integer-order plan on fixed steps likewise marches in
+:func:`~splitpinn.numeric.kernels.march_fixed`.
 """
 
 from __future__ import annotations
@@ -37,9 +39,8 @@ from threadpoolctl import threadpool_limits
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
 from ..numeric.compiled import Composition, ModelKernels, StageKernel, plan_fit
-from ..numeric.kernels import crossed
 from .marching import march, solutions, union_breakpoints
-from .onsets import Onsets, march_stretch
+from .onsets import COMPILED_CHUNK, Onsets, march_stretch
 from .solution import Solution
 from .splitting import Plan, plan
 from .stepper import Stepper, Trial
@@ -64,7 +65,7 @@ class CompositionStepper(Stepper):
             bound.batch or 1)
         self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
                         "classical": ClassicalRK4(bound)}
-        #: A single neuron's steps marched in the kernel with a fast memory (see :meth:`run`)
+        #: Each neuron's steps marched in the kernel with a fast memory (see :meth:`run`)
         self.fit = _memory_fit(bound, the_plan, trainer, memory)
         self.kernels = ModelKernels(bound, compiled)
         self.error_order = None if fixed else (the_plan.order or 4)
@@ -192,48 +193,39 @@ class CompositionStepper(Stepper):
         """Whether :meth:`run` takes the graded steps after an onset (in the kernel)."""
         return self.fit is not None
 
-    def run(self, t, y, stops, frozen, before, crossings, armed):
-        """Fixed steps only: accept composed steps to ``stops`` until an event would fire in
-        a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
-        refractory period) or a step fails; returns (how many were taken, their states, the
-        steps taken: the graded ones among them included).  With a fast memory and a plan
-        whose every stage the kernels take (:func:`_memory_fit`), in the kernel of
+    def run(self, row, t, y, stops, frozen, before, crossings, armed):
+        """Fixed steps of neuron ``row`` from (t, y), in the kernels: accept composed steps to
+        ``stops`` until an event would fire in a step (:func:`splitpinn.numeric.kernels.
+        crossed`; ``armed``: the neuron is out of its refractory period) or a step fails;
+        returns (how many stops were reached, the states there, the steps taken: the graded
+        ones among them included).  With a fast memory and a plan whose every stage the
+        kernels take (:func:`_memory_fit`), by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
-        included; otherwise one by one, and a stretch with graded steps is left to the
-        marching loop (none taken)."""
-        if self.error_order is not None:
+        included; an integer-order plan whose composed step is compiled by
+        :meth:`~splitpinn.numeric.compiled.Composition.march_fixed`; otherwise none are taken
+        (the marching loop takes the steps one by one)."""
+        rows, time, frozen = np.array([row]), np.array([t]), frozen[None]
+        self._clamp(rows, time, y[None], frozen)
+        if self.runs_graded:
+            graded = self.onsets.remaining(rows, time, frozen)[0]
+            return self._marched(row, y, stops, graded, frozen[0], before, armed)
+        if self.compiled is None:
             return 0, None, 0
-        row, out = np.array([0]), np.empty((len(stops), len(y)))
-        time, state, frozen = np.array([t]), y[None].copy(), frozen[None]
-        self._clamp(row, time, state, frozen)
-        graded = np.zeros(0) if self.onsets is None else \
-            self.onsets.remaining(row, time, frozen)[0]
-        marched = self._marched(y, stops, graded, frozen[0], before, armed)
-        if marched is not None:
-            return marched
-        if graded.size:
-            return 0, out[:0], 0
-        for k, stop in enumerate(stops):
-            y1, ok = self.compose(row, time, state, np.array([stop]) - time, frozen)
-            g = crossings(row, np.array([stop]), y1)[0]
-            if not ok[0] or not np.all(np.isfinite(y1)) or \
-                    crossed(before, g, len(self.bound.events), armed):
-                return k, out[:k], k
-            self.accept(row, np.array([stop]), y1)
-            out[k], state, before, time = y1[0], y1, g, np.array([stop])
-        return len(stops), out, len(stops)
+        stops = stops[:COMPILED_CHUNK]
+        states, worst = self.compiled.march_fixed(row, t, y, stops, frozen[0], before, armed)
+        tried = min(len(states) + 1, len(stops))  # the step that stopped the march, too
+        self.stage_evaluations += tried * sum(map(len, self.plan.branches))
+        self.trainer.max_residual = max(self.trainer.max_residual, worst)
+        return len(states), states, len(states)
 
-    def _marched(self, y, stops, graded, frozen, before, armed):
-        """(count, states) of the kernel march of :meth:`run` from the states ``y``
-        (:func:`~splitpinn.solvers.onsets.march_stretch`, split-PINN's composed step per step:
-        :func:`~splitpinn.numeric.kernels.memory_compose`), or None where it does not
-        apply."""
-        if not self.runs_graded:
-            return None
+    def _marched(self, row, y, stops, graded, frozen, before, armed):
+        """(count, states, steps) of the kernel march of :meth:`run` of neuron ``row`` from
+        the states ``y`` (:func:`~splitpinn.solvers.onsets.march_stretch`, split-PINN's
+        composed step per step: :func:`~splitpinn.numeric.kernels.memory_compose`)."""
         from ..numeric.compiled import march_uniform
 
-        bound, history = self.bound, self.memory.histories[0]
-        params = bound.param_columns[:, :1]
+        bound, history = self.bound, self.memory.histories[row]
+        params = bound.param_columns[:, row : row + 1]
         constant = bound.constant_stimulus
         start = [y]  # the states at the memory's last record
         stages = sum(map(len, self.plan.branches))
@@ -242,7 +234,7 @@ class CompositionStepper(Stepper):
             starts = np.append(history.t_last, chunk[:-1])
             held = bound.step_stimulus(starts, chunk - starts, params)
             if held is None:
-                held = np.full(chunk.shape, 0.0 if constant is None else float(constant[0]))
+                held = np.full(chunk.shape, 0.0 if constant is None else float(constant[row]))
             marched = march_uniform(
                 self.kernels, tables, state, chunk, keep, chunk, np.ascontiguousarray(held),
                 np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
@@ -256,7 +248,7 @@ class CompositionStepper(Stepper):
             return marched
 
         def after_record(time, y):
-            self._kink_at_jump(np.array([0]), np.array([time]), y[None])
+            self._kink_at_jump(np.array([row]), np.array([time]), y[None])
 
         return march_stretch(history, stops, graded, before, call, after_record)
 

@@ -33,8 +33,8 @@ class SplitMemory:
     ``histories[row]``; ``memory[k][row]`` is what sub-problem k's stage reads of it, its
     states' part.  One history for all of them: they record the same states at the same
     times with one σ, each state's memory is its own (the same as one history per
-    sub-problem), and the kernel march of a single neuron (:meth:`~splitpinn.solvers.
-    composition.CompositionStepper.run`) takes one memory.
+    sub-problem), and the kernel march of a neuron (:meth:`~splitpinn.solvers.composition.
+    CompositionStepper.run`) takes one memory.
 
     Bookkeeping: the histories record the composed state at step ends only, so a fractional
     sub-problem must be advanced once per step, over the whole step, from the step's start —

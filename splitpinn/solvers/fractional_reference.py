@@ -433,10 +433,10 @@ class _CoreStepper(Stepper):
         return np.array([self.scheme.trial(float(t[i] + s[i]), ~frozen[i])
                          for i in range(len(s))])
 
-    def run(self, t, y, stops, frozen, before, crossings, armed):
-        """Accept steps to the grid ``stops`` until an event would fire in a step
-        (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
-        refractory period) or a step is not finite; returns (how many stops were reached, the
+    def run(self, row, t, y, stops, frozen, before, crossings, armed):
+        """Accept steps of the neuron (``row`` 0) to the grid ``stops`` until an event would
+        fire in a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out
+        of its refractory period) or a step is not finite; returns (how many stops were reached, the
         states there, the steps taken: the graded ones among them included).  A fast L1 /
         L2-1σ memory marches by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset

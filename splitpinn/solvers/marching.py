@@ -23,8 +23,8 @@ size, events, refractory clamp and memory:
   uncoupled rows), each row's steps up to its next crossing, refractory end, stimulus jump or
   t_end run in one compiled call (``stepper.march_plain``) under the same
   control rule (:func:`splitpinn.numeric.kernels.step_control`); the loop then takes the step that
-  stopped it, events included.  A single neuron on fixed steps likewise marches stretches of
-  grid steps in ``stepper.run``.
+  stopped it, events included.  Uncoupled rows on fixed steps likewise march stretches of
+  grid steps in ``stepper.run``, one row at a time.
 """
 
 from __future__ import annotations
@@ -228,9 +228,8 @@ class _Loop:
         self.short = np.zeros(n_rows, dtype=int)  # tries in a row shorter than SAME_TIME
         self.short_from = np.zeros(n_rows)  # the time where they began
         self.breaks = union_breakpoints(bound, float(grid[0]), self.t_end)
-        #: A single neuron on fixed steps may march stretches of grid steps in the stepper.
-        self.stretches = (not self.free_steps and n_rows == 1 and coupling is None
-                          and hasattr(stepper, "run"))
+        #: Uncoupled rows on fixed steps may march stretches of grid steps in the stepper.
+        self.stretches = not self.free_steps and coupling is None and hasattr(stepper, "run")
         #: Uncoupled adaptive rows may march their plain steps in the stepper
         #: (``stepper.march_plain``) until it says it cannot.
         self.plain = self.adaptive and coupling is None
@@ -251,9 +250,11 @@ class _Loop:
             self._release(rows)
             if self.coupling is not None:
                 self._deliver_due(float(self.t[0]))
-            if self.stretches and self._stretch(max_steps):
-                advance_to(bar, float(self.t[0] - self.grid[0]))
-                continue
+            if self.stretches:
+                rows = rows[[not self._stretch(r, max_steps) for r in rows]]
+                advance_to(bar, float(self.t.min() - self.grid[0]))
+                if rows.size == 0:
+                    continue
             if self.plain:
                 self._plain_steps(rows, max_steps)
                 advance_to(bar, float(self.t.min() - self.grid[0]))
@@ -280,38 +281,38 @@ class _Loop:
                 self.accepted[rows[acc]] += 1
             advance_to(bar, float(self.t.min() - self.grid[0]))
 
-    def _stretch(self, max_steps: int) -> bool:
-        """March a single neuron over the grid steps up to the next stimulus jump, refractory
-        end or t_end inside the stepper (``stepper.run``), which stops before the first step
-        that crosses a threshold, and within the work limit ``max_steps``; False when there is
-        no such stretch."""
-        t0, grid = float(self.t[0]), self.grid
-        limit, _, frozen = (a[0] for a in self._stretch_ends(self.all))
+    def _stretch(self, r: int, max_steps: int) -> bool:
+        """March row ``r`` over the grid steps up to its next stimulus jump, refractory end or
+        t_end inside the stepper (``stepper.run``), which stops before the first step that
+        crosses a threshold, and within the work limit ``max_steps``; False when there is no
+        such stretch (the loop then takes the row's next step)."""
+        row, t0, grid = self.all[r : r + 1], float(self.t[r]), self.grid
+        limit, _, frozen = (a[0] for a in self._stretch_ends(row))
         if not self.stepper.runs_graded and \
-                self.stepper.next_stop(self.all, self.t, frozen[None])[0] < np.inf:
+                self.stepper.next_stop(row, self.t[row], frozen[None])[0] < np.inf:
             return False  # graded steps after an onset: one by one, unless run takes them
         first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
         last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
-        last = min(last, first + max_steps - int(self.accepted[0] + self.rejected[0]))
-        if last - first < 2 or self.h[0] < np.inf:
+        last = min(last, first + max_steps - int(self.accepted[r] + self.rejected[r]))
+        if last - first < 2 or self.h[r] < np.inf:
             return False
-        count, states, taken = self.stepper.run(t0, self.y[0], grid[first:last], frozen,
-                                         self.before[0], self.crossings,
-                                         bool(self._armed(self.all)[0]))
+        count, states, taken = self.stepper.run(r, t0, self.y[r], grid[first:last], frozen,
+                                                self.before[r], self.crossings,
+                                                bool(self._armed(row)[0]))
         if count == 0:
             return False
         stops = grid[first : first + count]
         if self.out is not None:
-            where, held = np.zeros(count, dtype=int), np.broadcast_to(frozen, states.shape)
-            self.out[0, 0, :, first : first + count] = states.T
-            self.out[1, 0, :, first : first + count] = self.stepper.derivative(
+            where, held = np.full(count, r), np.broadcast_to(frozen, states.shape)
+            self.out[0, r, :, first : first + count] = states.T
+            self.out[1, r, :, first : first + count] = self.stepper.derivative(
                 where, stops, states, held).T
-            self.next_out[0] = first + count
+            self.next_out[r] = first + count
             self.stepper.record(self.recorder, where, np.append(t0, stops[:-1]),
-                                np.vstack([self.y[:1], states[:-1]]), stops, states, held)
-        self.t[0], self.y[0] = stops[-1], states[-1]
-        self.before[0] = self.crossings(self.all, self.t, self.y)[0]
-        self.accepted[0] += taken  # the graded steps among the grid stops too
+                                np.vstack([self.y[row], states[:-1]]), stops, states, held)
+        self.t[r], self.y[r] = stops[-1], states[-1]
+        self.before[r] = self.crossings(row, self.t[row], self.y[row])[0]
+        self.accepted[r] += taken  # the graded steps among the grid stops too
         return True
 
     def _plain_steps(self, rows, max_steps: int) -> None:

@@ -18,11 +18,11 @@ progress — for a batch of R rows (neurons) at once.  A stepper only knows how 
   (:mod:`splitpinn.solvers.dense`): the step itself (its ``dense`` is called when the output is
   asked for), the integrator's interpolant, or pieces for a fractional memory.
 
-Optional fast paths, which the core uses where a stepper offers them: ``run`` (a single
-neuron's stretch of fixed grid steps) and ``march_plain`` (rows' adaptive steps up to their
-next crossing or stop, in compiled code).  Both stop before a step in which an event fires
-by :func:`splitpinn.numeric.kernels.crossed`, given whether the neuron is ``armed`` (out of its
-refractory period: its thresholds are not checked during it).
+Optional fast paths, which the core uses where a stepper offers them: ``run`` (one row's
+stretch of fixed grid steps, each uncoupled row in turn) and ``march_plain`` (rows' adaptive
+steps up to their next crossing or stop, in compiled code).  Both stop before a step in which
+an event fires by :func:`splitpinn.numeric.kernels.crossed`, given whether the neuron is
+``armed`` (out of its refractory period: its thresholds are not checked during it).
 
 ``frozen`` (R, n) marks the states held by a refractory clamp; their right-hand side is zero.
 ``error_order`` is the order of the stepper's error estimate (None for a fixed-step method,
