@@ -214,7 +214,7 @@ def _body(bound: BoundModel, outputs: list[tuple[str, sp.Expr]], indent: str) ->
     exprs = [sp.sympify(e).xreplace(rename) for _, e in outputs]
     used = {str(x) for e in exprs for x in e.free_symbols}
     shared, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("c"))
-    printer = PythonCodePrinter({"allow_unknown_functions": True})
+    printer = _Printer({"allow_unknown_functions": True})
     lines = [f"y{k} = y[{k}]" for k in range(n) if f"y{k}" in used]
     lines += [f"p{k} = p[{k}]" for k in range(len(params)) if f"p{k}" in used]
     lines += [f"{s} = {printer.doprint(e)}" for s, e in shared]
@@ -223,14 +223,42 @@ def _body(bound: BoundModel, outputs: list[tuple[str, sp.Expr]], indent: str) ->
     return [indent + line for line in lines]
 
 
+class _Printer(PythonCodePrinter):
+    """Python code of an expression; a recording (:class:`~splitpinn.declare.stimulus.
+    Sampled`) as a call of :func:`~splitpinn.numeric.kernels.sampled` on its samples, the
+    module's constants :func:`_recordings` defines."""
+
+    def _print_Function(self, expr):  # noqa: N802 (sympy's printer protocol)
+        if isinstance(expr, Sampled):
+            name = _recording_name(expr)
+            return (f"sampled({self._print(expr.args[0])}, {name}_t, {name}_v, "
+                    f"{expr.interpolation == 'linear'})")
+        return super()._print_Function(expr)
+
+
+def _recording_name(recording: Sampled) -> str:
+    """The name of a recording's samples in a model's module: from the digest of its
+    samples and interpolation, so that a model's module is the same whatever the
+    recording's class is named."""
+    return "_recording_" + hashlib.sha256(recording.fingerprint().encode()).hexdigest()[:16]
+
+
+def _recordings(expr: sp.Expr) -> str:
+    """Source defining the samples of each recording in ``expr`` as module constants (which
+    numba compiles into the functions that read them)."""
+    lines = []
+    for recording in sorted(expr.atoms(Sampled), key=_recording_name):
+        name = _recording_name(recording)
+        for suffix, samples in (("t", recording.times), ("v", recording.values)):
+            lines.append(f"{name}_{suffix} = np.array({list(map(float, samples))!r})")
+    return "".join(line + "\n" for line in lines)
+
+
 def smooth_stimulus(bound: BoundModel) -> sp.Expr | None:
-    """The stimulus, an expression of t and the parameters, where it varies inside a step
-    and prints as Python (not stepwise, no recording), else None.  Printed into the
-    model's module only then: models that differ only in a stepwise stimulus share one."""
-    expr = sp.sympify(bound.model.stimulus)
-    if bound.stepwise_stimulus or any(isinstance(f, Sampled) for f in expr.atoms(sp.Function)):
-        return None
-    return expr
+    """The stimulus, an expression of t and the parameters (recordings included), where it
+    varies inside a step, else None.  Printed into the model's module only then: models
+    that differ only in a stepwise stimulus share one."""
+    return None if bound.stepwise_stimulus else sp.sympify(bound.model.stimulus)
 
 
 def _sources(bound: BoundModel) -> tuple[str, ...]:
@@ -247,7 +275,8 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
         crossings.append((str(len(crossings)), state - detector.threshold))
     rhs = numeric.rhs_exprs
     smooth = smooth_stimulus(bound)
-    return (_source("stimulus", bound, [("", 0.0 if smooth is None else smooth)]),
+    recordings = () if smooth is None or not smooth.atoms(Sampled) else (_recordings(smooth),)
+    return (*recordings, _source("stimulus", bound, [("", 0.0 if smooth is None else smooth)]),
             _source("rhs", bound, [(str(i), e) for i, e in enumerate(rhs)]),
             _source("jacobian", bound, [(f"{i}, {j}", jac[i, j]) for i in range(n)
                                         for j in range(n)]),
@@ -688,8 +717,8 @@ class Composition(StageKernel):
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 
-    def march(self, rows, t, y, h, retried, limit, hand_back, frozen, before, armed, control,
-              grid, out, next_out, knots):
+    def march(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed,
+              control, grid, out, next_out, knots):
         """Plain adaptive steps of ``rows`` up to ``limit`` (see
         :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, retried, before
         (the rows' own copies; ``armed``: the rows out of their refractory period, whose
@@ -697,15 +726,17 @@ class Composition(StageKernel):
         int64); returns counts (R, 3) of accepted steps, rejected steps and composed steps,
         and the largest residual of a successful composed step per row.  ``hand_back``: rows
         whose limit is a stimulus jump, whose last step the loop takes (its output there sees
-        the stimulus after the jump).  ``knots``: the accepted steps' ends for the dense
-        output.  A stepwise stimulus must be constant up to ``limit``."""
+        the stimulus after the jump); ``breaks``: the stimulus's jumps and kinks, where steps
+        end.  ``knots``: the accepted steps' ends for the dense output.  A stepwise stimulus
+        must be constant up to ``limit``."""
         _, stim, params = self._inputs(rows, t, limit - t)
         counts, worst = np.zeros((len(rows), 3), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
         self.run("march_adaptive", t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
                  np.ascontiguousarray(hand_back, dtype=bool),
-                 np.ascontiguousarray(frozen, bool), before,
+                 np.ascontiguousarray(breaks, dtype=float), np.ascontiguousarray(frozen, bool),
+                 before,
                  np.ascontiguousarray(armed, dtype=bool), stim, params, self.plan, self.stage,
                  control, np.ascontiguousarray(grid, float), rows.astype(np.int64), values,
                  slopes, next_out, knots, counts, worst)

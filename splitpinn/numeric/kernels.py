@@ -105,6 +105,28 @@ def stimulus(t, I_ext, y, p, out):
     raise NotImplementedError
 
 
+def sampled(x, times, values, linear):
+    """A recorded input at time x: its samples (``times`` increasing) interpolated linearly
+    (``linear``) or held from each sample to the next; the first or last value outside
+    them (as :meth:`splitpinn.declare.stimulus.Sampled.evaluate`).  Printed into a model's
+    stimulus that varies inside a step, with its samples as constants of the module."""
+    if x <= times[0]:
+        return values[0]
+    if x >= times[times.size - 1]:
+        return values[values.size - 1]
+    low, high = 0, times.size - 1  # times[low] < x < times[high], or x at times[high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        if times[middle] <= x:
+            low = middle
+        else:
+            high = middle
+    if not linear:
+        return values[low]
+    weight = (x - times[low]) / (times[high] - times[low])
+    return values[low] + weight * (values[high] - values[low])
+
+
 def input_at(t, held, p, smooth):
     """I_ext at time t: the model's :func:`stimulus` where it varies smoothly
     (``smooth``), else the ``held`` value of the current step (a constant or stepwise
@@ -1196,17 +1218,19 @@ def step_control(err, h_tried, h, limited, retried, order, h_max):
     return accept, (max(h, grown) if accept and limited else grown)
 
 
-def march_adaptive(t, y, h, retried, limit, hand_back, frozen, before, armed, stim, params,
-                   plan, stage, control, grid, rows, values, slopes, next_out, knots, counts,
-                   worst):
+def march_adaptive(t, y, h, retried, limit, hand_back, breaks, frozen, before, armed, stim,
+                   params, plan, stage, control, grid, rows, values, slopes, next_out, knots,
+                   counts, worst):
     """Plain adaptive steps of every row, in place on its time t, states y, step h,
     whether its last try was rejected (``retried``, see :func:`step_control`), event
     functions ``before`` and output: the composed step with step doubling, the two half steps
     extrapolated, as :meth:`splitpinn.solvers.composition.CompositionStepper.attempt`,
     controlled as the marching
     loop does; the grid inside an accepted step sampled by one composed step from its start
-    (``dense``).  A row stops at its ``limit`` (before the step that reaches it where
-    ``hand_back``), before a step that crosses a threshold, when
+    (``dense``).  Steps end at the stimulus's ``breaks`` (its jumps and kinks, sorted; where
+    the stimulus is held over a step, none lies before a row's ``limit``).  A row stops at its
+    ``limit`` (before the step that reaches it where ``hand_back``), before a step that
+    crosses a threshold, when
     it would be stuck (a step below :data:`SAME_TIME`) and when its tries reach ``max_tries``:
     the loop takes that step.  ``armed`` (R,): whether a row is out of its refractory period
     (its thresholds are checked, see :func:`fires`; a row's stretch never spans a refractory
@@ -1227,9 +1251,13 @@ def march_adaptive(t, y, h, retried, limit, hand_back, frozen, before, armed, st
     denominator = 2.0**order - 1.0
     split = plan[3].shape[0] > 1  # more than one sub-problem: a splitting error to extrapolate
     for r in range(y.shape[0]):
-        p, row = params[:, r], rows[r]
+        p, row, ahead = params[:, r], rows[r], 0  # breaks[ahead]: the next break
         while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries:
+            while ahead < breaks.size and breaks[ahead] <= t[r] + SAME_TIME:
+                ahead += 1
             stop = min(limit[r], t[r] + h[r])
+            if ahead < breaks.size and breaks[ahead] < stop:
+                stop = breaks[ahead]
             step = stop - t[r]
             if step < SAME_TIME or (hand_back[r] and stop >= limit[r] - SAME_TIME):
                 break

@@ -154,14 +154,14 @@ class CompositionStepper(Stepper):
         kept = small + error if len(self.plan.subproblems) > 1 else small
         return kept, error, ok[: len(rows)] & ok[len(rows):] & ok2
 
-    def march_plain(self, rows, t, y, h, retried, limit, hand_back, frozen, before, armed,
-                    control, grid, out, next_out, knots):
+    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before,
+                    armed, control, grid, out, next_out, knots):
         """Plain adaptive steps in one compiled call (:meth:`Composition.march
         <splitpinn.numeric.compiled.Composition.march>`): the composed steps of
         :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
         done = None if self.error_order is None else self._compiled(
-            "march", rows, t, y, h, retried, limit, hand_back, frozen, before, armed, control,
-            grid, out, next_out, knots)
+            "march", rows, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed,
+            control, grid, out, next_out, knots)
         if done is None:
             return None
         counts, worst = done

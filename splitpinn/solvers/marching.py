@@ -20,11 +20,12 @@ size, events, refractory clamp and memory:
   a row at or past a threshold fires at that instant (``_release``).
 * **output** — the stepper's dense output samples the grid inside each accepted step.
 * **plain steps** — where the stepper offers it (split-PINN with compiled composed steps, on
-  uncoupled rows), each row's steps up to its next crossing, refractory end, stimulus jump or
-  t_end run in one compiled call (``stepper.march_plain``) under the same
-  control rule (:func:`splitpinn.numeric.kernels.step_control`); the loop then takes the step that
-  stopped it, events included.  Uncoupled rows on fixed steps likewise march stretches of
-  grid steps in ``stepper.run``, one row at a time.
+  uncoupled rows), each row's steps up to its next crossing, refractory end, stimulus jump (of
+  a stimulus held over each step; one that the kernel evaluates at any time ends its steps at
+  its jumps and kinks) or t_end run in one compiled call (``stepper.march_plain``) under the
+  same control rule (:func:`splitpinn.numeric.kernels.step_control`); the loop then takes the
+  step that stopped it, events included.  Uncoupled rows on fixed steps likewise march
+  stretches of grid steps in ``stepper.run``, one row at a time.
 """
 
 from __future__ import annotations
@@ -331,13 +332,14 @@ class _Loop:
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
         retried = self.retried[rows]
         t_start, y_start = t.copy(), y.copy()
-        limit, hand_back, frozen = self._stretch_ends(rows)
+        held = self.bound.stepwise_stimulus  # else the kernel evaluates it at any time
+        limit, hand_back, frozen = self._stretch_ends(rows, held)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
                    SAME_STEP, len(self.bound.events))
         armed = self._armed(rows)
         knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
-        done = self.stepper.march_plain(rows, t, y, h, retried, limit, hand_back, frozen,
-                                        before, armed, control, self.grid, self.out,
+        done = self.stepper.march_plain(rows, t, y, h, retried, limit, hand_back, self.breaks,
+                                        frozen, before, armed, control, self.grid, self.out,
                                         self.next_out, knots)
         if done is None:
             self.plain = False
@@ -384,12 +386,14 @@ class _Loop:
         for c in np.unique(first[first >= 0]):
             self._reset(ending[first == c], int(c))
 
-    def _stretch_ends(self, rows):
+    def _stretch_ends(self, rows, held: bool = True):
         """Where a stretch of ``rows`` without stops ends — t_end, the end of a refractory
-        hold, the next stimulus jump — whether that end is a jump, and the clamped states."""
+        hold, the next stimulus jump where the stimulus is ``held`` over each step (else steps
+        end at its jumps inside the stretch) — whether that end is a jump, and the clamped
+        states."""
         clamped = ~self._armed(rows)
         limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
-        jump = self._next_break(self.t[rows])
+        jump = self._next_break(self.t[rows]) if held else np.full(len(rows), np.inf)
         return np.minimum(limit, jump), jump <= limit, self.clamp[rows] & clamped[:, None]
 
     def _next_break(self, t) -> np.ndarray:

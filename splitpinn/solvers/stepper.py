@@ -112,8 +112,8 @@ class Stepper:
         else:
             recorder.add_steps(rows, t0, y0, t1, y1, frozen)
 
-    def march_plain(self, rows, t, y, h, retried, limit, hand_back, frozen, before, armed,
-                    control, grid, out, next_out, knots):
+    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before,
+                    armed, control, grid, out, next_out, knots):
         """Optional: take plain adaptive steps of ``rows`` in compiled code (see
         :meth:`splitpinn.solvers.marching._Loop._plain_steps`), returning accepted and rejected
         steps per row, or None where the stepper has no such path (the default)."""

@@ -354,24 +354,16 @@ class LeastSquaresPINN:
                                      o[n:], v[n:], end[0])
         return self._bases["scalar"]
 
-    def _input_compiles(self, sub: SubProblem) -> bool:
-        """Whether the kernels can give ``sub`` its input: it uses none that varies in
-        time, or the stimulus is stepwise (handed over per step) or prints as Python (not a
-        recording interpolated linearly)."""
-        return not sub.uses_time or self.bound.stepwise_stimulus or \
-            smooth_stimulus(self.bound) is not None
-
     def compiled_stage(self, sub: SubProblem) -> int | None:
         """How :class:`~splitpinn.numeric.compiled.StageKernel` solves ``sub``'s stages: 0 —
         frozen coefficients and a right-hand side constant over the stage (one number z per
         state: :meth:`frozen_system`, tabulated); k > 0 — fitted at every point by at most k
         Gauss–Newton iterations; −1 — a linear sub-problem fitted by one solve; None — not
-        compiled (Caputo states, whose memory it does not hold; states that couple; an input
-        recorded with linear interpolation).  Decided once per sub-problem: :meth:`advance`
-        asks at every stage."""
+        compiled (Caputo states, whose memory it does not hold; states that couple).
+        Decided once per sub-problem: :meth:`advance` asks at every stage."""
         key = ("compiled", sub.name)
         if key not in self._bases:
-            if sub.fractional or not sub.decoupled or not self._input_compiles(sub):
+            if sub.fractional or not sub.decoupled:
                 self._bases[key] = None
             elif self._frozen_coefficients(sub) and not self._time_varying(sub):
                 self._bases[key] = 0
@@ -387,9 +379,8 @@ class LeastSquaresPINN:
         stacked trial space, at most ``max_iterations`` Gauss–Newton iterations (−1: linear,
         one solve), the tolerances, the trial space transposed, whether the right-hand side
         changes inside a stage (:meth:`_time_varying`); None where the kernel does not take
-        it (no Caputo states, states that couple, an input recorded with linear
-        interpolation)."""
-        if not sub.fractional or not sub.decoupled or not self._input_compiles(sub):
+        it (no Caputo states, states that couple)."""
+        if not sub.fractional or not sub.decoupled:
             return None
         smooth = smooth_stimulus(self.bound) is not None
         vals, _, _, end, padding = self._stacked_basis(sub.orders)
@@ -451,8 +442,8 @@ class LeastSquaresPINN:
     def advance(self, sub: SubProblem, stage: Stage):
         """``sub``'s stage for the rows of ``stage``: (values (R, S), the rows that met the
         tolerance).  By the kernels where they take it (:meth:`compiled_stage`,
-        :meth:`memory_fit`); otherwise (states that couple, an input recorded with linear
-        interpolation) by Gauss–Newton on the sub-problem's whole least-squares system."""
+        :meth:`memory_fit`); otherwise (states that couple) by Gauss–Newton on the
+        sub-problem's whole least-squares system."""
         iterations = self.compiled_stage(sub)
         if iterations is not None:
             return self._advance_compiled(sub, stage, iterations)
