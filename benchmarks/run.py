@@ -24,7 +24,7 @@ import numpy as np
 
 import splitpinn
 from splitpinn.analysis.metrics import solution_metrics
-from splitpinn.declare.stimulus import step
+from splitpinn.declare.stimulus import sampled, step
 
 
 @dataclass
@@ -58,6 +58,14 @@ INTEGER_TRUTH = {"rtol": 1e-12, "atol": 1e-12}
 FRACTIONAL_TRUTH = {"dt_factor": 0.25}
 REFERENCE = "reference (DOP853, rtol 1e-10)"
 
+
+def recorded_sinusoid(every: float, t_end: float = 100.0):
+    """A recording: I = 10 + 5 sin(2πt/20) sampled every ``every`` ms, interpolated linearly
+    (a kink at every sample, where steps end)."""
+    times = np.arange(0.0, t_end + every / 2, every)
+    return sampled(times, 10 + 5 * np.sin(2 * np.pi * times / 20), "linear")
+
+
 CASES = [
     Case("hh I=10", "hh", 100.0, 0.0125, [
         Run(REFERENCE, "reference"),
@@ -80,6 +88,10 @@ CASES = [
         Run(REFERENCE, "reference"),
         Run("split-PINN defaults", "split-pinn"),
     ], stimulus=step(10.0, 10.0, 60.0)),
+    Case("hh recorded sinusoid, sampled every 0.1 ms, linear", "hh", 100.0, 0.0125, [
+        Run(REFERENCE, "reference"),
+        Run("split-PINN defaults", "split-pinn"),
+    ], stimulus=recorded_sinusoid(0.1)),
     Case("izhikevich RS", "izhikevich", 200.0, 0.05, [
         Run(REFERENCE, "reference"),
         Run("split-PINN defaults", "split-pinn"),
