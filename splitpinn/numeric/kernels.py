@@ -766,6 +766,11 @@ def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n
     n, size = u.size, y.size
     fitted, tau = fit[0].size > 0, fit[3]
     first = 1 if fitted else 0  # the stage's memory skips τ = 0
+    # a composed step fits only the memory's free states: with all of them clamped (a
+    # refractory period) it reads no memory terms
+    needed = not fitted
+    for i in range(n):
+        needed = needed or free[i]
     live = (clock, acc, u_last, du_p, window, before, y)
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
     worst, kept_worst = 0.0, 0.0
@@ -773,8 +778,9 @@ def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n
         h = stops[k] - clock[0]
         for j in range(taus.size):
             taus[j] = tau[first + j] * h if fitted else h
-        memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
-                     constants, tables, cache, H, c)
+        if needed:
+            memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+                         constants, tables, cache, H, c)
         if fitted:
             res, good, tries = memory_compose(clock[0], h, y, x, p, stim_star[k], frozen, free,
                                               index, sigma, H, c, fit, stage, composing)
