@@ -372,4 +372,4 @@ def test_first_moment_reads_no_further_than_its_series():
     in compiled code.  It reads only what is there: zero."""
     from splitpinn.numeric import kernels
 
-    assert kernels.first_moment(1.0, 1e-3, 0.6, 1.0, np.zeros(1)) == 0.0
+    assert kernels.piece_moments(1.0, 1e-3, 0.6, 1.0, 1.0, np.zeros(1))[1] == 0.0

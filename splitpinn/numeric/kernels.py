@@ -225,20 +225,19 @@ def cholesky_solve(m, r):
         r[i] /= m[i, i]
 
 
-def l1_quotient(gap, h, alpha, rg2):
-    """The L1 coefficient of an interval of length h > 0 that ends gap > 0 before the
-    evaluation time: [(gap + h)^(1−α) − gap^(1−α)] / (Γ(2−α) h), free of cancellation
-    (:func:`splitpinn.fractional.l1_kernel_quotient` for one float; ``rg2`` = 1/Γ(2−α))."""
+def piece_moments(gap, h, alpha, rg1, rg2, beta):
+    """The two integrals of a memory piece [b − h, b] (h > 0) that ends gap = t − b > 0
+    before the evaluation time t: its L1 coefficient [(gap + h)^(1−α) − gap^(1−α)] /
+    (Γ(2−α) h), free of cancellation (:func:`splitpinn.fractional.l1_kernel_quotient` for one
+    float; ``rg2`` = 1/Γ(2−α)), and its L2-1σ curvature integral (1/Γ(1−α)) ∫ (t − r)^(−α)
+    (2r − 2b + h) dr (``rg1`` = 1/Γ(1−α); ``beta``: its series coefficients, from
+    :meth:`splitpinn.fractional.FastL21SigmaHistory.march_tables`), a series in
+    z = h/(2 gap + h) where the closed form cancels.  One function for both, since they share
+    gap^(1−α), log(1 + h/gap) and an expm1: the costly part of a stage's many points."""
     p = 1.0 - alpha
-    return gap**p * math.expm1(p * math.log1p(h / gap)) / h * rg2
-
-
-def first_moment(gap, h, alpha, rg1, beta):
-    """(1/Γ(1−α)) ∫ (t − r)^(−α) (2r − 2b + h) dr over an interval [b − h, b] that ends
-    gap = t − b > 0 before t: the curvature integral of an L2-1σ piece (``rg1`` = 1/Γ(1−α),
-    ``beta`` its series coefficients, from
-    :meth:`splitpinn.fractional.FastL21SigmaHistory.march_tables`).  A series in
-    z = h/(2 gap + h) where the closed form cancels."""
+    power, log_ratio = gap**p, math.log1p(h / gap)
+    rise = math.expm1(p * log_ratio)
+    l1 = power * rise / h * rg2
     z = h / (2.0 * gap + h)
     z2 = z * z
     if z2 <= 1.0 / 16.0:
@@ -247,11 +246,9 @@ def first_moment(gap, h, alpha, rg1, beta):
         poly = 0.0
         for j in range(terms - 1, -1, -1):
             poly = poly * z2 + beta[j]
-        return -4.0 * (gap / (1.0 - z)) ** (2.0 - alpha) * z * z2 * poly * rg1
-    p = 1.0 - alpha
-    log_ratio = math.log1p(h / gap)
-    return 2.0 * ((gap + 0.5 * h) * gap**p * math.expm1(p * log_ratio) / p
-                  - gap ** (1.0 + p) * math.expm1((1.0 + p) * log_ratio) / (1.0 + p)) * rg1
+        return l1, -4.0 * (gap / (1.0 - z)) ** (2.0 - alpha) * z * z2 * poly * rg1
+    return l1, 2.0 * ((gap + 0.5 * h) * power * rise / p
+                      - gap ** (1.0 + p) * math.expm1((1.0 + p) * log_ratio) / (1.0 + p)) * rg1
 
 
 def phi_moment(y, series):
@@ -370,7 +367,7 @@ def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, ord
     window, and the L2-1σ piece still pending (through the new point).  One length for a
     step of a march; the collocation points of a stage for split-PINN's
     (:func:`memory_stage`).  ``constants`` (4, n): 1/Γ(1−α), 1/Γ(2−α), 1/Γ(3−α), whether the
-    scheme is L2-1σ; ``tables``: the series coefficients of :func:`first_moment` (n, terms)
+    scheme is L2-1σ; ``tables``: the series coefficients of :func:`piece_moments` (n, terms)
     and of :func:`phi_moment`; ``cache``: see :func:`memory_absorb`, and per length its
     decay to t* (fourth array, (n, modes, P); of the many points of a stage: the fast
     modes' decay over x_q, see :func:`stage_modes`), c and the pending piece's factor
@@ -402,12 +399,12 @@ def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, ord
             head = (sigma * tau) ** (1.0 - alpha)
             local[0, i, q] = head * rg2 / tau
             if pending:
-                gap = sigma * tau
                 k_p = head * tau * (2.0 * sigma - 2.0 + alpha) * rg3
                 i0 = 0.0
                 if alpha < 1.0:
-                    i0 = h_p * l1_quotient(gap, h_p, alpha, rg2)
-                    k_p += first_moment(gap, h_p, alpha, rg1, tables[0][i])
+                    l1, first = piece_moments(sigma * tau, h_p, alpha, rg1, rg2, tables[0][i])
+                    i0 = h_p * l1
+                    k_p += first
                 k_p /= h_p + tau
                 local[1, i, q] = i0 - k_p
                 local[0, i, q] += k_p / tau
@@ -424,8 +421,8 @@ def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, ord
                 for q in range(taus.size):
                     gap = clock[0] + sigma * taus[q] - wb[k]
                     if h > 0:
-                        H[i, q] += l1_quotient(gap, h, alpha, rg2) * wdu[k, i] \
-                            + first_moment(gap, h, alpha, rg1, tables[0][i]) * wd2[k, i]
+                        l1, first = piece_moments(gap, h, alpha, rg1, rg2, tables[0][i])
+                        H[i, q] += l1 * wdu[k, i] + first * wd2[k, i]
                     else:
                         H[i, q] += rg1 * gap ** (-alpha) * wdu[k, i]
         for q in range(taus.size):
@@ -791,6 +788,11 @@ def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n
     n, size = u.size, y.size
     fitted, tau = fit[0].size > 0, fit[3]
     first = 1 if fitted else 0  # the stage's memory skips τ = 0
+    # a composed step fits only the memory's free states: with all of them clamped (a
+    # refractory period) it reads no memory terms
+    needed = not fitted
+    for i in range(n):
+        needed = needed or free[i]
     live = (clock, acc, u_last, du_p, window, before, y)
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
     worst, kept_worst = 0.0, 0.0
@@ -798,8 +800,9 @@ def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n
         h = stops[k] - clock[0]
         for j in range(taus.size):
             taus[j] = tau[first + j] * h if fitted else h
-        memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
-                     constants, tables, cache, H, c)
+        if needed:
+            memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+                         constants, tables, cache, H, c)
         if fitted:
             res, good, tries = memory_compose(clock[0], h, y, x, p, stim_star[k], frozen, free,
                                               index, sigma, H, c, fit, stage, composing)
