@@ -14,6 +14,7 @@ tolerance, verified on a dense logarithmic grid of [delta, t_end].
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -60,6 +61,14 @@ def soe_kernel(beta: float, delta: float, t_end: float, tol: float):
         raise ValueError(f"need 0 < delta < t_end < inf, got delta={delta!r}, t_end={t_end!r}")
     if not 0 < tol < 1:
         raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
+    s, w = _fitted(float(beta), float(delta), float(t_end), float(tol))
+    return s.copy(), w.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _fitted(beta: float, delta: float, t_end: float, tol: float):
+    """:func:`soe_kernel`'s nodes and weights, kept for the process: each solve of a fractional
+    model asks for the same few, and finding them takes milliseconds."""
     n_check = max(2000, math.ceil(64 * math.log(t_end / delta)))
     t_check = np.geomspace(delta, t_end, n_check)
     for n in range(2, _MAX_NODES + 1):

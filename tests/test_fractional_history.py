@@ -89,6 +89,17 @@ def test_soe_kernel_relative_error(beta, tol, delta, t_end):
     assert len(s) <= 100
 
 
+def test_soe_kernel_hands_out_copies_of_what_it_keeps():
+    """The nodes are kept for the process: a caller that changes its arrays changes no one
+    else's."""
+    s, w = soe_kernel(0.6, 0.01, 100.0, 1e-8)
+    s_again, w_again = s.copy(), w.copy()
+    s[:], w[:] = -1.0, -1.0
+    s_third, w_third = soe_kernel(0.6, 0.01, 100.0, 1e-8)
+    np.testing.assert_array_equal(s_third, s_again)
+    np.testing.assert_array_equal(w_third, w_again)
+
+
 @pytest.mark.parametrize("scheme", ["l1", "l21sigma"])
 def test_memory_of_fast_is_independent_of_length(scheme):
     def memory(kind, n):
