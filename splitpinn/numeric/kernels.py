@@ -114,7 +114,7 @@ def sampled(x, times, values, linear):
         return values[0]
     if x >= times[times.size - 1]:
         return values[values.size - 1]
-    low, high = 0, times.size - 1  # times[low] < x < times[high], or x at times[high]
+    low, high = 0, times.size - 1  # times[low] <= x < times[high]
     while high - low > 1:
         middle = (low + high) // 2
         if times[middle] <= x:
