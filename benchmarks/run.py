@@ -255,8 +255,9 @@ def fixed_step_batch_table() -> None:
             return splitpinn.solve(model, "split-pinn", t_end, 0.01, parameters=parameters,
                                    traces=False, **options)
 
-        rows = [{k: float(v[i]) for k, v in varied.items()}
-                for i in range(len(next(iter(varied.values()))))]
+        size = max(np.size(v) for v in varied.values())
+        rows = [{k: float(np.broadcast_to(v, size)[i]) for k, v in varied.items()}
+                for i in range(size)]
         solve(rows[0])  # numba: compile the model's module, or load it from the disk cache
         batch, wall = _timed(lambda solve=solve, varied=varied: solve(varied), 1)
         singles, singles_wall = _timed(lambda solve=solve, rows=rows: [solve(r) for r in rows], 1)
