@@ -269,6 +269,19 @@ def test_adaptive_counts_equal_accepted_work():
     assert meta["stage_evaluations"] == 3 * stages * tried
 
 
+def test_a_batch_counts_each_neurons_stage_evaluations():
+    """Each neuron of a batch reports its own work, the same as when solved alone (its
+    steps are its own), not the batch's total."""
+    currents = [0.0, 10.0]
+    batch = splitpinn.solve("hh", "split-pinn", 5.0, parameters={"I": currents})
+    for sol, current in zip(batch, currents, strict=True):
+        alone = splitpinn.solve("hh", "split-pinn", 5.0, parameters={"I": current})
+        assert sol.meta["solver"]["stage_evaluations"] == \
+            alone.meta["solver"]["stage_evaluations"] > 0
+    counts = [sol.meta["solver"]["stage_evaluations"] for sol in batch]
+    assert counts[0] != counts[1]
+
+
 # -- output: t_eval, t0, dense output -----------------------------------------------------------
 def test_t_eval_samples_the_grid_solution():
     """Adaptive steps do not depend on the output times, so sampling a subset of the grid

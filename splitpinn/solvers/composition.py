@@ -70,7 +70,8 @@ class CompositionStepper(Stepper):
         self.kernels = ModelKernels(bound, compiled)
         self.error_order = None if fixed else (the_plan.order or 4)
         self.stages_per_step = sum(map(len, the_plan.branches)) * (1 if fixed else 2)
-        self.stage_evaluations = 0
+        #: Per neuron: the stages evaluated, trials, root finding and output included
+        self.stage_evaluations = np.zeros(bound.batch or 1, dtype=np.int64)
         self.failure = ""
 
     def compose(self, rows, t, y, h, frozen):
@@ -78,7 +79,7 @@ class CompositionStepper(Stepper):
         rows whose stages all succeeded."""
         done = self._compiled("__call__", rows, t, y, h, frozen)
         if done is not None:
-            return self._account(*done)
+            return self._account(rows, *done)
         ok = np.ones(len(rows), dtype=bool)
         params = self.bound.param_columns[:, rows]
         stimulus = self.bound.step_stimulus(t, h, params)
@@ -97,7 +98,7 @@ class CompositionStepper(Stepper):
                 x[:, sub.index] = values
                 ok &= good
                 clock[k] += c
-                self.stage_evaluations += len(rows)
+                self.stage_evaluations[rows] += 1
             ends.append(x)
         return sum(ends) / len(ends) if len(ends) > 1 else ends[0], ok
 
@@ -121,10 +122,10 @@ class CompositionStepper(Stepper):
         Composition`) on ``args``, or None where there is none."""
         return None if self.compiled is None else getattr(self.compiled, method)(*args)
 
-    def _account(self, y1, ok, residual, failed_at):
+    def _account(self, rows, y1, ok, residual, failed_at):
         """The compiled composed step's states and mask, with :meth:`compose`'s accounting
         (stage count, largest accepted residual, the first failure)."""
-        self.stage_evaluations += len(ok) * len(self.plan.stages)
+        self.stage_evaluations[rows] += len(self.plan.stages)
         if ok.any():
             self.trainer.max_residual = max(self.trainer.max_residual,
                                             float(residual[ok].max()))
@@ -165,7 +166,7 @@ class CompositionStepper(Stepper):
         if done is None:
             return None
         counts, worst = done
-        self.stage_evaluations += int(counts[:, 2].sum()) * len(self.plan.stages)
+        self.stage_evaluations[rows] += counts[:, 2] * len(self.plan.stages)
         self.trainer.max_residual = max(self.trainer.max_residual, float(worst.max()))
         return counts[:, 0], counts[:, 1]
 
@@ -214,7 +215,7 @@ class CompositionStepper(Stepper):
         stops = stops[:COMPILED_CHUNK]
         states, worst = self.compiled.march_fixed(row, t, y, stops, frozen[0], before, armed)
         tried = min(len(states) + 1, len(stops))  # the step that stopped the march, too
-        self.stage_evaluations += tried * sum(map(len, self.plan.branches))
+        self.stage_evaluations[row] += tried * sum(map(len, self.plan.branches))
         self.trainer.max_residual = max(self.trainer.max_residual, worst)
         return len(states), states, len(states)
 
@@ -243,7 +244,7 @@ class CompositionStepper(Stepper):
                 y=start[0], index=self.memory.index)
             if len(marched.states):
                 start[0] = marched.states[-1]
-            self.stage_evaluations += len(marched.states) * stages
+            self.stage_evaluations[row] += len(marched.states) * stages
             self.trainer.max_residual = max(self.trainer.max_residual, marched.residual)
             return marched
 
@@ -274,8 +275,7 @@ class CompositionStepper(Stepper):
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
                **self.trainer.settings(), "max_residual": self.trainer.max_residual,
                "compiled": self.compiled is not None and self.compiled.jit
-               or self.runs_graded and self.kernels.jit,
-               "stage_evaluations": self.stage_evaluations}
+               or self.runs_graded and self.kernels.jit}
         if self.memory is not None:
             out["history"] = self.memory.kind
             out["memory_floats"] = self.memory.memory_floats
@@ -406,4 +406,5 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
             settings.update(rtol=rtol, atol=atol,
                             error_estimate="step doubling, extrapolated")
         return solutions(bound, grid, result, settings, _time.perf_counter() - start,
-                         stepper.stages_per_step)
+                         stepper.stages_per_step,
+                         per_row={"stage_evaluations": stepper.stage_evaluations})
