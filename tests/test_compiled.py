@@ -224,17 +224,24 @@ def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
 
 
 # -- the composed step of split-PINN in one kernel ---------------------------------------------
-@pytest.mark.parametrize("name, parameters, t_end", [
-    ("hh", {"I": np.array([0.0, 6.5, 10.0])}, 20.0),  # a batch, adaptive steps
+_RECORDING = np.arange(0.0, 10.01, 0.5)
+
+
+@pytest.mark.parametrize("name, options, t_end", [
+    ("hh", {"parameters": {"I": np.array([0.0, 6.5, 10.0])}}, 20.0),  # a batch, adaptive steps
     ("lif", {}, 60.0),  # resets and refractory holds
+    ("hh", {"stimulus": "recording"}, 3.0),  # a recording printed into the module
 ])
-def test_compiled_split_pinn_solve_equals_the_plain_python_one(name, parameters, t_end):
+def test_compiled_split_pinn_solve_equals_the_plain_python_one(name, options, t_end):
     """``compiled=False`` runs the same kernels as plain Python: the same steps, spikes and
     trace (numba's float arithmetic is Python's)."""
     import splitpinn
+    from splitpinn.stimulus import sampled
 
-    fast = splitpinn.solve(name, "split-pinn", t_end, parameters=parameters)
-    slow = splitpinn.solve(name, "split-pinn", t_end, parameters=parameters, compiled=False)
+    if options.get("stimulus") == "recording":  # interpolated linearly: compiled with the model
+        options = {"stimulus": sampled(_RECORDING, 10 + 5 * np.sin(_RECORDING), "linear")}
+    fast = splitpinn.solve(name, "split-pinn", t_end, **options)
+    slow = splitpinn.solve(name, "split-pinn", t_end, compiled=False, **options)
     pairs = zip(fast, slow, strict=True) if isinstance(fast, Batch) else [(fast, slow)]
     for a, b in pairs:
         assert a.meta["solver"]["compiled"] and not b.meta["solver"]["compiled"]
