@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import Composition, ModelKernels, StageKernel, plan_fit
+from ..numeric.compiled import Composition, ModelKernels, plan_fit
 from .marching import march, solutions, union_breakpoints
 from .onsets import COMPILED_CHUNK, Onsets, march_stretch
 from .solution import Solution
@@ -313,7 +313,7 @@ def _memory_fit(bound: BoundModel, the_plan: Plan, trainer, memory):
         if fits[-1] is None and iterations[-1] is None:
             return None
     stage = None if all(sub.fractional for sub in the_plan.subproblems) else \
-        StageKernel(bound, trainer, trainer.jit).stage
+        trainer.kernels.stage
     return plan_fit(the_plan, fits, iterations, stage)
 
 

@@ -400,7 +400,7 @@ class LeastSquaresPINN:
         return vals[0], ops[0], end[0], self.tau, self.n_fit
 
     @property
-    def _kernels(self) -> StageKernel:
+    def kernels(self) -> StageKernel:
         """The stage kernels (compiled unless ``jit`` is False), built on first use."""
         if self._kernel is None:
             self._kernel = StageKernel(self.bound, self, self.jit)
@@ -409,7 +409,7 @@ class LeastSquaresPINN:
     def _advance_compiled(self, sub: SubProblem, stage: Stage, iterations: int):
         """:meth:`advance` by the stage kernels (:class:`~splitpinn.numeric.compiled.
         StageKernel`), for the sub-problems :meth:`compiled_stage` takes."""
-        y, residual = self._kernels.advance(sub.index, iterations, stage.t0, stage.h, stage.y,
+        y, residual = self.kernels.advance(sub.index, iterations, stage.t0, stage.h, stage.y,
                                             stage.frozen, stage.params, stage.stimulus)
         return self._finish(y[:, sub.index].T, residual, sub)
 
@@ -424,7 +424,7 @@ class LeastSquaresPINN:
             times = stage.t0[r] + tail * stage.h[r]
             history[r] = memory.history_term(times).T
             coefficient[r] = memory.local_coefficient(times).T
-        values, residual = self._kernels.memory_advance(
+        values, residual = self.kernels.memory_advance(
             sub.index, fit, stage.t0, stage.h, stage.y, stage.frozen, stage.params,
             stage.stimulus, stage.memory[0].sigma, history, coefficient)
         return self._finish(values.T, residual, sub)
