@@ -355,17 +355,9 @@ def _headless() -> None:
     matplotlib.use("Agg")
 
 
-def _check_methods(methods: list[str]) -> None:
-    from .solvers import registry
-
-    for m in methods:
-        registry.get("method", m)
-
-
 def _cmd_solve(args) -> None:
     from .api import solve
 
-    _check_methods([args.method])
     if args.no_traces and args.plot:
         raise InputError("--plot needs the traces: drop --no-traces")
     solution = solve(args.model, args.method, args.t_end, args.dt, **_common(args),
@@ -386,17 +378,16 @@ def _cmd_solve(args) -> None:
 
 def _cmd_compare(args) -> None:
     from .analysis.compare import compare, parse_variant, split_methods, write_comparison
+    from .analysis.sweep import output_folder
+    from .solvers import registry
 
     methods = split_methods(args.methods)
     names = [parse_variant(m)[0] for m in methods]
-    _check_methods(names)
+    for name in names:
+        registry.get("method", name)
     if len(methods) < 2:
         raise InputError("--methods needs at least two methods, the reference first")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {args.out!r} exists and is not a directory")
-    if not out.parent.is_dir():
-        raise InputError(f"directory {str(out.parent)!r} does not exist")
+    out = output_folder(args.out)
     _headless()
     comparison = compare(args.model, methods, args.t_end, args.dt, **_common(args),
                          stimulus=_stimulus(args), options=_method_options(args, names))
@@ -405,7 +396,6 @@ def _cmd_compare(args) -> None:
 
 
 def _sweep_options(args) -> dict:
-    _check_methods([args.method])
     return dict(method=args.method, t_end=args.t_end, dt=args.dt, jobs=args.jobs,
                 scheduler=args.scheduler, chunk_size=args.chunk_size, out=args.out,
                 resume=args.resume, **_common(args),
@@ -481,7 +471,6 @@ def _median(values) -> str:
 def _cmd_fit(args) -> None:
     from .analysis.fit import fit, parse_free
 
-    _check_methods([args.method])
     free = parse_free(args.free)
     _headless()
     common = _common(args)

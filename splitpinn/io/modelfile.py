@@ -111,10 +111,9 @@ def _first_line(text: str) -> int:
 
 # -- writing ----------------------------------------------------------------------------------
 
-def to_arguments(model: Model, brian2: bool = False) -> dict:
+def to_arguments(model: Model) -> dict:
     """The keyword arguments of :meth:`~splitpinn.declare.model.Model.from_equations` that rebuild
-    ``model`` (with ``presets``, ``default_preset`` and ``default_dt``); ``brian2`` writes
-    functions as Brian2 has them (:func:`splitpinn.declare.units.text`).  Raises ModelError for a
+    ``model`` (with ``presets``, ``default_preset`` and ``default_dt``).  Raises ModelError for a
     model with more than one event."""
     if len(model.events) > 1:
         raise ModelError(f"{model.name}: the text form holds one event, the model has "
@@ -125,7 +124,7 @@ def to_arguments(model: Model, brian2: bool = False) -> dict:
     held = _held(model)
 
     def text(expr, target):
-        return U.text(U.with_units(expr, units, target), brian2)
+        return U.text(U.with_units(expr, units, target))
 
     lines = []
     for s in model.states:

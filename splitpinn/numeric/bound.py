@@ -294,11 +294,9 @@ class BoundModel:
         return self.names.index(name)
 
     # -- numeric callables -------------------------------------------------------------------
-    def params(self, rows=None, points: bool = False) -> list[np.ndarray]:
-        """Parameter columns of ``rows`` (all rows by default), shaped (R,) or, with
-        ``points``, (R, 1) to broadcast against (R, m) arrays of collocation points."""
-        cols = self.param_columns if rows is None else self.param_columns[:, rows]
-        return list(cols[:, :, None] if points else cols)
+    def params(self, rows=None) -> list[np.ndarray]:
+        """Parameter columns of ``rows`` (all rows by default), each shaped (R,)."""
+        return list(self.param_columns if rows is None else self.param_columns[:, rows])
 
     @cached_property
     def stepwise_stimulus(self) -> bool:

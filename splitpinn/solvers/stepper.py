@@ -118,7 +118,3 @@ class Stepper:
         :meth:`splitpinn.solvers.marching._Loop._plain_steps`), returning accepted and rejected
         steps per row, or None where the stepper has no such path (the default)."""
         return None
-
-    def settings(self) -> dict:
-        """Solver settings and counters for ``meta["solver"]``."""
-        return {}
