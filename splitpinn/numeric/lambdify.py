@@ -10,44 +10,41 @@ from . import kernels
 from .kernels import _SMALL
 
 
-def _g_numpy(x):
-    if isinstance(x, float):  # one point (a single neuron's frozen stage): plain floats
-        return kernels.XOverOneMinusExp(x)
-    x = np.asarray(x, dtype=float)
-    small = np.abs(x) < _SMALL
-    safe = np.where(small, 1.0, x)
-    return np.where(small, 1 + x / 2 + x * x / 12, safe / -np.expm1(-safe))
+def _parts(xp, x):
+    """|x| < _SMALL, x with 1 there, and −expm1(−x) there: in numpy or torch (``xp``)."""
+    small = xp.abs(x) < _SMALL
+    safe = xp.where(small, xp.ones_like(x), x)
+    return small, safe, -xp.expm1(-safe)
 
 
-def _dg_numpy(x):
-    if isinstance(x, float):
-        return kernels.XOverOneMinusExpPrime(x)
-    x = np.asarray(x, dtype=float)
-    small = np.abs(x) < _SMALL
-    safe = np.where(small, 1.0, x)
-    em = -np.expm1(-safe)
-    return np.where(small, 0.5 + x / 6 - x**3 / 180, (em - safe * np.exp(-safe)) / em**2)
+def _g(xp, x):
+    small, safe, em = _parts(xp, x)
+    return xp.where(small, 1 + x / 2 + x * x / 12, safe / em)
 
 
-def _g_torch(x):
-    import torch
-
-    small = torch.abs(x) < _SMALL
-    safe = torch.where(small, torch.ones_like(x), x)
-    return torch.where(small, 1 + x / 2 + x * x / 12, safe / -torch.expm1(-safe))
+def _dg(xp, x):
+    small, safe, em = _parts(xp, x)
+    return xp.where(small, 0.5 + x / 6 - x**3 / 180, (em - safe * xp.exp(-safe)) / em**2)
 
 
-def _dg_torch(x):
-    import torch
-
-    small = torch.abs(x) < _SMALL
-    safe = torch.where(small, torch.ones_like(x), x)
-    em = -torch.expm1(-safe)
-    return torch.where(small, 0.5 + x / 6 - x**3 / 180, (em - safe * torch.exp(-safe)) / em**2)
+def _numpy(rule, scalar):
+    """``rule`` on arrays; a float (one point: a single neuron's frozen stage) by ``scalar``,
+    the compiled rule of ``kernels``."""
+    return lambda x: scalar(x) if isinstance(x, float) else rule(np, np.asarray(x, dtype=float))
 
 
-_NUMPY = {"XOverOneMinusExp": _g_numpy, "XOverOneMinusExpPrime": _dg_numpy}
-_TORCH = {"XOverOneMinusExp": _g_torch, "XOverOneMinusExpPrime": _dg_torch}
+def _torch(rule):
+    def apply(x):
+        import torch
+
+        return rule(torch, x)
+
+    return apply
+
+
+_NUMPY = {"XOverOneMinusExp": _numpy(_g, kernels.XOverOneMinusExp),
+          "XOverOneMinusExpPrime": _numpy(_dg, kernels.XOverOneMinusExpPrime)}
+_TORCH = {"XOverOneMinusExp": _torch(_g), "XOverOneMinusExpPrime": _torch(_dg)}
 
 
 def lambdify(args, expr, backend: str = "numpy"):

@@ -22,7 +22,6 @@ from ..numeric import cache
 from ..numeric.bound import BoundModel
 from ..numeric.lambdify import lambdify
 
-KINDS = ("linear", "conditionally linear", "nonlinear")
 SOLVERS = ("pinn", "exact", "classical")
 
 # Yoshida (1990) triple-jump weights: three Strang steps of w1, w0, w1 give order 4.
