@@ -226,7 +226,7 @@ class _AdamsStepper:
     """
 
     def __init__(self, rhs: _RightHandSide, orders: np.ndarray, y0: np.ndarray, dt: float,
-                 n_steps: int, make_memory, t0: float = 0.0):
+                 n_steps: int, memory, t0: float):
         self.rhs, self.orders, self.dt = rhs, orders.astype(float), float(dt)
         self.fractional = self.orders < 1
         self.m = len(orders)
@@ -242,7 +242,7 @@ class _AdamsStepper:
         self._l, self._r0 = l_w, r_w[:, 0]
         self._size = size - 1  # length of _c_rev
         self._psize = size
-        self.memory = make_memory() if make_memory else None
+        self.memory = memory  # the L1 memory of the recorded trajectory (for restarts)
         self.restarts = 0
         self._start(t0, np.asarray(y0, float), np.ones(self.m, bool), np.zeros(self.m), None)
 
@@ -324,8 +324,7 @@ class _AdamsStepper:
             active = self.active if restart_active is None else restart_active
             self._restart(t, y, y, active)
             return
-        if self.memory is not None:
-            self.memory.append(t, y)
+        self.memory.append(t, y)
         self._push(t, self._F(t, y))
         self.u_last = y.copy()
 
@@ -336,8 +335,6 @@ class _AdamsStepper:
         """New segment at t from y_after; h(t) is the L1 memory of everything before t
         (its right limit at t: the last interval counts with gap 0; none for order 1)."""
         memory = self.memory
-        if memory is None:
-            raise RuntimeError("internal: an Adams restart needs the recorded memory")
         h0 = np.zeros(self.m)
         if t > memory.t_last:
             h0 = memory.history_term(t) + memory.local_coefficient(t) * (y_before
@@ -353,8 +350,7 @@ class _AdamsStepper:
     def memory_floats(self) -> int:
         tables = self._p_rev.size + self._c_rev.size + self._l.size
         stored = self.F.size + len(self.times)
-        extra = 2 * self.memory.memory_floats if self.memory is not None else 0
-        return tables + stored + extra
+        return tables + stored + 2 * self.memory.memory_floats
 
 
 # -- marching ---------------------------------------------------------------------------------
@@ -495,10 +491,6 @@ class _CoreStepper(Stepper):
         self._flush()
         self.scheme.jump(float(t[0]), y_before[0], y_after[0], self.active)
 
-    @property
-    def memory_floats(self) -> int:
-        return self.scheme.memory_floats
-
 
 def _check_adams_events(bound: BoundModel) -> None:
     """Raise ModelError for a reset that the Adams method cannot represent (see the module
@@ -612,13 +604,10 @@ def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_
     t0, t_end = float(grid[0]), float(grid[-1])
     step = float(np.min(np.diff(grid)))
 
-    def new_memory():
-        scheme = "l21sigma" if integrator == "l2-1sigma" else "l1"
-        return make_history(kind, bound.orders, t0, y0, t_end=t_end + (t_end - t0) * SAME_STEP,
-                            dt_min=step / 10 if scheme == "l21sigma" else step,
-                            tol=history_tol, scheme=scheme)
-
+    scheme = "l21sigma" if integrator == "l2-1sigma" else "l1"
+    memory = make_history(kind, bound.orders, t0, y0, t_end=t_end + (t_end - t0) * SAME_STEP,
+                          dt_min=step / 10 if scheme == "l21sigma" else step, tol=history_tol,
+                          scheme=scheme)
     if integrator != "adams":
-        return _ImplicitStepper(rhs, new_memory(), newton_tol, max_newton, kernels)
-    return _AdamsStepper(rhs, bound.orders, y0, step, len(grid) - 1,
-                         new_memory, t0)
+        return _ImplicitStepper(rhs, memory, newton_tol, max_newton, kernels)
+    return _AdamsStepper(rhs, bound.orders, y0, step, len(grid) - 1, memory, t0)
