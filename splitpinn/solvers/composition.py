@@ -259,8 +259,9 @@ class CompositionStepper(Stepper):
                                       state, np.ones(n_crossings), frozen[i], False)
             ok[i] = len(marched.states) == 1
             out[i] = marched.states[0] if ok[i] else np.nan
-        if not ok.all() and not self.failure:
-            self.failure = "a fractional composed step: no stage met its tolerance"
+        if not ok.all() and not self.failure:  # the march does not say which stage missed
+            names = ", ".join(sub.name for sub in self.plan.subproblems)
+            self.failure = f"sub-problem {names}: no stage met its tolerance"
         return out, ok
 
     def _marched(self, row, y, stops, graded, frozen, before, armed):
