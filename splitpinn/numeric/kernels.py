@@ -524,13 +524,15 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
     changes inside the stage, else the first iteration, from u ≡ u_last, evaluates it
     once).  The factor of each state's normal matrix is kept in ``scratch`` while its
     columns c_j − σ·∂f/∂u repeat (a linear sub-problem on equal steps: the rows leave out
-    the step's factor h, whose rounding differs from step to step).  Clamped states (not
+    the step's factor h, whose rounding differs from step to step), and from its first reuse
+    on the operator −N⁻¹(c_j − σ·∂f/∂u)·vals_j of its normal equations, whose product with
+    the residuals replaces the two triangular solves (latency bound).  Clamped states (not
     ``active``) stay.  Writes the states at the stage end into u; returns (the largest
     linearised residual of the relation times h at the check points relative to
     max(1, |u|), inf where Gauss–Newton did not converge; iterations)."""
     vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
     vals_t, varying = fit[9], fit[10]
-    w, point, fd, f, jac, factors, step, columns, trial, change = scratch
+    w, point, fd, f, jac, factors, step, columns, trial, change, solver = scratch
     n_points, width = vals.shape[1], vals.shape[2]
     for k in range(y.size):
         point[k] = y[k]
@@ -579,17 +581,24 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
                             normal[a, e] += column * columns[i, j] * vals[i, j, e]
                 if not cholesky_factor(normal):
                     columns[i, 1] = np.nan  # no factor kept
+                solver[i, 1, 0] = np.nan  # its operator: built when the factor is reused
+            elif solver[i, 1, 0] != solver[i, 1, 0]:
+                for j in range(1, n_fit):  # row j of the operator: −N⁻¹ (column_j vals_j)
+                    for a in range(width):
+                        solver[i, j, a] = -columns[i, j] * vals[i, j, a]
+                    cholesky_solve(normal, solver[i, j])
             for a in range(width):
                 step[a] = 0.0
             for j in range(1, n_fit):
                 r = c[i, j - 1] * trial[i, j] + H[i, j - 1] - f[i, j]
-                for a in range(width):
-                    step[a] -= columns[i, j] * vals[i, j, a] * r
-            if columns[i, 1] == columns[i, 1]:
-                cholesky_solve(normal, step)
-            else:
-                for a in range(width):
-                    step[a] = np.nan
+                for a in range(width):  # the operator's product, or the right-hand side
+                    step[a] += (solver[i, j, a] if same else -columns[i, j] * vals[i, j, a]) * r
+            if not same:
+                if columns[i, 1] == columns[i, 1]:
+                    cholesky_solve(normal, step)
+                else:
+                    for a in range(width):
+                        step[a] = np.nan
             for j in range(n_points):
                 change[j] = 0.0
             for a in range(width):  # the points innermost: vectorised
@@ -620,7 +629,8 @@ def memory_scratch(n, size, n_points, width):
     """Work space of :func:`memory_stage` for n states of a model of ``size`` states."""
     return (np.empty((n, width)), np.empty(size), np.empty(2), np.empty((n, n_points)),
             np.empty((n, n_points)), np.empty((n, width, width)), np.empty(width),
-            np.full((n, n_points), np.nan), np.empty((n, n_points)), np.empty(n_points))
+            np.full((n, n_points), np.nan), np.empty((n, n_points)), np.empty(n_points),
+            np.full((n, n_points, width), np.nan))
 
 
 def memory_stage_rows(members, t0, h, y, active, held, params, sigma, H, c, fit, out,

@@ -76,10 +76,14 @@ class CompositionStepper(Stepper):
 
     def compose(self, rows, t, y, h, frozen):
         """The states (R, n) after one composed step of length ``h`` (R,), and a mask of the
-        rows whose stages all succeeded."""
+        rows whose stages all succeeded.  With a fast memory (:attr:`runs_graded`), each row's
+        step from the memory's last record (t) by the kernel march, which leaves the memory
+        as it was."""
         done = self._compiled("__call__", rows, t, y, h, frozen)
         if done is not None:
             return self._account(rows, *done)
+        if self.runs_graded:
+            return self._memory_steps(rows, t, y, h, frozen)
         ok = np.ones(len(rows), dtype=bool)
         params = self.bound.param_columns[:, rows]
         stimulus = self.bound.step_stimulus(t, h, params)
@@ -219,39 +223,63 @@ class CompositionStepper(Stepper):
         self.trainer.max_residual = max(self.trainer.max_residual, worst)
         return len(states), states, len(states)
 
-    def _marched(self, row, y, stops, graded, frozen, before, armed):
-        """(count, states, steps) of the kernel march of :meth:`run` of neuron ``row`` from
-        the states ``y`` (:func:`~splitpinn.solvers.onsets.march_stretch`, split-PINN's
-        composed step per step: :func:`~splitpinn.numeric.kernels.memory_compose`)."""
+    def _march_row(self, row, y, chunk, keep, state, before, frozen, armed):
+        """The kernel march (:func:`~splitpinn.numeric.compiled.march_uniform`, split-PINN's
+        composed step per step: :func:`~splitpinn.numeric.kernels.memory_compose`) of neuron
+        ``row`` from the states ``y`` at its memory's last record (``state``: that memory's
+        arrays) to the stops ``chunk``."""
         from ..numeric.compiled import march_uniform
 
         bound, history = self.bound, self.memory.histories[row]
         params = bound.param_columns[:, row : row + 1]
-        constant = bound.constant_stimulus
+        starts = np.append(history.t_last, chunk[:-1])
+        held = bound.step_stimulus(starts, chunk - starts, params)
+        if held is None:
+            constant = bound.constant_stimulus
+            held = np.full(chunk.shape, 0.0 if constant is None else float(constant[row]))
+        marched = march_uniform(
+            self.kernels, history.march_tables(), state, chunk, keep, chunk,
+            np.ascontiguousarray(held),
+            np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
+            .astype(float), np.ascontiguousarray(params[:, 0], dtype=float), ~frozen, before,
+            None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit, y=y,
+            index=self.memory.index)
+        self.stage_evaluations[row] += len(marched.states) * sum(map(len, self.plan.branches))
+        self.trainer.max_residual = max(self.trainer.max_residual, marched.residual)
+        return marched
+
+    def _memory_steps(self, rows, t, y, h, frozen):
+        """:meth:`compose` by the kernel march: each row one step from its memory's last
+        record (t) to t + h, on a copy of the memory's arrays, no event checked."""
+        out, ok = y.copy(), np.zeros(len(rows), dtype=bool)
+        n_crossings = len(self.bound.events) + (self.bound.model.spike_detector is not None)
+        for i, row in enumerate(rows):
+            state = self.memory.histories[row].march_state(1)
+            marched = self._march_row(row, y[i], np.array([t[i] + h[i]]), np.ones(1, bool),
+                                      state, np.ones(n_crossings), frozen[i], False)
+            ok[i] = len(marched.states) == 1
+            out[i] = marched.states[0] if ok[i] else np.nan
+        if not ok.all() and not self.failure:  # the march does not say which stage missed
+            names = ", ".join(sub.name for sub in self.plan.subproblems)
+            self.failure = f"sub-problem {names}: no stage met its tolerance"
+        return out, ok
+
+    def _marched(self, row, y, stops, graded, frozen, before, armed):
+        """(count, states, steps) of the kernel march of :meth:`run` of neuron ``row`` from
+        the states ``y`` (:func:`~splitpinn.solvers.onsets.march_stretch`)."""
         start = [y]  # the states at the memory's last record
-        stages = sum(map(len, self.plan.branches))
 
         def call(tables, chunk, keep, state, before):
-            starts = np.append(history.t_last, chunk[:-1])
-            held = bound.step_stimulus(starts, chunk - starts, params)
-            if held is None:
-                held = np.full(chunk.shape, 0.0 if constant is None else float(constant[row]))
-            marched = march_uniform(
-                self.kernels, tables, state, chunk, keep, chunk, np.ascontiguousarray(held),
-                np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
-                .astype(float), np.ascontiguousarray(params[:, 0], dtype=float), ~frozen,
-                before, None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit,
-                y=start[0], index=self.memory.index)
+            marched = self._march_row(row, start[0], chunk, keep, state, before, frozen, armed)
             if len(marched.states):
                 start[0] = marched.states[-1]
-            self.stage_evaluations[row] += len(marched.states) * stages
-            self.trainer.max_residual = max(self.trainer.max_residual, marched.residual)
             return marched
 
         def after_record(time, y):
             self._kink_at_jump(np.array([row]), np.array([time]), y[None])
 
-        return march_stretch(history, stops, graded, before, call, after_record)
+        return march_stretch(self.memory.histories[row], stops, graded, before, call,
+                             after_record)
 
     def accept(self, rows, t, y) -> None:
         """Record the step ends; where the stimulus jumps, also a kink, and an onset."""

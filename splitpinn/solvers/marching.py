@@ -231,6 +231,8 @@ class _Loop:
         self.breaks = union_breakpoints(bound, float(grid[0]), self.t_end)
         #: Uncoupled rows on fixed steps may march stretches of grid steps in the stepper.
         self.stretches = not self.free_steps and coupling is None and hasattr(stepper, "run")
+        #: Per row: where its last stretch stopped before a step that the loop takes
+        self.stopped = np.full(n_rows, np.nan)
         #: Uncoupled adaptive rows may march their plain steps in the stepper
         #: (``stepper.march_plain``) until it says it cannot.
         self.plain = self.adaptive and coupling is None
@@ -288,6 +290,8 @@ class _Loop:
         crosses a threshold, and within the work limit ``max_steps``; False when there is no
         such stretch (the loop then takes the row's next step)."""
         row, t0, grid = self.all[r : r + 1], float(self.t[r]), self.grid
+        if t0 == self.stopped[r]:
+            return False  # a stretch from here would stop again before its first step
         limit, _, frozen = (a[0] for a in self._stretch_ends(row))
         if not self.stepper.runs_graded and \
                 self.stepper.next_stop(row, self.t[row], frozen[None])[0] < np.inf:
@@ -303,6 +307,8 @@ class _Loop:
         if count == 0:
             return False
         stops = grid[first : first + count]
+        if count < last - first:
+            self.stopped[r] = stops[-1]
         if self.out is not None:
             where, held = np.full(count, r), np.broadcast_to(frozen, states.shape)
             self.out[0, r, :, first : first + count] = states.T
