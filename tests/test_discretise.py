@@ -304,3 +304,38 @@ def test_arslif_population_form_leaves_the_threshold_to_coupling():
     assert count >= 2
     np.testing.assert_allclose(state["V_th"], 1.0 - 50 * (0.6 * 0.65 + 0.4 * 0.99) / 1000.0,
                                rtol=0, atol=1e-12)
+
+
+def test_a_discrete_map_without_reset_flags_its_detector_crossings():
+    """FitzHugh-Nagumo has no reset, only a spike detector (v = 1, upwards): the discrete map
+    (Strang, dt 0.01 ms) flags a neuron in the step in which v crosses 1, without changing
+    its state.  Against scipy's DOP853 at rtol 1e-12 with a non-terminal event v = 1 (upwards),
+    I 0 / 0.5 / 0.8 over 100 ms: no spike at rest, three each otherwise, each in the step that
+    holds the crossing once the map's own lag is allowed for (its Euler sub-steps make it
+    first order: the map's v crosses 1 later by 3.6e-3, 7.3e-3, 1.1e-2 ms at I 0.5, and half
+    that at dt 0.005; allowed 1.5e-2)."""
+    from scipy.integrate import solve_ivp
+
+    dt, t_end, currents = 0.01, 100.0, np.array([0.0, 0.5, 0.8])
+    fhn = discretise("fhn", dt, scheme="strang", parameters={"I": currents})
+    state, flags = fhn.initial(3), []
+    for _ in range(int(round(t_end / dt))):
+        state, spiked = fhn.step(state)
+        flags.append(spiked)
+    ends = (np.arange(len(flags)) + 1) * dt
+    p = splitpinn.models.get("fhn").parameters
+
+    def rhs(t, y, current):
+        v, w = y
+        return [v - v**3 / 3 - w + current, (v + p["a"] - p["b"] * w) / p["tau"]]
+
+    def crossing(t, y, current):
+        return y[0] - 1.0
+    crossing.direction = 1
+
+    for j, current in enumerate(currents):
+        exact = solve_ivp(rhs, (0.0, t_end), [-1.2, -0.625], "DOP853", rtol=1e-12, atol=1e-12,
+                          events=crossing, args=(current,)).t_events[0]
+        flagged = ends[np.array(flags)[:, j]]
+        assert flagged.size == exact.size == (0 if current == 0 else 3)
+        assert np.all((flagged - dt - 1.5e-2 < exact) & (exact <= flagged))

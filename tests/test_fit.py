@@ -122,6 +122,32 @@ def test_frac_lif_order_from_its_spike_train_within_0_01():
     assert result.history["generation"].iloc[-1] >= 1
 
 
+
+def _lif_train(current: float, t_end: float) -> np.ndarray:
+    """The library LIF's spike times from rest under I (closed form, t_ref included)."""
+    p = splitpinn.models.get("lif").parameters
+    v_inf = p["V_rest"] + p["R"] * current
+    first = p["tau"] * np.log((v_inf - p["V_rest"]) / (v_inf - p["V_th"]))
+    period = p["tau"] * np.log((v_inf - p["V_reset"]) / (v_inf - p["V_th"])) + p["t_ref"]
+    return first + np.arange(int((t_end - first) // period) + 1) * period
+
+
+def test_gamma_metric_fit_makes_every_spike_coincide():
+    """``metric="gamma"`` (coincidences within ``window``, 1 ms by default): the LIF's I from
+    its closed-form spike train at I = 3 nA over 60 ms.  The loss is zero once every spike
+    coincides, so the fit ends anywhere in that set; the closed-form train at the fitted I
+    (measured 2.97 nA) has every spike within the window of the data's (0.68 ms at most),
+    which the default I = 2 nA (three spikes fewer) does not."""
+    data = _lif_train(3.0, 60.0)
+    result = splitpinn.fit("lif", {"spike_time_ms": data}, {"I": (2.0, 5.0)},
+                           target="spikes", metric="gamma", method="reference", t_end=60.0,
+                           population=8, generations=6)
+    assert result.meta["metric"] == "gamma" and result.meta["loss"] < 1e-12
+    fitted = _lif_train(result.parameters["I"], 60.0)
+    assert fitted.size == data.size and np.max(np.abs(fitted - data)) < 1.0
+    assert _lif_train(2.0, 60.0).size < data.size
+
+
 # -- failures, interruption, reproducibility ------------------------------------------------------
 def test_a_failing_candidate_scores_inf_and_the_batch_goes_on():
     problem, lo, hi = fitting._problem(blowup(), blowup(), fitting.read_data(blowup_data()),

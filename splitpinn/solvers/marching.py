@@ -11,7 +11,8 @@ size, events, refractory clamp and memory:
 * **events** — a threshold crossing inside an accepted step is root-found on the stepper's
   side-effect-free ``partial`` flow (not on an interpolant); the state there is reset, the
   stepper records the jump, and the row continues from the event time.  A spike detector
-  records crossings without a reset.
+  records crossings without a reset.  In a network every row stops at the first spike of
+  any row (a detector's included), where its jumps are due.
 * **refractoriness** — as Brian2 defines it, written once: during a row's refractory period
   [spike, spike + t_ref) its thresholds are not checked (:func:`splitpinn.numeric.kernels.fires`,
   the guard of every crossing test, Python and compiled), the states an event clamps are
@@ -484,9 +485,11 @@ class _Loop:
         """Accepted steps of ``rows``: find crossings, apply resets or record the step ends,
         sample the output grid, and move the rows on."""
         first, which, (det_row, det_s) = self._first_crossings(rows, t0, y0, t1, y1, frozen)
-        lockstep = self.coupling is not None and np.isfinite(first).any()
+        earliest = first.copy()  # a network's spikes, detector crossings included
+        np.minimum.at(earliest, det_row, det_s)
+        lockstep = self.coupling is not None and np.isfinite(earliest).any()
         if lockstep:  # every neuron stops at the network's first spike, (t1, y1) there
-            s_star = first.min()
+            s_star = earliest.min()
             firing = first <= s_star + SAME_TIME
             first, which = np.where(firing, s_star, np.inf), np.where(firing, which, -1)
             t1 = t0 + s_star
