@@ -40,7 +40,8 @@ def test_csv_round_trip_exact(izh, tmp_path):
     izh.save(path)
     lines = path.read_text().splitlines()
     assert lines[0].startswith("# spike_times_ms: ") and lines[1].startswith("# meta: {")
-    assert lines[2] == "t,v,u"
+    assert lines[2].startswith("# events: [[")
+    assert lines[3] == "t,v,u"
     table = pd.read_csv(path, comment="#")  # the table alone, as pandas reads it
     np.testing.assert_array_equal(table["v"].to_numpy(), izh["v"])
     back = splitpinn.Solution.load(path)
@@ -49,6 +50,22 @@ def test_csv_round_trip_exact(izh, tmp_path):
     np.testing.assert_array_equal(back.y, izh.y)
     assert len(izh.spike_times) >= 2
     np.testing.assert_array_equal(back.spike_times, izh.spike_times)
+
+
+def test_files_without_event_records_still_load(izh, tmp_path):
+    """Files written before the events were kept (npz without the event arrays, CSV with two
+    comment lines) load as before, with no events."""
+    npz, csv = tmp_path / "old.npz", tmp_path / "old.csv"
+    np.savez(npz, t=izh.t, **izh.states, spike_times=izh.spike_times,
+             meta=np.array(json.dumps(izh.meta)))
+    izh.save(csv)
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
+    for path in (npz, csv):
+        back = splitpinn.Solution.load(path)
+        assert back.events == [] and back.names == ["v", "u"]
+        np.testing.assert_array_equal(back.y, izh.y)
+        np.testing.assert_array_equal(back.spike_times, izh.spike_times)
 
 
 def test_save_refuses_other_suffixes(izh, tmp_path):

@@ -45,7 +45,7 @@ from .coupling import Coupling
 from .dense import DenseOutput, StepRecorder
 from .onsets import Onsets
 from .progress import advance_to, progress_bar
-from .solution import Solution
+from .solution import EventRecord, Solution, event_record
 from .stepper import Stepper
 
 #: A fixed-step trial that fails is retried on steps down to dt / 2**MAX_HALVINGS.
@@ -69,17 +69,6 @@ def min_step(t):
 #: stuck.  A blow-up that an event cuts off needs a few: AdEx's upswing goes from V = −6 mV to
 #: V_peak = 0 mV in 2e-9 ms (the rest of the way to infinity in 1e-10 ms), in 14 such tries.
 MAX_SHORT_TRIES = 100
-
-
-@dataclass
-class EventRecord:
-    """One event of one neuron: its time, name (the condition, or "spike" for a detector),
-    and the state before and after the reset (equal for a detector)."""
-
-    time: float
-    event: str
-    before: dict
-    after: dict
 
 
 @dataclass
@@ -562,7 +551,7 @@ class _Loop:
 
     def _spike(self, row: int, time: float, name: str, before, after) -> None:
         self.spikes[row].append(float(time))
-        self.records[row].append(_record(self.bound, time, name, before, after))
+        self.records[row].append(event_record(self.bound.names, time, name, before, after))
         if self.coupling is not None:
             self.coupling.emit(row, float(time))
 
@@ -622,11 +611,6 @@ def _sample(stepper, rows, t0, y0, t1, y1, frozen, out, next_out, grid, truncate
     out[1, rows[which], :, index] = stepper.derivative(rows[which], grid[index], values,
                                                        frozen[which])
     next_out[rows] = first + count
-
-
-def _record(bound, time, name, before, after) -> EventRecord:
-    return EventRecord(float(time), name, dict(zip(bound.names, map(float, before), strict=True)),
-                       dict(zip(bound.names, map(float, after), strict=True)))
 
 
 def _check_start(bound: BoundModel, crossings: _Crossings, g: np.ndarray) -> None:

@@ -27,6 +27,17 @@ def output_grid(t_end: float, dt: float, t0: float = 0.0) -> np.ndarray:
 
 
 @dataclass
+class EventRecord:
+    """One event of one neuron: its time, name (the condition, or "spike" for a detector),
+    and the state before and after the reset (equal for a detector)."""
+
+    time: float
+    event: str
+    before: dict
+    after: dict
+
+
+@dataclass
 class Solution:
     """States on a grid: ``t`` (n,), ``y`` (n_states, n), ``names``, ``spike_times`` and ``meta``
     (model, method, parameters, initial values, solver settings, ``wall_time_s``, ...)."""
@@ -64,14 +75,21 @@ class Solution:
 
     def _knots(self):
         """Grid points and events (a jump: two knots at the event time) with values and
-        slopes; slopes are secants where no derivatives are stored."""
+        slopes; where no derivatives are stored (a loaded file), slopes are the secants of
+        each stretch between jumps (:func:`numpy.gradient`, second order), never across one."""
         t, y = self.t, self.y
-        dydt = self.dydt if self.dydt is not None else np.gradient(y, t, axis=1)
         inner = [e for e in self.events if e.before != e.after and t[0] < e.time < t[-1]]
+        times = np.array([e.time for e in inner])
+        at = np.searchsorted(t, times, "left")  # the first grid point after each jump
+        dydt = self.dydt
+        if dydt is None:
+            dydt = np.zeros_like(y)
+            for a, b in zip([0, *at], [*at, t.size], strict=True):
+                if b - a >= 2:  # second order at the ends too, where there are 3 points
+                    dydt[:, a:b] = np.gradient(y[:, a:b], t[a:b], axis=1,
+                                               edge_order=2 if b - a >= 3 else 1)
         if not inner:
             return t, y, dydt
-        times = np.array([e.time for e in inner])
-        at = np.searchsorted(t, times, "left")
         before = np.array([[e.before[n] for n in self.names] for e in inner]).T
         after = np.array([[e.after[n] for n in self.names] for e in inner]).T
         pairs = np.stack([before, after], axis=2).reshape(len(self.names), -1)
@@ -96,7 +114,9 @@ class Solution:
     def save(self, path: str | Path) -> None:
         """Write the solution atomically (temp file, then rename), in the format of the suffix:
         ``.npz`` (the command-line contract: ``t``, one array per state, ``spike_times``,
-        ``meta``) or ``.csv`` (see :meth:`save_csv`).  Another suffix is a ModelError."""
+        ``meta``; and the events: ``event_times``, ``event_names``, the states before and
+        after each, ``event_before`` and ``event_after`` (events, states)) or ``.csv`` (see
+        :meth:`save_csv`).  Another suffix is a ModelError."""
         path = Path(path)
         if path.suffix not in SAVE_FORMATS:
             raise ModelError(f"cannot save {path.name!r}: the file name must end in "
@@ -104,16 +124,26 @@ class Solution:
         if path.suffix == ".csv":
             return self.save_csv(path)
         arrays = {"t": self.t, **self.states, "spike_times": np.asarray(self.spike_times),
-                  "meta": np.array(json.dumps(self.meta, default=_jsonable))}
+                  "meta": np.array(json.dumps(self.meta, default=_jsonable)),
+                  "event_times": np.array([e.time for e in self.events], dtype=float),
+                  "event_names": np.array([e.event for e in self.events], dtype=str),
+                  **{f"event_{side}": np.array([[getattr(e, side)[n] for n in self.names]
+                                                for e in self.events], dtype=float)
+                     .reshape(len(self.events), len(self.names))
+                     for side in ("before", "after")}}
         write_atomically(path, lambda f: np.savez(f, **arrays))
 
     def save_csv(self, path: str | Path) -> None:
-        """Write a CSV atomically: two comment lines, ``# spike_times_ms: t1,t2,...`` and
-        ``# meta: {JSON}``, then the header ``t,<state>,...`` and one row per grid point
-        (17 significant digits).  ``pandas.read_csv(path, comment="#")`` reads the table;
+        """Write a CSV atomically: three comment lines, ``# spike_times_ms: t1,t2,...``,
+        ``# meta: {JSON}`` and ``# events: [JSON]`` (per event: time, name, the states before
+        and after it), then the header ``t,<state>,...`` and one row per grid point (17
+        significant digits).  ``pandas.read_csv(path, comment="#")`` reads the table;
         :meth:`load` reads it all back."""
+        events = [[e.time, e.event, [e.before[n] for n in self.names],
+                   [e.after[n] for n in self.names]] for e in self.events]
         lines = [f"# spike_times_ms: {','.join(map(repr, map(float, self.spike_times)))}",
                  f"# meta: {json.dumps(self.meta, default=_jsonable)}",
+                 f"# events: {json.dumps(events, default=_jsonable)}",
                  ",".join(["t", *self.names])]
         rows = np.vstack([self.t, self.y]).T
         text = "\n".join(lines + [",".join(f"{v:.17g}" for v in row) for row in rows]) + "\n"
@@ -121,30 +151,45 @@ class Solution:
 
     @classmethod
     def load(cls, path: str | Path) -> Solution:
-        """A solution written by :meth:`save` (``.npz`` or ``.csv``)."""
+        """A solution written by :meth:`save` (``.npz`` or ``.csv``), with its events, so that
+        :meth:`sol` splits its pieces at the resets."""
         if Path(path).suffix == ".csv":
             return cls._load_csv(path)
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             names = list(meta["states"])
+            keys = ("event_times", "event_names", "event_before", "event_after")
+            events = zip(*(data[k] for k in keys), strict=True) \
+                if keys[0] in data.files else []  # older files have none
             return cls(data["t"], np.array([data[n] for n in names]), names,
-                       data["spike_times"], meta)
+                       data["spike_times"], meta, [event_record(names, *e) for e in events])
 
     @classmethod
     def _load_csv(cls, path: str | Path) -> Solution:
         with open(path) as f:
             spikes = f.readline().partition(":")[2].strip()
             meta = json.loads(f.readline().partition(":")[2])
-            names = f.readline().strip().split(",")[1:]
+            line, events = f.readline(), []
+            if line.startswith("# events:"):  # older files have none
+                events, line = json.loads(line.partition(":")[2]), f.readline()
+            names = line.strip().split(",")[1:]
             table = np.loadtxt(f, delimiter=",", ndmin=2)
         return cls(table[:, 0], table[:, 1:].T.copy(), names,
-                   np.array([float(x) for x in spikes.split(",") if x]), meta)
+                   np.array([float(x) for x in spikes.split(",") if x]), meta,
+                   [event_record(names, *e) for e in events])
 
     def to_dataframe(self):
         """A pandas DataFrame indexed by ``t`` (ms) with one column per state."""
         import pandas as pd
 
         return pd.DataFrame(dict(self.states), index=pd.Index(self.t, name="t"))
+
+
+def event_record(names, time, name, before, after) -> EventRecord:
+    """The record of an event at ``time`` from the states (ordered as ``names``) before and
+    after it."""
+    return EventRecord(float(time), str(name), dict(zip(names, map(float, before), strict=True)),
+                       dict(zip(names, map(float, after), strict=True)))
 
 
 def _jsonable(value):
