@@ -269,17 +269,22 @@ def test_adaptive_counts_equal_accepted_work():
     assert meta["stage_evaluations"] == 3 * stages * tried
 
 
-def test_a_batch_counts_each_neurons_stage_evaluations():
-    """Each neuron of a batch reports its own work, the same as when solved alone (its
-    steps are its own), not the batch's total."""
+@pytest.mark.parametrize("fixed_step", [False, True])
+def test_a_batch_reports_each_neurons_work_and_residual(fixed_step):
+    """Each neuron of a batch reports its own work and its own largest accepted stage
+    residual, the same as when solved alone (its steps are its own), not the batch's total
+    or largest."""
     currents = [0.0, 10.0]
-    batch = splitpinn.solve("hh", "split-pinn", 5.0, parameters={"I": currents})
+    batch = splitpinn.solve("hh", "split-pinn", 5.0, parameters={"I": currents},
+                            fixed_step=fixed_step)
     for sol, current in zip(batch, currents, strict=True):
-        alone = splitpinn.solve("hh", "split-pinn", 5.0, parameters={"I": current})
-        assert sol.meta["solver"]["stage_evaluations"] == \
-            alone.meta["solver"]["stage_evaluations"] > 0
-    counts = [sol.meta["solver"]["stage_evaluations"] for sol in batch]
-    assert counts[0] != counts[1]
+        alone = splitpinn.solve("hh", "split-pinn", 5.0, parameters={"I": current},
+                                fixed_step=fixed_step)
+        for key in ("stage_evaluations", "max_residual"):
+            assert sol.meta["solver"][key] == alone.meta["solver"][key] > 0
+        assert sol.meta["solver"]["max_residual"] <= sol.meta["solver"]["tol"]
+    for key in ("stage_evaluations", "max_residual"):
+        assert batch[0].meta["solver"][key] != batch[1].meta["solver"][key]
 
 
 # -- output: t_eval, t0, dense output -----------------------------------------------------------

@@ -72,6 +72,8 @@ class CompositionStepper(Stepper):
         self.stages_per_step = sum(map(len, the_plan.branches)) * (1 if fixed else 2)
         #: Per neuron: the stages evaluated, trials, root finding and output included
         self.stage_evaluations = np.zeros(bound.batch or 1, dtype=np.int64)
+        #: Per neuron: the largest residual of a stage that met its tolerance
+        self.max_residual = np.zeros(bound.batch or 1)
         self.failure = ""
 
     def compose(self, rows, t, y, h, frozen):
@@ -97,6 +99,8 @@ class CompositionStepper(Stepper):
                     [self.memory[k][r] for r in rows]
                 stage = Stage(t + clock[k] * h, c * h, x, frozen, params, memory, stimulus)
                 values, good = self.solvers[sub.solver].advance(sub, stage)
+                if sub.solver == "pinn":
+                    self._worst(rows[good], self.trainer.last_residual[good])
                 if not good.all() and not self.failure:
                     self.failure = f"sub-problem {sub.name}: no stage met its tolerance"
                 x[:, sub.index] = values
@@ -130,9 +134,7 @@ class CompositionStepper(Stepper):
         """The compiled composed step's states and mask, with :meth:`compose`'s accounting
         (stage count, largest accepted residual, the first failure)."""
         self.stage_evaluations[rows] += len(self.plan.stages)
-        if ok.any():
-            self.trainer.max_residual = max(self.trainer.max_residual,
-                                            float(residual[ok].max()))
+        self._worst(rows[ok], residual[ok])
         if not ok.all() and not self.failure:
             k = failed_at[~ok].max()
             name = self.plan.subproblems[k].name if k >= 0 else "the composed step"
@@ -171,7 +173,7 @@ class CompositionStepper(Stepper):
             return None
         counts, worst = done
         self.stage_evaluations[rows] += counts[:, 2] * len(self.plan.stages)
-        self.trainer.max_residual = max(self.trainer.max_residual, float(worst.max()))
+        self._worst(rows, worst)
         return counts[:, 0], counts[:, 1]
 
     def partial(self, rows, t, y, s, frozen):
@@ -220,7 +222,7 @@ class CompositionStepper(Stepper):
         states, worst = self.compiled.march_fixed(row, t, y, stops, frozen[0], before, armed)
         tried = min(len(states) + 1, len(stops))  # the step that stopped the march, too
         self.stage_evaluations[row] += tried * sum(map(len, self.plan.branches))
-        self.trainer.max_residual = max(self.trainer.max_residual, worst)
+        self._worst(rows, np.array([worst]))
         return len(states), states, len(states)
 
     def _march_row(self, row, y, chunk, keep, state, before, frozen, armed):
@@ -245,8 +247,12 @@ class CompositionStepper(Stepper):
             None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit, y=y,
             index=self.memory.index)
         self.stage_evaluations[row] += len(marched.states) * sum(map(len, self.plan.branches))
-        self.trainer.max_residual = max(self.trainer.max_residual, marched.residual)
+        self._worst(np.array([row]), np.array([marched.residual]))
         return marched
+
+    def _worst(self, rows, residuals) -> None:
+        """Keep each neuron's largest accepted stage residual (``max_residual``)."""
+        np.maximum.at(self.max_residual, rows, residuals)
 
     def _memory_steps(self, rows, t, y, h, frozen):
         """:meth:`compose` by the kernel march: each row one step from its memory's last
@@ -301,7 +307,7 @@ class CompositionStepper(Stepper):
 
     def settings(self) -> dict:
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
-               **self.trainer.settings(), "max_residual": self.trainer.max_residual,
+               **self.trainer.settings(),
                "compiled": self.compiled is not None and self.compiled.jit
                or self.runs_graded and self.kernels.jit}
         if self.memory is not None:
@@ -435,4 +441,5 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
                             error_estimate="step doubling, extrapolated")
         return solutions(bound, grid, result, settings, _time.perf_counter() - start,
                          stepper.stages_per_step,
-                         per_row={"stage_evaluations": stepper.stage_evaluations})
+                         per_row={"stage_evaluations": stepper.stage_evaluations,
+                                  "max_residual": stepper.max_residual})

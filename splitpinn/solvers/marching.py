@@ -656,12 +656,12 @@ def _stage_failure(stepper: Stepper, t: float, h: float, adaptive: bool = False)
 def solutions(bound, grid, result, settings, wall, stages_per_step=None,
               per_row=None) -> list[Solution]:
     """One Solution per row of a march (``stages``: the stages of the accepted steps;
-    ``per_row``: more counters, one value per row)."""
+    ``per_row``: more settings, one value per row, numpy arrays)."""
     out = []
     for r in range(len(result.final)):
         row = {**settings, "steps_accepted": int(result.accepted[r]),
                "steps_rejected": int(result.rejected[r]),
-               **{name: int(values[r]) for name, values in (per_row or {}).items()}}
+               **{name: values[r].item() for name, values in (per_row or {}).items()}}
         if stages_per_step:
             row["stages"] = int(result.accepted[r]) * stages_per_step
         y = result.y[r] if result.y is not None else \

@@ -273,7 +273,7 @@ class LeastSquaresPINN:
         #: Whether the stage kernels run compiled (the stepper sets it: ``compiled=``)
         self.jit = True
         self._kernel = None
-        self.max_residual = 0.0
+        #: Per row of the last stage: its residual (inf where the fit failed)
         self.last_residual = np.zeros(1)
 
     def settings(self) -> dict:
@@ -434,8 +434,6 @@ class LeastSquaresPINN:
         residual = np.where(np.isfinite(residual), residual, np.inf)
         self.last_residual = residual
         ok = residual <= (self.fractional_tol if sub.fractional else self.tol)
-        if ok.any():
-            self.max_residual = max(self.max_residual, float(residual[ok].max()))
         values = values.T
         return values, ok & np.all(np.isfinite(values), axis=1)
 
@@ -533,7 +531,7 @@ class AdamLBFGSPINN:
         self.tau = collocation_points(points)
         self.n_fit = points
         self._nets: dict = {}
-        self.max_residual = 0.0
+        #: Per row of the last stage: its residual (inf where the fit failed)
         self.last_residual = np.zeros(1)
 
     def settings(self) -> dict:
@@ -645,7 +643,4 @@ class AdamLBFGSPINN:
         with torch.no_grad():
             values = (u0 + net(torch.ones(rows, 1, 1, dtype=torch.float64)))[:, 0].numpy()
         self.last_residual = residual_rows
-        ok = residual_rows <= self.tol
-        if ok.any():
-            self.max_residual = max(self.max_residual, float(residual_rows[ok].max()))
-        return values, ok
+        return values, residual_rows <= self.tol
