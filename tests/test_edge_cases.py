@@ -195,3 +195,23 @@ def test_python_bad_input_is_a_model_error(case):
 def test_a_sampled_stimulus_of_non_numbers_is_a_model_error(times, values, message):
     with pytest.raises(ModelError, match=message):
         splitpinn.stimulus.sampled(times, values)
+
+
+def test_values_a_batch_makes_impossible_are_model_errors():
+    """Checked when binding (numeric/bound.py), per neuron of a batch: an initial value or a
+    right-hand side that is not finite, an order outside (0, 1]."""
+    log = splitpinn.Model.from_equations("dV/dt = -V/tau : 1\ntau : ms", name="log",
+                                         parameters={"tau": 3.0},
+                                         initial={"V": "log(tau/ms - 1)"})
+    pole = splitpinn.Model.from_equations("dV/dt = -V/tau + 1/(V - a)/ms : 1\ntau : ms\na : 1",
+                                          name="pole", parameters={"tau": 1.0, "a": 2.0},
+                                          initial={"V": 1.0})
+    order = splitpinn.Model.from_equations("D^(a) V = -V/ms : 1\na : 1", name="order",
+                                           parameters={"a": 0.5})
+    for model, kwargs, message in [
+        (log, {"parameters": {"tau": [3.0, 1.0]}}, "log: the initial value of V is not finite"),
+        (pole, {"initial": {"V": [1.0, 2.0]}}, r"pole: the equation of V \(.*\) is not finite"),
+        (order, {"parameters": {"a": [1.5, 1.5]}}, r"order of V must lie in \(0, 1\], got 1.5"),
+    ]:
+        with pytest.raises(ModelError, match=message):
+            splitpinn.solve(model, "reference", 1.0, **kwargs)
