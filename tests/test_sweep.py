@@ -260,3 +260,26 @@ def test_unreachable_scheduler_is_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no Dask scheduler answers" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda out: (out / "sweep.json").unlink(), "holds sweep parts but no sweep.json"),
+    # before: internal error (exit 3), json's JSONDecodeError
+    (lambda out: (out / "sweep.json").write_text("{not json"),
+     "sweep.json is not a sweep's manifest"),
+    (lambda out: (out / "sweep.json").write_text("[]"), "sweep.json is not a sweep's manifest"),
+    (lambda out: next((out / "parts").glob("points-*.json")).write_text("[{}]"),
+     "is not a part of this sweep"),
+    (lambda out: next((out / "parts").glob("points-*.json")).write_text("garbage"),
+     "is not a part of this sweep"),
+])
+def test_resume_of_a_damaged_folder_is_one_line(damage, message, tmp_path, capsys):
+    out = tmp_path / "s"
+    argv = ["sweep", "lif", "--method", "reference", "--t-end", "10", "--vary", "I=1,2",
+            "--jobs", "1", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    damage(out)
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("splitpinn: error: ") and message in err[0], err
