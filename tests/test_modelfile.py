@@ -216,3 +216,17 @@ def test_unit_of_a_constant_stimulus_is_inferred_from_the_equations():
     text = show(model, "toml")
     assert "I_ext : pA" in text and "stimulus = 300.0" in text
     _same_solution(model, loads(text))
+
+
+def test_forms_that_hold_one_event_refuse_a_model_with_two():
+    V, W = sp.symbols("V W", real=True)
+    two = Model(name="two", states=[splitpinn.State("V", 0.0), splitpinn.State("W", 0.0)],
+                equations={"V": sp.Integer(1), "W": sp.Integer(2)}, parameters={},
+                events=[splitpinn.Event(V - 1 >= 0, {"V": 0.0}),
+                        splitpinn.Event(W - 1 >= 0, {"W": 0.0})])
+    assert "W" in show(two, "text") and show(two, "latex")
+    with pytest.raises(ModelError, match="two: the text form holds one event, the model has 2"):
+        show(two, "toml")
+    with pytest.raises(ModelError, match="Brian2 NeuronGroup has one threshold and reset, the "
+                                         "model has 2 events"):
+        show(two, "brian2")
