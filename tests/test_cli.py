@@ -49,6 +49,19 @@ BAD_INPUT = {
     "tau = 0": SOLVE + ["--set", "tau=0"],
     "output grid too large": ["solve", "hh", "--method", "reference", "--t-end", "1e6",
                               "--dt", "1e-9"],
+    "dt longer than the run": SOLVE + ["--dt", "20"],
+    "history on an integer-order model": SOLVE + ["--history", "fast"],
+    "estimate-error on an integer-order model": SOLVE + ["--estimate-error"],
+    "fractional integrator on an integer-order model": SOLVE + ["--integrator", "l1"],
+    "unknown scheme": ["solve", "lif", "--method", "split-pinn", "--t-end", "1", "--scheme",
+                       "zzz"],
+    "max-steps 0": SOLVE + ["--max-steps", "0"],
+    "iterations not a number": ["solve", "fhn", "--method", "vanilla-pinn", "--t-end", "1",
+                                "--iterations", "x"],
+    "negative seed": ["solve", "lif", "--method", "split-pinn", "--t-end", "1",
+                      "--seed", "-3"],  # before: exit 3, numpy's ValueError
+    "no command": [],
+    "unknown command": ["zzz"],
 }
 
 
@@ -86,6 +99,37 @@ def test_missing_output_directory(option, tmp_path, capsys):
     assert_clean_failure(status, captured.err)
     assert "missing" in captured.err
     assert not target.exists() and not target.parent.exists()
+
+
+@pytest.mark.parametrize("option, name, expected", [
+    ("--out", ".", "is a directory"), ("--plot", ".", "is a directory"),
+    ("--out", "x.txt", "the file name must end in .npz or .csv"),
+    ("--stimulus", "empty.csv", "the first line must be 't_ms,value', got ''"),
+    ("--stimulus", "latin.csv", "is not UTF-8 text"),
+    ("--stimulus", "nan.csv", "line 2: expected two finite numbers, got '0,nan'"),
+    ("--stimulus", "absent.csv", "No such file or directory"),
+    ("--stimulus", ".", "Is a directory"),
+])
+def test_bad_paths_and_stimulus_files(option, name, expected, tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "latin.csv").write_bytes(b"t_ms,value\n0,\xb5\n")
+    (tmp_path / "nan.csv").write_text("t_ms,value\n0,nan\n1,2\n")
+    before = sorted(tmp_path.iterdir())
+    out = ["--out", str(tmp_path / "x.npz")] if option != "--out" else []
+    status = main(SOLVE + out + [option, str(tmp_path / name)])
+    captured = capsys.readouterr()
+    assert_clean_failure(status, captured.err)
+    assert expected in captured.err
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_python_m_splitpinn_runs_the_command_line(tmp_path):
+    """``python -m splitpinn`` (before: 'No module named splitpinn.__main__')."""
+    proc = subprocess.run([sys.executable, "-m", "splitpinn", "solve", "nosuch", "--method",
+                           "reference", "--t-end", "10"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert_clean_failure(proc.returncode, proc.stderr)
+    assert "unknown model 'nosuch'" in proc.stderr
 
 
 def test_bad_input_names_the_culprit(capsys):

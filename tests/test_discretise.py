@@ -223,6 +223,13 @@ def test_constant_stimulus_and_spike_detector():
     (dict(model="ilif", dt=1.0, parameters={"tau": [[1.0]]}), "1-D array"),
     (dict(model="lif", dt=1.0, parameters={"t_ref": [0.0, 1.0]}), "refractory"),
     (dict(model="frac-lif", dt=1.0), "integer-order"),
+    (dict(model="ilif", dt="x"), "dt must be"),
+    (dict(model="ilif", dt=1.0, scheme="zzz"), "unknown scheme"),
+    (dict(model="ilif", dt=1.0, parameters={"tau": "x"}), "parameter tau: 'x' is not a number"),
+    (dict(model="ilif", dt=1.0, parameters={"Q": 1.0}), "unknown parameter 'Q'"),
+    (dict(model=splitpinn.Model.from_equations("dV/dt = (sin(t/ms) - V)/ms : 1", name="m",
+                                               threshold="V > 1", reset="V = 0"), dt=0.1),
+     "depend on the time t explicitly"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ModelError, match=message):
@@ -240,6 +247,15 @@ def test_bad_steps():
         step_map.step({"U": np.zeros(4)}, {"I": np.ones(4)})
     with pytest.raises(ModelError, match="positive integer"):
         step_map.initial(0)
+    with pytest.raises(ModelError, match="give the stimulus once"):
+        step_map.step(state, {"I": np.ones(4), "I_ext": np.ones(4)})
+    with pytest.raises(ModelError, match="every state must be a 1-D array of the same length"):
+        step_map.step({**state, "U": np.zeros((4, 2))}, {"I": np.ones(4)})
+    # before: numpy's ValueError (could not convert string to float)
+    with pytest.raises(ModelError, match="state U: 'a' is not a number"):
+        step_map.step({**state, "U": "a"}, {"I": np.ones(4)})
+    with pytest.raises(ModelError, match="input I: 'a' is not a number"):
+        step_map.step(state, {"I": "a"})
     per_neuron = discretise("ilif", 1.0, parameters={"tau": [2.0, 3.0]})
     with pytest.raises(ModelError, match="for 2 neurons"):
         per_neuron.initial(4)

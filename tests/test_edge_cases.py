@@ -135,3 +135,83 @@ def test_overflow_on_the_single_neuron_path_is_a_solver_matter(method, name, par
         assert "t = " in str(exc)
     else:
         assert np.all(np.isfinite(solution.y))
+
+
+_PAIR = {"I": [1.0, 2.0]}  # a batch of two neurons, for the coupling cases
+#: Python bad input -> the ModelError message (a pattern); each named in the tracker of
+#: uncovered error lines.  Marked "was:" where it escaped as another exception before.
+API_BAD_INPUT = {
+    "t_end a string": (dict(t_end="10"), r"t_end must be a finite number \(ms\), got '10'"),
+    "t_end before t0": (dict(t_end=5.0, t0=6.0), "t_end must be later than t0 = 6 ms"),
+    "dt longer than the run": (dict(t_end=5.0, dt=10.0), "longer than the interval"),
+    "t_eval of strings": (dict(t_eval=["a", "b"]), "t_eval must be a 1-D array of times"),
+    "t_eval decreasing": (dict(t_eval=[0, 2, 1]), "strictly increasing"),
+    "t_eval past t_end": (dict(t_eval=[0, 6]), r"inside \[t0, t_end\] = \[0, 5\] ms"),
+    "parameter of strings": (dict(parameters={"I": ["a", "b"]}), "holds a value that is not"),
+    "2-D parameter": (dict(parameters={"I": np.ones((2, 2))}), r"1-D and non-empty.*\(2, 2\)"),
+    "NaN in a batch": (dict(parameters={"I": [1.0, np.nan]}), "every value must be a finite"),
+    "batch lengths differ": (dict(parameters={"I": [1.0, 2.0], "tau": [1.0, 2.0, 3.0]}),
+                             r"different lengths: tau \(3\), I \(2\)"),
+    "order differs in a batch": (dict(model="frac-lif", parameters={"alpha": [0.5, 0.6]}),
+                                 "order of V differs between the neurons"),
+    "coupling not a mapping": (dict(parameters=_PAIR, coupling=[[0, 1], [1, 0]]),
+                               "coupling must be a mapping"),
+    "coupling weight NaN": (dict(parameters=_PAIR, coupling={"weights": [[0, np.nan], [1, 0]],
+                                                             "target": "V"}), "finite numbers"),
+    # was: ValueError: could not convert string to float
+    "coupling weight text": (dict(parameters=_PAIR, coupling={"weights": [["a", 1], [1, 0]],
+                                                              "target": "V"}),
+                             "coupling weights must be a 2 x 2 matrix of numbers"),
+    # was: TypeError: Cannot convert expression to float
+    "stimulus calls an unknown function": (dict(stimulus="foo(t)"),
+                                           "unknown function foo in the stimulus"),
+    # was: SympifyError
+    "stimulus not an expression": (dict(stimulus=object()), "stimulus: <object object"),
+    # was: ValueError / TypeError from numpy's SeedSequence
+    "seed negative": (dict(method="split-pinn", seed=-1), "seed must be an integer >= 0"),
+    "seed a float": (dict(method="split-pinn", seed=1.5), "seed must be an integer >= 0"),
+    # was: accepted, or numpy's UFuncTypeError
+    "rtol negative": (dict(method="split-pinn", rtol=-1.0), "rtol must be a finite number > 0"),
+    "atol a string": (dict(atol="x"), "atol must be a finite number > 0"),
+    "max_steps 0": (dict(max_steps=0), "max_steps must be an integer >= 1"),
+    "max_steps a string": (dict(max_steps="x"), "max_steps must be an integer >= 1"),
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("case", list(API_BAD_INPUT))
+def test_python_bad_input_is_a_model_error(case):
+    kwargs, message = API_BAD_INPUT[case]
+    kwargs = {"model": "lif", "method": "reference", "t_end": 5.0, **kwargs}
+    with pytest.raises(ModelError, match=message) as info:
+        splitpinn.solve(**kwargs)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("times, values, message", [
+    (["a", "b"], [1.0, 2.0], "times and values must be numbers"),  # was: ValueError
+    ([0.0, 1.0], [1.0, None], "times and values must be finite"),
+])
+def test_a_sampled_stimulus_of_non_numbers_is_a_model_error(times, values, message):
+    with pytest.raises(ModelError, match=message):
+        splitpinn.stimulus.sampled(times, values)
+
+
+def test_values_a_batch_makes_impossible_are_model_errors():
+    """Checked when binding (numeric/bound.py), per neuron of a batch: an initial value or a
+    right-hand side that is not finite, an order outside (0, 1]."""
+    log = splitpinn.Model.from_equations("dV/dt = -V/tau : 1\ntau : ms", name="log",
+                                         parameters={"tau": 3.0},
+                                         initial={"V": "log(tau/ms - 1)"})
+    pole = splitpinn.Model.from_equations("dV/dt = -V/tau + 1/(V - a)/ms : 1\ntau : ms\na : 1",
+                                          name="pole", parameters={"tau": 1.0, "a": 2.0},
+                                          initial={"V": 1.0})
+    order = splitpinn.Model.from_equations("D^(a) V = -V/ms : 1\na : 1", name="order",
+                                           parameters={"a": 0.5})
+    for model, kwargs, message in [
+        (log, {"parameters": {"tau": [3.0, 1.0]}}, "log: the initial value of V is not finite"),
+        (pole, {"initial": {"V": [1.0, 2.0]}}, r"pole: the equation of V \(.*\) is not finite"),
+        (order, {"parameters": {"a": [1.5, 1.5]}}, r"order of V must lie in \(0, 1\], got 1.5"),
+    ]:
+        with pytest.raises(ModelError, match=message):
+            splitpinn.solve(model, "reference", 1.0, **kwargs)

@@ -217,9 +217,12 @@ def test_cli_bad_input_one_line_exit_2_no_file(tmp_path, capsys):
     pd.DataFrame({"t_ms": [0.0, 0.5, 1.0], "V": [-65.0, -60.0, -64.0]}).to_csv(good, index=False)
     files = {"nocol.csv": "t_ms,U\n0,1\n1,2\n", "backwards.csv": "t_ms,V\n0,1\n2,2\n1,3\n",
              "nan.csv": "t_ms,V\n0,1\nnan,2\n", "text.csv": "t_ms,V\n0,1\n1,x\n",
-             "spikes.csv": "spike_time_ms\n5\n10\n"}
+             "spikes.csv": "spike_time_ms\n5\n10\n", "flat.csv": "t_ms,V\n0,-65\n1,-65\n",
+             "one.csv": "t_ms,V\n0,-65\n", "empty.csv": ""}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
+    (tmp_path / "latin.csv").write_bytes("t_ms,V\n0,-65 \xb5V\n".encode("latin-1"))
+    (tmp_path / "afile").write_text("not a folder")
     out = tmp_path / "out"
     base = ["fit", "hh", "--out", str(out), "--quiet"]
     cases = [["--data", str(tmp_path / "nocol.csv"), "--free", "g_Na=50:150"],
@@ -240,7 +243,21 @@ def test_cli_bad_input_one_line_exit_2_no_file(tmp_path, capsys):
              ["--data", str(tmp_path / "spikes.csv"), "--target", "spikes",
               "--free", "g_Na=50:150"],
              ["--data", str(good), "--target", "spikes", "--t-end", "20",
-              "--free", "g_Na=50:150"]]
+              "--free", "g_Na=50:150"],
+             *[["--data", str(tmp_path / f), "--free", "g_Na=50:150"]
+               for f in ("flat.csv", "one.csv", "empty.csv", "latin.csv", ".")],
+             ["--data", str(good), "--free", "g_Na=50:150", "--t-end", "0.5"],  # before 1 ms
+             ["--data", str(good), "--free", "g_Na=50:150", "--t0", "0.3"],  # after 0 ms
+             ["--data", str(good), "--free", "g_Na=50:150", "--t0", "nan"],
+             ["--data", str(good), "--free", "g_Na=50:150", "--seed", "-1"],
+             ["--data", str(good), "--free", "g_Na=5:5"],
+             ["--data", str(good), "--free", "g_Na=1:2:3"],
+             ["--data", str(good), "--free", "g_Na=50:150", "--free", "g_Na=60:70"],
+             # before: silently ignored on a trace target
+             ["--data", str(good), "--free", "g_Na=50:150", "--metric", "gamma"],
+             ["--data", str(good), "--free", "g_Na=50:150", "--window", "3"],
+             ["--data", str(good), "--free", "g_Na=50:150", "--out", str(tmp_path / "afile")],
+             ["--data", str(good), "--free", "g_Na=50:150", "--out", str(out / "deeper")]]
     for extra in cases:
         assert main([*base, *extra]) == 2, extra
         err = capsys.readouterr().err.strip().splitlines()
@@ -260,3 +277,21 @@ def test_python_bad_input_raises_model_error():
         splitpinn.fit("hh", [5.0, 6.0], {"g_K": (1, 2)}, target="spikes")
     with pytest.raises(ModelError, match="no spikes"):
         splitpinn.fit("hh", [], {"g_K": (1, 2)}, target="spikes", t_end=10.0)
+    trace = {"t_ms": [0.0, 1.0], "V": [-65.0, -60.0]}
+    for data, kwargs, message in [
+        (trace, {"free": {}}, "at least one free parameter"),
+        (trace, {"target": "voltage"}, "unknown target 'voltage'"),
+        (5, {}, "expected a CSV file, a DataFrame or a mapping"),
+        ({"t_ms": [0, 1], "V": ["a", "b"]}, {}, "column 'V' is not numeric"),
+        ({"t_ms": [0, 1], "Q": [0, 1]}, {"state": "Q"}, "hh has no state 'Q'"),
+        ([1.0, 2.0], {"target": "spikes", "t_end": 5.0, "metric": "zz"}, "unknown spike metric"),
+        ([1.0, 2.0], {"target": "spikes", "t_end": 5.0, "window": -1}, "window must be a number"),
+        (trace, {"seed": -1}, "seed must be an integer >= 0"),
+        (trace, {"tol": float("nan")}, "tol must be a finite number >= 0"),
+        # before: scipy's RuntimeError from the first generation
+        ({"t_ms": [0.0, 1.0, 2.0], "V": [-65.0, -60.0]}, {}, "different lengths"),
+        # before: silently ignored
+        (trace, {"metric": "gamma"}, "apply to a spike target"),
+    ]:
+        with pytest.raises(ModelError, match=message):
+            splitpinn.fit("hh", data, **{"free": {"g_K": (1, 2)}, **kwargs})

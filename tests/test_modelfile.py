@@ -167,6 +167,15 @@ def test_latex_parses_back():
     ('equations = "dV/dt = 1/ms : 1"\nthreshold = "V > 1"\nreset = "W = 0"',
      "f.toml: reset, column 1: reset of unknown variable 'W'"),
     ('equations = "dV/dt = 1/ms : 1"\ncolour = "red"', "unknown key(s) colour"),
+    ('name = "x"', "f.toml: 'equations' (a string) is required"),
+    ("equations = 5", "f.toml: 'equations' (a string) is required"),
+    ('equations = "dV/dt = 1/ms : 1"\nparameters = 3', "f.toml: 'parameters' must be a table"),
+    ('equations = "dV/dt = 1/ms : 1"\nthreshold = 5', "f.toml: 'threshold' must be a string"),
+    ('equations = "dV/dt = 1/ms : 1"\npresets = {a = 3}', "f.toml: preset 'a' must be a table"),
+    ('equations = "dV/dt = 1/ms : 1"\ndefault_dt = "x"',
+     "f.toml: 'default_dt' must be a number (ms)"),
+    ('equations = "dV/dt = -V/tau : 1\\ntau : ms"\nparameters = {tau = "10*mV"}',
+     "f.toml: parameter tau, column 1: inconsistent units: the expression is in mV, expected ms"),
 ])
 def test_malformed_files_name_the_place(text, expected, tmp_path, capsys):
     with pytest.raises(ModelError, match=None) as info:
@@ -177,6 +186,20 @@ def test_malformed_files_name_the_place(text, expected, tmp_path, capsys):
     assert main(["show", str(path)]) == 2
     err = capsys.readouterr().err
     assert expected.replace("f.toml", str(path)) in err and err.count("\n") == 1
+
+
+def test_a_model_file_that_is_not_utf8_is_bad_input(tmp_path, capsys):
+    """Before: exit 3, 'internal error: UnicodeDecodeError'."""
+    path = tmp_path / "latin.toml"
+    path.write_bytes('equations = "dV/dt = 1/ms : 1"  # Répertoire\n'.encode("latin-1"))
+    with pytest.raises(ModelError, match="not UTF-8 text"):
+        load(path)
+    out = tmp_path / "x.npz"
+    assert main(["solve", str(path), "--method", "reference", "--t-end", "1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: not UTF-8 text" in err and "save the file as" in err
+    assert not out.exists()
 
 
 def test_show_text_and_unknown_format(capsys):
@@ -193,3 +216,17 @@ def test_unit_of_a_constant_stimulus_is_inferred_from_the_equations():
     text = show(model, "toml")
     assert "I_ext : pA" in text and "stimulus = 300.0" in text
     _same_solution(model, loads(text))
+
+
+def test_forms_that_hold_one_event_refuse_a_model_with_two():
+    V, W = sp.symbols("V W", real=True)
+    two = Model(name="two", states=[splitpinn.State("V", 0.0), splitpinn.State("W", 0.0)],
+                equations={"V": sp.Integer(1), "W": sp.Integer(2)}, parameters={},
+                events=[splitpinn.Event(V - 1 >= 0, {"V": 0.0}),
+                        splitpinn.Event(W - 1 >= 0, {"W": 0.0})])
+    assert "W" in show(two, "text") and show(two, "latex")
+    with pytest.raises(ModelError, match="two: the text form holds one event, the model has 2"):
+        show(two, "toml")
+    with pytest.raises(ModelError, match="Brian2 NeuronGroup has one threshold and reset, the "
+                                         "model has 2 events"):
+        show(two, "brian2")

@@ -175,3 +175,51 @@ def test_a_bad_attribute_is_reported_at_its_place_in_the_users_file(cell, expect
     err = capsys.readouterr().err
     assert f"{path}: {expected}" in err, err
     assert err.count("\n") == 1 and "Traceback" not in err and not out.exists()
+
+
+_IAF = _LONE["iafCell"]
+_PULSE = '<pulseGenerator id="drive" delay="{delay}" duration="200ms" amplitude="{amplitude}"/>'
+_NET = ('<network id="net"><population id="pop" component="iaf" size="1"/>'
+        '<explicitInput target="pop[0]" input="{input}"/></network>')
+
+
+def _document(*elements: str) -> str:
+    return ('<neuroml xmlns="http://www.neuroml.org/schema/neuroml2" id="x">\n'
+            + "".join(f"    {e}\n" for e in elements) + "</neuroml>\n")
+
+
+def _driven(delay="20ms", amplitude="1nA", input="drive") -> str:
+    return _document(_IAF, _PULSE.format(delay=delay, amplitude=amplitude),
+                     _NET.format(input=input))
+
+
+@pytest.mark.parametrize("text, expected", [
+    (_document(), "expected one cell of a supported type (iafCell, "),
+    (_document(_IAF, _IAF.replace('id="iaf"', 'id="iaf2"')), "found 2"),
+    (_driven(input="nosuch"), "line 4, column 70: input 'nosuch' is not a pulseGenerator"),
+    (_driven(delay="20xs"), "line 3, column 32: <pulseGenerator id='drive'> delay: '20xs' is "
+                            "not a time"),
+    (_driven(delay="20mV"), "delay: '20mV' is not a time"),
+    (_driven(amplitude="abc"), "amplitude: 'abc' is not a NeuroML quantity"),
+    (_driven().replace(' amplitude="1nA"', ""), "<pulseGenerator id='drive'> has no attribute "
+                                                "'amplitude'"),
+    (_driven().replace("</network>", '<projection id="p" presynapticPopulation="pop" '
+                                     'postsynapticPopulation="pop" synapse="s"/></network>'),
+     "unsupported NeuroML element <projection> in network 'net'"),
+    ("", "malformed XML: line 1, column 1: Document is empty"),
+    ("<root/>\n", "malformed XML: "),
+    # before: the message was the repr of a tuple holding an OSError
+    (_document("<!-- \xe9 -->", _IAF).encode("latin-1"),
+     "malformed XML: Not a valid NeuroML 2 doc"),
+])
+def test_bad_documents_are_one_line_errors_without_output(text, expected, tmp_path, capsys):
+    path, out = tmp_path / "cell.nml", tmp_path / "out.npz"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ModelError) as info:
+        load(path)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+    assert main(["solve", str(path), "--method", "reference", "--t-end", "5",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: " in err and expected in err, err
+    assert err.count("\n") == 1 and "OSError(" not in err and not out.exists()

@@ -91,6 +91,16 @@ def test_bad_input_raises_before_any_file(tmp_path):
         with pytest.raises(ModelError):
             sweep("lif", method="reference", t_end=10.0, out=out, **kwargs)
     assert not out.exists()
+    for vary, kwargs, message in [({}, {}, "at least one varied parameter"),
+                                  ({"I": []}, {}, "non-empty 1-D list of finite numbers"),
+                                  ({"I": [[1.0, 2.0]]}, {}, "non-empty 1-D list"),
+                                  ({"I": [np.nan]}, {}, "non-empty 1-D list"),
+                                  ("I", {}, "--vary expects PARAM=START:STOP:N"),
+                                  ({"I": [1.0]}, {"resume": True}, "resume needs the folder"),
+                                  ({"I": [1.0]}, {"chunk_size": 0}, "chunk size must be"),
+                                  ({"I": [1.0]}, {"jobs": "2"}, "jobs must be an integer")]:
+        with pytest.raises(ModelError, match=message):
+            sweep("lif", vary, "reference", 5.0, **kwargs)
 
 
 def test_existing_sweep_needs_resume_with_the_same_settings(tmp_path):
@@ -208,17 +218,30 @@ def test_cli_bad_input_one_line_no_files(tmp_path, capsys):
     out = tmp_path / "s"
     cases = [["--vary", "I=1:2:x"], ["--vary", "Q=1,2"], ["--vary", "I=1,2", "--set", "I=3"],
              ["--vary", "I=1,2", "--jobs", "0"],
-             ["--vary", "I=1,2", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"]]
+             ["--vary", "I=1,2", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"],
+             ["--vary", "I="], ["--vary", "I=1,nan"], ["--vary", "I=1:2:0"], ["--vary", "I"],
+             ["--vary", "I=1:2"], ["--vary", "I=1,2", "--vary", "I=3"],
+             ["--vary", "I=1,2", "--chunk-size", "0"]]
     base = ["sweep", "lif", "--method", "reference", "--t-end", "10", "--out", str(out)]
-    for extra in cases:
-        assert main([*base, *extra]) == 2
+    (tmp_path / "afile").write_text("not a folder")
+    others = [["sweep", "lif", "--method", "reference", "--t-end", "10", "--vary", "I=1,2",
+               "--out", str(tmp_path / where)] for where in ("afile", "missing/s")]
+    others += [[command, "lif", "--methods", methods, "--t-end", "10", "--out", str(out)]
+               for command, methods in [("compare", "reference"),
+                                        ("compare", "reference[x=1],split-pinn"),
+                                        ("compare", "reference[integrator,split-pinn"),
+                                        ("compare", "reference[dt=x],split-pinn")]]
+    others += [["compare", "lif", "--methods", "reference,split-pinn", "--t-end", "10",
+                "--out", str(tmp_path / where)] for where in ("afile", "missing/s")]
+    others += [["latency", "lif", "--vary", "I=1,2", "--t-end", "10", "--out", str(out), *extra]
+               for extra in (["--t-on", "20"], ["--t-on", "nan"], ["--t-on", "-5"],
+                             ["--theta", "0"])]
+    others.append(["fi-curve", "lif", "--vary", "tau=1,2", "--t-end", "10", "--out", str(out)])
+    for argv in [[*base, *extra] for extra in cases] + others:
+        assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("splitpinn: error: "), err
-    assert main(["fi-curve", "lif", "--vary", "tau=1,2", "--t-end", "10", "--out",
-                 str(out)]) == 2
-    assert main(["latency", "lif", "--vary", "I=1,2", "--t-on", "20", "--t-end", "10",
-                 "--out", str(out)]) == 2
-    assert not out.exists()
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
 def test_progress_bar_counts_points(capsys, monkeypatch):
@@ -237,3 +260,26 @@ def test_unreachable_scheduler_is_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no Dask scheduler answers" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda out: (out / "sweep.json").unlink(), "holds sweep parts but no sweep.json"),
+    # before: internal error (exit 3), json's JSONDecodeError
+    (lambda out: (out / "sweep.json").write_text("{not json"),
+     "sweep.json is not a sweep's manifest"),
+    (lambda out: (out / "sweep.json").write_text("[]"), "sweep.json is not a sweep's manifest"),
+    (lambda out: next((out / "parts").glob("points-*.json")).write_text("[{}]"),
+     "is not a part of this sweep"),
+    (lambda out: next((out / "parts").glob("points-*.json")).write_text("garbage"),
+     "is not a part of this sweep"),
+])
+def test_resume_of_a_damaged_folder_is_one_line(damage, message, tmp_path, capsys):
+    out = tmp_path / "s"
+    argv = ["sweep", "lif", "--method", "reference", "--t-end", "10", "--vary", "I=1,2",
+            "--jobs", "1", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    damage(out)
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("splitpinn: error: ") and message in err[0], err

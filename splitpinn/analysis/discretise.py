@@ -176,7 +176,8 @@ class DiscreteMap:
         if len(inputs) > 1:
             raise ModelError(f"give the stimulus once, as one of {sorted(self._input_names)}")
         if inputs:
-            value = np.asarray(next(iter(inputs.values())), dtype=float)
+            (name, given), = inputs.items()
+            value = _floats(given, f"input {name}")
         elif self._default_input is not None:
             value = np.asarray(self._default_input, dtype=float)
         else:
@@ -194,7 +195,7 @@ class DiscreteMap:
         the neurons that spiked during it."""
         if sorted(state) != sorted(self.names):
             raise ModelError(f"state must hold exactly {', '.join(self.names)}")
-        y = [np.atleast_1d(np.asarray(state[n], dtype=float)) for n in self.names]
+        y = [np.atleast_1d(_floats(state[n], f"state {n}")) for n in self.names]
         batch = len(y[0])
         if any(v.shape != (batch,) for v in y):
             raise ModelError("every state must be a 1-D array of the same length")
@@ -216,6 +217,14 @@ class DiscreteMap:
             i, threshold = self._detector
             spiked |= (before < threshold) & (y[i] >= threshold)
         return dict(zip(self.names, y, strict=True)), spiked
+
+
+def _floats(value, what: str) -> np.ndarray:
+    """``value`` as a float array; ModelError naming ``what`` when it holds no numbers."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ModelError(f"{what}: {value!r} is not a number or an array of numbers") from None
 
 
 def _column(value, name: str) -> np.ndarray:

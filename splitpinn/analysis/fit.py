@@ -164,6 +164,9 @@ def read_data(data, target: str = "trace", state: str | None = None,
     if state not in columns:
         raise ModelError(f"{source}: no column {state!r} (columns: {', '.join(columns)})")
     times, values = columns["t_ms"], columns[state]
+    if times.shape != values.shape:
+        raise ModelError(f"{source}: columns t_ms and {state} have different lengths "
+                         f"({times.size} and {values.size})")
     _check_times(times, source, "t_ms")
     if times.size < 2:
         raise ModelError(f"{source}: a trace needs at least two samples")
@@ -570,6 +573,9 @@ def _problem(resolved, model, data: Data, free, method, t_end, t0, dt, parameter
             raise ModelError(f"{name} is both free and set")
     registry.get("method", method).check_options(options)
     if data.target == "trace":
+        if metric is not None or window is not None:
+            raise ModelError("metric and window apply to a spike target (--target spikes); a "
+                             "trace is scored by its normalised mean squared error")
         if data.state not in resolved.state_names:
             raise ModelError(f"{resolved.name} has no state {data.state!r} (states: "
                              f"{', '.join(resolved.state_names)})")

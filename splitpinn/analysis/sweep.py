@@ -232,7 +232,14 @@ class _Store:
             if not existing.exists():
                 raise ModelError(f"{str(out)!r} holds sweep parts but no {MANIFEST}; "
                                  "cannot resume it")
-            old = json.loads(existing.read_text())
+            try:
+                old = json.loads(existing.read_text())
+            except ValueError as exc:  # JSON's and UTF-8's decoding errors
+                old = exc
+            if not isinstance(old, dict):
+                detail = f" ({old})" if isinstance(old, ValueError) else ""
+                raise ModelError(f"--resume: {existing} is not a sweep's manifest{detail}; "
+                                 "choose another --out")
             if old != manifest:
                 changed = sorted(k for k in {*old, *manifest} if old.get(k) != manifest.get(k))
                 raise ModelError(f"--resume: the sweep in {str(out)!r} was made with other "
@@ -245,12 +252,22 @@ class _Store:
             path.unlink(missing_ok=True)  # temporary files of a killed write
         self.done: dict[int, PointResult] = {}
         for path in sorted(self.parts.glob("points-*.json")):
-            for record in json.loads(path.read_text()):
-                k = record["point"]
-                if record["values"] != points[k]:
-                    raise ModelError(f"--resume: {path} does not match the grid at point {k}")
-                self.done.setdefault(k, PointResult(np.array(record["spike_times"], dtype=float),
-                                                    record["wall_time_s"], record["status"]))
+            try:
+                records = json.loads(path.read_text())
+                for record in records:
+                    k = record["point"]
+                    if record["values"] != points[k]:
+                        raise ModelError(f"--resume: {path} does not match the grid at point "
+                                         f"{k}")
+                    self.done.setdefault(k, PointResult(
+                        np.array(record["spike_times"], dtype=float), record["wall_time_s"],
+                        record["status"]))
+            except ModelError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError) as exc:  # not our JSON
+                raise ModelError(f"--resume: {path} is not a part of this sweep "
+                                 f"({type(exc).__name__}: {exc}); delete it to compute its "
+                                 "points again") from None
 
     def add(self, numbers: list[int], results: list[PointResult]) -> None:
         records = [{"point": k, "values": self.points[k], "spike_times": r.spike_times.tolist(),

@@ -230,10 +230,19 @@ class _Reader:
             raise self.fail(n, f"undefined symbol {n.id!r}")
         return sp.Integer(1), u
 
+    def _number(self, e, n):
+        """``e``, refused where it is a truth value (True, False, a comparison) used as a
+        number, which sympy cannot do arithmetic with."""
+        if isinstance(e, sp.logic.boolalg.BooleanAtom | sp.logic.boolalg.BooleanFunction
+                      | sp.core.relational.Relational):
+            raise self.fail(n, "a truth value (a comparison, True or False) is not a number "
+                               "here: write int(...) for 1 where it holds and 0 elsewhere")
+        return e
+
     def _UnaryOp(self, n):
         e, u = self.node(n.operand)
         if isinstance(n.op, ast.USub):
-            return -e, u
+            return -self._number(e, n.operand), u
         if isinstance(n.op, ast.UAdd):
             return e, u
         if isinstance(n.op, ast.Not):
@@ -243,6 +252,8 @@ class _Reader:
     def _BinOp(self, n):
         (a, ua), (b, ub) = self.node(n.left), self.node(n.right)
         op = type(n.op)
+        if op not in (ast.BitXor, ast.BitAnd, ast.BitOr):
+            a, b = self._number(a, n.left), self._number(b, n.right)
         if op in (ast.Add, ast.Sub, ast.Mod):
             symbol = {ast.Add: "+", ast.Sub: "-", ast.Mod: "%"}[op]
             (a, b), u = self.same([(a, ua), (b, ub)], [n.left, n.right], f"'{symbol}'")
@@ -311,7 +322,7 @@ class _Reader:
             exprs, u = self.same(args, n.args, f"{name}()")
             return build(*exprs), (one if rule == "rel" else u)
         except (TypeError, ValueError) as exc:
-            raise self.fail(n, f"{name}(): {exc}") from None
+            raise self.fail(n, f"{name}(): {' '.join(str(exc).split())}") from None
 
     def _int(self, n):
         """Brian2's int(condition) as a Heaviside step (so that solvers see the jump)."""
@@ -335,7 +346,7 @@ class _Reader:
         try:
             return sp.Piecewise(*zip(values, [c for _, c in pieces], strict=True)), u
         except (TypeError, ValueError) as exc:
-            raise self.fail(n, f"Piecewise: {exc}") from None
+            raise self.fail(n, f"Piecewise: {' '.join(str(exc).split())}") from None
 
 
 def _is_condition(expr) -> bool:
@@ -621,6 +632,8 @@ def _events(names, reader, threshold, reset, refractory, lines):
     if threshold is None:
         if reset is not None:
             raise ModelError("reset: a reset needs a threshold")
+        if ref != 0:
+            raise ModelError("refractory: a refractory period needs a threshold and a reset")
         return None, None
     cond, _ = reader.read(threshold, _Where("threshold", None, 1), condition=True)
     if isinstance(cond, sp.Lt | sp.Le):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 from ..errors import ModelError
 from .parts import RESERVED, Event, I_ext, SpikeDetector, State, t
@@ -117,7 +118,11 @@ class Model:
                                           for k, v in self.parameters.items()}))
         store("auxiliaries", ReadOnlyDict({name_of(k): _canonical(sp.sympify(v))
                                            for k, v in self.auxiliaries.items()}))
-        store("stimulus", _canonical(sp.sympify(self.stimulus)))
+        try:
+            store("stimulus", _canonical(sp.sympify(self.stimulus)))
+        except (sp.SympifyError, TypeError, ValueError):
+            raise ModelError(f"{self.name}: stimulus: {self.stimulus!r} is not an expression "
+                             "of t") from None
         store("presets", ReadOnlyDict({p: ReadOnlyDict({name_of(k): v for k, v in values.items()})
                                        for p, values in self.presets.items()}))
         store("units", ReadOnlyDict({name_of(k): str(v) for k, v in self.units.items()}))
@@ -256,6 +261,11 @@ class Model:
             if not isinstance(ev.condition, sp.Rel) or ev.condition.rel_op not in (">=", ">"):
                 raise ModelError(f"{self.name}: event condition must read 'lhs >= rhs'")
         for what, expr in checks:
+            calls = sp.sympify(expr).atoms(AppliedUndef)
+            if calls:
+                raise ModelError(f"{self.name}: unknown function "
+                                 f"{', '.join(sorted({type(c).__name__ for c in calls}))} "
+                                 f"in the {what}")
             unknown = sp.sympify(expr).free_symbols - allowed
             if unknown:
                 raise ModelError(f"{self.name}: unknown symbol(s) "

@@ -130,7 +130,10 @@ def sampled(times, values, interpolation: str = "previous", *,
     if interpolation not in INTERPOLATIONS:
         raise ModelError(f"unknown interpolation {interpolation!r} "
                          f"(known: {', '.join(INTERPOLATIONS)})")
-    times, values = np.array(times, dtype=float), np.array(values, dtype=float)
+    try:
+        times, values = np.array(times, dtype=float), np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ModelError("sampled stimulus: times and values must be numbers") from None
     if times.ndim != 1 or times.shape != values.shape or times.size == 0:
         raise ModelError(f"sampled stimulus: times and values must be 1-D arrays of one length "
                          f"> 0, got shapes {times.shape} and {values.shape}")

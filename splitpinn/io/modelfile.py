@@ -66,7 +66,12 @@ def load(path: str | Path) -> Model:
         from .neuroml import load_cell
 
         return load_cell(path)
-    return loads(path.read_text(), path.stem, str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save "
+                         "the file as UTF-8") from None
+    return loads(text, path.stem, str(path))
 
 
 def loads(text: str, name: str = "model", source: str = "<toml>") -> Model:

@@ -185,8 +185,9 @@ def _read(path: Path):
         where = ""
         if hasattr(syntax, "position"):
             where = f"line {syntax.position[0]}, column {syntax.position[1]}: "
-        message = re.sub(r", line \d+, column \d+$", "", getattr(syntax, "msg", None)
-                         or str(syntax))
+        text = getattr(syntax, "msg", None) or \
+            (syntax.args[0] if syntax.args and isinstance(syntax.args[0], str) else str(syntax))
+        message = re.sub(r", line \d+, column \d+$", "", text)
         raise ModelError(f"{path}: malformed XML: {where}{message}") from None
 
 

@@ -25,10 +25,14 @@ class Coupling:
 
     def __init__(self, bound: BoundModel, weights, target: str, delay: float = 0.0) -> None:
         size = bound.batch or 1
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (size, size):
-            raise ModelError(f"coupling weights must be a {size} x {size} matrix (one row and "
-                             f"column per neuron), got shape {w.shape}")
+        try:
+            w = np.asarray(weights, dtype=float)
+        except (TypeError, ValueError):
+            w = None
+        if w is None or w.shape != (size, size):
+            got = "non-numeric or ragged values" if w is None else f"shape {w.shape}"
+            raise ModelError(f"coupling weights must be a {size} x {size} matrix of numbers "
+                             f"(one row and column per neuron), got {got}")
         if not np.all(np.isfinite(w)):
             raise ModelError("coupling weights must be finite numbers")
         if target not in bound.names:

@@ -67,6 +67,22 @@ def check_times(t_end: float, dt: float | None, t0: float = 0.0) -> None:
         raise ModelError(f"dt = {dt:g} ms is longer than the interval ({t_end - t0:g} ms)")
 
 
+def check_shared_options(options: Mapping) -> None:
+    """Reject, with a :class:`ModelError`, a bad value of an option that several methods share:
+    ``rtol``/``atol`` (finite numbers > 0), ``max_steps`` (an integer >= 1) and ``seed`` (an
+    integer >= 0); None means the method's default."""
+    for name in ("rtol", "atol"):
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not (math.isfinite(value) and value > 0)):
+            raise ModelError(f"{name} must be a finite number > 0, got {value!r}")
+    for name, low in (("max_steps", 1), ("seed", 0)):
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, int | np.integer) or value < low):
+            raise ModelError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
 def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval,
           traces: bool = True) -> np.ndarray:
     """The output grid: ``t_eval`` (checked), else spacing ``dt`` (or the model default)."""
@@ -132,6 +148,7 @@ def solve(model: Model | str, method: str = "split-pinn", t_end: float = 100.0,
         stimulus_meta = _stimulus_meta(original, model)
     entry = registry.get("method", method)
     entry.check_options(options)
+    check_shared_options(options)
     check_times(t_end, dt, t0)
     bound = bind(model, parameters, initial, preset)
     grid = _grid(bound, t_end, dt, t0, t_eval, traces)
