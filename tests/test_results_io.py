@@ -68,6 +68,24 @@ def test_files_without_event_records_still_load(izh, tmp_path):
         np.testing.assert_array_equal(back.spike_times, izh.spike_times)
 
 
+@pytest.mark.parametrize("name, content", [
+    ("text.npz", b"not a zip"), ("broken.npz", b"PK\x03\x04 truncated"),
+    ("empty.csv", b""), ("table.csv", b"t,V\n0,1\n"), ("latin.csv", b"# \xe9\xe9\n")])
+def test_load_refuses_files_that_save_did_not_write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match="is not a solution saved by splitpinn") as info:
+        splitpinn.Solution.load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_load_refuses_an_npz_of_other_arrays(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, x=np.arange(3))
+    with pytest.raises(ModelError, match="is not a solution saved by splitpinn.*meta"):
+        splitpinn.Solution.load(path)
+
+
 def test_save_refuses_other_suffixes(izh, tmp_path):
     with pytest.raises(ModelError, match=r"'x\.txt': the file name must end in \.npz or \.csv"):
         izh.save(tmp_path / "x.txt")

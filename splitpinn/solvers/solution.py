@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,9 +153,16 @@ class Solution:
     @classmethod
     def load(cls, path: str | Path) -> Solution:
         """A solution written by :meth:`save` (``.npz`` or ``.csv``), with its events, so that
-        :meth:`sol` splits its pieces at the resets."""
-        if Path(path).suffix == ".csv":
-            return cls._load_csv(path)
+        :meth:`sol` splits its pieces at the resets.  A file that :meth:`save` did not write
+        is a ModelError."""
+        try:
+            return cls._load_csv(path) if Path(path).suffix == ".csv" else cls._load_npz(path)
+        except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+            raise ModelError(f"{str(path)!r} is not a solution saved by splitpinn "
+                             f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+
+    @classmethod
+    def _load_npz(cls, path: str | Path) -> Solution:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             names = list(meta["states"])
