@@ -29,7 +29,8 @@ MAKE_API = _make_api()
 #: included.
 MODULES = sorted({m.name for package in [splitpinn, *map(importlib.import_module,
                                                           MAKE_API.MAPPED)]
-                  for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")}
+                  for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+                  if not m.name.endswith("__main__")}  # python -m splitpinn, as make_api
                  | set(MAKE_API.MAPPED) | {"splitpinn"})
 
 #: A Sphinx cross-reference, ``:func:`~splitpinn.x.y```, ``:meth:`Class.method```, ...
