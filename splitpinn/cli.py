@@ -385,8 +385,6 @@ def _cmd_compare(args) -> None:
     names = [parse_variant(m)[0] for m in methods]
     for name in names:
         registry.get("method", name)
-    if len(methods) < 2:
-        raise InputError("--methods needs at least two methods, the reference first")
     out = output_folder(args.out)
     _headless()
     comparison = compare(args.model, methods, args.t_end, args.dt, **_common(args),

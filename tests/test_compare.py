@@ -113,6 +113,12 @@ def test_cli_compare_lif(tmp_path, capsys):
     assert "split-pinn" in captured.out
 
 
+@pytest.mark.parametrize("methods", [["reference"], [], ("split-pinn",)])
+def test_compare_needs_two_methods(methods):
+    with pytest.raises(ModelError, match="at least two methods, the reference first"):
+        compare("lif", methods, 10.0)
+
+
 @pytest.mark.parametrize("methods, message", [
     ("reference,bogus", "unknown method 'bogus'"),
     ("reference", "at least two methods"),

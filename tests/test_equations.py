@@ -182,6 +182,11 @@ def test_threshold_without_reset_records_spikes():
     ("dV/dt = (0 < V < 1)/ms : 1", {}, "column 10: chained comparisons are not supported"),
     ("dV/dt = exp(V, base=2)/ms : 1", {}, "column 9: exp() takes no keyword arguments"),
     ("dV/dt = exp(V, V)/ms : 1", {}, "column 9: exp(): exp takes exactly 1 argument (2 given)"),
+    # before: the message named the package's helper (_clip(), <lambda>())
+    ("dV/dt = clip(V, 0)/ms : 1", {},
+     "column 9: clip(): clip() missing 1 required positional argument: 'hi'"),
+    ("dV/dt = log10(V, 2)/ms : 1", {},
+     "column 9: log10(): log10() takes 1 positional argument but 2 were given"),
     ("dV/dt = int(V)/ms : 1", {}, "column 9: int() takes one comparison with >, >=, < or <="),
     ("dV/dt = Piecewise(V)/ms : 1", {}, "column 19: Piecewise expects (value, condition) pairs"),
     ("dV/dt = 1/ms", {}, "line 1, column 13: expected ': unit' at the end of the line"),

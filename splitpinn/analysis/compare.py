@@ -162,9 +162,12 @@ def compare(model, methods: Sequence[str | tuple[str, Mapping]], t_end: float,
     Without ``dt`` every variant uses :func:`splitpinn.solvers.driver.default_output_dt` of the
     model, so all share one grid.  ``stimulus`` overrides the model's I_ext for every solve.
 
-    Returns a :class:`Comparison`; raises ModelError for malformed or repeated variants, an
+    Returns a :class:`Comparison`; raises ModelError for fewer than two methods, malformed or
+    repeated variants, an
     unknown option, array-valued parameters (a batch) and what :func:`splitpinn.solve`
     raises."""
+    if len(methods) < 2:
+        raise ModelError("compare needs at least two methods, the reference first")
     model = resolve_model(model)
     if stimulus is not None:
         model = model.with_stimulus(stimulus)

@@ -46,14 +46,22 @@ from . import units as U
 from .functions import XOverOneMinusExp
 from .parts import Event, I_ext, SpikeDetector, State, t
 
+# The functions below are named as in the equations: a wrong number of arguments reads
+# "clip() missing 1 required positional argument: 'hi'".
 
-def _exprel(x):
+def exprel(x):
     """Brian2's exprel(x) = (e^x − 1)/x, through the safe x/(1 − e^(−x)) of functions.py."""
     return 1 / XOverOneMinusExp(-x)
 
 
-def _clip(x, lo, hi):
+def clip(x, lo, hi):
+    """x limited to [lo, hi] (Brian2's and numpy's clip)."""
     return sp.Min(sp.Max(x, lo), hi)
+
+
+def log10(x):
+    """The decimal logarithm."""
+    return sp.log(x, 10)
 
 
 #: Functions allowed in expressions: name -> (sympy builder, unit rule).  Unit rules:
@@ -64,13 +72,13 @@ FUNCTIONS = {
     **{name: (getattr(sp, name), "none") for name in
        ("exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan")},
     "arcsin": (sp.asin, "none"), "arccos": (sp.acos, "none"), "arctan": (sp.atan, "none"),
-    "log10": (lambda x: sp.log(x, 10), "none"),
-    "exprel": (_exprel, "none"), "XOverOneMinusExp": (XOverOneMinusExp, "none"),
+    "log10": (log10, "none"),
+    "exprel": (exprel, "none"), "XOverOneMinusExp": (XOverOneMinusExp, "none"),
     "sqrt": (sp.sqrt, "sqrt"),
     "abs": (sp.Abs, "keep"), "Abs": (sp.Abs, "keep"), "floor": (sp.floor, "keep"),
     "ceil": (sp.ceiling, "keep"), "ceiling": (sp.ceiling, "keep"),
     "sign": (sp.sign, "step"), "Heaviside": (sp.Heaviside, "step"),
-    "clip": (_clip, "same"), "Min": (sp.Min, "same"), "Max": (sp.Max, "same"),
+    "clip": (clip, "same"), "Min": (sp.Min, "same"), "Max": (sp.Max, "same"),
     "Mod": (sp.Mod, "same"), "Piecewise": (sp.Piecewise, "piecewise"),
     "Eq": (sp.Eq, "rel"), "Ne": (sp.Ne, "rel"), "int": (None, "int"),
 }
