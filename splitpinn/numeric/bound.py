@@ -298,6 +298,12 @@ class BoundModel:
         """Parameter columns of ``rows`` (all rows by default), each shaped (R,)."""
         return list(self.param_columns if rows is None else self.param_columns[:, rows])
 
+    @property
+    def crossing_count(self) -> int:
+        """The threshold functions that the marching tests: one per event, then the spike
+        detector's."""
+        return len(self.events) + (self.model.spike_detector is not None)
+
     @cached_property
     def stepwise_stimulus(self) -> bool:
         """Whether the stimulus is constant between its jumps (a constant, steps, pulse

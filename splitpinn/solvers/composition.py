@@ -258,11 +258,11 @@ class CompositionStepper(Stepper):
         """:meth:`compose` by the kernel march: each row one step from its memory's last
         record (t) to t + h, on a copy of the memory's arrays, no event checked."""
         out, ok = y.copy(), np.zeros(len(rows), dtype=bool)
-        n_crossings = len(self.bound.events) + (self.bound.model.spike_detector is not None)
         for i, row in enumerate(rows):
             state = self.memory.histories[row].march_state(1)
             marched = self._march_row(row, y[i], np.array([t[i] + h[i]]), np.ones(1, bool),
-                                      state, np.ones(n_crossings), frozen[i], False)
+                                      state, np.ones(self.bound.crossing_count), frozen[i],
+                                      False)
             ok[i] = len(marched.states) == 1
             out[i] = marched.states[0] if ok[i] else np.nan
         if not ok.all() and not self.failure:  # the march does not say which stage missed

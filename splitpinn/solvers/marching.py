@@ -96,7 +96,7 @@ class _Crossings:
         detector = bound.model.spike_detector
         self.detector = (bound.index(detector.state), detector.threshold) if detector else None
         self.names = [str(ev.condition) for ev in bound.model.events]
-        self.count = len(self.events) + (1 if detector else 0)
+        self.count = bound.crossing_count
 
     def __call__(self, rows, t, y) -> np.ndarray:
         cols = [ev.values(t, y, rows) for ev in self.events]
