@@ -253,21 +253,17 @@ class _Store:
         self.done: dict[int, PointResult] = {}
         for path in sorted(self.parts.glob("points-*.json")):
             try:
-                records = json.loads(path.read_text())
-                for record in records:
-                    k = record["point"]
-                    if record["values"] != points[k]:
-                        raise ModelError(f"--resume: {path} does not match the grid at point "
-                                         f"{k}")
-                    self.done.setdefault(k, PointResult(
-                        np.array(record["spike_times"], dtype=float), record["wall_time_s"],
-                        record["status"]))
-            except ModelError:
-                raise
-            except (ValueError, TypeError, KeyError, IndexError) as exc:  # not our JSON
+                records = [(r["point"], r["values"], PointResult(
+                    np.array(r["spike_times"], dtype=float), r["wall_time_s"], r["status"]))
+                    for r in json.loads(path.read_text())]
+            except (ValueError, TypeError, KeyError) as exc:  # not our JSON
                 raise ModelError(f"--resume: {path} is not a part of this sweep "
                                  f"({type(exc).__name__}: {exc}); delete it to compute its "
                                  "points again") from None
+            for k, values, result in records:
+                if not (isinstance(k, int) and 0 <= k < len(points)) or values != points[k]:
+                    raise ModelError(f"--resume: {path} does not match the grid at point {k}")
+                self.done.setdefault(k, result)
 
     def add(self, numbers: list[int], results: list[PointResult]) -> None:
         records = [{"point": k, "values": self.points[k], "spike_times": r.spike_times.tolist(),
