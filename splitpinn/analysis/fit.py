@@ -623,13 +623,14 @@ def _orders(model, names: list[str]) -> list[str]:
 
 
 def _check_search(population, generations, seed, tol, jobs, scheduler) -> None:
+    from ..solvers.driver import check_integer
+
     parallel.check_workers(jobs, scheduler)
     parallel.check_count("generations", generations)
     parallel.check_count("population", population)
     if population < 5:
         raise ModelError(f"population must be at least 5, got {population}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ModelError(f"seed must be an integer >= 0, got {seed!r}")
+    check_integer("seed", seed, 0)
     if not (isinstance(tol, int | float) and math.isfinite(tol) and tol >= 0):
         raise ModelError(f"tol must be a finite number >= 0, got {tol!r}")
 

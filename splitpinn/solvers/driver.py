@@ -76,11 +76,15 @@ def check_shared_options(options: Mapping) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
                                   or not (math.isfinite(value) and value > 0)):
             raise ModelError(f"{name} must be a finite number > 0, got {value!r}")
-    for name, low in (("max_steps", 1), ("seed", 0)):
-        value = options.get(name)
-        if value is not None and (isinstance(value, bool)
-                                  or not isinstance(value, int | np.integer) or value < low):
-            raise ModelError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_integer("max_steps", options.get("max_steps"), 1)
+    check_integer("seed", options.get("seed"), 0)
+
+
+def check_integer(what: str, value, low: int) -> None:
+    """ModelError unless ``value`` is None or an integer (numpy's too, not a bool) >= ``low``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)
+                              or value < low):
+        raise ModelError(f"{what} must be an integer >= {low}, got {value!r}")
 
 
 def _grid(bound, t_end: float, dt: float | None, t0: float, t_eval,
