@@ -261,12 +261,13 @@ class Model:
             if not isinstance(ev.condition, sp.Rel) or ev.condition.rel_op not in (">=", ">"):
                 raise ModelError(f"{self.name}: event condition must read 'lhs >= rhs'")
         for what, expr in checks:
-            calls = sp.sympify(expr).atoms(AppliedUndef)
+            expr = sp.sympify(expr)
+            calls = expr.atoms(AppliedUndef)
             if calls:
                 raise ModelError(f"{self.name}: unknown function "
                                  f"{', '.join(sorted({type(c).__name__ for c in calls}))} "
                                  f"in the {what}")
-            unknown = sp.sympify(expr).free_symbols - allowed
+            unknown = expr.free_symbols - allowed
             if unknown:
                 raise ModelError(f"{self.name}: unknown symbol(s) "
                                  f"{', '.join(sorted(map(str, unknown)))} in {what}")
