@@ -91,8 +91,7 @@ class Solution:
                                                edge_order=2 if b - a >= 3 else 1)
         if not inner:
             return t, y, dydt
-        before = np.array([[e.before[n] for n in self.names] for e in inner]).T
-        after = np.array([[e.after[n] for n in self.names] for e in inner]).T
+        before, after = (self._event_states(inner, side).T for side in ("before", "after"))
         pairs = np.stack([before, after], axis=2).reshape(len(self.names), -1)
         # slopes beside a jump: the nearest grid derivative on the same side
         near = np.stack([dydt[:, at - 1], dydt[:, np.minimum(at, t.size - 1)]],
@@ -102,6 +101,12 @@ class Solution:
         values = np.insert(y, where, pairs, axis=1)
         slopes = np.insert(dydt, where, near, axis=1)
         return knots, values, slopes
+
+    def _event_states(self, events, side: str) -> np.ndarray:
+        """The states (events, n_states) of ``events`` on their ``side`` ("before" or
+        "after" the reset), in the order of ``names``."""
+        return np.array([[getattr(e, side)[n] for n in self.names] for e in events],
+                        dtype=float).reshape(len(events), len(self.names))
 
     def __getitem__(self, name: str) -> np.ndarray:
         """The values of state ``name`` on the grid: ``sol["V"]``."""
@@ -128,9 +133,7 @@ class Solution:
                   "meta": np.array(json.dumps(self.meta, default=_jsonable)),
                   "event_times": np.array([e.time for e in self.events], dtype=float),
                   "event_names": np.array([e.event for e in self.events], dtype=str),
-                  **{f"event_{side}": np.array([[getattr(e, side)[n] for n in self.names]
-                                                for e in self.events], dtype=float)
-                     .reshape(len(self.events), len(self.names))
+                  **{f"event_{side}": self._event_states(self.events, side)
                      for side in ("before", "after")}}
         write_atomically(path, lambda f: np.savez(f, **arrays))
 
@@ -140,8 +143,10 @@ class Solution:
         and after it), then the header ``t,<state>,...`` and one row per grid point (17
         significant digits).  ``pandas.read_csv(path, comment="#")`` reads the table;
         :meth:`load` reads it all back."""
-        events = [[e.time, e.event, [e.before[n] for n in self.names],
-                   [e.after[n] for n in self.names]] for e in self.events]
+        before, after = (self._event_states(self.events, side).tolist()
+                         for side in ("before", "after"))
+        events = [[e.time, e.event, b, a]
+                  for e, b, a in zip(self.events, before, after, strict=True)]
         lines = [f"# spike_times_ms: {','.join(map(repr, map(float, self.spike_times)))}",
                  f"# meta: {json.dumps(self.meta, default=_jsonable)}",
                  f"# events: {json.dumps(events, default=_jsonable)}",
