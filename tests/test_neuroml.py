@@ -206,6 +206,14 @@ def _driven(delay="20ms", amplitude="1nA", input="drive") -> str:
     (_driven().replace("</network>", '<projection id="p" presynapticPopulation="pop" '
                                      'postsynapticPopulation="pop" synapse="s"/></network>'),
      "unsupported NeuroML element <projection> in network 'net'"),
+    # before: loaded as one cell driven by both cells' inputs
+    (_document(_IAF, _PULSE.format(delay="20ms", amplitude="1nA"),
+               _PULSE.format(delay="50ms", amplitude="1nA").replace('"drive"', '"other"'),
+               '<network id="net"><population id="pop" component="iaf" size="2"/>'
+               '<explicitInput target="pop[0]" input="drive"/>'
+               '<explicitInput target="pop/1/iaf" input="other"/></network>'),
+     "line 5, column 116: inputs go to cells 0, 1 of population 'pop', but the file is loaded "
+     "as one point cell"),
     ("", "malformed XML: line 1, column 1: Document is empty"),
     ("<root/>\n", "malformed XML: "),
     # before: the message was the repr of a tuple holding an OSError

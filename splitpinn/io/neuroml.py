@@ -207,16 +207,28 @@ def _check_network(network, path: Path) -> None:
 
 
 def _attached_inputs(doc, cell_id: str, path: Path, inputs) -> list[str]:
-    """Ids of the inputs that the networks attach to populations of ``cell_id``."""
+    """Ids of the inputs that the networks attach to populations of ``cell_id``.  Explicit
+    inputs to different cells of one population are refused: the file is loaded as one point
+    cell, which would get the sum of every cell's inputs."""
     out = []
     for network in doc.networks:
         populations = {p.id: p.component for p in network.populations}
         targets = [(e.input, e.target) for e in network.explicit_inputs]
         targets += [(lst.component, lst.populations) for lst in network.input_lists]
+        instances: dict[str, set[int]] = {}
         for input_id, target in targets:
-            population = re.split(r"[\[/]", target, maxsplit=1)[0]
+            population, instance = _instance(target)
             if populations.get(population) != cell_id:
                 continue
+            if instance is not None:
+                instances.setdefault(population, set()).add(instance)
+                if len(instances[population]) > 1:
+                    element = next(e for e in network.explicit_inputs if e.target == target)
+                    raise ModelError(
+                        f"{_at(path, element)}inputs go to cells "
+                        f"{', '.join(map(str, sorted(instances[population])))} of population "
+                        f"{population!r}, but the file is loaded as one point cell: attach "
+                        "its inputs to one cell")
             if input_id not in inputs:
                 element = next((e for e in network.explicit_inputs + network.input_lists
                                 if input_id in (getattr(e, "input", None),
@@ -225,6 +237,14 @@ def _attached_inputs(doc, cell_id: str, path: Path, inputs) -> list[str]:
                                  "pulseGenerator in this file")
             out.append(input_id)
     return out
+
+
+def _instance(target: str) -> tuple[str, int | None]:
+    """The population and cell index of an explicit input's target ("pop[3]" or
+    "pop/3/cell"); no index for a whole population."""
+    match = re.match(r"([^\[/]*)(?:\[(\d+)\]|/(\d+))?", target)
+    index = match.group(2) or match.group(3)
+    return match.group(1), None if index is None else int(index)
 
 
 def _stimulus(inputs, path: Path):
