@@ -12,6 +12,7 @@ import subprocess
 import sys
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -20,6 +21,7 @@ import splitpinn.numeric.compiled as compiled
 from splitpinn.api import resolve_model
 from splitpinn.declare.model import Event, I_ext, Model, State
 from splitpinn.errors import CompilationWarning
+from splitpinn.numeric.address import address, call
 
 #: Solves LIF by split-PINN (compiled, or the process fails: a fallback is an error) and
 #: prints what the compiled kernel did and a digest of the results.
@@ -60,8 +62,18 @@ def _report(process) -> dict:
 
 def _lif_module(folder):
     """The path of LIF's generated module in ``folder`` and the text it must hold."""
-    key, text = compiled._module_text(compiled._sources(resolve_model("lif").bind()))
+    key, text = compiled._module_text(compiled._sources(resolve_model("lif").bind()), "model")
     return folder / f"model_{key}.py", text
+
+
+def _kernels_module(folder):
+    """The path of the kernels' module in ``folder``."""
+    return folder / f"model_{compiled._module_text((), 'kernels')[0]}.py"
+
+
+#: Calls a model's function (a numba cfunc) compiled: called from Python, it runs its source.
+_evaluate = numba.njit(lambda function, t, stim, y, p, out: call(
+        function, t, stim, address(y), address(p), address(out.reshape(-1))))
 
 
 def _strays(folder) -> list:
@@ -72,14 +84,15 @@ def _strays(folder) -> list:
 def test_two_processes_building_the_same_model_take_turns(tmp_path):
     """Started together on an empty cache: both run compiled with the same results, one
     compiles the kernel and the other loads its machine code (they did not race), and the
-    folder holds one module file and no temporary files."""
+    folder holds the kernels' and the model's module files and no temporary files."""
     runs = [_report(process) for process in [_start(tmp_path), _start(tmp_path)]]
     assert all(run["compiled"] and run["dispatcher"] for run in runs), runs
     assert runs[0]["spikes"] == runs[1]["spikes"] and len(runs[0]["spikes"]) >= 2
     assert runs[0]["y"] == runs[1]["y"]
     assert sorted((run["misses"], run["hits"]) for run in runs) == [(0, 1), (1, 0)], runs
     path, text = _lif_module(tmp_path)
-    assert [p.name for p in tmp_path.glob("model_*.py")] == [path.name]
+    assert sorted(p.name for p in tmp_path.glob("model_*.py")) == \
+        sorted([path.name, _kernels_module(tmp_path).name])
     assert path.read_text(encoding="utf-8") == text
     assert not _strays(tmp_path)
 
@@ -89,7 +102,7 @@ def test_a_fresh_process_rewrites_an_edited_module_and_runs_compiled(tmp_path):
     import, with a wrong right-hand side) is written again, and the solve runs compiled with
     the right results."""
     path, text = _lif_module(tmp_path)
-    rhs = text.rindex("def rhs(")  # the model's, after the kernels' stand-in
+    rhs = text.index("def rhs(")
     edited = text[:rhs] + text[rhs:].replace("out[0] =", "out[0] =-", 1)
     edited = edited.replace("\n\n\n", "\n\n", 1)
     assert edited != text and len(edited) == len(text)
@@ -124,19 +137,19 @@ def cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
 def test_a_damaged_module_file_is_written_again(cache, monkeypatch, damage):
     """In process: an empty, cut-short or garbage file is replaced by the module's text and
-    what loads is compiled code (its right-hand side runs compiled)."""
+    what loads is compiled code (its right-hand side is a compiled cfunc)."""
     bound = _unique_lif(f"lif-{damage}").bind()
     sources = compiled._sources(bound)
-    key, text = compiled._module_text(sources)
+    key, text = compiled._module_text(sources, "model")
     path = cache / f"model_{key}.py"
     path.write_bytes({"empty": b"", "truncated": text.encode()[: len(text) // 2],
                       "garbage": b"\x00\xff garbage"}[damage])
     monkeypatch.delitem(sys.modules, f"splitpinn_model_{key}", raising=False)
-    model = compiled._build(sources)
+    rhs = compiled._build(sources).functions.rhs
     assert path.read_text(encoding="utf-8") == text and not _strays(cache)
     out = np.empty(1)
-    model.rhs(0.0, 1.0, np.array([-60.0]), np.array(bound.params(0), dtype=float), out)
-    assert len(model.rhs.signatures) == 1
+    assert isinstance(rhs, numba.core.ccallback.CFunc)
+    _evaluate(rhs.address, 0.0, 1.0, np.array([-60.0]), np.array(bound.params(0), dtype=float), out)
     expected = bound.rhs_columns(0.0, 1.0, [-60.0], bound.params(0))
     np.testing.assert_allclose(out, np.asarray(expected, dtype=float).ravel(), rtol=1e-14)
     monkeypatch.delitem(sys.modules, f"splitpinn_model_{key}")
@@ -146,11 +159,11 @@ def test_a_model_that_cannot_be_compiled_says_so_once(cache, monkeypatch):
     """A module that fails to load (here its compile step raises) leaves nothing in
     sys.modules, and the model runs on numpy with one CompilationWarning naming the reason,
     however often it is solved."""
-    monkeypatch.setattr(compiled, "_FOOTER", "raise RuntimeError('no compiler here')\n")
+    monkeypatch.setitem(compiled._FOOTERS, "model", "raise RuntimeError('no compiler here')\n")
     model = _unique_lif("lif-refused")
     with pytest.warns(CompilationWarning, match="lif-refused.*RuntimeError: no compiler here"):
         kept = splitpinn.solve(model, "split-pinn", 30.0)
-    key, _ = compiled._module_text(compiled._sources(model.bind()))
+    key, _ = compiled._module_text(compiled._sources(model.bind()), "model")
     assert f"splitpinn_model_{key}" not in sys.modules
     with warnings.catch_warnings(record=True) as again:
         warnings.simplefilter("always")

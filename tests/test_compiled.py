@@ -6,12 +6,14 @@ the results against closed forms and converged solutions."""
 import functools
 import sys
 
+import numba
 import numpy as np
 import pytest
 
 import splitpinn.numeric.compiled as compiled
 from splitpinn.api import resolve_model
 from splitpinn.errors import CompilationWarning
+from splitpinn.numeric.address import address, call
 from splitpinn.solvers.fractional_reference import solve_fractional_reference
 from splitpinn.solvers.solution import Batch, output_grid
 
@@ -20,8 +22,12 @@ from splitpinn.solvers.solution import Batch, output_grid
                                           ("frac-izhikevich", None), ("morris-lecar", None),
                                           ("linear-lif", None)])
 def test_compiled_functions_equal_the_lambdified_ones(name, preset):
+    """The model's functions as the kernels call them (compiled; a cfunc called from Python
+    would run its Python source) against sympy's lambdified ones."""
     bound = resolve_model(name).bind(preset=preset)
-    functions = compiled.compiled_model(bound)
+    functions = compiled.compiled_model(bound).functions
+    evaluate = numba.njit(lambda function, t, stim, y, p, out: call(
+        function, t, stim, address(y), address(p), address(out.reshape(-1))))
     n, params = len(bound.names), np.array(bound.params(0), dtype=float)
     rng = np.random.default_rng(1)
     count = len(bound.events) + (1 if bound.model.spike_detector else 0)
@@ -29,9 +35,9 @@ def test_compiled_functions_equal_the_lambdified_ones(name, preset):
         y = np.asarray(bound.y0, dtype=float) * (1 + 0.2 * rng.standard_normal(n))
         t, stim = rng.uniform(0, 50), rng.uniform(-2, 12)
         f, jac, g = np.empty(n), np.empty((n, n)), np.empty(count)
-        functions.rhs(t, stim, y, params, f)
-        functions.jacobian(t, stim, y, params, jac)
-        functions.crossings(t, stim, y, params, g)
+        for function, out in ((functions.rhs, f), (functions.jacobian, jac),
+                              (functions.crossings, g)):
+            evaluate(function.address, t, stim, y, params, out)
         f_ref = np.array(bound.rhs_columns(t, stim, list(y), bound.params(0)), dtype=float)
         jac_ref = np.array(bound.jacobian_columns(t, stim, list(y), bound.params(0)),
                            dtype=float)
@@ -270,7 +276,7 @@ def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                            text=True, check=True).stdout.split() for _ in range(2)]
     assert runs[0] == ["0", "1"] and runs[1] == ["1", "0"], runs
-    assert len(list(tmp_path.glob("model_*.py"))) == 1
+    assert len(list(tmp_path.glob("model_*.py"))) == 2  # the kernels' module and LIF's
 
 
 @pytest.mark.parametrize("where", ["building", "calling"])
@@ -345,12 +351,10 @@ def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monk
     """Only kernels.ALLOCATING keep numba's reference counting; a function without it that
     returned an array to one with it would leave the array's count below its owners' (a
     double free: fo-hh's split-PINN corrupted the heap when stage_arrays did so).  Every
-    compiled, not inlined function of HH's and fo-hh's modules outside ALLOCATING returns no
+    compiled, not inlined kernel that HH's and fo-hh's solves use outside ALLOCATING returns no
     array (checked on the types numba compiles them for: compiled in this process, from a
     cache folder of its own and not the modules loaded before, since functions loaded from
     numba's cache hold no types)."""
-    import numba
-
     import splitpinn
     from splitpinn.numeric import cache
     from splitpinn.numeric.kernels import ALLOCATING, INLINE
@@ -369,4 +373,4 @@ def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monk
                 for result in value.overloads.values():
                     assert not _holds_array(result.signature.return_type), function
                     checked += 1
-        assert checked >= 8, checked  # the stage, step-control and model functions
+        assert checked >= 8, checked  # the stage and step-control functions

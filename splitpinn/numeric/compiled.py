@@ -4,9 +4,13 @@ Fixed-step fractional runs and split-PINN's composed steps spent almost all thei
 around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost ~200 µs).
 
 * :func:`compiled_model`: a model's right-hand side, Jacobian and event functions printed from
-  sympy as scalar Python (common subexpressions shared), written with the kernels of
-  :mod:`splitpinn.numeric.kernels` into one module per model in a cache folder and compiled by numba
-  with its disk cache: the first process compiles (seconds), later ones load the machine code.
+  sympy as scalar Python (common subexpressions shared) into one module per model in a cache
+  folder, each compiled by numba (``cfunc``, with its disk cache) to a function that the
+  kernels of :mod:`splitpinn.numeric.kernels` take as an argument (:class:`ModelFunctions`).
+  The kernels are compiled once for every model (their argument types are the same), in a
+  module of their own: a new model compiles only its own functions (about a second), and the
+  first process on a machine compiles the kernels too (seconds); later ones load the machine
+  code.
 * :func:`march_uniform`: the implicit L1 / L2-1σ march over a stretch of steps, equal or graded
   after an onset, with a sum-of-exponentials memory
   (:class:`~splitpinn.fractional.history.MarchState`),
@@ -101,19 +105,33 @@ class Marched(NamedTuple):
     residual: float = 0.0
 
 
-@dataclass(frozen=True)
-class CompiledModel:
-    """The compiled functions of one model (see :mod:`splitpinn.numeric.kernels`): ``rhs``,
-    ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: (n,), (n, n), one value per
-    event then the spike detector, as :class:`splitpinn.solvers.marching._Crossings`), and the
-    kernels ``march``, ``stage_rows``, ``compose``, ``march_adaptive``, ``march_fixed`` and
-    ``rhs_rows`` that call them (with the module's ``state_diagonal`` and ``stimulus``), and
-    the reference's implicit step ``newton_step``.  ``jit``: whether they are compiled (else
-    the same functions as plain Python: :func:`compiled_model`)."""
+class ModelFunctions(NamedTuple):
+    """A model's functions, the first argument of every kernel that evaluates the model:
+    ``rhs``, ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: n values; the
+    n×n Jacobian row by row; one value per event then the spike detector, as
+    :class:`splitpinn.solvers.marching._Crossings`), ``state_diagonal(i, t, I_ext, y, p, out)``
+    (state i's right-hand side and its derivative in that state: all a decoupled stage needs)
+    and ``stimulus(t, I_ext, y, p, out)``, which returns the stimulus where it varies inside a
+    step (0 where it is constant or stepwise: then the caller hands its value to every
+    function); each returns a float.  Compiled, each is a numba ``cfunc`` of the signature in
+    :data:`_FOOTERS` (arrays as pointers to their data), and the kernels take their addresses
+    (:attr:`CompiledModel.model`): every model's are typed alike."""
 
     rhs: object
     jacobian: object
+    state_diagonal: object
     crossings: object
+    stimulus: object
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """The kernels ``march``, ``stage_rows``, ``compose``, ``march_adaptive``,
+    ``march_fixed``, ``rhs_rows``, ``memory_stage_rows`` and the reference's implicit step
+    ``newton_step`` (see :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
+    ``jit``: whether they are compiled (else the same functions as plain Python:
+    :func:`plain_model`)."""
+
     newton_step: object
     march: object
     stage_rows: object
@@ -122,12 +140,21 @@ class CompiledModel:
     march_fixed: object
     rhs_rows: object
     memory_stage_rows: object
+    functions: ModelFunctions
     jit: bool = True
 
+    @functools.cached_property
+    def model(self) -> ModelFunctions:
+        """What the kernels take as their first argument: the functions' addresses (compiled;
+        ``functions`` keeps them alive), else the functions."""
+        if not self.jit:
+            return self.functions
+        return ModelFunctions(*(function.address for function in self.functions))
 
-#: The functions of :class:`CompiledModel`, by name in the module.
-_FUNCTIONS = ("rhs", "jacobian", "crossings", "newton_step", "march", "stage_rows", "compose",
-              "march_adaptive", "march_fixed", "rhs_rows", "memory_stage_rows")
+
+#: The kernels of :class:`CompiledModel`, by name in the module.
+_KERNELS = ("newton_step", "march", "stage_rows", "compose", "march_adaptive", "march_fixed",
+            "rhs_rows", "memory_stage_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -155,11 +182,13 @@ def _plain(sources: tuple[str, ...]) -> CompiledModel:
     footer that compiles it, run in a namespace of its own, with math functions that give
     inf on overflow as numba's do (Python's raise; :func:`_call` runs them with numpy's
     floating-point warnings off)."""
-    _, text = _module_text(sources)
+    _, text = _module_text(sources, "model")
     namespace = {"__name__": "splitpinn_model_plain"}
-    exec(compile(text.removesuffix(_FOOTER), "<splitpinn model>", "exec"), namespace)
+    exec(compile(text.removesuffix(_FOOTERS["model"]), "<splitpinn model>", "exec"), namespace)
     namespace["math"] = _OVERFLOW_AS_INF
-    return CompiledModel(*(namespace[name] for name in _FUNCTIONS), jit=False)
+    return CompiledModel(*(namespace[name] for name in _KERNELS),
+                         ModelFunctions(*(namespace[name] for name in ModelFunctions._fields)),
+                         jit=False)
 
 
 def _overflow_as_inf(name: str):
@@ -187,7 +216,7 @@ def _source(name: str, bound: BoundModel, outputs: list[tuple[str, sp.Expr]]) ->
     """Python source of ``def name(t, I_ext, y, p, out)`` assigning each expression to its
     output slot; every symbol is renamed (user names may be keywords or shadow builtins)."""
     return "\n".join([f"def {name}(t, I_ext, y, p, out):", *_body(bound, outputs, "    "),
-                      "    return 0"]) + "\n"
+                      "    return 0.0"]) + "\n"
 
 
 def _branched_source(name: str, bound: BoundModel,
@@ -198,7 +227,7 @@ def _branched_source(name: str, bound: BoundModel,
     for k, outputs in enumerate(branches):
         lines += [f"    {'if' if k == 0 else 'elif'} k == {k}:",
                   *_body(bound, outputs, "        ")]
-    return "\n".join([*lines, "    return 0"]) + "\n"
+    return "\n".join([*lines, "    return 0.0"]) + "\n"
 
 
 def _body(bound: BoundModel, outputs: list[tuple[str, sp.Expr]], indent: str) -> list[str]:
@@ -278,7 +307,7 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
     recordings = () if smooth is None or not smooth.atoms(Sampled) else (_recordings(smooth),)
     return (*recordings, _source("stimulus", bound, [("", 0.0 if smooth is None else smooth)]),
             _source("rhs", bound, [(str(i), e) for i, e in enumerate(rhs)]),
-            _source("jacobian", bound, [(f"{i}, {j}", jac[i, j]) for i in range(n)
+            _source("jacobian", bound, [(f"{i * n + j}", jac[i, j]) for i in range(n)
                                         for j in range(n)]),
             _branched_source("state_diagonal", bound, [[("0", rhs[i]), ("1", jac[i, i])]
                                                        for i in range(n)]),
@@ -286,9 +315,19 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:
-    """The module of :mod:`splitpinn.numeric.kernels` followed by the model's functions, every
-    function compiled by numba with its disk cache; :class:`NotCompilable` with the reason where
-    it cannot be written, loaded or compiled.
+    """The kernels (their module, built once per process) and the model's functions of
+    ``sources`` (:func:`_module`)."""
+    kernel_module = cache.cached("kernels", "module", lambda: _module((), "kernels"))
+    model_module = _module(sources, "model")
+    return CompiledModel(*(getattr(kernel_module, name) for name in _KERNELS),
+                         ModelFunctions(*(getattr(model_module, name)
+                                          for name in ModelFunctions._fields)))
+
+
+def _module(sources: tuple[str, ...], role: str):
+    """The module of :mod:`splitpinn.numeric.kernels` followed by ``sources``, compiled by
+    numba with its disk cache as its footer ``role`` says (:data:`_FOOTERS`);
+    :class:`NotCompilable` with the reason where it cannot be written, loaded or compiled.
 
     The file ``model_<key>.py`` (key: a hash of numba's version and the text) is checked against
     the text before use and written again where it differs (empty, cut short, edited); what
@@ -300,7 +339,7 @@ def _build(sources: tuple[str, ...]) -> CompiledModel:
     once."""
     from filelock import FileLock, Timeout
 
-    key, text = _module_text(sources)
+    key, text = _module_text(sources, role)
     name = f"splitpinn_model_{key}"
     module = sys.modules.get(name)  # this process has loaded it (only whole imports stay)
     if module is None:
@@ -316,15 +355,15 @@ def _build(sources: tuple[str, ...]) -> CompiledModel:
                                 f"{_LOCK_TIMEOUT:.0f} s", key) from error
         except OSError as error:
             raise NotCompilable(f"cannot write or lock {path}: {error}", key) from error
-    return CompiledModel(*(getattr(module, name) for name in _FUNCTIONS))
+    return module
 
 
-def _module_text(sources: tuple[str, ...]) -> tuple[str, str]:
+def _module_text(sources: tuple[str, ...], role: str) -> tuple[str, str]:
     """The key (a hash of numba's version and the text) and the text of the module of
-    ``sources`` (see :func:`_build`)."""
+    ``sources`` (see :func:`_module`)."""
     import numba
 
-    text = "\n\n".join([inspect.getsource(kernels), *sources, _FOOTER])
+    text = "\n\n".join([inspect.getsource(kernels), *sources, _FOOTERS[role]])
     return hashlib.sha256(f"{numba.__version__}\n{text}".encode()).hexdigest()[:20], text
 
 
@@ -393,18 +432,29 @@ def _locked(lock, compile_, key: str):
     return locked
 
 
-#: The end of a model's module: every function in it compiled by numba, cached on disk, with
-#: reference counting only where it allocates (``ALLOCATING``).
-_FOOTER = """
+#: The ends of the modules (:func:`_module`): "kernels" compiles every function by numba on its
+#: first call, cached on disk, with reference counting only where it allocates
+#: (``ALLOCATING``); "model" does the same and compiles the model's functions
+#: (:class:`ModelFunctions`) at once, each to a ``cfunc`` of its signature (arrays as pointers
+#: to their data), which the kernels call through its address (:mod:`splitpinn.numeric.address`).
+_FOOTERS = {role: """
 import numba as _numba
 import types as _types
 
+_F, _I = _numba.float64, _numba.int64
+_P = _numba.types.CPointer(_F)
+_SIGNATURES = {"rhs": _F(_F, _F, _P, _P, _P), "jacobian": _F(_F, _F, _P, _P, _P),
+               "state_diagonal": _F(_I, _F, _F, _P, _P, _P), "crossings": _F(_F, _F, _P, _P, _P),
+               "stimulus": _F(_F, _F, _P, _P, _P)} if %r else {}
 for _name, _value in list(globals().items()):
-    if isinstance(_value, _types.FunctionType):
+    if _name in _SIGNATURES:
+        globals()[_name] = _numba.cfunc(_SIGNATURES[_name], cache=True)(_value)
+    elif isinstance(_value, _types.FunctionType):
         _inline = "always" if _name in INLINE else "never"
         globals()[_name] = _numba.njit(cache=True, inline=_inline,
                                        _nrt=_name in ALLOCATING)(_value)
-"""
+from splitpinn.numeric.address import address, call
+""" % (role == "model") for role in ("kernels", "model")}
 
 
 def _cache_dir() -> Path:
@@ -480,13 +530,13 @@ class ModelKernels:
             return plain_model(self.bound)
 
     def run(self, kernel: str, *args):
-        """``kernel`` of the model's module on ``args``."""
+        """``kernel`` on the model's functions and ``args``."""
         try:
-            return _call(getattr(self.model, kernel), *args)
+            return _call(getattr(self.model, kernel), self.model.model, *args)
         except NotCompilable as error:  # only compiled kernels raise it
             fall_back(self.bound, error)
             self._model = plain_model(self.bound)
-            return _call_plain(getattr(self._model, kernel), *args)
+            return _call_plain(getattr(self._model, kernel), self._model.model, *args)
 
 
 def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray,
@@ -629,27 +679,29 @@ class StageKernel(ModelKernels):
             np.broadcast_to(constant, (self.params.shape[1],)), dtype=float)
 
     def _inputs(self, rows, t, h=None):
-        """Time, stimulus and parameter columns (P, R) of ``rows``, C-contiguous (one array
-        layout: one compiled specialisation).  The stimulus is the one over the steps
-        [t, t + h] (a stepwise stimulus: see :meth:`~splitpinn.numeric.bound.BoundModel.
-        step_stimulus`), or its value at t without ``h``."""
+        """Time, stimulus and parameter rows (R, P) of ``rows``, C-contiguous (one array
+        layout: one compiled specialisation; a row is what a model's function reads).  The
+        stimulus is the one over the steps [t, t + h] (a stepwise stimulus: see
+        :meth:`~splitpinn.numeric.bound.BoundModel.step_stimulus`), or its value at t without
+        ``h``."""
         t = np.ascontiguousarray(t, dtype=float)
-        params = np.ascontiguousarray(self.params[:, rows])
+        columns = self.params[:, rows]
+        params = np.ascontiguousarray(columns.T)
         if self.stim is not None:
             return t, self.stim[rows], params
-        over = None if h is None else self.bound.step_stimulus(t, h, params)
+        over = None if h is None else self.bound.step_stimulus(t, h, columns)
         if over is None:
-            over = np.broadcast_to(self.bound.stimulus_columns(t, list(params)), t.shape)
+            over = np.broadcast_to(self.bound.stimulus_columns(t, list(columns)), t.shape)
         return t, np.ascontiguousarray(over, dtype=float), params
 
     def _stage_inputs(self, t0, params, held):
         """The stages' start times, stimulus (``held`` where it is held over the stage, else
-        its value at t0) and parameter columns, C-contiguous."""
+        its value at t0) and parameter rows (R, P) of the columns ``params``, C-contiguous."""
         t0 = np.ascontiguousarray(t0, dtype=float)
-        params = np.ascontiguousarray(params, dtype=float)
         stim = np.broadcast_to(self.bound.stimulus_columns(t0, list(params))
                                if held is None else held, t0.shape)
-        return t0, np.ascontiguousarray(stim, dtype=float), params
+        return (t0, np.ascontiguousarray(stim, dtype=float),
+                np.ascontiguousarray(np.asarray(params, dtype=float).T))
 
     def advance(self, index, iterations: int, t0, h, y, frozen, params, held=None):
         """One stage of length ``h`` (R,) from (t0, y) of the states ``index`` of R rows with
@@ -754,7 +806,7 @@ class Composition(StageKernel):
         count = self.run("march_fixed", float(t), np.array(y, dtype=float),
                          np.ascontiguousarray(stops, dtype=float),
                          np.ascontiguousarray(frozen, dtype=bool), stim, stim_end,
-                         np.ascontiguousarray(params[:, 0]), self.plan, self.stage,
+                         params[0], self.plan, self.stage,
                          np.array(before, dtype=float), len(self.bound.events), bool(armed),
                          out, worst)
         return out[:count], float(worst[0])

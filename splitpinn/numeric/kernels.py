@@ -2,13 +2,15 @@
 
 Step control and the error norm, the refractory guard (:func:`fires`), the fractional march,
 the least-squares PINN stages (frozen coefficients, Gauss–Newton) and the composed step with
-its adaptive march between events.  They call a model's ``stimulus``, ``rhs``, ``jacobian``,
-``state_diagonal`` and ``crossings`` by name.  :mod:`splitpinn.numeric.compiled` writes, per
-model, one module of this source followed by the model's functions (which replace the
-stand-ins below), and compiles every function with ``numba.njit(cache=True)``, so that the
-machine code is cached on disk next to that module and later processes load it instead of
-compiling again.  ``compiled=False`` runs the same module as plain Python
-(:func:`splitpinn.numeric.compiled.plain_model`): the same results, slowly.
+its adaptive march between events.  Every function that evaluates the model takes its
+functions as its first argument ``model`` (a
+:class:`~splitpinn.numeric.compiled.ModelFunctions`: ``rhs``, ``jacobian``,
+``state_diagonal``, ``crossings``, ``stimulus``), so that numba compiles it once for every
+model.  :mod:`splitpinn.numeric.compiled` writes this source into a module and compiles every
+function with ``numba.njit(cache=True)``, so that the machine code is cached on disk next to
+that module and later processes load it instead of compiling again.  ``compiled=False`` runs
+the same functions as plain Python (:func:`splitpinn.numeric.compiled.plain_model`): the same
+results, slowly.
 
 Scalar loops throughout: numba compiles array expressions and its LAPACK binding
 (np.linalg.solve) in about ten seconds per process, more than a long run takes.
@@ -26,8 +28,7 @@ _NO_CANCELLATION = 0.5
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
-          "state_diagonal", "stage_arrays", "linearised_weights", "copy_memory",
-          "memory_compose")
+          "stage_arrays", "linearised_weights", "copy_memory", "memory_compose")
 
 #: The functions that allocate arrays, and their callers: only they are compiled with numba's
 #: reference counting (NRT).  Every other function allocates nothing and is compiled without
@@ -77,34 +78,6 @@ def XOverOneMinusExpPrime(x):  # noqa: N802
     return (em - x * math.exp(-x)) / em**2
 
 
-def rhs(t, I_ext, y, p, out):
-    """Stand-in: the model's right-hand side into ``out`` (n,)."""
-    raise NotImplementedError
-
-
-def jacobian(t, I_ext, y, p, out):
-    """Stand-in: the model's Jacobian into ``out`` (n, n)."""
-    raise NotImplementedError
-
-
-def state_diagonal(i, t, I_ext, y, p, out):
-    """Stand-in: state i's right-hand side into ``out[0]`` and its derivative in that state
-    (the Jacobian's diagonal entry) into ``out[1]``: all a decoupled stage needs, without the
-    other states' right-hand sides and the costly off-diagonal derivatives."""
-    raise NotImplementedError
-
-
-def crossings(t, I_ext, y, p, out):
-    """Stand-in: the model's event functions, then its spike detector, into ``out``."""
-    raise NotImplementedError
-
-
-def stimulus(t, I_ext, y, p, out):
-    """Stand-in: the model's time-varying stimulus I_ext(t), returned (0 where it is
-    constant or stepwise: then the caller hands its value to every function)."""
-    raise NotImplementedError
-
-
 def sampled(x, times, values, linear):
     """A recorded input at time x: its samples (``times`` increasing) interpolated linearly
     (``linear``) or held from each sample to the next; the first or last value outside
@@ -127,11 +100,23 @@ def sampled(x, times, values, linear):
     return values[low] + weight * (values[high] - values[low])
 
 
-def input_at(t, held, p, smooth):
-    """I_ext at time t: the model's :func:`stimulus` where it varies smoothly
+def address(array):
+    """A C-contiguous array as a model's functions take it: uncompiled, the array flattened
+    (a view); compiled, the pointer to its data (:func:`splitpinn.numeric.address.address`)."""
+    return array.reshape(-1)
+
+
+def call(function, *args):
+    """A model's ``function`` on ``args``; compiled, ``function`` is its address and
+    :func:`splitpinn.numeric.address.call` calls through it."""
+    return function(*args)
+
+
+def input_at(model, t, held, p, smooth):
+    """I_ext at time t: the model's ``stimulus`` where it varies smoothly
     (``smooth``), else the ``held`` value of the current step (a constant or stepwise
     stimulus)."""
-    return stimulus(t, held, p, p, p) if smooth else held
+    return call(model.stimulus, t, held, address(p), address(p), address(p)) if smooth else held
 
 
 #: The smallest positive double: a strict threshold's event function at its threshold.
@@ -466,7 +451,7 @@ def memory_record(t, u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p
         window[0] = k + 1
 
 
-def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, sigma, u_last,
+def newton_step(model, t_star, stim, p, active, linear, jac, newton_tol, max_newton, sigma, u_last,
                 H, c, u, scratch):
     """One implicit L1 / L2-1σ step of the reference: u with H + c (u − u_last) =
     f(t*, σu + (1 − σ)u_last) by Newton from u_last (clamped states, not ``active``, stay);
@@ -481,9 +466,9 @@ def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, si
         tries += 1
         for i in range(n):
             u_star[i] = sigma * u[i] + (1.0 - sigma) * u_last[i]
-        rhs(t_star, stim, u_star, p, f)
+        call(model.rhs, t_star, stim, address(u_star), address(p), address(f))
         if not linear:
-            jacobian(t_star, stim, u_star, p, jac)
+            call(model.jacobian, t_star, stim, address(u_star), address(p), address(jac))
         for i in range(n):
             r[i] = -(H[i] + c[i] * (u[i] - u_last[i]) - f[i])
             for j in range(n):
@@ -507,7 +492,7 @@ def newton_step(t_star, stim, p, active, linear, jac, newton_tol, max_newton, si
     return False, tries
 
 
-def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit, scratch,
+def memory_stage(model, h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit, scratch,
                  first, last):
     """One least-squares PINN stage of length h from (t0, u_last) of a decoupled sub-problem
     with Caputo states, rows ``first``..``last`` − 1 of the arrays below (the model's states
@@ -554,9 +539,10 @@ def memory_stage(h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit
                 point[members[i]] = u_last[i] + sigma * trial[i, j]
                 scale = max(scale, abs(u_last[i] + trial[i, j]))
             time = t0 + sigma * tau[j] * h
-            value = input_at(time, held, p, smooth)
+            value = input_at(model, time, held, p, smooth)
             for i in range(first, last):
-                state_diagonal(members[i], time, value, point, p, fd)
+                call(model.state_diagonal, members[i], time, value, address(point), address(p),
+                                     address(fd))
                 f[i, j], jac[i, j] = fd[0], sigma * fd[1]
         moved, worst = 0.0, 0.0
         for i in range(first, last):
@@ -633,11 +619,11 @@ def memory_scratch(n, size, n_points, width):
             np.full((n, n_points, width), np.nan))
 
 
-def memory_stage_rows(members, t0, h, y, active, held, params, sigma, H, c, fit, out,
+def memory_stage_rows(model, members, t0, h, y, active, held, params, sigma, H, c, fit, out,
                       residuals):
     """:func:`memory_stage` for every row r of a batch: the states ``members`` of y[r] from
     t0[r] over h[r], against the memory terms H[r], c[r] (n, m − 1), ``active`` (R, n),
-    the stimulus ``held`` (R,) and parameter columns ``params`` (P, R); writes the states
+    the stimulus ``held`` (R,) and parameter rows ``params`` (R, P); writes the states
     at the stage end into out[r] (n,) and its residual into residuals[r]."""
     n, vals = members.size, fit[0]
     scratch = memory_scratch(n, y.shape[1], vals.shape[1], vals.shape[2])
@@ -645,7 +631,7 @@ def memory_stage_rows(members, t0, h, y, active, held, params, sigma, H, c, fit,
     for r in range(y.shape[0]):
         for i in range(n):
             u_last[i] = y[r, members[i]]
-        res, _ = memory_stage(h[r], out[r], u_last, members, y[r], params[:, r], held[r],
+        res, _ = memory_stage(model, h[r], out[r], u_last, members, y[r], params[r], held[r],
                               active[r], sigma, t0[r], H[r], c[r], fit, scratch, 0, n)
         residuals[r] = res
     return 0
@@ -670,7 +656,7 @@ def copy_memory(into, source):
         into[6][i] = source[6][i]
 
 
-def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, scratch,
+def memory_compose(model, t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, scratch,
                    work):
     """One composed step of split-PINN's plan for a single neuron from (t, y) over h, against
     its memory (the states ``index`` of the model's, see :func:`march`), the step end into x:
@@ -701,7 +687,7 @@ def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, s
             k, part = stage_sub[st], stage_c[st]
             a = first[k]
             if a < 0:  # integer order
-                res = stage_row(members, k, iterations[k], t + clock[k] * h, part * h, x,
+                res = stage_row(model, members, k, iterations[k], t + clock[k] * h, part * h, x,
                                 frozen, held, p, table, basis, integer)
                 good = good and res <= table[8]
             else:  # the memory's rows a..e − 1
@@ -711,7 +697,7 @@ def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, s
                 for i in range(a, e):
                     u_first[i] = x[index[i]]
                 res, tries = memory_stage(
-                    h, u, u_first, index, x, p, held, free, sigma, t + clock[k] * h, H, c,
+                    model, h, u, u_first, index, x, p, held, free, sigma, t + clock[k] * h, H, c,
                     (vals, end, padding, tau, n_fit, iterations[k], tol, smooth, accept, vals_t,
                      varying[k]), scratch, a, e)
                 count += tries
@@ -733,7 +719,7 @@ def memory_compose(t, h, y, x, p, held, frozen, free, index, sigma, H, c, fit, s
     return worst, good, count
 
 
-def march(stops, keep, t_star, stim_star, stim_end, p, active, y, index, before, n_events,
+def march(model, stops, keep, t_star, stim_star, stim_end, p, active, y, index, before, n_events,
           armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
           window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, out):
     """The implicit L1 / L2-1σ march of :func:`splitpinn.numeric.compiled.march_uniform` with a
@@ -782,14 +768,14 @@ def march(stops, keep, t_star, stim_star, stim_end, p, active, y, index, before,
             (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n))), free, frozen,
             memory_scratch(n, size, n_points, width),
             (stage_scratch(size, fit[11]), np.empty(n), np.empty(n)), cache, saved)
-    return march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events,
-                       armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc,
-                       u_last, du_p, window, wa, wb, wdu, wd2, s, w, orders, constants, tables,
-                       fit, out, work)
+    return march_steps(model, stops, keep, t_star, stim_star, stim_end, p, y, index, before,
+                       n_events, armed, linear, jac, newton_tol, max_newton, sigma, delta, clock,
+                       acc, u_last, du_p, window, wa, wb, wdu, wd2, s, w, orders, constants,
+                       tables, fit, out, work)
 
 
-def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events, armed,
-                linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
+def march_steps(model, stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events,
+                armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
                 window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, out, work):
     """The steps of :func:`march`, with its work arrays ``work`` (allocated there: the steps
     run without reference counting, which would cost the composed step's arrays an atomic
@@ -814,11 +800,11 @@ def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n
             memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
                          constants, tables, cache, H, c)
         if fitted:
-            res, good, tries = memory_compose(clock[0], h, y, x, p, stim_star[k], frozen, free,
-                                              index, sigma, H, c, fit, stage, composing)
+            res, good, tries = memory_compose(model, clock[0], h, y, x, p, stim_star[k], frozen,
+                                              free, index, sigma, H, c, fit, stage, composing)
             worst = res if good and res > worst else worst
         else:
-            good, tries = newton_step(t_star[k], stim_star[k], p, free, linear, jac,
+            good, tries = newton_step(model, t_star[k], stim_star[k], p, free, linear, jac,
                                       newton_tol, max_newton, sigma, u_last, H.reshape(n),
                                       c.reshape(n), u, newton)
             for i in range(size):
@@ -827,7 +813,7 @@ def march_steps(stops, keep, t_star, stim_star, stim_end, p, y, index, before, n
                 x[index[i]] = u[i]
         if not good:
             break
-        crossings(stops[k], stim_end[k], x, p, g)
+        call(model.crossings, stops[k], stim_end[k], address(x), address(p), address(g))
         if crossed(before, g, n_events, armed):
             break
         iterations += tries  # accepted (only accepted work is counted): record it
@@ -871,7 +857,7 @@ def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
     return u0 + b * (even + s * odd), bound
 
 
-def trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, first, last,
+def trial_points(model, t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, first, last,
                  scratch):
     """hh·f and hh·∂f/∂u of the sub-problem's states (``members``) at points first..last−1 of
     the trial u = u₀ + vals·w (the other states held at y), into ``scratch``'s f and jac
@@ -891,12 +877,12 @@ def trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, firs
             point[i] = u
             scale = max(scale, abs(u))
         time = t0 + tau[j] * hh
-        value = input_at(time, held, p, smooth)
+        value = input_at(model, time, held, p, smooth)
         for m in range(members.size):
             i = members[m]
             if i < 0:
                 break
-            state_diagonal(i, time, value, point, p, fd)
+            call(model.state_diagonal, i, time, value, address(point), address(p), address(fd))
             active = 0.0 if frozen[i] else hh
             f[i, j], jac[i, j] = fd[0] * active, fd[1] * active
     return scale
@@ -924,8 +910,8 @@ def fit_move(vals, n_fit, x, moved):
     return moved
 
 
-def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, table, basis, iterations, linear,
-                 tol, scratch, new):
+def fitted_stage(model, t0, hh, y, members, frozen, held, p, smooth, table, basis, iterations,
+                 linear, tol, scratch, new):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem (its states
     ``members``, −1 padded) whose right-hand side changes inside the stage — nonlinear in its
     own state, or driven by a time-varying input: per state the trial u(τ) = u₀ + vals(τ)·w
@@ -947,7 +933,7 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, table, basis, iter
         scratch[6]
     row = scratch[11]  # one row of the linearised fit: ops − hh·∂f/∂u·vals
     n_points, width = vals.shape
-    drive = input_at(t0, held, p, smooth)
+    drive = input_at(model, t0, held, p, smooth)
     previous = 0.0  # the last move, δ_(k−1)
     for m in range(members.size):
         i = members[m]
@@ -957,7 +943,7 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, table, basis, iter
             w[i, a] = 0.0
         if linear or frozen[i]:
             continue
-        state_diagonal(i, t0, drive, y, p, fd)
+        call(model.state_diagonal, i, t0, drive, address(y), address(p), address(fd))
         linearised_weights(hh * fd[1], hh * fd[0], g0, g1, g2, o_sum, v_sum, normal, w[i])
         previous = fit_move(vals, n_fit, w[i], previous)
     # the points evaluated: the fit points while iterating (all of them for a linear fit,
@@ -966,8 +952,8 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, table, basis, iter
     first, last = 0, (n_points if linear else n_fit)
     converged = False
     for done in range(iterations + 1):  # Gauss–Newton iterations done so far
-        scale = trial_points(t0, hh, y, members, frozen, held, p, smooth, vals, tau, w, first,
-                             last, scratch)
+        scale = trial_points(model, t0, hh, y, members, frozen, held, p, smooth, vals, tau, w,
+                             first, last, scratch)
         if converged or done == iterations:
             break
         moved = 0.0
@@ -1028,7 +1014,7 @@ def fitted_stage(t0, hh, y, members, frozen, held, p, smooth, table, basis, iter
     return worst
 
 
-def frozen_stage(t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_sum, o_check,
+def frozen_stage(model, t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_sum, o_check,
                  v_check, end, tol, z_low, width, coefficients, residual, reach, fd, g, w, new):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem with frozen
     coefficients and a right-hand side constant over the stage (HH's, LIF's), as
@@ -1045,7 +1031,7 @@ def frozen_stage(t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_s
         i = members[k, m]
         if i < 0:
             break
-        state_diagonal(i, t0, drive, y, p, fd)
+        call(model.state_diagonal, i, t0, drive, address(y), address(p), address(fd))
         active = 0.0 if frozen[i] else 1.0
         z, b, u0 = hh * fd[1] * active, hh * fd[0] * active, y[i]
         value, bound = tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach,
@@ -1069,7 +1055,7 @@ def frozen_stage(t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_s
     return worst
 
 
-def stage_row(members, k, iterations, t0, hh, y, frozen, held, p, table, basis, scratch):
+def stage_row(model, members, k, iterations, t0, hh, y, frozen, held, p, table, basis, scratch):
     """Stage of sub-problem k (its states ``members[k]``) of one row in place on its states y
     (n,): :func:`frozen_stage` where ``iterations`` is 0, else :func:`fitted_stage`: with at
     most that many Gauss–Newton iterations (−1: a linear sub-problem, one solve).  ``table``
@@ -1081,12 +1067,13 @@ def stage_row(members, k, iterations, t0, hh, y, frozen, held, p, table, basis, 
     smooth = basis[5]
     fd, g, w, new = scratch[2], scratch[5], scratch[6], scratch[7]
     if iterations != 0:
-        worst = fitted_stage(t0, hh, y, members[k], frozen, held, p, smooth, table, basis[:5],
-                             abs(iterations), iterations < 0, tol, scratch, new)
+        worst = fitted_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, table,
+                             basis[:5], abs(iterations), iterations < 0, tol, scratch, new)
     else:
-        worst = frozen_stage(t0, hh, y, members, k, frozen, input_at(t0, held, p, smooth), p,
-                             g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width,
-                             coefficients, residual, reach, fd, g, w, new)
+        worst = frozen_stage(model, t0, hh, y, members, k, frozen,
+                             input_at(model, t0, held, p, smooth), p, g0, g1, g2, o_sum, v_sum,
+                             o_check, v_check, end, tol, z_low, width, coefficients, residual,
+                             reach, fd, g, w, new)
     for m in range(members.shape[1]):
         if members[k, m] < 0:
             break
@@ -1113,18 +1100,18 @@ def stage_scratch(n, stage):
             np.empty(K))
 
 
-def stage_rows(members, iterations, t0, hh, y, frozen, held, params, stage, residuals):
+def stage_rows(model, members, iterations, t0, hh, y, frozen, held, params, stage, residuals):
     """:func:`stage_row` of the states ``members[0]`` for every row of a batch, in place on
     y (R, n)."""
     scratch = stage_scratch(y.shape[1], stage)
     table, basis = stage_arrays(stage)
     for r in range(y.shape[0]):
-        residuals[r] = stage_row(members, 0, iterations, t0[r], hh[r], y[r], frozen[r],
-                                 held[r], params[:, r], table, basis, scratch)
+        residuals[r] = stage_row(model, members, 0, iterations, t0[r], hh[r], y[r], frozen[r],
+                                 held[r], params[r], table, basis, scratch)
     return 0
 
 
-def compose_row(t, y, h, frozen, stim, p, plan, stage, scratch):
+def compose_row(model, t, y, h, frozen, stim, p, plan, stage, scratch):
     """One row's composed step of :class:`splitpinn.numeric.compiled.Composition`, in place on
     its states y (n,): the plan's stages (:func:`stage_row`) in each of its branches, the
     branches' ends averaged (one branch but for the symmetric scheme).  ``stim``: the input
@@ -1144,7 +1131,7 @@ def compose_row(t, y, h, frozen, stim, p, plan, stage, scratch):
             clock[k] = 0.0
         for st in range(first, branch_end[b]):
             k, c = stage_sub[st], stage_c[st]
-            res = stage_row(members, k, iterations[k], t + clock[k] * h, c * h, y, frozen,
+            res = stage_row(model, members, k, iterations[k], t + clock[k] * h, c * h, y, frozen,
                             stim, p, table, basis, scratch)
             worst = res if not res <= worst else worst  # NaN wins
             clock[k] += c
@@ -1159,16 +1146,16 @@ def compose_row(t, y, h, frozen, stim, p, plan, stage, scratch):
     return worst, failed_at
 
 
-def compose(t, y, h, frozen, stim, params, plan, stage, failed_at, residuals):
+def compose(model, t, y, h, frozen, stim, params, plan, stage, failed_at, residuals):
     """:func:`compose_row` for every row of a batch, in place on y (R, n)."""
     scratch = stage_scratch(y.shape[1], stage)
     for r in range(y.shape[0]):
-        residuals[r], failed_at[r] = compose_row(t[r], y[r], h[r], frozen[r], stim[r],
-                                                 params[:, r], plan, stage, scratch)
+        residuals[r], failed_at[r] = compose_row(model, t[r], y[r], h[r], frozen[r], stim[r],
+                                                 params[r], plan, stage, scratch)
     return 0
 
 
-def march_fixed(t, y, stops, frozen, stim, stim_end, p, plan, stage, before, n_events, armed,
+def march_fixed(model, t, y, stops, frozen, stim, stim_end, p, plan, stage, before, n_events, armed,
                 out, worst):
     """Fixed composed steps (:func:`compose_row`) of one row from (t, y) to each of ``stops``
     in turn, the states at each stop into out[k]: the fixed-step counterpart of
@@ -1184,14 +1171,14 @@ def march_fixed(t, y, stops, frozen, stim, stim_end, p, plan, stage, before, n_e
         for i in range(y.size):
             x[i] = y[i] if k == 0 else out[k - 1, i]
         start = t if k == 0 else stops[k - 1]
-        res, failed_at = compose_row(start, x, stops[k] - start, frozen, stim[k], p, plan,
+        res, failed_at = compose_row(model, start, x, stops[k] - start, frozen, stim[k], p, plan,
                                      stage, scratch)
         good = failed_at < 0
         for i in range(y.size):
             good = good and math.isfinite(x[i])
         if not good:
             return k
-        crossings(stops[k], stim_end[k], x, p, g)
+        call(model.crossings, stops[k], stim_end[k], address(x), address(p), address(g))
         if crossed(before, g, n_events, armed):
             return k
         for j in range(g.size):
@@ -1231,7 +1218,7 @@ def step_control(err, h_tried, h, limited, retried, order, h_max):
     return accept, (max(h, grown) if accept and limited else grown)
 
 
-def march_adaptive(t, y, h, retried, limit, hand_back, breaks, frozen, before, armed, stim,
+def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed, stim,
                    params, plan, stage, control, grid, rows, values, slopes, next_out, knots,
                    counts, worst):
     """Plain adaptive steps of every row, in place on its time t, states y, step h,
@@ -1264,7 +1251,7 @@ def march_adaptive(t, y, h, retried, limit, hand_back, breaks, frozen, before, a
     denominator = 2.0**order - 1.0
     split = plan[3].shape[0] > 1  # more than one sub-problem: a splitting error to extrapolate
     for r in range(y.shape[0]):
-        p, row, ahead = params[:, r], rows[r], 0  # breaks[ahead]: the next break
+        p, row, ahead = params[r], rows[r], 0  # breaks[ahead]: the next break
         while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries:
             while ahead < breaks.size and breaks[ahead] <= t[r] + SAME_TIME:
                 ahead += 1
@@ -1278,7 +1265,7 @@ def march_adaptive(t, y, h, retried, limit, hand_back, breaks, frozen, before, a
             for part in range(3):  # one call site: each inlined copy costs compile time
                 for i in range(n):  # element loops: slice assignments compile slowly
                     trial[part, i] = trial[1, i] if part == 2 else y[r, i]
-                res, bad = compose_row(t[r] + step / 2 * (part == 2), trial[part],
+                res, bad = compose_row(model, t[r] + step / 2 * (part == 2), trial[part],
                                        step if part == 0 else step / 2, frozen[r], stim[r], p,
                                        plan, stage, scratch)
                 good = good and bad < 0
@@ -1302,7 +1289,8 @@ def march_adaptive(t, y, h, retried, limit, hand_back, breaks, frozen, before, a
                 counts[r, 1] += 1
                 h[r] = new_h
                 continue
-            crossings(stop, input_at(stop, stim[r], p, smooth), small, p, g)
+            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth), address(small),
+                            address(p), address(g))
             if crossed(before[r], g, n_events, armed[r]):
                 break
             while values.shape[2] and next_out[row] < grid.size \
@@ -1311,12 +1299,13 @@ def march_adaptive(t, y, h, retried, limit, hand_back, breaks, frozen, before, a
                 for i in range(n):
                     trial[1, i] = small[i] if grid[q] >= stop else y[r, i]
                 if grid[q] < stop:
-                    res, bad = compose_row(t[r], trial[1], grid[q] - t[r], frozen[r], stim[r],
-                                           p, plan, stage, scratch)
+                    res, bad = compose_row(model, t[r], trial[1], grid[q] - t[r], frozen[r],
+                                           stim[r], p, plan, stage, scratch)
                     counts[r, 2] += 1
                     if bad < 0 and res > worst[r]:
                         worst[r] = res
-                rhs(grid[q], input_at(grid[q], stim[r], p, smooth), trial[1], p, slope)
+                call(model.rhs, grid[q], input_at(model, grid[q], stim[r], p, smooth),
+                          address(trial[1]), address(p), address(slope))
                 for i in range(n):
                     values[row, i, q] = trial[1, i]
                     slopes[row, i, q] = 0.0 if frozen[r, i] else slope[i]
@@ -1334,8 +1323,8 @@ def march_adaptive(t, y, h, retried, limit, hand_back, breaks, frozen, before, a
     return 0
 
 
-def rhs_rows(t, stim, y, params, out):
+def rhs_rows(model, t, stim, y, params, out):
     """``rhs`` row by row of a batch into ``out`` (R, n)."""
     for r in range(y.shape[0]):
-        rhs(t[r], stim[r], y[r], params[:, r], out[r])
+        call(model.rhs, t[r], stim[r], address(y[r]), address(params[r]), address(out[r]))
     return 0
