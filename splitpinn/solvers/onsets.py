@@ -55,7 +55,11 @@ class Onsets:
             return np.zeros(0)
         offsets = onset_refinement(points - onset, max(points[-1] - onset, length), self.step,
                                    self.orders, min_step=1e-12 * abs(onset))
-        return onset + offsets[1:]
+        ends = onset + offsets[1:]
+        near = np.minimum(np.searchsorted(points, ends - SAME_TIME), points.size - 1)
+        at_point = np.abs(points[near] - ends) <= SAME_TIME  # onset + (t - onset) may miss t
+        ends[at_point] = points[near[at_point]]
+        return ends
 
     def at_jump(self, t) -> np.ndarray:
         """Per time in ``t``: whether the stimulus jumps there."""
