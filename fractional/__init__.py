@@ -11,8 +11,9 @@ resets stay in the memory. `make_history` builds one of the `HISTORY_KINDS`;
 The L2-1σ scheme (Alikhanov 2015; `caputo_l21sigma`, `l21sigma_weights`)
 is second order for every alpha: it approximates the derivative at t_{n-1} + sigma tau_n
 (`default_sigma`: 1 - alpha/2) from quadratic interpolants of the past; `onset_mesh` grades the
-steps after an onset, where solutions behave like t^alpha. `FullL21SigmaHistory` and
-`FastL21SigmaHistory` are its memory for time marching (`make_history(..., scheme="l21sigma")`).
+steps after an onset, where solutions behave like t^alpha (`onset_refinement`: through a
+grid). `FullL21SigmaHistory` and `FastL21SigmaHistory` are its memory for time marching
+(`make_history(..., scheme="l21sigma")`).
 """
 
 from .history import (
@@ -37,6 +38,7 @@ from .l21sigma import (
     default_sigma,
     l21sigma_weights,
     onset_mesh,
+    onset_refinement,
 )
 from .memories import HISTORY_KINDS, make_history
 from .soe import soe_error, soe_kernel
@@ -60,6 +62,7 @@ __all__ = [
     "l21sigma_weights",
     "make_history",
     "onset_mesh",
+    "onset_refinement",
     "soe_error",
     "soe_kernel",
     "validate_alpha",

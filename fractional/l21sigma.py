@@ -80,6 +80,39 @@ def onset_mesh(span: float, dt: float, alpha, min_step: float = 0.0) -> np.ndarr
     return np.concatenate([[0.0], offsets[(offsets > 0) & (offsets >= min_step)]])
 
 
+def onset_refinement(points, span: float, dt: float, alpha, min_step: float = 0.0) -> np.ndarray:
+    """Offsets 0 = s_0 < ... < points[-1] of a mesh graded towards 0 through the offsets
+    ``points`` (increasing, > 0: the output grid after an onset, measured from it).
+
+    Each interval between neighbouring points (0 included) is cut into the fewest pieces for
+    which no piece is longer than the :func:`onset_mesh` (span, dt, alpha) steps it overlaps,
+    on average: where those steps grow by at most 2x across it, into equal pieces (their
+    lengths repeat from interval to interval, so a march reuses what depends on them
+    alone), else (next to 0) along onset_mesh's grading.  Unlike onset_mesh's offsets merged
+    with the grid, no piece is a sliver next to a grid point.  Offsets in (0, min_step) are
+    dropped, as in onset_mesh.
+    """
+    points = np.asarray(points, dtype=float)
+    r = 2.0 / float(np.min(validate_alpha(alpha)))
+    r = 1.0 if r == 2.0 else r
+    n_mesh = math.ceil(r * span / dt * (1 - 1e-12))
+    starts = np.concatenate([[0.0], points[:-1]])
+    index = n_mesh * (np.concatenate([[0.0], points]) / span) ** (1.0 / r)  # onset_mesh's k
+    pieces = np.maximum(1, np.ceil(np.diff(index) * (1 - 1e-12))).astype(np.int64)
+    # onset_mesh's steps grow like s^(1 - 1/r): by at most 2x where b <= 2^(r/(r-1)) a
+    equal = np.ones(points.shape, dtype=bool) if r == 1.0 else \
+        points <= 2.0 ** (r / (r - 1.0)) * starts
+    interval = np.repeat(np.arange(points.size), pieces)
+    last = np.cumsum(pieces)
+    fraction = (np.arange(last[-1]) - np.repeat(last - pieces, pieces) + 1.0) / pieces[interval]
+    ends = np.where(equal[interval],
+                    starts[interval] + (points - starts)[interval] * fraction,
+                    span * ((index[interval] + np.diff(index)[interval] * fraction)
+                            / n_mesh) ** r)
+    ends[last - 1] = points
+    return np.concatenate([[0.0], ends[ends >= min_step]])
+
+
 def l21sigma_weights(alpha: float, n: int) -> np.ndarray:
     """Alikhanov's uniform-mesh coefficients c_0..c_n for the step [t_n, t_{n+1}], sigma = 1 - a/2.
 

@@ -3,7 +3,7 @@
 After an onset — the start, the end of a refractory clamp, a stimulus jump — the solution of a
 Caputo equation behaves like (t − t_on)^α, and its derivative jumps there (a kink).  An L2-1σ
 march keeps second order only if its steps are graded towards t_on
-(:func:`splitpinn.fractional.onset_mesh`) and every kink is marked in the memory (a same-time
+(:func:`splitpinn.fractional.onset_refinement`) and every kink is marked in the memory (a same-time
 record with the state unchanged, so that no quadratic piece of the memory straddles it).
 :class:`Onsets` is that bookkeeping, per row of a batch, for every fixed-step fractional
 stepper of the marching core (the L2-1σ reference and fractional split-PINN): it proposes the
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fractional import onset_mesh
+from ..fractional import onset_refinement
 from ..numeric.kernels import SAME_TIME
 
 
@@ -42,19 +42,24 @@ class Onsets:
         self.active = np.ones((n_rows, len(orders)), dtype=bool)
 
     def graded_stretch(self, onset: float) -> np.ndarray:
-        """Step ends graded towards ``onset`` over at least ONSET_SPAN, ending on a grid point:
-        the quadratic pieces of L2-1σ need neighbouring steps of comparable length, so the
-        stretch may not leave a sliver before the next grid step.  Where the grid ends sooner
-        (t_end just after a refractory end or a jump), the stretch is the start of the one a
-        longer grid would have, cut at its last point."""
+        """Step ends graded towards ``onset`` over at least ONSET_SPAN through the grid points
+        there, ending on one (:func:`~splitpinn.fractional.onset_refinement`): the quadratic
+        pieces of L2-1σ need neighbouring steps of comparable length, so no step may be a
+        sliver next to a grid point.  Where the grid ends sooner (t_end just after a
+        refractory end or a jump), the stretch is the start of the one a longer grid would
+        have, cut at its last point."""
         grid, length = self.grid, max(self.ONSET_SPAN, self.step)
-        end = grid[min(np.searchsorted(grid, onset + length - SAME_TIME), len(grid) - 1)]
-        span = end - onset
-        if span <= 0:
+        last = min(np.searchsorted(grid, onset + length - SAME_TIME), len(grid) - 1)
+        points = grid[np.searchsorted(grid, onset + SAME_TIME, "right") : last + 1]
+        if not points.size:
             return np.zeros(0)
-        offsets = onset_mesh(max(span, length), self.step, self.orders,
-                             min_step=1e-12 * abs(onset))
-        return onset + np.append(offsets[(offsets > 0) & (offsets < span - SAME_TIME)], span)
+        offsets = onset_refinement(points - onset, max(points[-1] - onset, length), self.step,
+                                   self.orders, min_step=1e-12 * abs(onset))
+        ends = onset + offsets[1:]
+        near = np.minimum(np.searchsorted(points, ends - SAME_TIME), points.size - 1)
+        at_point = np.abs(points[near] - ends) <= SAME_TIME  # onset + (t - onset) may miss t
+        ends[at_point] = points[near[at_point]]
+        return ends
 
     def at_jump(self, t) -> np.ndarray:
         """Per time in ``t``: whether the stimulus jumps there."""
