@@ -1278,6 +1278,7 @@ def coupled_scratch(size, n, width):
     return (np.empty(size), np.empty((size, size)), np.empty((n * width, n * width)),
             np.empty(n * width), np.empty(n * width), np.empty(n), np.empty(n), np.empty(n))
 
+
 def frozen_stage(t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_sum, o_check,
                  v_check, end, tol, z_low, width, coefficients, residual, reach, fd, g, w, new):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem with frozen
