@@ -237,6 +237,7 @@ _RECORDING = np.arange(0.0, 10.01, 0.5)
     ("hh", {"parameters": {"I": np.array([0.0, 6.5, 10.0])}}, 20.0),  # a batch, adaptive steps
     ("lif", {}, 60.0),  # resets and refractory holds
     ("hh", {"stimulus": "recording"}, 3.0),  # a recording printed into the module
+    ("hh", {"partition": [["V", "m"], ["h", "n"]]}, 1.0),  # states that couple
 ])
 def test_compiled_split_pinn_solve_equals_the_plain_python_one(name, options, t_end):
     """``compiled=False`` runs the same kernels as plain Python: the same steps, spikes and

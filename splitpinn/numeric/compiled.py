@@ -15,8 +15,9 @@ around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost 
   after an onset, with a sum-of-exponentials memory
   (:class:`~splitpinn.fractional.history.MarchState`),
   Newton per step, stopping before the first step that crosses a threshold.
-* :class:`StageKernel`: split-PINN's least-squares stages of decoupled integer-order
-  sub-problems, for all rows of a batch in one call (a frozen-coefficient stage taken from its
+* :class:`StageKernel`: split-PINN's least-squares stages of integer-order sub-problems,
+  their states fitted together where they couple, for all rows of a batch in one call (a
+  frozen-coefficient stage taken from its
   :class:`~splitpinn.numeric.stage_table.StageTable` where that meets the tolerance, any other
   fitted by Gauss–Newton), and :class:`Composition`, the composed step of a plan made of such
   stages, its adaptive march between events (:meth:`Composition.march`) and its fixed-step
@@ -584,8 +585,9 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
 def plan_arrays(plan, iterations) -> tuple:
     """A plan's stages for the kernels (:func:`~splitpinn.numeric.kernels.compose_row`): the
     sub-problem and step fraction of each stage, where each branch ends, the states of each
-    sub-problem (−1 padded) and ``iterations`` per sub-problem (see
-    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.compiled_stage`)."""
+    sub-problem (−1 padded), ``iterations`` per sub-problem (see
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.compiled_stage`) and whether its
+    states couple (:func:`~splitpinn.numeric.kernels.coupled_stage`)."""
     members = np.full((len(plan.subproblems), max(len(sub.index) for sub in
                                                   plan.subproblems)), -1, dtype=np.int64)
     for k, sub in enumerate(plan.subproblems):
@@ -594,7 +596,8 @@ def plan_arrays(plan, iterations) -> tuple:
     return (np.array([k for k, _ in stages], dtype=np.int64),
             np.array([c for _, c in stages], dtype=float),
             np.cumsum([len(branch) for branch in plan.branches]).astype(np.int64),
-            members, np.array(iterations, dtype=np.int64))
+            members, np.array(iterations, dtype=np.int64),
+            np.array([not sub.decoupled for sub in plan.subproblems], dtype=bool))
 
 
 def plan_fit(plan, fits: list, iterations: list, stage: tuple | None) -> tuple:
@@ -620,12 +623,13 @@ def plan_fit(plan, fits: list, iterations: list, stage: tuple | None) -> tuple:
         first.append(-1 if fit is None else rows)
         rows += 0 if fit is None else len(sub.index)
     steps = [it if fit is None else fit[5] for fit, it in zip(fits, iterations, strict=True)]
-    stage_sub, stage_c, branch_end, members, steps = plan_arrays(plan, steps)
+    stage_sub, stage_c, branch_end, members, steps, coupled = plan_arrays(plan, steps)
     head = fractional[0]
     return (stacked(0, 2), stacked(1, 1), stacked(2, 1, True), head[3], head[4], head[6],
             head[7], head[8], stacked(9, 1),
             np.array([fit is not None and fit[10] for fit in fits], dtype=bool),
-            (stage_sub, stage_c, branch_end, members, steps, np.array(first, dtype=np.int64)),
+            (stage_sub, stage_c, branch_end, members, steps, coupled,
+             np.array(first, dtype=np.int64)),
             _NO_STAGE if stage is None else stage)
 
 
@@ -640,13 +644,13 @@ _NO_FIT = (np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0), dtype=bool), 
            0.0, False, 0.0, np.empty((0, 0, 0)), np.empty(0, dtype=bool),
            (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64),
             np.empty((0, 0), dtype=np.int64), np.empty(0, dtype=np.int64),
-            np.empty(0, dtype=np.int64)), _NO_STAGE)
+            np.empty(0, dtype=bool), np.empty(0, dtype=np.int64)), _NO_STAGE)
 
 
 class StageKernel(ModelKernels):
-    """The least-squares PINN stages of decoupled integer-order sub-problems, for all rows
-    at once, by the kernels of :mod:`splitpinn.numeric.kernels` (what
-    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does for them):
+    """The least-squares PINN stages of every sub-problem, for all rows at once, by the
+    kernels of :mod:`splitpinn.numeric.kernels` (what
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does):
 
     * frozen coefficients and a right-hand side constant over the stage (HH's sub-problems,
       LIF): per state z = h·∂f/∂x and b = h·f at the stage start, the K×K normal equations
@@ -655,7 +659,9 @@ class StageKernel(ModelKernels):
       :class:`~splitpinn.numeric.stage_table.StageTable` where the bounded residual meets the
       tolerance (:func:`~splitpinn.numeric.kernels.frozen_stage`);
     * any other stage (nonlinear, or driven by a time-varying input): the fit at every point
-      by Gauss–Newton (:func:`~splitpinn.numeric.kernels.fitted_stage`).
+      by Gauss–Newton (:func:`~splitpinn.numeric.kernels.fitted_stage`), of all its states
+      together where they couple (:func:`~splitpinn.numeric.kernels.coupled_stage`);
+    * Caputo states, against their memory (:meth:`memory_advance`).
 
     A time-varying stimulus that is not stepwise is compiled with the model
     (:func:`smooth_stimulus`) and evaluated wherever a stage needs it.  ``jit=False`` runs
@@ -703,31 +709,36 @@ class StageKernel(ModelKernels):
         return (t0, np.ascontiguousarray(stim, dtype=float),
                 np.ascontiguousarray(np.asarray(params, dtype=float).T))
 
-    def advance(self, index, iterations: int, t0, h, y, frozen, params, held=None):
+    def advance(self, index, iterations: int, coupled: bool, t0, h, y, frozen, params,
+                held=None):
         """One stage of length ``h`` (R,) from (t0, y) of the states ``index`` of R rows with
         parameter columns ``params`` (P, R), with at most ``iterations`` Gauss–Newton
-        iterations (0: frozen coefficients); ``held``: the stimulus over the stage where it
-        is stepwise.  Returns the states (R, n) after it and the rows' largest residuals."""
+        iterations (0: frozen coefficients), the states fitted together where they are
+        ``coupled``; ``held``: the stimulus over the stage where it is stepwise.  Returns the
+        states (R, n) after it and the rows' largest residuals."""
         t0, stim, params = self._stage_inputs(t0, params, held)
         out = np.array(y, dtype=float, order="C")
         residuals = np.zeros(len(t0))
-        self.run("stage_rows", np.asarray(index, dtype=np.int64)[None], int(iterations), t0,
+        self.run("stage_rows", np.asarray(index, dtype=np.int64)[None], int(iterations),
+                 bool(coupled), t0,
                  np.ascontiguousarray(h, dtype=float), out,
                  np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage, residuals)
         return out, residuals
 
-    def memory_advance(self, index, fit, t0, h, y, frozen, params, held, sigma, H, c):
-        """One stage of a decoupled sub-problem with Caputo states ``index`` against its
-        memory (:func:`~splitpinn.numeric.kernels.memory_stage`; ``fit``:
-        :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`; H, c (R, n, m − 1):
-        the memory terms at the fit and check points), from (t0, y) over ``h`` (R,), the
-        other states held.  Returns the sub-problem's states (R, n) after it and the rows'
+    def memory_advance(self, index, coupled, fit, t0, h, y, frozen, params, held, sigma, H, c):
+        """One stage of a sub-problem with Caputo states ``index`` against its memory
+        (:func:`~splitpinn.numeric.kernels.memory_stage`, or
+        :func:`~splitpinn.numeric.kernels.coupled_memory_stage` where they are ``coupled``;
+        ``fit``: :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`; H, c
+        (R, n, m − 1): the memory terms at the fit and check points), from (t0, y) over ``h``
+        (R,), the other states held.  Returns the sub-problem's states (R, n) after it and the rows'
         residuals."""
         t0, stim, params = self._stage_inputs(t0, params, held)
         index = np.asarray(index, dtype=np.int64)
         out = np.empty((len(t0), len(index)))
         residuals = np.zeros(len(t0))
-        self.run("memory_stage_rows", index, t0, np.ascontiguousarray(h, dtype=float),
+        self.run("memory_stage_rows", index, bool(coupled), t0,
+                 np.ascontiguousarray(h, dtype=float),
                  np.ascontiguousarray(y, dtype=float),
                  np.ascontiguousarray(~np.asarray(frozen)[:, index]),
                  stim, params, float(sigma),

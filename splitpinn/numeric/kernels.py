@@ -37,7 +37,7 @@ INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_poi
 #: function without it must not return an array to one with it, whose count would then drop
 #: below its owners' (:func:`stage_arrays` is inlined instead).
 ALLOCATING = ("march", "stage_scratch", "march_adaptive", "compose", "stage_rows",
-              "memory_scratch", "memory_stage_rows", "march_fixed")
+              "memory_scratch", "memory_stage_rows", "march_fixed", "coupled_scratch")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -525,7 +525,7 @@ def memory_stage(model, h, u, u_last, members, y, p, held, active, sigma, t0, H,
     max(1, |u|), inf where Gauss–Newton did not converge; iterations)."""
     vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
     vals_t, varying = fit[9], fit[10]
-    w, point, fd, f, jac, factors, step, columns, trial, change, solver = scratch
+    w, point, fd, f, jac, factors, step, columns, trial, change, solver = scratch[:11]
     n_points, width = vals.shape[1], vals.shape[2]
     for k in range(y.size):
         point[k] = y[k]
@@ -620,16 +620,18 @@ def memory_stage(model, h, u, u_last, members, y, p, held, active, sigma, t0, H,
 
 
 def memory_scratch(n, size, n_points, width):
-    """Work space of :func:`memory_stage` for n states of a model of ``size`` states."""
+    """Work space of :func:`memory_stage` for n states of a model of ``size`` states, then
+    :func:`coupled_scratch` (:func:`coupled_memory_stage`)."""
     return (np.empty((n, width)), np.empty(size), np.empty(2), np.empty((n, n_points)),
             np.empty((n, n_points)), np.empty((n, width, width)), np.empty(width),
             np.full((n, n_points), np.nan), np.empty((n, n_points)), np.empty(n_points),
-            np.full((n, n_points, width), np.nan))
+            np.full((n, n_points, width), np.nan)) + coupled_scratch(size, n, width)
 
 
-def memory_stage_rows(model, members, t0, h, y, active, held, params, sigma, H, c, fit, out,
-                      residuals):
-    """:func:`memory_stage` for every row r of a batch: the states ``members`` of y[r] from
+def memory_stage_rows(model, members, coupled, t0, h, y, active, held, params, sigma, H, c, fit,
+                      out, residuals):
+    """:func:`memory_stage` (:func:`coupled_memory_stage` where the states are ``coupled``)
+    for every row r of a batch: the states ``members`` of y[r] from
     t0[r] over h[r], against the memory terms H[r], c[r] (n, m − 1), ``active`` (R, n),
     the stimulus ``held`` (R,) and parameter rows ``params`` (R, P); writes the states
     at the stage end into out[r] (n,) and its residual into residuals[r]."""
@@ -639,8 +641,13 @@ def memory_stage_rows(model, members, t0, h, y, active, held, params, sigma, H, 
     for r in range(y.shape[0]):
         for i in range(n):
             u_last[i] = y[r, members[i]]
-        res, _ = memory_stage(model, h[r], out[r], u_last, members, y[r], params[r], held[r],
-                              active[r], sigma, t0[r], H[r], c[r], fit, scratch, 0, n)
+        if coupled:
+            res, _ = coupled_memory_stage(model, h[r], out[r], u_last, members, y[r], params[r],
+                                          held[r], active[r], sigma, t0[r], H[r], c[r], fit,
+                                          scratch, 0, n)
+        else:
+            res, _ = memory_stage(model, h[r], out[r], u_last, members, y[r], params[r], held[r],
+                                  active[r], sigma, t0[r], H[r], c[r], fit, scratch, 0, n)
         residuals[r] = res
     return 0
 
@@ -669,7 +676,8 @@ def memory_compose(model, t, h, y, x, p, held, frozen, free, index, sigma, H, c,
     """One composed step of split-PINN's plan for a single neuron from (t, y) over h, against
     its memory (the states ``index`` of the model's, see :func:`march`), the step end into x:
     the plan's stages in each of its branches (a fractional sub-problem:
-    :func:`memory_stage` of its states, against the memory terms H, c of its rows, which are
+    :func:`memory_stage` of its states (:func:`coupled_memory_stage` where they couple),
+    against the memory terms H, c of its rows, which are
     the same for every stage of the step, since each fractional sub-problem is advanced once
     per branch over the whole step from the recorded state; an integer-order one: the stage of
     :func:`compose_row`, :func:`stage_row`), the branches' ends averaged.  ``fit`` (see
@@ -679,7 +687,7 @@ def memory_compose(model, t, h, y, x, p, held, frozen, free, index, sigma, H, c,
     largest stage residual, whether every stage met its tolerance with finite values, the
     Gauss–Newton iterations)."""
     vals, end, padding, tau, n_fit, tol, smooth, accept, vals_t, varying, plan, stage = fit
-    stage_sub, stage_c, branch_end, members, iterations, first = plan
+    stage_sub, stage_c, branch_end, members, iterations, coupled, first = plan
     table, basis = stage_arrays(stage)
     integer, u, u_first = work
     total, clock = integer[9], integer[10]  # clock: one per sub-problem
@@ -695,8 +703,8 @@ def memory_compose(model, t, h, y, x, p, held, frozen, free, index, sigma, H, c,
             k, part = stage_sub[st], stage_c[st]
             a = first[k]
             if a < 0:  # integer order
-                res = stage_row(model, members, k, iterations[k], t + clock[k] * h, part * h, x,
-                                frozen, held, p, table, basis, integer)
+                res = stage_row(model, members, k, iterations[k], coupled[k], t + clock[k] * h,
+                                part * h, x, frozen, held, p, table, basis, integer)
                 good = good and res <= table[8]
             else:  # the memory's rows a..e − 1
                 e = a
@@ -704,10 +712,15 @@ def memory_compose(model, t, h, y, x, p, held, frozen, free, index, sigma, H, c,
                     e += 1 if members[k, m] >= 0 else 0
                 for i in range(a, e):
                     u_first[i] = x[index[i]]
-                res, tries = memory_stage(
-                    model, h, u, u_first, index, x, p, held, free, sigma, t + clock[k] * h, H, c,
-                    (vals, end, padding, tau, n_fit, iterations[k], tol, smooth, accept, vals_t,
-                     varying[k]), scratch, a, e)
+                stage_fit = (vals, end, padding, tau, n_fit, iterations[k], tol, smooth,
+                             accept, vals_t, varying[k])
+                if coupled[k]:
+                    res, tries = coupled_memory_stage(model, h, u, u_first, index, x, p, held, free,
+                                                      sigma, t + clock[k] * h, H, c, stage_fit,
+                                                      scratch, a, e)
+                else:
+                    res, tries = memory_stage(model, h, u, u_first, index, x, p, held, free, sigma,
+                                              t + clock[k] * h, H, c, stage_fit, scratch, a, e)
                 count += tries
                 good = good and res <= accept
                 for i in range(a, e):
@@ -750,9 +763,10 @@ def march(model, stops, keep, t_star, stim_star, stim_end, p, active, y, index, 
     spaces stacked along the memory's states (see :func:`memory_stage`), τ (m,), the number of
     fit points, tol, smooth stimulus, the residual a fractional stage must meet, vals
     transposed, per sub-problem whether its right-hand side changes inside a stage, the plan
-    (stage_sub, stage_c, branch_end, members: as :func:`compose_row`'s; iterations per
-    sub-problem; first: a fractional sub-problem's first row in the memory, −1 for integer
-    order), the integer stages' trial space (:func:`stage_arrays`))."""
+    (stage_sub, stage_c, branch_end, members: as :func:`compose_row`'s; iterations and
+    whether its states couple per sub-problem; first: a fractional sub-problem's first row in
+    the memory, −1 for integer order), the integer stages' trial space
+    (:func:`stage_arrays`))."""
     n, modes = acc.shape
     size = y.size
     vals, tau = fit[0], fit[3]
@@ -918,6 +932,21 @@ def fit_move(vals, n_fit, x, moved):
     return moved
 
 
+def newton_converged(theta, moved, limit):
+    """Whether Gauss–Newton has converged after a move δ_k = ``moved`` with contraction θ =
+    δ_k/δ_(k−1): the next move predicted by Newton's quadratic convergence, θ²·δ_k (δ_k where
+    θ ≥ 1), is at most ``limit``."""
+    return (theta * theta * moved if theta < 1.0 else moved) <= limit
+
+
+def newton_hopeless(theta, moved, limit, done, iterations):
+    """Whether Gauss–Newton, ``done`` + 1 of at most ``iterations`` iterations taken, cannot
+    converge: from its second iteration on, θ^(iterations left)·δ_k misses ``limit`` (too
+    slow, or diverging: θ ≥ 1, NaN; no power, which overflows in Python).  Hairer & Wanner's
+    early exit from Radau's Newton iteration."""
+    return done > 0 and not (theta < 1.0 and theta ** (iterations - done - 1) * moved <= limit)
+
+
 def fitted_stage(model, t0, hh, y, members, frozen, held, p, smooth, table, basis, iterations,
                  linear, tol, scratch, new):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem (its states
@@ -988,13 +1017,13 @@ def fitted_stage(model, t0, hh, y, members, frozen, held, p, smooth, table, basi
                 w[i, a] += step[a]
         theta = moved / previous if previous > 0.0 else math.inf  # the contraction
         previous, limit = moved, 1e-3 * tol * scale
-        converged = linear or (theta * theta * moved if theta < 1.0 else moved) <= limit
+        converged = linear or newton_converged(theta, moved, limit)
         if linear:
             break
         if converged:
             first, last = n_fit, n_points
-        elif done > 0 and not (theta < 1.0 and theta ** (iterations - done - 1) * moved <= limit):
-            break  # too slow, or diverging (θ ≥ 1, NaN: no power, which overflows in Python)
+        elif newton_hopeless(theta, moved, limit, done, iterations):
+            break
     worst = math.inf
     if converged:
         worst = 0.0
@@ -1020,6 +1049,228 @@ def fitted_stage(model, t0, hh, y, members, frozen, held, p, smooth, table, basi
             value += end[a] * w[i, a]
         new[i] = value
     return worst
+
+
+def coupled_stage(model, t0, hh, y, members, frozen, held, p, smooth, basis, iterations, linear,
+                  tol, scratch, new):
+    """One least-squares PINN stage of length ``hh`` of a sub-problem whose states couple
+    (``members``, −1 padded; e.g. the partition [["V", "m"], ["h", "n"]] of HH): per state s
+    the trial u_s(τ) = u0_s + vals(τ)·w_s, and the residual rows ops(τ_j)·w_s − hh·f_s(t0 +
+    τ_j·hh, u(τ_j)) at the fit points, all states' weights fitted together by Gauss–Newton on
+    the (S·K) system whose blocks are δ_sl·ops − hh·∂f_s/∂u_l·vals (:func:`coupled_point`):
+    a ``linear`` sub-problem by one solve; otherwise from the linearised stage (f and its
+    Jacobian at the stage start at every point), as :func:`fitted_stage`, whose convergence
+    test and early exit it shares; after convergence the residual at the check points, relative to
+    max(1, |u|).  Clamped states have zero right-hand side (they stay).  Writes the states at
+    the stage end into ``new``; returns the largest residual at the check points, inf where
+    Gauss–Newton did not converge."""
+    vals, ops, end, tau, n_fit = basis
+    w, point = scratch[0], scratch[1]
+    f, jac, normal, step, row, base, trial, live = scratch[12:]
+    n_points, width = vals.shape
+    count = 0
+    for m in range(members.size):
+        i = members[m]
+        if i < 0:
+            break
+        base[m], live[m], count = y[i], 0.0 if frozen[i] else 1.0, count + 1
+        for a in range(width):
+            w[i, a] = 0.0
+    size = count * width
+    previous, converged = 0.0, False  # the last move δ_(k−1)
+    for done in range(iterations):  # Gauss–Newton iterations done so far
+        for a in range(size):
+            step[a] = 0.0
+            for e in range(a + 1):
+                normal[a, e] = 0.0
+        scale = 1.0
+        for j in range(n_fit):
+            # the first iteration of a nonlinear fit: the linearised stage (f and ∂f/∂u of
+            # the stage start, τ_0 = 0, at every point), as fitted_stage's start
+            if j == 0 or done > 0 or linear:
+                for s in range(count):
+                    trial[s] = 0.0
+                    for a in range(width):
+                        trial[s] += vals[j, a] * w[members[s], a]
+                scale = max(scale, coupled_point(model, t0 + tau[j] * hh, hh, 1.0, y, members,
+                                                 count, base, trial, live, held, p, smooth,
+                                                 point, f, jac, True))
+            for s in range(count):  # state s's residual row and its linearisation
+                i = members[s]
+                r = -f[i]
+                for a in range(width):
+                    r += ops[j, a] * w[i, a]
+                for l in range(count):
+                    coupling = jac[i, members[l]]
+                    for a in range(width):
+                        row[l * width + a] = (ops[j, a] if l == s else 0.0) \
+                            - coupling * vals[j, a]
+                normal_add(normal, step, row, r, size)
+        cholesky_solve_in_place(normal[:size, :size], step[:size])
+        moved = 0.0
+        for s in range(count):
+            moved = fit_move(vals, n_fit, step[s * width:(s + 1) * width], moved)
+            for a in range(width):
+                w[members[s], a] += step[s * width + a]
+        theta = moved / previous if previous > 0.0 else math.inf  # the contraction
+        previous, limit = moved, 1e-3 * tol * scale
+        converged = linear or newton_converged(theta, moved, limit)
+        if converged or newton_hopeless(theta, moved, limit, done, iterations):
+            break
+    worst = math.inf if not converged else 0.0
+    for j in range(n_fit if converged else n_points, n_points):
+        for s in range(count):
+            trial[s] = 0.0
+            for a in range(width):
+                trial[s] += vals[j, a] * w[members[s], a]
+        coupled_point(model, t0 + tau[j] * hh, hh, 1.0, y, members, count, base, trial, live,
+                      held, p, smooth, point, f, jac, False)
+        for s in range(count):
+            i = members[s]
+            r = -f[i]
+            for a in range(width):
+                r += ops[j, a] * w[i, a]
+            res = abs(r) / max(1.0, abs(base[s] + trial[s]))
+            worst = res if not res <= worst else worst  # NaN wins
+    for s in range(count):
+        i = members[s]
+        value = y[i]
+        for a in range(width):
+            value += end[a] * w[i, a]
+        new[i] = value
+    return worst
+
+
+def coupled_memory_stage(model, h, u, u_last, members, y, p, held, active, sigma, t0, H, c, fit,
+                         scratch, first, last):
+    """:func:`memory_stage` (same arguments and result) of a sub-problem with Caputo states
+    that couple, the memory's rows ``first``..``last`` − 1: per state s the trial u_s(τ) =
+    u_last_s + vals_s(τ)·w_s, and the rows of the L2-1σ relation c_sj·(u_s(τ_j) − u_last_s) +
+    H_sj − f_s(t0 + στ_j h, u_last + σ(u(τ_j) − u_last)) at the fit points τ_j > 0, all
+    states' weights fitted together by Gauss–Newton on the system whose blocks are
+    δ_sl·c_s·vals_s − σ·∂f_s/∂u_l·vals_l (:func:`coupled_point`), from w = 0 (a right-hand
+    side constant in t evaluated once in the first iteration, as :func:`memory_stage` does),
+    converged as :func:`coupled_stage`; after convergence the residual of the relation times
+    h at the check points, relative to max(1, |u|).  Clamped states (not ``active``) stay: their
+    weights are held at zero."""
+    vals, end, padding, tau, n_fit, iterations, tol, smooth = fit[:8]
+    varying = fit[10]
+    w, point = scratch[0], scratch[1]
+    f, jac, normal, step, row, base, trial, live = scratch[11:]
+    own = members[first:last]
+    n_points, width = vals.shape[1], vals.shape[2]
+    count = last - first
+    size = count * width
+    for s in range(count):
+        base[s], live[s] = u_last[first + s], 1.0 if active[first + s] else 0.0
+        for a in range(width):
+            w[first + s, a] = 0.0
+    previous, converged, tries = 0.0, False, 0
+    for done in range(abs(iterations)):
+        tries += 1
+        for a in range(size):
+            step[a] = 0.0
+            for e in range(a + 1):
+                normal[a, e] = 0.0
+            # padding and clamped states' weights: an identity row, no equations
+            if padding[first + a // width, a % width] or live[a // width] == 0.0:
+                normal[a, a] = 1.0
+        scale = 1.0
+        for j in range(1, n_fit):
+            # from u ≡ u_last a right-hand side constant in t is the same at every point
+            if j == 1 or done > 0 or varying:
+                for s in range(count):
+                    trial[s] = 0.0
+                    for a in range(width):
+                        trial[s] += vals[first + s, j, a] * w[first + s, a]
+                scale = max(scale, coupled_point(model, t0 + sigma * tau[j] * h, 1.0, sigma, y, own,
+                                                 count, base, trial, live, held, p, smooth,
+                                                 point, f, jac, True))
+            for s in range(count):
+                if live[s] == 0.0:
+                    continue
+                i, coefficient = first + s, c[first + s, j - 1]
+                r = coefficient * trial[s] + H[i, j - 1] - f[own[s]]
+                for l in range(count):
+                    coupling = jac[own[s], own[l]]
+                    for a in range(width):
+                        row[l * width + a] = (coefficient * vals[i, j, a] if l == s else 0.0) \
+                            - coupling * vals[first + l, j, a]
+                normal_add(normal, step, row, r, size)
+        cholesky_solve_in_place(normal[:size, :size], step[:size])
+        moved = 0.0
+        for s in range(count):
+            moved = fit_move(vals[first + s], n_fit, step[s * width:(s + 1) * width], moved)
+            for a in range(width):
+                w[first + s, a] += step[s * width + a]
+        theta = moved / previous if previous > 0.0 else math.inf  # the contraction
+        previous, limit = moved, 1e-3 * tol * scale
+        converged = iterations < 0 or newton_converged(theta, moved, limit)
+        if converged or newton_hopeless(theta, moved, limit, done, abs(iterations)):
+            break
+    worst = math.inf if not converged else 0.0
+    for j in range(n_fit if converged else n_points, n_points):
+        for s in range(count):
+            trial[s] = 0.0
+            for a in range(width):
+                trial[s] += vals[first + s, j, a] * w[first + s, a]
+        coupled_point(model, t0 + sigma * tau[j] * h, 1.0, sigma, y, own, count, base, trial, live,
+                      held, p, smooth, point, f, jac, False)
+        for s in range(count):
+            if live[s] != 0.0:
+                r = c[first + s, j - 1] * trial[s] + H[first + s, j - 1] - f[own[s]]
+                res = h * abs(r) / max(1.0, abs(base[s] + trial[s]))
+                worst = res if not res <= worst else worst  # NaN wins
+    for s in range(count):
+        value = u_last[first + s]
+        for a in range(width):
+            value += end[first + s, a] * w[first + s, a]
+        u[first + s] = value
+    return worst, tries
+
+
+def coupled_point(model, time, factor, sigma, y, members, count, base, trial, live, held, p, smooth,
+                  point, f, jac, linearise):
+    """One point of a coupled stage (:func:`coupled_stage`, :func:`coupled_memory_stage`):
+    the model's states there into ``point`` — the sub-problem's (``members``, ``count`` of
+    them) at base + σ·trial, the others held at y — ``factor``·f there into ``f`` (n,) and,
+    where ``linearise``, factor·σ·∂f/∂u into ``jac`` (n, n), zero in the rows and columns of
+    clamped states (``live`` 0).  Returns max(1, |base + trial|) over the sub-problem."""
+    scale = 1.0
+    for q in range(y.size):
+        point[q] = y[q]
+    for s in range(count):
+        point[members[s]] = base[s] + sigma * trial[s]
+        scale = max(scale, abs(base[s] + trial[s]))
+    value = input_at(model, time, held, p, smooth)
+    call(model.rhs, time, value, address(point), address(p), address(f))
+    if linearise:
+        call(model.jacobian, time, value, address(point), address(p), address(jac))
+    for s in range(count):
+        i = members[s]
+        f[i] *= factor * live[s]
+        for l in range(count if linearise else 0):
+            jac[i, members[l]] *= factor * sigma * live[s] * live[l]
+    return scale
+
+
+def normal_add(normal, right, row, r, size):
+    """One residual r and its row of a least-squares system added to its normal equations:
+    the lower triangle of ``normal`` += row·rowᵀ, their right-hand side ``right`` −= row·r
+    (the first ``size`` entries)."""
+    for a in range(size):
+        right[a] -= row[a] * r
+        for e in range(a + 1):
+            normal[a, e] += row[a] * row[e]
+
+
+def coupled_scratch(size, n, width):
+    """Work arrays of :func:`coupled_stage` and :func:`coupled_memory_stage` for n states of
+    a model of ``size`` states and trial spaces of ``width`` columns: f (size,), its Jacobian
+    (size, size), the normal matrix, right-hand side and one row of the (at most n·width)
+    system, and per state its start, its trial's change at a point and whether it is free."""
+    return (np.empty(size), np.empty((size, size)), np.empty((n * width, n * width)),
+            np.empty(n * width), np.empty(n * width), np.empty(n), np.empty(n), np.empty(n))
 
 
 def frozen_stage(model, t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_sum, o_check,
@@ -1063,10 +1314,12 @@ def frozen_stage(model, t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_s
     return worst
 
 
-def stage_row(model, members, k, iterations, t0, hh, y, frozen, held, p, table, basis, scratch):
+def stage_row(model, members, k, iterations, coupled, t0, hh, y, frozen, held, p, table, basis,
+              scratch):
     """Stage of sub-problem k (its states ``members[k]``) of one row in place on its states y
-    (n,): :func:`frozen_stage` where ``iterations`` is 0, else :func:`fitted_stage`: with at
-    most that many Gauss–Newton iterations (−1: a linear sub-problem, one solve).  ``table``
+    (n,): :func:`frozen_stage` where ``iterations`` is 0, else :func:`fitted_stage` (or
+    :func:`coupled_stage` where its states are ``coupled``): with at most that many
+    Gauss–Newton iterations (−1: a linear sub-problem, one solve).  ``table``
     and ``basis``: the trial space's arrays, taken out of the kernel's ``stage`` tuple once per
     kernel call (:func:`stage_arrays`); ``held``: the input over the stage, unless it varies
     smoothly.  Returns the stage's largest residual."""
@@ -1074,7 +1327,10 @@ def stage_row(model, members, k, iterations, t0, hh, y, frozen, held, p, table, 
         reach = table
     smooth = basis[5]
     fd, g, w, new = scratch[2], scratch[5], scratch[6], scratch[7]
-    if iterations != 0:
+    if coupled:
+        worst = coupled_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, basis[:5],
+                              abs(iterations), iterations < 0, tol, scratch, new)
+    elif iterations != 0:
         worst = fitted_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, table,
                              basis[:5], abs(iterations), iterations < 0, tol, scratch, new)
     else:
@@ -1101,21 +1357,22 @@ def stage_arrays(stage):
 def stage_scratch(n, stage):
     """Work arrays of :func:`stage_row` and :func:`compose_row` for n states, allocated once
     per call of a kernel (an allocation per stage cost a batch of HH neurons a third of its
-    time)."""
+    time), then :func:`coupled_scratch`."""
     K, M = stage[7].size, stage[16].size
     return (np.empty((n, K)), np.empty(n), np.empty(2), np.empty((n, M)), np.empty((n, M)),
             np.empty((K, K)), np.empty(K), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-            np.empty(K))
+            np.empty(K)) + coupled_scratch(n, n, K)
 
 
-def stage_rows(model, members, iterations, t0, hh, y, frozen, held, params, stage, residuals):
+def stage_rows(model, members, iterations, coupled, t0, hh, y, frozen, held, params, stage,
+               residuals):
     """:func:`stage_row` of the states ``members[0]`` for every row of a batch, in place on
     y (R, n)."""
     scratch = stage_scratch(y.shape[1], stage)
     table, basis = stage_arrays(stage)
     for r in range(y.shape[0]):
-        residuals[r] = stage_row(model, members, 0, iterations, t0[r], hh[r], y[r], frozen[r],
-                                 held[r], params[r], table, basis, scratch)
+        residuals[r] = stage_row(model, members, 0, iterations, coupled, t0[r], hh[r], y[r],
+                                 frozen[r], held[r], params[r], table, basis, scratch)
     return 0
 
 
@@ -1125,7 +1382,7 @@ def compose_row(model, t, y, h, frozen, stim, p, plan, stage, scratch):
     branches' ends averaged (one branch but for the symmetric scheme).  ``stim``: the input
     held over the step, unless it varies smoothly.  Returns (the largest stage residual, the
     first sub-problem whose stage missed the tolerance, or −1)."""
-    stage_sub, stage_c, branch_end, members, iterations = plan
+    stage_sub, stage_c, branch_end, members, iterations, coupled = plan
     table, basis = stage_arrays(stage)
     tol = table[8]
     start, total, clock = scratch[8], scratch[9], scratch[10]  # clock: one per sub-problem
@@ -1139,8 +1396,8 @@ def compose_row(model, t, y, h, frozen, stim, p, plan, stage, scratch):
             clock[k] = 0.0
         for st in range(first, branch_end[b]):
             k, c = stage_sub[st], stage_c[st]
-            res = stage_row(model, members, k, iterations[k], t + clock[k] * h, c * h, y, frozen,
-                            stim, p, table, basis, scratch)
+            res = stage_row(model, members, k, iterations[k], coupled[k], t + clock[k] * h,
+                            c * h, y, frozen, stim, p, table, basis, scratch)
             worst = res if not res <= worst else worst  # NaN wins
             clock[k] += c
             if not worst <= tol and failed_at < 0:

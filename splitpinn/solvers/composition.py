@@ -344,8 +344,6 @@ def _memory_fit(bound: BoundModel, the_plan: Plan, trainer, memory):
             return None
         fits.append(trainer.memory_fit(sub) if sub.fractional else None)
         iterations.append(None if sub.fractional else trainer.compiled_stage(sub))
-        if fits[-1] is None and iterations[-1] is None:
-            return None
     stage = None if all(sub.fractional for sub in the_plan.subproblems) else \
         trainer.kernels.stage
     return plan_fit(the_plan, fits, iterations, stage)
@@ -403,9 +401,9 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
     ``coupling`` (a :class:`~splitpinn.solvers.coupling.Coupling`) makes the batch a network;
     ``max_steps`` limits the steps per neuron (default
     :func:`splitpinn.solvers.marching.default_max_steps`).
-    ``compiled``: where every stage is a least-squares stage of a decoupled integer-order
+    ``compiled``: where every stage is a least-squares stage of an integer-order
     sub-problem, run the composed step compiled (:class:`splitpinn.numeric.compiled.Composition`;
-    False: numpy throughout, for debugging).
+    False: the same kernels as plain Python, for debugging).
 
     Returns one :class:`Solution` per neuron; ``meta["solver"]`` holds the plan, the trainer
     settings, accepted and rejected steps, and the stages of the accepted steps.  Raises

@@ -18,7 +18,6 @@ marching core shrink that row's step.  Solvers:
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -196,46 +195,15 @@ class _Basis:
         t = tau[:, None]
         if order == 1:
             vals, ops = t * phi, phi + t * dphi
-            self.weight = np.ones(len(tau))
         else:
             vals = np.hstack([t**order * phi, t * phi])
             ops = np.hstack([phi, t ** (1 - order) * phi])
-            self.weight = (tau > 0).astype(float)  # the L1 coefficient is infinite at τ = 0
         fit = np.vstack([vals[:n_fit], ops[:n_fit]])
         _, s, vt = np.linalg.svd(fit, full_matrices=False)
         keep = s > 1e-14 * s[0]
         transform = vt[keep].T / s[keep]
         self.vals, self.ops = vals @ transform, ops @ transform
         self.end = self.vals[n_fit - 1]  # τ = 1
-
-
-def _solve(g: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Batched ``solve(g, rhs)`` over the leading axes; a singular system (a row whose step
-    cannot be fitted) gives NaN for that row instead of stopping the batch."""
-    try:
-        return np.linalg.solve(g, rhs[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        out = np.full(rhs.shape, np.nan)
-        for index in np.ndindex(rhs.shape[:-1]):
-            with contextlib.suppress(np.linalg.LinAlgError):
-                out[index] = np.linalg.solve(g[index], rhs[index])
-        return out
-
-
-def _normal_solve(a: np.ndarray, b: np.ndarray, padding: np.ndarray) -> np.ndarray:
-    """Least-squares solutions x (S, R, K) of a (S, R, m, K) x = b (S, R, m) by batched normal
-    equations (the columns are orthonormalised, so this is well conditioned).  ``padding``
-    (S, K) marks zero columns, which get x = 0; rows with non-finite entries give NaN."""
-    bad = ~(np.isfinite(a).all(axis=(2, 3)) & np.isfinite(b).all(axis=2))
-    if bad.any():
-        a, b = np.where(bad[..., None, None], 0.0, a), np.where(bad[..., None], 0.0, b)
-    at = a.swapaxes(-1, -2)
-    with np.errstate(over="ignore", invalid="ignore"):  # a step too long: its row fails
-        g = at @ a
-        g += (padding[:, None, :, None] * np.eye(a.shape[-1])) + bad[..., None, None] * np.eye(
-            a.shape[-1])
-        x = _solve(g, (at @ b[..., None])[..., 0])
-    return np.where(bad[..., None], np.nan, x)
 
 
 class LeastSquaresPINN:
@@ -249,8 +217,10 @@ class LeastSquaresPINN:
     ``tol`` (``fractional_tol`` for sub-problems with Caputo states: the L1 relation inside a
     step carries (t − t₀)^(1−α) terms from the last intervals, which a step after a very short
     one (an event) resolves only to ~1e-8).  Components that do not couple (diagonal
-    Jacobian, e.g. HH gates with V frozen) are fitted as independent small problems.  Every
-    stage starts from u ≡ u₀, so a trial stage leaves no state behind.
+    Jacobian, e.g. HH gates with V frozen) are fitted as independent small problems, states
+    that couple together, with the model's Jacobian.  Every stage runs in the kernels of
+    :mod:`splitpinn.numeric.kernels` and starts from u ≡ u₀, so a trial stage leaves no state
+    behind.
     """
 
     name = "least-squares"
@@ -281,27 +251,9 @@ class LeastSquaresPINN:
                 "tol": self.tol, "fractional_tol": self.fractional_tol,
                 "max_iterations": self.max_iterations}
 
-    def _memory_terms(self, sub: SubProblem, stage: Stage):
-        """The L2-1σ relation of a sub-problem with Caputo states at the collocation times
-        t_j = t0 + τ_j h: history_term(t_j) + c(t_j)·(u(t_j) − u₀) = f(t*_j, σu(t_j) + (1 − σ)u₀),
-        t*_j = t0 + σ(t_j − t0), from each row's memory (whose last point is (t0, u₀)).
-        Returns h·c (S, R, m) and h·history_term (S, R, m), zero at τ = 0 (where c is
-        infinite; the fit skips that point), the latter zero for clamped states too (then
-        c·(u − u₀) = 0 holds them), and σ (one for all states and rows)."""
-        coef = np.zeros((len(sub.index), stage.rows, len(self.tau)))
-        known = np.zeros_like(coef)
-        tail = self.tau[1:]  # τ_0 = 0
-        for r, memory in enumerate(stage.memory):
-            times = stage.t0[r] + tail * stage.h[r]
-            coef[:, r, 1:] = stage.h[r] * memory.local_coefficient(times).T
-            known[:, r, 1:] = stage.h[r] * memory.history_term(times).T
-        if stage.frozen.any():
-            known *= _active(sub, stage).T[:, :, None]
-        return coef, known, stage.memory[0].sigma
-
     def _stacked_basis(self, orders: np.ndarray):
         """The bases of a sub-problem's states stacked and zero-padded to one width:
-        vals, ops (S, m, K), weights (S, m), end values (S, K) and padding (S, K)."""
+        vals, ops (S, m, K), end values (S, K) and padding (S, K)."""
         key = tuple(float(a) for a in orders)
         if key not in self._bases:
             bases = [_Basis(self.tau, self.n_fit, self._phi, self._dphi, a) for a in key]
@@ -312,7 +264,6 @@ class LeastSquaresPINN:
 
             self._bases[key] = (np.array([pad(b.vals) for b in bases]),
                                 np.array([pad(b.ops) for b in bases]),
-                                np.array([b.weight for b in bases]),
                                 np.array([pad(b.end) for b in bases]),
                                 np.array([np.arange(width) >= b.vals.shape[1] for b in bases]))
         return self._bases[key]
@@ -347,7 +298,7 @@ class LeastSquaresPINN:
         z = h·a the fit rows are (ops − z·vals)W = h·b, so the normal matrix is
         G0 − z·G1 + z²·G2."""
         if "scalar" not in self._bases:
-            vals, ops, _, end, _ = self._stacked_basis(np.array([1.0]))
+            vals, ops, end, _ = self._stacked_basis(np.array([1.0]))
             v, o, n = vals[0], ops[0], self.n_fit
             self._bases["scalar"] = (o[:n].T @ o[:n], o[:n].T @ v[:n] + v[:n].T @ o[:n],
                                      v[:n].T @ v[:n], o[:n].T.sum(axis=1), v[:n].T.sum(axis=1),
@@ -358,12 +309,12 @@ class LeastSquaresPINN:
         """How :class:`~splitpinn.numeric.compiled.StageKernel` solves ``sub``'s stages: 0 —
         frozen coefficients and a right-hand side constant over the stage (one number z per
         state: :meth:`frozen_system`, tabulated); k > 0 — fitted at every point by at most k
-        Gauss–Newton iterations; −1 — a linear sub-problem fitted by one solve; None — not
-        compiled (Caputo states, whose memory it does not hold; states that couple).
-        Decided once per sub-problem: :meth:`advance` asks at every stage."""
+        Gauss–Newton iterations (all states together where they couple); −1 — a linear
+        sub-problem fitted by one solve; None — not compiled (Caputo states, whose memory it
+        does not hold).  Decided once per sub-problem: :meth:`advance` asks at every stage."""
         key = ("compiled", sub.name)
         if key not in self._bases:
-            if sub.fractional or not sub.decoupled:
+            if sub.fractional:
                 self._bases[key] = None
             elif self._frozen_coefficients(sub) and not self._time_varying(sub):
                 self._bases[key] = 0
@@ -372,18 +323,18 @@ class LeastSquaresPINN:
         return self._bases[key]
 
     def memory_fit(self, sub: SubProblem) -> tuple | None:
-        """How :func:`~splitpinn.numeric.kernels.memory_stage` fits ``sub``'s stages against
+        """How :func:`~splitpinn.numeric.kernels.memory_stage` (or
+        :func:`~splitpinn.numeric.kernels.coupled_memory_stage`) fits ``sub``'s stages against
         a memory (stacked with the plan's others into the ``fit`` of
         :func:`~splitpinn.numeric.compiled.march_uniform` by
         :func:`~splitpinn.numeric.compiled.plan_fit`): its
         stacked trial space, at most ``max_iterations`` Gauss–Newton iterations (−1: linear,
         one solve), the tolerances, the trial space transposed, whether the right-hand side
-        changes inside a stage (:meth:`_time_varying`); None where the kernel does not take
-        it (no Caputo states, states that couple)."""
-        if not sub.fractional or not sub.decoupled:
+        changes inside a stage (:meth:`_time_varying`); None without Caputo states."""
+        if not sub.fractional:
             return None
         smooth = smooth_stimulus(self.bound) is not None
-        vals, _, _, end, padding = self._stacked_basis(sub.orders)
+        vals, _, end, padding = self._stacked_basis(sub.orders)
         return (np.ascontiguousarray(vals, dtype=float), np.ascontiguousarray(end, dtype=float),
                 np.ascontiguousarray(padding, dtype=bool),
                 np.ascontiguousarray(self.tau, dtype=float), int(self.n_fit),
@@ -396,7 +347,7 @@ class LeastSquaresPINN:
         """The order-1 trial space for :class:`splitpinn.numeric.compiled.Composition`: its
         values and derivative operator at the points (m, K), its end row (K,), the points τ
         and how many of them are fit points (the rest are check points)."""
-        vals, ops, _, end, _ = self._stacked_basis(np.array([1.0]))
+        vals, ops, end, _ = self._stacked_basis(np.array([1.0]))
         return vals[0], ops[0], end[0], self.tau, self.n_fit
 
     @property
@@ -407,16 +358,18 @@ class LeastSquaresPINN:
         return self._kernel
 
     def _advance_compiled(self, sub: SubProblem, stage: Stage, iterations: int):
-        """:meth:`advance` by the stage kernels (:class:`~splitpinn.numeric.compiled.
-        StageKernel`), for the sub-problems :meth:`compiled_stage` takes."""
-        y, residual = self.kernels.advance(sub.index, iterations, stage.t0, stage.h, stage.y,
-                                            stage.frozen, stage.params, stage.stimulus)
+        """:meth:`advance` of an integer-order sub-problem by the stage kernels
+        (:class:`~splitpinn.numeric.compiled.StageKernel`)."""
+        y, residual = self.kernels.advance(sub.index, iterations, not sub.decoupled, stage.t0,
+                                            stage.h, stage.y, stage.frozen, stage.params,
+                                            stage.stimulus)
         return self._finish(y[:, sub.index].T, residual, sub)
 
     def _advance_memory(self, sub: SubProblem, stage: Stage, fit: tuple):
-        """:meth:`advance` of a sub-problem that :meth:`memory_fit` takes, by the stage of the
-        fractional march (:func:`~splitpinn.numeric.kernels.memory_stage`), against each row's
-        memory (full or fast) at the collocation times t0 + τ_j h, τ_j > 0."""
+        """:meth:`advance` of a sub-problem with Caputo states, by the stage of the
+        fractional march (:func:`~splitpinn.numeric.kernels.memory_stage`, or
+        :func:`~splitpinn.numeric.kernels.coupled_memory_stage` where they couple), against
+        each row's memory (full or fast) at the collocation times t0 + τ_j h, τ_j > 0."""
         tail = self.tau[1:]  # τ_0 = 0
         shape = (stage.rows, len(sub.index), len(tail))
         history, coefficient = np.empty(shape), np.empty(shape)
@@ -425,8 +378,8 @@ class LeastSquaresPINN:
             history[r] = memory.history_term(times).T
             coefficient[r] = memory.local_coefficient(times).T
         values, residual = self.kernels.memory_advance(
-            sub.index, fit, stage.t0, stage.h, stage.y, stage.frozen, stage.params,
-            stage.stimulus, stage.memory[0].sigma, history, coefficient)
+            sub.index, not sub.decoupled, fit, stage.t0, stage.h, stage.y, stage.frozen,
+            stage.params, stage.stimulus, stage.memory[0].sigma, history, coefficient)
         return self._finish(values.T, residual, sub)
 
     def _finish(self, values: np.ndarray, residual: np.ndarray, sub: SubProblem):
@@ -439,69 +392,11 @@ class LeastSquaresPINN:
 
     def advance(self, sub: SubProblem, stage: Stage):
         """``sub``'s stage for the rows of ``stage``: (values (R, S), the rows that met the
-        tolerance).  By the kernels where they take it (:meth:`compiled_stage`,
-        :meth:`memory_fit`); otherwise (states that couple) by Gauss–Newton on the
-        sub-problem's whole least-squares system."""
-        iterations = self.compiled_stage(sub)
-        if iterations is not None:
-            return self._advance_compiled(sub, stage, iterations)
-        fit = None if stage.memory is None else self.memory_fit(sub)
-        if fit is not None:
-            return self._advance_memory(sub, stage, fit)
-        vals, ops, weight, end, padding = self._stacked_basis(sub.orders)
-        vals_t = vals.transpose(0, 2, 1)
-        u0 = stage.y[:, sub.index].T[:, :, None]  # (S, R, 1)
-        h = stage.h[None, :, None]
-        if stage.memory is None:  # u' = f at the points: the operator d/dτ
-            op, known, sigma = ops[:, None], 0.0, 1.0
-        else:  # the memory's relation: its local coefficient times the trial
-            coef, known, sigma = self._memory_terms(sub, stage)
-            op = coef[..., None] * vals[:, None]
-            weight = weight * (self.tau > 0)
-        op_t = op.swapaxes(-1, -2)
-        times = stage.t0[:, None] + sigma * self.tau[None, :] * stage.h[:, None]
-        w = np.zeros((len(sub.index), stage.rows, vals.shape[2]))
-        n = self.n_fit
-        converged = np.ones(stage.rows, dtype=bool)
-        for _ in range(self.max_iterations):
-            u = u0 + w @ vals_t
-            f, jac = evaluate(self.bound, sub, times, u0 + sigma * (u - u0), stage)
-            r = (w[:, :, None] @ op_t)[:, :, 0] + known - h * f  # (S, R, m)
-            step, change = self._coupled_step(op, vals, weight, padding, sigma * h * jac, r)
-            r = r + change
-            w = w + step  # r above: exact when linear, O(|ΔW|²) otherwise
-            if sub.kind != "nonlinear":
-                break
-            moved = np.max(np.abs(step @ vals_t), axis=(0, 2))
-            converged = moved <= 1e-3 * self.tol * np.maximum(1.0, np.max(np.abs(u), axis=(0, 2)))
-            if converged.all():
-                break
-        u = u0 + w @ vals_t
-        check = slice(n, None)
-        residual = np.max(np.abs(r[:, :, check] * weight[:, None, check])
-                          / np.maximum(1.0, np.abs(u[:, :, check])), axis=(0, 2))
-        # the residual above is the linearised one: trust it only where Gauss-Newton converged
-        residual = np.where(converged, residual, np.inf)
-        return self._finish(u0[:, :, 0] + np.einsum("srk,sk->sr", w, end), residual, sub)
-
-    def _coupled_step(self, op, vals, weight, padding, hj, r):
-        """One least-squares update of a coupled sub-problem: the (S·m, S·K) system per row,
-        blocks δ_kl·op_k − hj_kl·vals_l (hj: h·σ·Jacobian); returns ΔW (S, R, K) and A·ΔW
-        (S, R, m)."""
-        s, rows, m = r.shape
-        k = vals.shape[2]
-        a = -hj[..., None] * vals[None, :, None]  # (S, S, R, m, K)
-        for i in range(s):
-            a[i, i] += op[i]
-        full = a.transpose(2, 0, 3, 1, 4)  # (R, S, m, S, K)
-        n = self.n_fit
-        fit = full[:, :, :n] * weight[None, :, :n, None, None]
-        x = _normal_solve(fit.reshape(1, rows, s * n, s * k),
-                          (-r[:, :, :n] * weight[:, None, :n]).transpose(1, 0, 2)
-                          .reshape(1, rows, s * n), padding.reshape(1, -1))[0]
-        change = np.einsum("rimjk,rjk->irm", full, x.reshape(rows, s, k))
-        return x.reshape(rows, s, k).transpose(1, 0, 2), change
-
+        tolerance), by the stage kernels: integer order by :meth:`compiled_stage`'s kernel,
+        Caputo states against each row's memory (:meth:`memory_fit`)."""
+        if sub.fractional:
+            return self._advance_memory(sub, stage, self.memory_fit(sub))
+        return self._advance_compiled(sub, stage, self.compiled_stage(sub))
 
 class AdamLBFGSPINN:
     """The paper's trainer: a tanh MLP per sub-problem, trial u = u₀ + τ·N(τ), trained on the
