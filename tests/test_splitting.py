@@ -210,6 +210,8 @@ def test_bad_partitions_raise(partition, match):
     ({"V": "magic"}, "unknown sub-solver"),
     ({"h": "exact"}, "not a sub-problem"),
     ({"Q": "pinn"}, "not a sub-problem"),
+    (["pinn", "exact"], "solvers must be one sub-solver's name or a mapping"),  # before: an
+    # AttributeError ('list' object has no attribute 'get')
 ])
 def test_bad_solvers_raise(solvers, match):
     with pytest.raises(ModelError, match=match):

@@ -235,6 +235,9 @@ def plan(bound: BoundModel, scheme: str | None = None,
                              f"(known: {', '.join(bound.names)})")
     if sorted(flat) != sorted(bound.names) or any(not p for p in partition):
         raise ModelError("partition must list every state exactly once in non-empty groups")
+    if not isinstance(solvers, str | Mapping):
+        raise ModelError(f"solvers must be one sub-solver's name or a mapping from sub-problems "
+                         f"to names, not {type(solvers).__name__} (known: {', '.join(SOLVERS)})")
     chosen = {}
     for p in partition:
         name = ",".join(p)
