@@ -116,7 +116,7 @@ class ModelFunctions(NamedTuple):
     step (0 where it is constant or stepwise: then the caller hands its value to every
     function); each returns a float.  Compiled, each is a numba ``cfunc`` of the signature in
     :data:`_FOOTERS` (arrays as pointers to their data), and the kernels take their addresses
-    (:attr:`CompiledModel.model`): every model's are typed alike."""
+    (:attr:`CompiledModel.argument`): every model's are typed alike."""
 
     rhs: object
     jacobian: object
@@ -145,7 +145,7 @@ class CompiledModel:
     jit: bool = True
 
     @functools.cached_property
-    def model(self) -> ModelFunctions:
+    def argument(self) -> ModelFunctions:
         """What the kernels take as their first argument: the functions' addresses (compiled;
         ``functions`` keeps them alive), else the functions."""
         if not self.jit:
@@ -533,11 +533,11 @@ class ModelKernels:
     def run(self, kernel: str, *args):
         """``kernel`` on the model's functions and ``args``."""
         try:
-            return _call(getattr(self.model, kernel), self.model.model, *args)
+            return _call(getattr(self.model, kernel), self.model.argument, *args)
         except NotCompilable as error:  # only compiled kernels raise it
             fall_back(self.bound, error)
             self._model = plain_model(self.bound)
-            return _call_plain(getattr(self._model, kernel), self._model.model, *args)
+            return _call_plain(getattr(self._model, kernel), self._model.argument, *args)
 
 
 def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray,
@@ -679,10 +679,11 @@ class StageKernel(ModelKernels):
                       table.reach, np.ascontiguousarray(vals), np.ascontiguousarray(ops),
                       np.ascontiguousarray(tau, dtype=float), int(n_fit),
                       smooth_stimulus(bound) is not None)
-        self.params = np.ascontiguousarray(bound.param_columns, dtype=float)
+        #: Each row's parameters (R, P): what a model's function reads, contiguous per row
+        self.params = np.ascontiguousarray(np.asarray(bound.param_columns, dtype=float).T)
         constant = bound.constant_stimulus
         self.stim = None if constant is None else np.ascontiguousarray(
-            np.broadcast_to(constant, (self.params.shape[1],)), dtype=float)
+            np.broadcast_to(constant, (self.params.shape[0],)), dtype=float)
 
     def _inputs(self, rows, t, h=None):
         """Time, stimulus and parameter rows (R, P) of ``rows``, C-contiguous (one array
@@ -691,8 +692,8 @@ class StageKernel(ModelKernels):
         :meth:`~splitpinn.numeric.bound.BoundModel.step_stimulus`), or its value at t without
         ``h``."""
         t = np.ascontiguousarray(t, dtype=float)
-        columns = self.params[:, rows]
-        params = np.ascontiguousarray(columns.T)
+        params = self.params[rows]  # an index array: a C-contiguous copy
+        columns = params.T
         if self.stim is not None:
             return t, self.stim[rows], params
         over = None if h is None else self.bound.step_stimulus(t, h, columns)

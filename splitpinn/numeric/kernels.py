@@ -549,8 +549,8 @@ def memory_stage(model, h, u, u_last, members, y, p, held, active, sigma, t0, H,
             time = t0 + sigma * tau[j] * h
             value = input_at(model, time, held, p, smooth)
             for i in range(first, last):
-                call(model.state_diagonal, members[i], time, value, address(point), address(p),
-                                     address(fd))
+                call(model.state_diagonal, members[i], time, value, address(point),
+                     address(p), address(fd))
                 f[i, j], jac[i, j] = fd[0], sigma * fd[1]
         moved, worst = 0.0, 0.0
         for i in range(first, last):
@@ -1554,8 +1554,8 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, be
                 counts[r, 1] += 1
                 h[r] = new_h
                 continue
-            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth), address(small),
-                            address(p), address(g))
+            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth),
+                 address(small), address(p), address(g))
             if crossed(before[r], g, n_events, armed[r]):
                 break
             while values.shape[2] and next_out[row] < grid.size \
