@@ -375,3 +375,38 @@ def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monk
                     assert not _holds_array(result.signature.return_type), function
                     checked += 1
         assert checked >= 8, checked  # the stage and step-control functions
+
+
+def test_adaptive_events_are_found_and_reset_in_the_kernel(monkeypatch):
+    """The default adaptive split-PINN takes its events in the kernel (kernels.march_adaptive):
+    with the marching loop's own root finding switched off, Izhikevich's resets (no refractory
+    period: the kernel marches on), LIF's (a refractory period: the loop sets the clamp) and
+    HH's detector crossings land on the spikes of DOP853 at rtol 1e-12, single neurons and a
+    batch, with each record's states before and after the model's reset."""
+    import splitpinn
+    import splitpinn.solvers.marching as marching
+
+    def refused(*args):
+        raise AssertionError("the marching loop root-found a crossing")
+
+    cases = [("izhikevich", 200.0, {"I": np.array([6.0, 10.0, 14.0])}),
+             ("lif", 100.0, {"I": 2.5}), ("hh", 60.0, {"I": np.array([8.0, 12.0])})]
+    for name, t_end, parameters in cases:
+        truth = splitpinn.solve(name, "reference", t_end, parameters=parameters,
+                                integrator="DOP853", rtol=1e-12, atol=1e-12)
+        with monkeypatch.context() as patch:  # the reference's steps root-find in the loop
+            patch.setattr(marching, "_locate", refused)
+            ours = splitpinn.solve(name, "split-pinn", t_end, parameters=parameters)
+        for sol, ref in zip(*(s if isinstance(s, Batch) else [s] for s in (ours, truth)),
+                            strict=True):
+            assert sol.spike_times.size == ref.spike_times.size >= 3
+            np.testing.assert_allclose(sol.spike_times, ref.spike_times, rtol=0, atol=1e-4)
+            for event in sol.events:
+                before, after = event.before, event.after
+                if name == "izhikevich":  # v <- c, u <- u + d
+                    assert after["v"] == -65.0 and after["u"] == before["u"] + 8.0
+                    assert 0.0 <= before["v"] - 30.0 < 1e-6  # just past: g(s) >= 0
+                elif name == "lif":
+                    assert after["V"] == -65.0 and 0.0 <= before["V"] + 50.0 < 1e-6
+                else:  # a detector: no reset
+                    assert before == after and 0.0 <= before["V"] < 1e-6

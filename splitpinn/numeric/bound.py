@@ -135,7 +135,8 @@ class _NumericEvent:
         self.strict = cond.rel_op == ">"
         names = model.state_names
         self.reset_index = np.array([names.index(k) for k in event.reset], dtype=int)
-        self.reset = lambdify(args, [model.expand(sp.sympify(v)) for v in event.reset.values()])
+        self.reset_exprs = [model.expand(sp.sympify(v)) for v in event.reset.values()]
+        self.reset = lambdify(args, self.reset_exprs)
         self.refractory = lambdify(params, sp.sympify(event.refractory))
         self.clamp_index = np.array([names.index(k) for k in event.clamped], dtype=int)
 

@@ -111,7 +111,8 @@ class ModelFunctions(NamedTuple):
     ``rhs``, ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: n values; the
     n×n Jacobian row by row; one value per event then the spike detector, as
     :class:`splitpinn.solvers.marching._Crossings`), ``state_diagonal(i, t, I_ext, y, p, out)``
-    (state i's right-hand side and its derivative in that state: all a decoupled stage needs)
+    (state i's right-hand side and its derivative in that state: all a decoupled stage needs),
+    ``reset(c, t, I_ext, y, p, out)`` (event c's reset: the states it sets, into ``out``)
     and ``stimulus(t, I_ext, y, p, out)``, which returns the stimulus where it varies inside a
     step (0 where it is constant or stepwise: then the caller hands its value to every
     function); each returns a float.  Compiled, each is a numba ``cfunc`` of the signature in
@@ -122,6 +123,7 @@ class ModelFunctions(NamedTuple):
     jacobian: object
     state_diagonal: object
     crossings: object
+    reset: object
     stimulus: object
 
 
@@ -292,8 +294,8 @@ def smooth_stimulus(bound: BoundModel) -> sp.Expr | None:
 
 
 def _sources(bound: BoundModel) -> tuple[str, ...]:
-    """The sources of ``stimulus``, ``rhs``, ``jacobian``, ``state_diagonal`` and
-    ``crossings`` (see :class:`CompiledModel`)."""
+    """The sources of ``stimulus``, ``rhs``, ``jacobian``, ``state_diagonal``, ``crossings``
+    and ``reset`` (see :class:`ModelFunctions`)."""
     numeric = bound.numeric
     n = len(bound.names)
     jac = numeric.jacobian_exprs
@@ -312,7 +314,10 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
                                         for j in range(n)]),
             _branched_source("state_diagonal", bound, [[("0", rhs[i]), ("1", jac[i, i])]
                                                        for i in range(n)]),
-            _source("crossings", bound, crossings))
+            _source("crossings", bound, crossings),
+            _branched_source("reset", bound, [list(zip(map(str, ev.reset_index), ev.reset_exprs,
+                                                       strict=True))
+                                              for ev in numeric.events]))
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:
@@ -446,6 +451,7 @@ _F, _I = _numba.float64, _numba.int64
 _P = _numba.types.CPointer(_F)
 _SIGNATURES = {"rhs": _F(_F, _F, _P, _P, _P), "jacobian": _F(_F, _F, _P, _P, _P),
                "state_diagonal": _F(_I, _F, _F, _P, _P, _P), "crossings": _F(_F, _F, _P, _P, _P),
+               "reset": _F(_I, _F, _F, _P, _P, _P),
                "stimulus": _F(_F, _F, _P, _P, _P)} if %r else {}
 for _name, _value in list(globals().items()):
     if _name in _SIGNATURES:
@@ -782,19 +788,20 @@ class Composition(StageKernel):
         return out, ok, residuals, failed_at
 
     def march(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed,
-              control, grid, out, next_out, knots):
-        """Plain adaptive steps of ``rows`` up to ``limit`` (see
+              control, grid, out, next_out, knots, events):
+        """Adaptive steps of ``rows`` up to ``limit``, events included (see
         :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, retried, before
         (the rows' own copies; ``armed``: the rows out of their refractory period, whose
         thresholds are checked), the output ``out`` (2, B, n, N) or None and ``next_out`` (B,
-        int64); returns counts (R, 3) of accepted steps, rejected steps and composed steps,
-        and the largest residual of a successful composed step per row.  ``hand_back``: rows
-        whose limit is a stimulus jump, whose last step the loop takes (its output there sees
-        the stimulus after the jump); ``breaks``: the stimulus's jumps and kinks, where steps
-        end.  ``knots``: the accepted steps' ends for the dense output.  A stepwise stimulus
-        must be constant up to ``limit``."""
+        int64); returns counts (R, 5) of accepted steps, rejected steps, composed steps,
+        events recorded into ``events`` (records, refractory periods, clamps) and the status
+        (1: a reset landed at or past a threshold), and the largest residual of a successful
+        composed step per row.  ``hand_back``: rows whose limit is a stimulus jump, whose last
+        step the loop takes (its output there sees the stimulus after the jump); ``breaks``:
+        the stimulus's jumps and kinks, where steps end.  ``knots``: the accepted steps for
+        the dense output.  A stepwise stimulus must be constant up to ``limit``."""
         _, stim, params = self._inputs(rows, t, limit - t)
-        counts, worst = np.zeros((len(rows), 3), dtype=np.int64), np.zeros(len(rows))
+        counts, worst = np.zeros((len(rows), 5), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
         self.run("march_adaptive", t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
@@ -803,7 +810,7 @@ class Composition(StageKernel):
                  before,
                  np.ascontiguousarray(armed, dtype=bool), stim, params, self.plan, self.stage,
                  control, np.ascontiguousarray(grid, float), rows.astype(np.int64), values,
-                 slopes, next_out, knots, counts, worst)
+                 slopes, next_out, knots, events, counts, worst)
         return counts, worst
 
     def march_fixed(self, row, t, y, stops, frozen, before, armed):

@@ -1483,41 +1483,186 @@ def step_control(err, h_tried, h, limited, retried, order, h_max):
     return accept, (max(h, grown) if accept and limited else grown)
 
 
+#: Root finding of a crossing (:func:`root_trial`): at most ROOT_ITERATIONS trials, until the
+#: bracket is ROOT_RTOL·max(1, |t|) + ROOT_ATOL (ms) wide.
+ROOT_ITERATIONS, ROOT_RTOL, ROOT_ATOL = 100, 1e-13, 1e-14
+
+
+def root_tolerance(t):
+    """The width (ms) below which a crossing's bracket in a step from time t is closed."""
+    return ROOT_RTOL * max(1.0, abs(t)) + ROOT_ATOL
+
+
+def root_trial(bracket, tol):
+    """The next trial point of the Illinois variant of regula falsi on ``bracket`` = [a, b,
+    g(a), g(b), side of the last move], or −1 where the bracket is closed (narrower than
+    ``tol``, or g(b) = 0).  The point stays half a tolerance inside the bracket (CVODE's root
+    finder also moves such points inwards): where the secant lands on the root (g linear, as
+    for an IF neuron), the next trial closes the bracket, instead of ~40 more trials creeping
+    towards it as rounding keeps the secant at the end that has reached the root."""
+    a, b, ga, gb = bracket[0], bracket[1], bracket[2], bracket[3]
+    if not (b - a > tol and gb != 0.0):
+        return -1.0
+    s = b - gb * (b - a) / (gb - ga)
+    if not math.isfinite(s):
+        s = (a + b) / 2
+    return min(max(s, a + tol / 2), b - tol / 2)
+
+
+def root_update(bracket, s, gs):
+    """``bracket`` (see :func:`root_trial`) after the trial at s gave g(s) = gs: the end on
+    its side moves there, and the other end's value is halved where the same end moved last
+    time (Illinois).  g(s) >= 0 moves b: the root found is the point just past the crossing."""
+    if gs >= 0:
+        bracket[1], bracket[3] = s, gs
+        if bracket[4] == 1.0:
+            bracket[2] /= 2
+        bracket[4] = 1.0
+    else:
+        bracket[0], bracket[2] = s, gs
+        if bracket[4] == -1.0:
+            bracket[3] /= 2
+        bracket[4] = -1.0
+
+
+def doubled_step(model, t, y, h, frozen, stim, p, plan, stage, scratch, trial, rtol, atol, order,
+                 split):
+    r"""Step doubling on the composed step (:func:`compose_row`) from (t, y): once with h,
+    twice with h/2.  trial[0] gets the estimate of the half steps' local error, trial[2] the
+    half steps, extrapolated by it where the plan ``split``\ s; returns the error norm (inf
+    where a stage missed its tolerance or a state is not finite) and the largest residual of
+    the composed steps that succeeded."""
+    worst, good, n = 0.0, True, y.size
+    for part in range(3):  # one call site: each inlined copy costs compile time
+        for i in range(n):  # element loops: slice assignments compile slowly
+            trial[part, i] = trial[1, i] if part == 2 else y[i]
+        res, bad = compose_row(model, t + h / 2 * (part == 2), trial[part],
+                               h if part == 0 else h / 2, frozen, stim, p, plan, stage, scratch)
+        good = good and bad < 0
+        if bad < 0 and res > worst:
+            worst = res
+    big, small = trial[0], trial[2]
+    for i in range(n):
+        big[i] = (small[i] - big[i]) / (2.0**order - 1.0)
+    err = error_norm(y, small, big, rtol, atol)
+    for i in range(n):
+        small[i] += big[i] if split else 0.0
+    return (err if good and math.isfinite(err) else math.inf), worst
+
+
+def locate(model, t, y, h, end, g0, g1, column, frozen, stim, p, plan, stage, scratch, trial,
+           order, split, smooth, g, bracket, at):
+    """The time s in (0, h] where event function ``column`` crosses zero on the step from
+    (t, y) (from g0 < 0 to g1 >= 0 at its ``end`` states), by :func:`root_trial` on the
+    doubled step's flow (:func:`doubled_step`), not on an interpolant; the states at s into
+    ``at``; returns (s, the trials made)."""
+    bracket[0], bracket[1], bracket[2], bracket[3], bracket[4] = 0.0, h, g0, g1, 0.0
+    for i in range(y.size):
+        at[i] = end[i]
+    tol, tries = root_tolerance(t), 0
+    while tries < ROOT_ITERATIONS:
+        s = root_trial(bracket, tol)
+        if s < 0.0:
+            break
+        tries += 1
+        doubled_step(model, t, y, s, frozen, stim, p, plan, stage, scratch, trial, 1.0, 1.0,
+                     order, split)
+        call(model.crossings, t + s, input_at(model, t + s, stim, p, smooth), address(trial[2]),
+             address(p), address(g))
+        if g[column] >= 0:
+            for i in range(y.size):
+                at[i] = trial[2, i]
+        root_update(bracket, s, g[column])
+    return bracket[1], tries
+
+
+def record_event(records, r, count, time, column, before, after):
+    """Event ``count`` of row r into ``records`` (R, capacity, 2 + 2n): its time, event
+    function (a reset event's, or the spike detector's after them) and the states before
+    and after it."""
+    n = before.size
+    records[r, count, 0], records[r, count, 1] = time, column
+    for i in range(n):
+        records[r, count, 2 + i], records[r, count, 2 + n + i] = before[i], after[i]
+
+
+def sample_step(model, t0, y0, t1, y1, truncated, frozen, stim, p, plan, stage, scratch, smooth,
+                grid, row, values, slopes, next_out, work, slope):
+    """The output grid inside an accepted step (t0, t1] of output row ``row``: one composed
+    step from its start to each grid point before t1 (dense output of the scheme's order),
+    the end states at t1; none at t1 where the step was ``truncated`` at an event (that
+    point shows the state after it).  Returns (composed steps, their largest residual)."""
+    taken, worst = 0, 0.0
+    last = t1 - SAME_TIME if truncated else t1 + SAME_TIME
+    while values.shape[2] and next_out[row] < grid.size and grid[next_out[row]] <= last:
+        q = next_out[row]
+        for i in range(y0.size):
+            work[i] = y1[i] if grid[q] >= t1 else y0[i]
+        if grid[q] < t1:
+            res, bad = compose_row(model, t0, work, grid[q] - t0, frozen, stim, p, plan, stage,
+                                   scratch)
+            taken += 1
+            if bad < 0 and res > worst:
+                worst = res
+        output_point(model, grid[q], work, frozen, stim, p, smooth, row, q, values, slopes,
+                     slope)
+        next_out[row] += 1
+    return taken, worst
+
+
+def output_point(model, time, state, frozen, stim, p, smooth, row, q, values, slopes, slope):
+    """Grid point q of output row ``row``: the states and their right-hand sides (zero where
+    ``frozen``)."""
+    call(model.rhs, time, input_at(model, time, stim, p, smooth), address(state), address(p),
+         address(slope))
+    for i in range(state.size):
+        values[row, i, q] = state[i]
+        slopes[row, i, q] = 0.0 if frozen[i] else slope[i]
+
+
 def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed, stim,
                    params, plan, stage, control, grid, rows, values, slopes, next_out, knots,
-                   counts, worst):
-    """Plain adaptive steps of every row, in place on its time t, states y, step h,
-    whether its last try was rejected (``retried``, see :func:`step_control`), event
-    functions ``before`` and output: the composed step with step doubling, the two half steps
-    extrapolated, as :meth:`splitpinn.solvers.composition.CompositionStepper.attempt`,
-    controlled as the marching
-    loop does; the grid inside an accepted step sampled by one composed step from its start
-    (``dense``).  Steps end at the stimulus's ``breaks`` (its jumps and kinks, sorted; where
-    the stimulus is held over a step, none lies before a row's ``limit``).  A row stops at its
-    ``limit`` (before the step that reaches it where ``hand_back``), before a step that
-    crosses a threshold, when
-    it would be stuck (a step below :data:`SAME_TIME`) and when its tries reach ``max_tries``:
-    the loop takes that step.  ``armed`` (R,): whether a row is out of its refractory period
-    (its thresholds are checked, see :func:`fires`; a row's stretch never spans a refractory
-    end).  ``control`` = (rtol, atol, order, h_max, max_tries, same_step: the relative
-    difference below which two step lengths are the same, n_events: the number of reset
-    events, whose functions come before the spike detector's); ``counts``
-    (R, 3) gets accepted and rejected steps and composed steps; ``worst``
+                   events, counts, worst):
+    """Adaptive steps of every row, events included, in place on its time t, states y, step
+    h, whether its last try was rejected (``retried``, see :func:`step_control`), event
+    functions ``before`` and output: the composed step with step doubling
+    (:func:`doubled_step`), as :meth:`splitpinn.solvers.composition.CompositionStepper.
+    attempt`, controlled as the marching loop does; the grid inside an accepted step sampled
+    by :func:`sample_step`.  Steps end at the stimulus's ``breaks`` (its jumps and kinks,
+    sorted; where the stimulus is held over a step, none lies before a row's ``limit``).
+
+    Where an event :func:`fires` in an accepted step (``armed`` (R,): the row is out of its
+    refractory period, its thresholds are checked), its crossing is found by :func:`locate`;
+    a spike detector's crossing before the first reset is recorded, and the step ends at the
+    first reset, where the model's ``reset`` applies: each into ``events`` = (records (R,
+    capacity, 2 + 2n), see :func:`record_event`; refractory periods (R, E); clamped states
+    (E, n)).  A reset that starts a refractory period ends the row's march (the clamp
+    changes); one that lands at or past a threshold without one, too, with status 1.
+
+    A row also stops at its ``limit`` (before the step that reaches it where ``hand_back``),
+    when it would be stuck (a step below :data:`SAME_TIME`), when its tries reach
+    ``max_tries`` and when its records have no room for another step's events: the loop
+    takes it from there.  ``control`` = (rtol, atol, order, h_max, max_tries, same_step: the
+    relative difference below which two step lengths are the same, n_events: the number of
+    reset events, whose functions come before the spike detector's); ``counts`` (R, 5) gets
+    accepted and rejected steps, composed steps, events recorded and the status; ``worst``
     the largest residual of a successful composed step.  ``rows``: each row's index in the
     output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,).
-    ``knots`` (R, max_tries, 1 + n) gets each accepted step's end time and states, the
-    dense output's pieces (none where its second axis is empty)."""
+    ``knots`` (R, max_tries, 2 + 2n) gets each accepted step's start and end (time, states),
+    the dense output's pieces (none where its second axis is empty)."""
     rtol, atol, order, h_max, max_tries, same_step, n_events = control
+    records, refractory, clamps = events
     smooth = stage[18]
     scratch = stage_scratch(y.shape[1], stage)
     n = y.shape[1]
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
-    g = np.empty(before.shape[1])
-    denominator = 2.0**order - 1.0
+    end, at, first_at, spike_at = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    g, work, bracket = np.empty(before.shape[1]), np.empty(before.shape[1]), np.empty(5)
     split = plan[3].shape[0] > 1  # more than one sub-problem: a splitting error to extrapolate
     for r in range(y.shape[0]):
         p, row, ahead = params[r], rows[r], 0  # breaks[ahead]: the next break
-        while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries:
+        while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries \
+                and counts[r, 3] + 2 <= records.shape[1]:
             while ahead < breaks.size and breaks[ahead] <= t[r] + SAME_TIME:
                 ahead += 1
             stop = min(limit[r], t[r] + h[r])
@@ -1526,25 +1671,10 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, be
             step = stop - t[r]
             if step < SAME_TIME or (hand_back[r] and stop >= limit[r] - SAME_TIME):
                 break
-            good = True
-            for part in range(3):  # one call site: each inlined copy costs compile time
-                for i in range(n):  # element loops: slice assignments compile slowly
-                    trial[part, i] = trial[1, i] if part == 2 else y[r, i]
-                res, bad = compose_row(model, t[r] + step / 2 * (part == 2), trial[part],
-                                       step if part == 0 else step / 2, frozen[r], stim[r], p,
-                                       plan, stage, scratch)
-                good = good and bad < 0
-                if bad < 0 and res > worst[r]:
-                    worst[r] = res
+            err, res = doubled_step(model, t[r], y[r], step, frozen[r], stim[r], p, plan, stage,
+                                    scratch, trial, rtol, atol, order, split)
             counts[r, 2] += 3
-            big, small = trial[0], trial[2]
-            for i in range(n):  # the step-doubling estimate of the local error
-                big[i] = (small[i] - big[i]) / denominator
-            err = error_norm(y[r], small, big, rtol, atol)
-            for i in range(n):  # kept: the half steps extrapolated (a split plan's)
-                small[i] += big[i] if split else 0.0
-            if not (good and math.isfinite(err)):
-                err = math.inf
+            worst[r] = max(worst[r], res)
             accept, new_h = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
                                          retried[r], order, h_max)
             retried[r] = not accept
@@ -1554,37 +1684,64 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, be
                 counts[r, 1] += 1
                 h[r] = new_h
                 continue
-            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth),
-                 address(small), address(p), address(g))
-            if crossed(before[r], g, n_events, armed[r]):
-                break
-            while values.shape[2] and next_out[row] < grid.size \
-                    and grid[next_out[row]] <= stop + SAME_TIME:
-                q = next_out[row]
-                for i in range(n):
-                    trial[1, i] = small[i] if grid[q] >= stop else y[r, i]
-                if grid[q] < stop:
-                    res, bad = compose_row(model, t[r], trial[1], grid[q] - t[r], frozen[r],
-                                           stim[r], p, plan, stage, scratch)
-                    counts[r, 2] += 1
-                    if bad < 0 and res > worst[r]:
-                        worst[r] = res
-                call(model.rhs, grid[q], input_at(model, grid[q], stim[r], p, smooth),
-                          address(trial[1]), address(p), address(slope))
-                for i in range(n):
-                    values[row, i, q] = trial[1, i]
-                    slopes[row, i, q] = 0.0 if frozen[r, i] else slope[i]
-                next_out[row] += 1
-            if knots.shape[1]:
-                knots[r, counts[r, 0], 0] = stop
-                for i in range(n):
-                    knots[r, counts[r, 0], 1 + i] = small[i]
-            t[r], h[r] = stop, new_h
             for i in range(n):
-                y[r, i] = small[i]
-            for j in range(g.size):
-                before[r, j] = g[j]
+                end[i] = trial[2, i]
+            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth), address(end),
+                 address(p), address(g))
+            first, which, spike = math.inf, -1, math.inf
+            for j in range(g.size):  # the first reset, and the detector's crossing
+                if fires(before[r, j], g[j], j, n_events, armed[r]):
+                    s, tries = locate(model, t[r], y[r], step, end, before[r, j], g[j], j,
+                                      frozen[r], stim[r], p, plan, stage, scratch, trial, order,
+                                      split, smooth, work, bracket, at)
+                    counts[r, 2] += 3 * tries
+                    if j >= n_events:
+                        spike = s
+                        for i in range(n):
+                            spike_at[i] = at[i]
+                    elif s < first:
+                        first, which = s, j
+                        for i in range(n):
+                            first_at[i] = at[i]
+            t1, y1 = (t[r] + first, first_at) if which >= 0 else (stop, end)
+            if spike < first:
+                record_event(records, r, counts[r, 3], t[r] + spike, n_events, spike_at, spike_at)
+                counts[r, 3] += 1
+            taken, res = sample_step(model, t[r], y[r], t1, y1, which >= 0, frozen[r], stim[r],
+                                     p, plan, stage, scratch, smooth, grid, row, values, slopes,
+                                     next_out, trial[1], slope)
+            counts[r, 2] += taken
+            worst[r] = max(worst[r], res)
+            if knots.shape[1]:
+                knot = knots[r, counts[r, 0]]
+                knot[0], knot[1 + n] = t[r], t1
+                for i in range(n):
+                    knot[1 + i], knot[2 + n + i] = y[r, i], y1[i]
+            t[r], h[r] = t1, new_h
             counts[r, 0] += 1
+            for i in range(n):
+                y[r, i] = y1[i]
+            if which >= 0:  # the reset
+                call(model.reset, which, t1, input_at(model, t1, stim[r], p, smooth),
+                     address(y1), address(p), address(y[r]))
+                record_event(records, r, counts[r, 3], t1, which, y1, y[r])
+                counts[r, 3] += 1
+            call(model.crossings, t1, input_at(model, t1, stim[r], p, smooth), address(y[r]),
+                 address(p), address(before[r]))
+            if which < 0:
+                continue
+            if values.shape[2] and next_out[row] < grid.size and \
+                    abs(grid[next_out[row]] - t1) <= SAME_TIME:
+                output_point(model, t1, y[r], clamps[which], stim[r], p, smooth, row,
+                             next_out[row], values, slopes, slope)
+                next_out[row] += 1
+            if refractory[r, which] > 0:
+                break  # its clamp begins: the loop sets it
+            for j in range(n_events):
+                if before[r, j] >= 0:
+                    counts[r, 4] = 1  # fires again at once: the loop reports it
+            if counts[r, 4]:
+                break
     return 0
 
 

@@ -162,19 +162,21 @@ class CompositionStepper(Stepper):
         return kept, error, ok[: len(rows)] & ok[len(rows):] & ok2
 
     def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before,
-                    armed, control, grid, out, next_out, knots):
-        """Plain adaptive steps in one compiled call (:meth:`Composition.march
+                    armed, control, grid, out, next_out, knots, events):
+        """Adaptive steps, events included, in one compiled call (:meth:`Composition.march
         <splitpinn.numeric.compiled.Composition.march>`): the composed steps of
-        :meth:`attempt`, the dense output of :meth:`dense`; None without that path."""
+        :meth:`attempt`, the dense output of :meth:`dense`, the root finding on
+        :meth:`partial`; None without that path, else counts (R, 5) of accepted and rejected
+        steps, composed steps, events recorded and the status."""
         done = None if self.error_order is None else self._compiled(
             "march", rows, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed,
-            control, grid, out, next_out, knots)
+            control, grid, out, next_out, knots, events)
         if done is None:
             return None
         counts, worst = done
         self.stage_evaluations[rows] += counts[:, 2] * len(self.plan.stages)
         self._worst(rows, worst)
-        return counts[:, 0], counts[:, 1]
+        return counts
 
     def partial(self, rows, t, y, s, frozen):
         if self.error_order is None:

@@ -20,13 +20,17 @@ size, events, refractory clamp and memory:
   a coupling jump changes the target state but cannot fire the row; when the period ends,
   a row at or past a threshold fires at that instant (``_release``).
 * **output** — the stepper's dense output samples the grid inside each accepted step.
-* **plain steps** — where the stepper offers it (split-PINN with compiled composed steps, on
-  uncoupled rows), each row's steps up to its next crossing, refractory end, stimulus jump (of
-  a stimulus held over each step; one that the kernel evaluates at any time ends its steps at
-  its jumps and kinks) or t_end run in one compiled call (``stepper.march_plain``) under the
-  same control rule (:func:`splitpinn.numeric.kernels.step_control`); the loop then takes the
-  step that stopped it, events included.  Uncoupled rows on fixed steps likewise march
-  stretches of grid steps in ``stepper.run``, one row at a time.
+* **compiled steps** — where the stepper offers them (split-PINN with compiled composed
+  steps, on uncoupled rows), each row's adaptive steps run in one compiled call
+  (``stepper.march_plain``: :func:`splitpinn.numeric.kernels.march_adaptive`) under the same
+  rules (:func:`~splitpinn.numeric.kernels.step_control`, the root finder
+  :func:`~splitpinn.numeric.kernels.root_trial`, :func:`~splitpinn.numeric.kernels.fires`),
+  events and resets included, up to its next refractory period, stimulus jump (of a
+  stimulus held over each step; one that the kernel evaluates at any time ends its steps at
+  its jumps and kinks) or t_end; the loop records the events, begins the refractory periods
+  and takes the step that stopped a row.  Uncoupled rows on fixed steps likewise march
+  stretches of grid steps in ``stepper.run``, one row at a time, up to a step in which an
+  event fires, which the loop takes.
 """
 
 from __future__ import annotations
@@ -40,7 +44,16 @@ from ..declare.stimulus import breakpoints
 from ..errors import ModelError, SolverError
 from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
-from ..numeric.kernels import SAME_TIME, error_norm, fires, step_control
+from ..numeric.kernels import (
+    ROOT_ITERATIONS,
+    SAME_TIME,
+    error_norm,
+    fires,
+    root_tolerance,
+    root_trial,
+    root_update,
+    step_control,
+)
 from .coupling import Coupling
 from .dense import DenseOutput, StepRecorder
 from .onsets import Onsets
@@ -54,9 +67,8 @@ MAX_HALVINGS = 4
 PLAIN_CHUNK = 2000
 #: Floats that one call of the compiled plain steps may fill with dense-output knots.
 KNOT_BUFFER = 4_000_000
-#: Root finding of a crossing (:func:`_locate`): at most ROOT_ITERATIONS, until the bracket is
-#: ROOT_RTOL·max(1, |t|) + ROOT_ATOL (ms) wide.
-ROOT_ITERATIONS, ROOT_RTOL, ROOT_ATOL = 100, 1e-13, 1e-14
+#: Events one call of the compiled steps may record per row.
+EVENT_CHUNK = 256
 
 
 def min_step(t):
@@ -115,36 +127,22 @@ def union_breakpoints(bound: BoundModel, t0: float, t_end: float) -> np.ndarray:
 
 
 def _locate(stepper: Stepper, crossings: _Crossings, rows, t, y, h, frozen, g0, g1, column):
-    """Crossing times s in (0, h] of event ``column`` per pair, by the Illinois variant of
-    regula falsi on the stepper's ``partial`` flow; returns s where g(s) >= 0 (the state
-    just past the crossing), to :data:`ROOT_RTOL` (relative).  A trial point stays half a
-    tolerance inside the bracket (CVODE's root finder also moves such points inwards): where
-    the secant lands on the root (g linear in s, as for an IF neuron), the next trial closes
-    the bracket, instead of ~40 more trials creeping towards it (or bisecting) as rounding
-    keeps the secant at the end that has reached the root."""
-    a, b = np.zeros(len(rows)), h.copy()
-    ga, gb = g0.copy(), g1.copy()
-    side = np.zeros(len(rows), dtype=int)
-    tol = ROOT_RTOL * np.maximum(1.0, np.abs(t)) + ROOT_ATOL
+    """Crossing times s in (0, h] of event ``column`` per pair, by the kernels' root finder
+    (:func:`~splitpinn.numeric.kernels.root_trial`) on the stepper's ``partial`` flow, the
+    pairs' trials evaluated together; returns s where g(s) >= 0 (the state just past the
+    crossing)."""
+    brackets = np.column_stack([np.zeros(len(rows)), h, g0, g1, np.zeros(len(rows))])
+    tol = [root_tolerance(float(x)) for x in t]
     for _ in range(ROOT_ITERATIONS):
-        open_ = ((b - a) > tol) & (gb != 0)
-        if not open_.any():
+        s = np.array([root_trial(b, w) for b, w in zip(brackets, tol, strict=True)])
+        idx = np.nonzero(s >= 0)[0]
+        if idx.size == 0:
             break
-        s = np.where(open_, b - gb * (b - a) / (gb - ga), b)
-        s = np.where(np.isfinite(s), s, (a + b) / 2)
-        s = np.where(open_, np.clip(s, a + tol / 2, b - tol / 2), s)
-        idx = np.nonzero(open_)[0]
         ys = stepper.partial(rows[idx], t[idx], y[idx], s[idx], frozen[idx])
         gs = crossings(rows[idx], t[idx] + s[idx], ys)[np.arange(len(idx)), column[idx]]
-        upper = gs >= 0
-        i_up, i_lo = idx[upper], idx[~upper]
-        b[i_up], gb[i_up] = s[i_up], gs[upper]
-        ga[i_up] = np.where(side[i_up] == 1, ga[i_up] / 2, ga[i_up])  # Illinois
-        side[i_up] = 1
-        a[i_lo], ga[i_lo] = s[i_lo], gs[~upper]
-        gb[i_lo] = np.where(side[i_lo] == -1, gb[i_lo] / 2, gb[i_lo])
-        side[i_lo] = -1
-    return b
+        for i, value in zip(idx, gs, strict=True):
+            root_update(brackets[i], s[i], value)
+    return brackets[:, 1]
 
 
 def default_max_steps(t0: float, t_end: float, fixed_steps: int = 0) -> int:
@@ -313,12 +311,14 @@ class _Loop:
         return True
 
     def _plain_steps(self, rows, max_steps: int) -> None:
-        """Let the stepper take the plain steps of ``rows`` (no crossing, no stop) in
-        compiled code: each row up to its next crossing, refractory end, stimulus jump or
-        t_end, at most :data:`PLAIN_CHUNK` tries per call (the progress bar moves between
-        calls).  The loop then takes the step that stopped it (that reaches a jump, too).
-        Switched off where the stepper has no such path."""
-        width = 1 + self.y.shape[1]  # a knot: time and states
+        """Let the stepper take the adaptive steps of ``rows`` in compiled code, their events
+        and resets included: each row up to its next refractory period, stimulus jump or
+        t_end, at most :data:`PLAIN_CHUNK` tries and :data:`EVENT_CHUNK` events per call (the
+        progress bar moves between calls); here the events are recorded and refractory
+        periods begun.  The loop then takes the step that stopped a row (that reaches a jump,
+        too).  Switched off where the stepper has no such path."""
+        n, events = self.y.shape[1], self.bound.events
+        width = 2 + 2 * n  # a knot: a step's start and end, time and states
         budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
                                                          + self.rejected[rows])))
         if self.recorder is not None:
@@ -327,31 +327,43 @@ class _Loop:
             return
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
         retried = self.retried[rows]
-        t_start, y_start = t.copy(), y.copy()
         held = self.bound.stepwise_stimulus  # else the kernel evaluates it at any time
         limit, hand_back, frozen = self._stretch_ends(rows, held)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
-                   SAME_STEP, len(self.bound.events))
-        armed = self._armed(rows)
+                   SAME_STEP, len(events))
+        clamps = np.zeros((len(events), n), dtype=bool)
+        for c, event in enumerate(events):
+            clamps[c, event.clamp_index] = True
+        records = np.empty((len(rows), EVENT_CHUNK, width))
+        refractory = np.array([ev.refractory_rows[rows] for ev in events]).reshape(-1, len(rows))
         knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
-        done = self.stepper.march_plain(rows, t, y, h, retried, limit, hand_back, self.breaks,
-                                        frozen, before, armed, control, self.grid, self.out,
-                                        self.next_out, knots)
-        if done is None:
+        counts = self.stepper.march_plain(rows, t, y, h, retried, limit, hand_back, self.breaks,
+                                          frozen, before, self._armed(rows), control, self.grid,
+                                          self.out, self.next_out, knots,
+                                          (records, np.ascontiguousarray(refractory.T), clamps))
+        if counts is None:
             self.plain = False
             return
         if self.recorder is not None:
-            for j in np.nonzero(done[0])[0]:
-                k = knots[j, : done[0][j]]
-                self.stepper.record(self.recorder, np.full(len(k), rows[j]),
-                                    np.append(t_start[j], k[:-1, 0]),
-                                    np.vstack([y_start[j], k[:-1, 1:]]), k[:, 0], k[:, 1:],
-                                    np.broadcast_to(frozen[j], (len(k), len(frozen[j]))))
+            for j in np.nonzero(counts[:, 0])[0]:
+                k = knots[j, : counts[j, 0]]
+                self.stepper.record(self.recorder, np.full(len(k), rows[j]), k[:, 0],
+                                    k[:, 1 : 1 + n], k[:, 1 + n], k[:, 2 + n :],
+                                    np.broadcast_to(frozen[j], (len(k), n)))
         self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
         self.retried[rows] = retried
-        self.accepted[rows] += done[0]
-        self.rejected[rows] += done[1]
-        self.short[rows[done[0] + done[1] > 0]] = 0  # its tries are never short
+        self.accepted[rows] += counts[:, 0]
+        self.rejected[rows] += counts[:, 1]
+        self.short[rows[counts[:, 0] + counts[:, 1] > 0]] = 0  # its tries are never short
+        for j in np.nonzero(counts[:, 3])[0]:
+            r = rows[j]
+            for time, c, *states in records[j, : counts[j, 3]].tolist():
+                name = self.crossings.names[int(c)] if c < len(events) else "spike"
+                self._spike(r, time, name, np.array(states[:n]), np.array(states[n:]))
+                if c < len(events):
+                    self._refractory(np.array([r]), int(c), time)
+            if counts[j, 4]:
+                raise ModelError(self._fires_again(int(c), time))
 
     def _armed(self, rows) -> np.ndarray:
         """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
@@ -523,18 +535,29 @@ class _Loop:
         self.stepper.jump(rows, t, y_hit, y_after)
         for j, r in enumerate(rows):
             self._spike(r, t[j], self.crossings.names[c], y_hit[j], y_after[j])
-        self.refractory_end[rows] = t + event.refractory_rows[rows]
-        self.clamp[rows] = False
-        self.clamp[np.ix_(rows, event.clamp_index)] = True
+        self._refractory(rows, c, t)
         self.y[rows] = y_after
         self.before[rows] = g = self.crossings(rows, t, y_after)
         again = (g >= 0)[:, : len(self.bound.events)].any(axis=1)
         again &= event.refractory_rows[rows] <= 0  # else it fires when the period ends
         if again.any():
-            raise ModelError(f"{self.bound.model.name}: the reset of event "
-                             f"'{self.crossings.names[c]}' at t = {t[again][0]:.6g} ms lands at "
-                             "or past a threshold, so the neuron would fire again at once")
+            raise ModelError(self._fires_again(c, t[again][0]))
         self._output_at_event(rows, t, y_after)
+
+    def _refractory(self, rows, c: int, t) -> None:
+        """Event ``c`` has fired in ``rows`` at times ``t``: their refractory period and its
+        clamp begin."""
+        event = self.bound.events[c]
+        self.refractory_end[rows] = t + event.refractory_rows[rows]
+        self.clamp[rows] = False
+        self.clamp[np.ix_(rows, event.clamp_index)] = True
+
+    def _fires_again(self, c: int, time: float) -> str:
+        """The error of a reset of event ``c`` at ``time`` that lands at or past a threshold
+        without a refractory period."""
+        return (f"{self.bound.model.name}: the reset of event '{self.crossings.names[c]}' at "
+                f"t = {time:.6g} ms lands at or past a threshold, so the neuron would fire "
+                "again at once")
 
     def _output_at_event(self, rows, t, y_after) -> None:
         """A grid point at the event time shows the state after it."""
