@@ -380,9 +380,9 @@ def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monk
 def test_adaptive_events_are_found_and_reset_in_the_kernel(monkeypatch):
     """The default adaptive split-PINN takes its events in the kernel (kernels.march_adaptive):
     with the marching loop's own root finding switched off, Izhikevich's resets (no refractory
-    period: the kernel marches on), LIF's (a refractory period: the loop sets the clamp) and
-    HH's detector crossings land on the spikes of DOP853 at rtol 1e-12, single neurons and a
-    batch, with each record's states before and after the model's reset."""
+    period), LIF's (a refractory period, its clamp) and HH's detector crossings land on the
+    spikes of DOP853 at rtol 1e-12, single neurons and a batch, with each record's states
+    before and after the model's reset."""
     import splitpinn
     import splitpinn.solvers.marching as marching
 

@@ -85,6 +85,22 @@ def test_text_lif_above_threshold_at_every_refractory_end_fires_every_t_ref(meth
         assert record.after["v"] == V_RESET
 
 
+def test_the_kernel_fires_at_the_refractory_end_without_the_loop(monkeypatch):
+    """The adaptive split-PINN's kernel (kernels.march_adaptive) takes the whole march of
+    the text LIF that fires at every refractory end: with the marching loop's reset and root
+    finding refused, the spikes are T1 + 5k, as the closed form says."""
+    import splitpinn.solvers.marching as marching
+
+    def refused(*args):
+        raise AssertionError("the marching loop took an event")
+
+    monkeypatch.setattr(marching, "_locate", refused)
+    monkeypatch.setattr(marching._Loop, "_reset", refused)
+    sol = splitpinn.solve(text_lif(), "split-pinn", 50.0)
+    first = lif_rise(V_RESET, V_TH, 300.0)
+    np.testing.assert_allclose(sol.spike_times, first + 5.0 * np.arange(10), rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize("method", ["reference", "split-pinn"])
 def test_a_held_state_waits_out_the_period(method):
     """The same text LIF with v (unless refractory): held at −70 mV for 5 ms, then T1

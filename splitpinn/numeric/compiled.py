@@ -787,30 +787,28 @@ class Composition(StageKernel):
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 
-    def march(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed,
-              control, grid, out, next_out, knots, events):
-        """Adaptive steps of ``rows`` up to ``limit``, events included (see
-        :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, retried, before
-        (the rows' own copies; ``armed``: the rows out of their refractory period, whose
-        thresholds are checked), the output ``out`` (2, B, n, N) or None and ``next_out`` (B,
-        int64); returns counts (R, 5) of accepted steps, rejected steps, composed steps,
-        events recorded into ``events`` (records, refractory periods, clamps) and the status
-        (1: a reset landed at or past a threshold), and the largest residual of a successful
-        composed step per row.  ``hand_back``: rows whose limit is a stimulus jump, whose last
-        step the loop takes (its output there sees the stimulus after the jump); ``breaks``:
-        the stimulus's jumps and kinks, where steps end.  ``knots``: the accepted steps for
-        the dense output.  A stepwise stimulus must be constant up to ``limit``."""
+    def march(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
+              before, control, grid, out, next_out, knots, events):
+        """Adaptive steps of ``rows`` up to ``limit``, events and refractory periods included
+        (see :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, retried,
+        clamp, refractory_end and before (the rows' own copies), the output ``out`` (2, B, n,
+        N) or None and ``next_out`` (B, int64); returns counts (R, 5) of accepted steps,
+        rejected steps, composed steps, events recorded into ``events`` (records, refractory
+        periods, clamps) and the status (1: a reset landed at or past a threshold), and the
+        largest residual of a successful composed step per row.  ``hand_back``: rows whose
+        limit is a stimulus jump, whose last step the loop takes (its output there sees the
+        stimulus after the jump); ``breaks``: the stimulus's jumps and kinks, where steps end.
+        ``knots``: the accepted steps for the dense output.  A stepwise stimulus must be
+        constant up to ``limit``."""
         _, stim, params = self._inputs(rows, t, limit - t)
         counts, worst = np.zeros((len(rows), 5), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
         self.run("march_adaptive", t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
                  np.ascontiguousarray(hand_back, dtype=bool),
-                 np.ascontiguousarray(breaks, dtype=float), np.ascontiguousarray(frozen, bool),
-                 before,
-                 np.ascontiguousarray(armed, dtype=bool), stim, params, self.plan, self.stage,
-                 control, np.ascontiguousarray(grid, float), rows.astype(np.int64), values,
-                 slopes, next_out, knots, events, counts, worst)
+                 np.ascontiguousarray(breaks, dtype=float), clamp, refractory_end, before, stim,
+                 params, self.plan, self.stage, control, np.ascontiguousarray(grid, float),
+                 rows.astype(np.int64), values, slopes, next_out, knots, events, counts, worst)
         return counts, worst
 
     def march_fixed(self, row, t, y, stops, frozen, before, armed):

@@ -1620,58 +1620,82 @@ def output_point(model, time, state, frozen, stim, p, smooth, row, q, values, sl
         slopes[row, i, q] = 0.0 if frozen[i] else slope[i]
 
 
-def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed, stim,
-                   params, plan, stage, control, grid, rows, values, slopes, next_out, knots,
-                   events, counts, worst):
-    """Adaptive steps of every row, events included, in place on its time t, states y, step
-    h, whether its last try was rejected (``retried``, see :func:`step_control`), event
-    functions ``before`` and output: the composed step with step doubling
-    (:func:`doubled_step`), as :meth:`splitpinn.solvers.composition.CompositionStepper.
-    attempt`, controlled as the marching loop does; the grid inside an accepted step sampled
-    by :func:`sample_step`.  Steps end at the stimulus's ``breaks`` (its jumps and kinks,
-    sorted; where the stimulus is held over a step, none lies before a row's ``limit``).
+def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
+                   before, stim, params, plan, stage, control, grid, rows, values, slopes,
+                   next_out, knots, events, counts, worst):
+    """Adaptive steps of every row, events and refractory periods included, in place on its
+    time t, states y, step h, whether its last try was rejected (``retried``, see
+    :func:`step_control`), clamp and refractory end, event functions ``before`` and output:
+    the composed step with step doubling (:func:`doubled_step`), as
+    :meth:`splitpinn.solvers.composition.CompositionStepper.attempt`, controlled as the
+    marching loop does; the grid inside an accepted step sampled by :func:`sample_step`.
+    Steps end at the stimulus's ``breaks`` (its jumps and kinks, sorted; where the stimulus is
+    held over a step, none lies before a row's ``limit``) and at refractory ends.
 
-    Where an event :func:`fires` in an accepted step (``armed`` (R,): the row is out of its
-    refractory period, its thresholds are checked), its crossing is found by :func:`locate`;
+    Where an event :func:`fires` in an accepted step, its crossing is found by :func:`locate`;
     a spike detector's crossing before the first reset is recorded, and the step ends at the
-    first reset, where the model's ``reset`` applies: each into ``events`` = (records (R,
-    capacity, 2 + 2n), see :func:`record_event`; refractory periods (R, E); clamped states
-    (E, n)).  A reset that starts a refractory period ends the row's march (the clamp
-    changes); one that lands at or past a threshold without one, too, with status 1.
+    first reset, which :func:`apply_reset` applies: ``events`` = (records (R, capacity,
+    2 + 2n), see :func:`record_event`; refractory periods (R, E); clamped states (E, n)).
+    During a row's refractory period [spike, ``refractory_end``) its thresholds are not
+    checked and the states of its ``clamp`` are frozen; when it ends, a row at or past a
+    threshold fires at once (Brian2's rule, as the marching loop's ``_release``).
 
-    A row also stops at its ``limit`` (before the step that reaches it where ``hand_back``),
-    when it would be stuck (a step below :data:`SAME_TIME`), when its tries reach
-    ``max_tries`` and when its records have no room for another step's events: the loop
-    takes it from there.  ``control`` = (rtol, atol, order, h_max, max_tries, same_step: the
-    relative difference below which two step lengths are the same, n_events: the number of
-    reset events, whose functions come before the spike detector's); ``counts`` (R, 5) gets
+    A row stops at its ``limit`` (before the step that reaches it where ``hand_back``), when
+    it would be stuck (a step below :data:`SAME_TIME`), when its tries reach ``max_tries``,
+    when its records have no room for another step's events, and after a reset that lands at
+    or past a threshold without a refractory period (status 1): the loop takes it from
+    there.  ``control`` = (rtol, atol, order, h_max, max_tries, same_step: the relative
+    difference below which two step lengths are the same, n_events: the number of reset
+    events, whose functions come before the spike detector's); ``counts`` (R, 5) gets
     accepted and rejected steps, composed steps, events recorded and the status; ``worst``
     the largest residual of a successful composed step.  ``rows``: each row's index in the
     output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,).
-    ``knots`` (R, max_tries, 2 + 2n) gets each accepted step's start and end (time, states),
-    the dense output's pieces (none where its second axis is empty)."""
+    ``knots`` (R, max_tries, 2 + 3n) gets each accepted step's start and end (time, states)
+    and its frozen states, the dense output's pieces (none where its second axis is
+    empty)."""
     rtol, atol, order, h_max, max_tries, same_step, n_events = control
-    records, refractory, clamps = events
+    records = events[0]
     smooth = stage[18]
     scratch = stage_scratch(y.shape[1], stage)
     n = y.shape[1]
     trial, slope = np.empty((3, n)), np.empty(n)  # the step h, then two steps h/2
     end, at, first_at, spike_at = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     g, work, bracket = np.empty(before.shape[1]), np.empty(before.shape[1]), np.empty(5)
+    frozen = np.empty(n, dtype=np.bool_)
     split = plan[3].shape[0] > 1  # more than one sub-problem: a splitting error to extrapolate
     for r in range(y.shape[0]):
         p, row, ahead = params[r], rows[r], 0  # breaks[ahead]: the next break
         while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries \
-                and counts[r, 3] + 2 <= records.shape[1]:
+                and counts[r, 3] + 2 <= records.shape[1] and counts[r, 4] == 0:
+            armed = t[r] >= refractory_end[r] - SAME_TIME
+            if armed and refractory_end[r] > -math.inf:  # the refractory period ends now
+                refractory_end[r] = -math.inf
+                call(model.crossings, t[r], input_at(model, t[r], stim[r], p, smooth),
+                     address(y[r]), address(p), address(before[r]))
+                for j in range(n_events):  # at or past a threshold: fires at once
+                    if before[r, j] >= 0:
+                        if values.shape[2] and next_out[row] > 1 and \
+                                abs(grid[next_out[row] - 1] - t[r]) <= SAME_TIME:
+                            next_out[row] -= 1  # the grid point here shows the reset
+                        for i in range(n):
+                            end[i] = y[r, i]
+                        apply_reset(model, r, j, end, y, clamp, refractory_end, before, stim[r],
+                                    p, smooth, t[r], events, counts, grid, row, values, slopes,
+                                    next_out, slope)
+                        break
+                continue
+            for i in range(n):
+                frozen[i] = clamp[r, i] and not armed
             while ahead < breaks.size and breaks[ahead] <= t[r] + SAME_TIME:
                 ahead += 1
             stop = min(limit[r], t[r] + h[r])
             if ahead < breaks.size and breaks[ahead] < stop:
                 stop = breaks[ahead]
+            stop = stop if armed else min(stop, refractory_end[r])
             step = stop - t[r]
             if step < SAME_TIME or (hand_back[r] and stop >= limit[r] - SAME_TIME):
                 break
-            err, res = doubled_step(model, t[r], y[r], step, frozen[r], stim[r], p, plan, stage,
+            err, res = doubled_step(model, t[r], y[r], step, frozen, stim[r], p, plan, stage,
                                     scratch, trial, rtol, atol, order, split)
             counts[r, 2] += 3
             worst[r] = max(worst[r], res)
@@ -1690,9 +1714,9 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, be
                  address(p), address(g))
             first, which, spike = math.inf, -1, math.inf
             for j in range(g.size):  # the first reset, and the detector's crossing
-                if fires(before[r, j], g[j], j, n_events, armed[r]):
+                if fires(before[r, j], g[j], j, n_events, armed):
                     s, tries = locate(model, t[r], y[r], step, end, before[r, j], g[j], j,
-                                      frozen[r], stim[r], p, plan, stage, scratch, trial, order,
+                                      frozen, stim[r], p, plan, stage, scratch, trial, order,
                                       split, smooth, work, bracket, at)
                     counts[r, 2] += 3 * tries
                     if j >= n_events:
@@ -1707,8 +1731,8 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, be
             if spike < first:
                 record_event(records, r, counts[r, 3], t[r] + spike, n_events, spike_at, spike_at)
                 counts[r, 3] += 1
-            taken, res = sample_step(model, t[r], y[r], t1, y1, which >= 0, frozen[r], stim[r],
-                                     p, plan, stage, scratch, smooth, grid, row, values, slopes,
+            taken, res = sample_step(model, t[r], y[r], t1, y1, which >= 0, frozen, stim[r], p,
+                                     plan, stage, scratch, smooth, grid, row, values, slopes,
                                      next_out, trial[1], slope)
             counts[r, 2] += taken
             worst[r] = max(worst[r], res)
@@ -1717,32 +1741,49 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, frozen, be
                 knot[0], knot[1 + n] = t[r], t1
                 for i in range(n):
                     knot[1 + i], knot[2 + n + i] = y[r, i], y1[i]
+                    knot[2 + 2 * n + i] = frozen[i]
             t[r], h[r] = t1, new_h
             counts[r, 0] += 1
-            for i in range(n):
-                y[r, i] = y1[i]
-            if which >= 0:  # the reset
-                call(model.reset, which, t1, input_at(model, t1, stim[r], p, smooth),
-                     address(y1), address(p), address(y[r]))
-                record_event(records, r, counts[r, 3], t1, which, y1, y[r])
-                counts[r, 3] += 1
-            call(model.crossings, t1, input_at(model, t1, stim[r], p, smooth), address(y[r]),
-                 address(p), address(before[r]))
-            if which < 0:
-                continue
-            if values.shape[2] and next_out[row] < grid.size and \
-                    abs(grid[next_out[row]] - t1) <= SAME_TIME:
-                output_point(model, t1, y[r], clamps[which], stim[r], p, smooth, row,
-                             next_out[row], values, slopes, slope)
-                next_out[row] += 1
-            if refractory[r, which] > 0:
-                break  # its clamp begins: the loop sets it
-            for j in range(n_events):
-                if before[r, j] >= 0:
-                    counts[r, 4] = 1  # fires again at once: the loop reports it
-            if counts[r, 4]:
-                break
+            if which >= 0:
+                apply_reset(model, r, which, y1, y, clamp, refractory_end, before, stim[r], p,
+                            smooth, t1, events, counts, grid, row, values, slopes, next_out,
+                            slope)
+            else:
+                for i in range(n):
+                    y[r, i] = y1[i]
+                call(model.crossings, t1, input_at(model, t1, stim[r], p, smooth), address(y[r]),
+                     address(p), address(before[r]))
     return 0
+
+
+def apply_reset(model, r, c, hit, y, clamp, refractory_end, before, held, p, smooth, t, events,
+                counts, grid, row, values, slopes, next_out, slope):
+    """Event c of row r fires at time t in the states ``hit``: the model's reset into y[r],
+    the event recorded (:func:`record_event`), its refractory period and clamp begun, the
+    event functions there into before[r], a grid point at t given the states after it.  A
+    reset that lands at or past a threshold without a refractory period sets the row's
+    status (counts[r, 4]) to 1."""
+    records, refractory, clamps = events
+    for i in range(y.shape[1]):
+        y[r, i] = hit[i]  # the states the reset leaves
+    call(model.reset, c, t, input_at(model, t, held, p, smooth), address(hit), address(p),
+         address(y[r]))
+    record_event(records, r, counts[r, 3], t, c, hit, y[r])
+    counts[r, 3] += 1
+    refractory_end[r] = t + refractory[r, c]
+    for i in range(y.shape[1]):
+        clamp[r, i] = clamps[c, i]
+    call(model.crossings, t, input_at(model, t, held, p, smooth), address(y[r]), address(p),
+         address(before[r]))
+    if refractory[r, c] <= 0:
+        for j in range(refractory.shape[1]):
+            if before[r, j] >= 0:
+                counts[r, 4] = 1  # it would fire again at once: the loop reports it
+    if values.shape[2] and next_out[row] < grid.size and \
+            abs(grid[next_out[row]] - t) <= SAME_TIME:
+        output_point(model, t, y[r], clamps[c], held, p, smooth, row, next_out[row], values,
+                     slopes, slope)
+        next_out[row] += 1
 
 
 def rhs_rows(model, t, stim, y, params, out):

@@ -161,16 +161,16 @@ class CompositionStepper(Stepper):
         kept = small + error if len(self.plan.subproblems) > 1 else small
         return kept, error, ok[: len(rows)] & ok[len(rows):] & ok2
 
-    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before,
-                    armed, control, grid, out, next_out, knots, events):
+    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp,
+                    refractory_end, before, control, grid, out, next_out, knots, events):
         """Adaptive steps, events included, in one compiled call (:meth:`Composition.march
         <splitpinn.numeric.compiled.Composition.march>`): the composed steps of
         :meth:`attempt`, the dense output of :meth:`dense`, the root finding on
-        :meth:`partial`; None without that path, else counts (R, 5) of accepted and rejected
-        steps, composed steps, events recorded and the status."""
+        :meth:`partial`, the refractory periods; None without that path, else counts (R, 5)
+        of accepted and rejected steps, composed steps, events recorded and the status."""
         done = None if self.error_order is None else self._compiled(
-            "march", rows, t, y, h, retried, limit, hand_back, breaks, frozen, before, armed,
-            control, grid, out, next_out, knots, events)
+            "march", rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
+            before, control, grid, out, next_out, knots, events)
         if done is None:
             return None
         counts, worst = done

@@ -311,14 +311,14 @@ class _Loop:
         return True
 
     def _plain_steps(self, rows, max_steps: int) -> None:
-        """Let the stepper take the adaptive steps of ``rows`` in compiled code, their events
-        and resets included: each row up to its next refractory period, stimulus jump or
+        """Let the stepper take the adaptive steps of ``rows`` in compiled code, their events,
+        resets and refractory periods included: each row up to its next stimulus jump or
         t_end, at most :data:`PLAIN_CHUNK` tries and :data:`EVENT_CHUNK` events per call (the
-        progress bar moves between calls); here the events are recorded and refractory
-        periods begun.  The loop then takes the step that stopped a row (that reaches a jump,
-        too).  Switched off where the stepper has no such path."""
+        progress bar moves between calls); here the events are recorded.  The loop then
+        takes the step that stopped a row (that reaches a jump, too).  Switched off where the
+        stepper has no such path."""
         n, events = self.y.shape[1], self.bound.events
-        width = 2 + 2 * n  # a knot: a step's start and end, time and states
+        width = 2 + 3 * n  # a knot: a step's start and end (time, states), its frozen states
         budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
                                                          + self.rejected[rows])))
         if self.recorder is not None:
@@ -326,20 +326,22 @@ class _Loop:
         if budget <= 0:
             return
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
-        retried = self.retried[rows]
+        retried, clamp, refractory_end = self.retried[rows], self.clamp[rows], \
+            self.refractory_end[rows]
         held = self.bound.stepwise_stimulus  # else the kernel evaluates it at any time
-        limit, hand_back, frozen = self._stretch_ends(rows, held)
+        jump = self._next_break(t) if held else np.full(len(rows), np.inf)
         control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
                    SAME_STEP, len(events))
         clamps = np.zeros((len(events), n), dtype=bool)
         for c, event in enumerate(events):
             clamps[c, event.clamp_index] = True
-        records = np.empty((len(rows), EVENT_CHUNK, width))
+        records = np.empty((len(rows), EVENT_CHUNK, 2 + 2 * n))
         refractory = np.array([ev.refractory_rows[rows] for ev in events]).reshape(-1, len(rows))
         knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
-        counts = self.stepper.march_plain(rows, t, y, h, retried, limit, hand_back, self.breaks,
-                                          frozen, before, self._armed(rows), control, self.grid,
-                                          self.out, self.next_out, knots,
+        counts = self.stepper.march_plain(rows, t, y, h, retried, np.minimum(jump, self.t_end),
+                                          jump <= self.t_end, self.breaks, clamp,
+                                          refractory_end, before, control, self.grid, self.out,
+                                          self.next_out, knots,
                                           (records, np.ascontiguousarray(refractory.T), clamps))
         if counts is None:
             self.plain = False
@@ -348,20 +350,18 @@ class _Loop:
             for j in np.nonzero(counts[:, 0])[0]:
                 k = knots[j, : counts[j, 0]]
                 self.stepper.record(self.recorder, np.full(len(k), rows[j]), k[:, 0],
-                                    k[:, 1 : 1 + n], k[:, 1 + n], k[:, 2 + n :],
-                                    np.broadcast_to(frozen[j], (len(k), n)))
+                                    k[:, 1 : 1 + n], k[:, 1 + n], k[:, 2 + n : 2 + 2 * n],
+                                    k[:, 2 + 2 * n :] > 0)
         self.t[rows], self.y[rows], self.h[rows], self.before[rows] = t, y, h, before
-        self.retried[rows] = retried
+        self.retried[rows], self.clamp[rows], self.refractory_end[rows] = retried, clamp, \
+            refractory_end
         self.accepted[rows] += counts[:, 0]
         self.rejected[rows] += counts[:, 1]
         self.short[rows[counts[:, 0] + counts[:, 1] > 0]] = 0  # its tries are never short
         for j in np.nonzero(counts[:, 3])[0]:
-            r = rows[j]
             for time, c, *states in records[j, : counts[j, 3]].tolist():
                 name = self.crossings.names[int(c)] if c < len(events) else "spike"
-                self._spike(r, time, name, np.array(states[:n]), np.array(states[n:]))
-                if c < len(events):
-                    self._refractory(np.array([r]), int(c), time)
+                self._spike(rows[j], time, name, np.array(states[:n]), np.array(states[n:]))
             if counts[j, 4]:
                 raise ModelError(self._fires_again(int(c), time))
 
@@ -535,7 +535,9 @@ class _Loop:
         self.stepper.jump(rows, t, y_hit, y_after)
         for j, r in enumerate(rows):
             self._spike(r, t[j], self.crossings.names[c], y_hit[j], y_after[j])
-        self._refractory(rows, c, t)
+        self.refractory_end[rows] = t + event.refractory_rows[rows]
+        self.clamp[rows] = False
+        self.clamp[np.ix_(rows, event.clamp_index)] = True
         self.y[rows] = y_after
         self.before[rows] = g = self.crossings(rows, t, y_after)
         again = (g >= 0)[:, : len(self.bound.events)].any(axis=1)
@@ -543,14 +545,6 @@ class _Loop:
         if again.any():
             raise ModelError(self._fires_again(c, t[again][0]))
         self._output_at_event(rows, t, y_after)
-
-    def _refractory(self, rows, c: int, t) -> None:
-        """Event ``c`` has fired in ``rows`` at times ``t``: their refractory period and its
-        clamp begin."""
-        event = self.bound.events[c]
-        self.refractory_end[rows] = t + event.refractory_rows[rows]
-        self.clamp[rows] = False
-        self.clamp[np.ix_(rows, event.clamp_index)] = True
 
     def _fires_again(self, c: int, time: float) -> str:
         """The error of a reset of event ``c`` at ``time`` that lands at or past a threshold

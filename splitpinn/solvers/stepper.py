@@ -21,9 +21,8 @@ progress — for a batch of R rows (neurons) at once.  A stepper only knows how 
 Optional fast paths, which the core uses where a stepper offers them: ``run`` (one row's
 stretch of fixed grid steps, each uncoupled row in turn, which stops before a step in which
 an event fires by :func:`splitpinn.numeric.kernels.crossed`) and ``march_plain`` (rows'
-adaptive steps up to their next stop, events and their resets included, in compiled code).
-Both are told whether each neuron is ``armed`` (out of its refractory period: its thresholds
-are not checked during it).
+adaptive steps up to their next stop, events, resets and refractory periods included, in
+compiled code).
 
 ``frozen`` (R, n) marks the states held by a refractory clamp; their right-hand side is zero.
 ``error_order`` is the order of the stepper's error estimate (None for a fixed-step method,
@@ -113,9 +112,10 @@ class Stepper:
         else:
             recorder.add_steps(rows, t0, y0, t1, y1, frozen)
 
-    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, frozen, before,
-                    armed, control, grid, out, next_out, knots, events):
-        """Optional: take the adaptive steps of ``rows``, events included, in compiled code
+    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp,
+                    refractory_end, before, control, grid, out, next_out, knots, events):
+        """Optional: take the adaptive steps of ``rows``, events and refractory periods
+        included, in compiled code
         (see :meth:`splitpinn.solvers.marching._Loop._plain_steps`), returning counts per row
         (accepted, rejected, composed steps, events, status), or None where the stepper has
         no such path (the default)."""
