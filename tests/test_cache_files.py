@@ -35,7 +35,7 @@ from splitpinn.numeric.compiled import compiled_model
 
 warnings.simplefilter("error", CompilationWarning)
 solution = splitpinn.solve("lif", "split-pinn", 30.0)
-kernel = compiled_model(resolve_model("lif").bind()).march_adaptive
+kernel = compiled_model(resolve_model("lif").bind()).march_composed
 print(json.dumps({
     "compiled": solution.meta["solver"]["compiled"],
     "dispatcher": isinstance(kernel, numba.core.dispatcher.Dispatcher)

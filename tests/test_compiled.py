@@ -181,27 +181,27 @@ def test_fractional_split_pinn_batch_marches_each_row_in_the_kernel(monkeypatch,
 
 def test_integer_fixed_steps_march_in_the_kernel(monkeypatch):
     """Integer-order split-PINN on fixed steps, a single neuron and a batch: the steps run
-    in the kernel (kernels.march_fixed), with the spikes, trace and steps of the composed
-    steps taken one by one by the marching loop, and the spikes of the reference."""
+    in the kernel (kernels.march_composed), events included, with the spikes, trace and steps
+    of the composed steps taken one by one by the marching loop, and the spikes of the
+    reference."""
     import splitpinn
 
-    marched, fixed = [], compiled.Composition.march_fixed
+    marched, march = [], compiled.Composition.march
 
     def counted(self, *args):
-        states, worst = fixed(self, *args)
-        marched.append(len(states))
-        return states, worst
+        counts, worst = march(self, *args)
+        marched.append(int(counts[:, 0].sum()))
+        return counts, worst
 
-    monkeypatch.setattr(compiled.Composition, "march_fixed", counted)
+    monkeypatch.setattr(compiled.Composition, "march", counted)
     currents = np.array([6.0, 10.0, 14.0])
     run = functools.partial(splitpinn.solve, "izhikevich", "split-pinn", 60.0, 0.05,
                             fixed_step=True)
     single, batch = run(parameters={"I": 10.0}), run(parameters={"I": currents})
     steps = single.meta["solver"]["steps_accepted"] + \
         sum(sol.meta["solver"]["steps_accepted"] for sol in batch)
-    assert sum(marched) / steps > 0.9
-    monkeypatch.setattr(compiled.Composition, "march_fixed",
-                        lambda self, row, t, y, *args: (np.empty((0, len(y))), 0.0))
+    assert sum(marched) == steps
+    monkeypatch.setattr(compiled.Composition, "march", lambda self, *args: None)
     stepped = run(parameters={"I": currents})
     reference = splitpinn.solve("izhikevich", "reference", 60.0, 0.05,
                                 parameters={"I": currents}, rtol=1e-12, atol=1e-12)
@@ -270,7 +270,7 @@ def test_a_second_process_loads_the_compiled_code_from_the_disk_cache(tmp_path):
               "from splitpinn.numeric.compiled import compiled_model\n"
               "splitpinn.solve('lif', 'split-pinn', 5.0)\n"
               "model = compiled_model(resolve_model('lif').bind())\n"
-              "kernel = model.march_adaptive\n"
+              "kernel = model.march_composed\n"
               "print(sum(kernel.stats.cache_hits.values()),"
               " sum(kernel.stats.cache_misses.values()))\n")
     env = {**os.environ, "SPLITPINN_CACHE_DIR": str(tmp_path)}
@@ -378,7 +378,7 @@ def test_functions_without_reference_counting_hand_back_no_arrays(tmp_path, monk
 
 
 def test_adaptive_events_are_found_and_reset_in_the_kernel(monkeypatch):
-    """The default adaptive split-PINN takes its events in the kernel (kernels.march_adaptive):
+    """The default adaptive split-PINN takes its events in the kernel (kernels.march_composed):
     with the marching loop's own root finding switched off, Izhikevich's resets (no refractory
     period), LIF's (a refractory period, its clamp) and HH's detector crossings land on the
     spikes of DOP853 at rtol 1e-12, single neurons and a batch, with each record's states

@@ -86,7 +86,7 @@ def test_text_lif_above_threshold_at_every_refractory_end_fires_every_t_ref(meth
 
 
 def test_the_kernel_fires_at_the_refractory_end_without_the_loop(monkeypatch):
-    """The adaptive split-PINN's kernel (kernels.march_adaptive) takes the whole march of
+    """The adaptive split-PINN's kernel (kernels.march_composed) takes the whole march of
     the text LIF that fires at every refractory end: with the marching loop's reset and root
     finding refused, the spikes are T1 + 5k, as the closed form says."""
     import splitpinn.solvers.marching as marching

@@ -20,9 +20,9 @@ around a few dozen flops (10^6 steps of frac-LIF took minutes; an HH stage cost 
   frozen-coefficient stage taken from its
   :class:`~splitpinn.numeric.stage_table.StageTable` where that meets the tolerance, any other
   fitted by Gauss–Newton), and :class:`Composition`, the composed step of a plan made of such
-  stages, its adaptive march between events (:meth:`Composition.march`) and its fixed-step
-  march (:meth:`Composition.march_fixed`), which take the marching loop's Python out of the
-  steps that need no event handling.
+  stages, and its march, adaptive or fixed, events and refractory periods included
+  (:meth:`Composition.march`), which takes the marching loop's Python out of the steps of
+  uncoupled integer-order rows.
 
 Every rule is written once, in :mod:`splitpinn.numeric.kernels`; ``compiled=False`` runs the
 same functions as plain Python (:func:`plain_model`), and so does a model numba cannot compile,
@@ -129,8 +129,8 @@ class ModelFunctions(NamedTuple):
 
 @dataclass(frozen=True)
 class CompiledModel:
-    """The kernels ``march``, ``stage_rows``, ``compose``, ``march_adaptive``,
-    ``march_fixed``, ``rhs_rows``, ``memory_stage_rows`` and the reference's implicit step
+    """The kernels ``march``, ``stage_rows``, ``compose``, ``march_composed``, ``rhs_rows``,
+    ``memory_stage_rows`` and the reference's implicit step
     ``newton_step`` (see :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
     ``jit``: whether they are compiled (else the same functions as plain Python:
     :func:`plain_model`)."""
@@ -139,8 +139,7 @@ class CompiledModel:
     march: object
     stage_rows: object
     compose: object
-    march_adaptive: object
-    march_fixed: object
+    march_composed: object
     rhs_rows: object
     memory_stage_rows: object
     functions: ModelFunctions
@@ -156,7 +155,7 @@ class CompiledModel:
 
 
 #: The kernels of :class:`CompiledModel`, by name in the module.
-_KERNELS = ("newton_step", "march", "stage_rows", "compose", "march_adaptive", "march_fixed",
+_KERNELS = ("newton_step", "march", "stage_rows", "compose", "march_composed",
             "rhs_rows", "memory_stage_rows")
 
 
@@ -765,8 +764,7 @@ class Composition(StageKernel):
     """The composed step of a split-PINN plan whose every stage a :class:`StageKernel`
     takes (``iterations`` per sub-problem: ``trainer.compiled_stage``), for all rows at
     once: its branches' stages in order, their ends averaged
-    (:func:`~splitpinn.numeric.kernels.compose_row`), and its adaptive and fixed-step
-    marches between events (:meth:`march`, :meth:`march_fixed`)."""
+    (:func:`~splitpinn.numeric.kernels.compose_row`), and its march (:meth:`march`)."""
 
     def __init__(self, bound: BoundModel, plan, trainer, iterations: list[int],
                  jit: bool = True) -> None:
@@ -789,10 +787,11 @@ class Composition(StageKernel):
 
     def march(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
               before, control, grid, out, next_out, knots, events):
-        """Adaptive steps of ``rows`` up to ``limit``, events and refractory periods included
-        (see :func:`splitpinn.numeric.kernels.march_adaptive`), in place on t, y, h, retried,
-        clamp, refractory_end and before (the rows' own copies), the output ``out`` (2, B, n,
-        N) or None and ``next_out`` (B, int64); returns counts (R, 5) of accepted steps,
+        """The composed steps of ``rows`` up to ``limit``, adaptive or fixed, events and
+        refractory periods included (see :func:`splitpinn.numeric.kernels.march_composed`),
+        in place on t, y, h, retried, clamp, refractory_end and before (the rows' own copies),
+        the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns counts
+        (R, 5) of accepted steps,
         rejected steps, composed steps, events recorded into ``events`` (records, refractory
         periods, clamps) and the status (1: a reset landed at or past a threshold), and the
         largest residual of a successful composed step per row.  ``hand_back``: rows whose
@@ -804,26 +803,9 @@ class Composition(StageKernel):
         counts, worst = np.zeros((len(rows), 5), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
-        self.run("march_adaptive", t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
+        self.run("march_composed", t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
                  np.ascontiguousarray(hand_back, dtype=bool),
                  np.ascontiguousarray(breaks, dtype=float), clamp, refractory_end, before, stim,
                  params, self.plan, self.stage, control, np.ascontiguousarray(grid, float),
                  rows.astype(np.int64), values, slopes, next_out, knots, events, counts, worst)
         return counts, worst
-
-    def march_fixed(self, row, t, y, stops, frozen, before, armed):
-        """Fixed composed steps of neuron ``row`` from (t, y) to each of ``stops`` in turn,
-        up to the first that fails or crosses a threshold (see
-        :func:`splitpinn.numeric.kernels.march_fixed`; ``armed``: out of its refractory
-        period); returns (the states at the stops reached, their largest stage residual)."""
-        rows, starts = np.full(len(stops), row), np.append(t, stops[:-1])
-        _, stim, params = self._inputs(rows, starts, stops - starts)
-        stim_end = self._inputs(rows, stops)[1]
-        out, worst = np.empty((len(stops), len(y))), np.zeros(1)
-        count = self.run("march_fixed", float(t), np.array(y, dtype=float),
-                         np.ascontiguousarray(stops, dtype=float),
-                         np.ascontiguousarray(frozen, dtype=bool), stim, stim_end,
-                         params[0], self.plan, self.stage,
-                         np.array(before, dtype=float), len(self.bound.events), bool(armed),
-                         out, worst)
-        return out[:count], float(worst[0])

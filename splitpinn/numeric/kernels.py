@@ -36,8 +36,8 @@ INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_poi
 #: a composed HH step more than its arithmetic (a batch of HH neurons ran 2.4x slower).  A
 #: function without it must not return an array to one with it, whose count would then drop
 #: below its owners' (:func:`stage_arrays` is inlined instead).
-ALLOCATING = ("march", "stage_scratch", "march_adaptive", "compose", "stage_rows",
-              "memory_scratch", "memory_stage_rows", "march_fixed", "coupled_scratch")
+ALLOCATING = ("march", "stage_scratch", "march_composed", "compose", "stage_rows",
+              "memory_scratch", "memory_stage_rows", "coupled_scratch")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -1420,38 +1420,6 @@ def compose(model, t, y, h, frozen, stim, params, plan, stage, failed_at, residu
     return 0
 
 
-def march_fixed(model, t, y, stops, frozen, stim, stim_end, p, plan, stage, before, n_events, armed,
-                out, worst):
-    """Fixed composed steps (:func:`compose_row`) of one row from (t, y) to each of ``stops``
-    in turn, the states at each stop into out[k]: the fixed-step counterpart of
-    :func:`march_adaptive`.  ``stim``: the input held over each step; ``stim_end``: at its
-    end (for the event functions).  Stops before a step whose stages miss their tolerance or
-    whose states are not finite, and before one where an event :func:`fires` (``armed``:
-    the row is out of its refractory period), which the marching loop takes; returns the
-    steps taken, their largest stage residual in worst[0]."""
-    scratch = stage_scratch(y.size, stage)
-    g = np.empty(before.size)
-    for k in range(stops.size):
-        x = out[k]
-        for i in range(y.size):
-            x[i] = y[i] if k == 0 else out[k - 1, i]
-        start = t if k == 0 else stops[k - 1]
-        res, failed_at = compose_row(model, start, x, stops[k] - start, frozen, stim[k], p, plan,
-                                     stage, scratch)
-        good = failed_at < 0
-        for i in range(y.size):
-            good = good and math.isfinite(x[i])
-        if not good:
-            return k
-        call(model.crossings, stops[k], stim_end[k], address(x), address(p), address(g))
-        if crossed(before, g, n_events, armed):
-            return k
-        for j in range(g.size):
-            before[j] = g[j]
-        worst[0] = max(worst[0], res)
-    return stops.size
-
-
 def error_norm(y0, y1, error, rtol, atol):
     """The RMS norm of a step's local ``error`` estimate, each state scaled by
     atol + rtol·max(|y0|, |y1|) (``solve_ivp``'s norm); :func:`step_control` accepts ≤ 1."""
@@ -1525,25 +1493,29 @@ def root_update(bracket, s, gs):
         bracket[4] = -1.0
 
 
-def doubled_step(model, t, y, h, frozen, stim, p, plan, stage, scratch, trial, rtol, atol, order,
-                 split):
-    r"""Step doubling on the composed step (:func:`compose_row`) from (t, y): once with h,
-    twice with h/2.  trial[0] gets the estimate of the half steps' local error, trial[2] the
-    half steps, extrapolated by it where the plan ``split``\ s; returns the error norm (inf
-    where a stage missed its tolerance or a state is not finite) and the largest residual of
-    the composed steps that succeeded."""
-    worst, good, n = 0.0, True, y.size
-    for part in range(3):  # one call site: each inlined copy costs compile time
+def composed_step(model, t, y, h, frozen, stim, p, plan, stage, scratch, trial, rtol, atol,
+                  order, split):
+    """The composed step (:func:`compose_row`) from (t, y) over h, into trial[2]: taken once
+    where ``order`` is 0 (fixed steps; the error is then 0, or inf where a stage missed its
+    tolerance or a state is not finite), else by step doubling, once with h and twice with
+    h/2: trial[0] gets the estimate of the half steps' local error, trial[2] the half steps,
+    extrapolated by it where the plan is ``split``, and the error is its norm (inf where a
+    stage missed its tolerance or it is not finite).  Returns the error and the largest
+    residual of the composed steps that succeeded."""
+    worst, good, n, doubled = 0.0, True, y.size, order > 0
+    for part in range(3 if doubled else 1):  # one call site: each inlined copy costs compile time
+        into = trial[part if doubled else 2]
         for i in range(n):  # element loops: slice assignments compile slowly
-            trial[part, i] = trial[1, i] if part == 2 else y[i]
-        res, bad = compose_row(model, t + h / 2 * (part == 2), trial[part],
+            into[i] = trial[1, i] if part == 2 else y[i]
+        res, bad = compose_row(model, t + h / 2 * (part == 2), into,
                                h if part == 0 else h / 2, frozen, stim, p, plan, stage, scratch)
         good = good and bad < 0
         if bad < 0 and res > worst:
             worst = res
     big, small = trial[0], trial[2]
     for i in range(n):
-        big[i] = (small[i] - big[i]) / (2.0**order - 1.0)
+        big[i] = (small[i] - big[i]) / (2.0**order - 1.0) if doubled else 0.0
+        good = good and math.isfinite(small[i])
     err = error_norm(y, small, big, rtol, atol)
     for i in range(n):
         small[i] += big[i] if split else 0.0
@@ -1554,7 +1526,7 @@ def locate(model, t, y, h, end, g0, g1, column, frozen, stim, p, plan, stage, sc
            order, split, smooth, g, bracket, at):
     """The time s in (0, h] where event function ``column`` crosses zero on the step from
     (t, y) (from g0 < 0 to g1 >= 0 at its ``end`` states), by :func:`root_trial` on the
-    doubled step's flow (:func:`doubled_step`), not on an interpolant; the states at s into
+    composed step's flow (:func:`composed_step`), not on an interpolant; the states at s into
     ``at``; returns (s, the trials made)."""
     bracket[0], bracket[1], bracket[2], bracket[3], bracket[4] = 0.0, h, g0, g1, 0.0
     for i in range(y.size):
@@ -1565,8 +1537,8 @@ def locate(model, t, y, h, end, g0, g1, column, frozen, stim, p, plan, stage, sc
         if s < 0.0:
             break
         tries += 1
-        doubled_step(model, t, y, s, frozen, stim, p, plan, stage, scratch, trial, 1.0, 1.0,
-                     order, split)
+        composed_step(model, t, y, s, frozen, stim, p, plan, stage, scratch, trial, 1.0, 1.0,
+                      order, split)
         call(model.crossings, t + s, input_at(model, t + s, stim, p, smooth), address(trial[2]),
              address(p), address(g))
         if g[column] >= 0:
@@ -1620,17 +1592,19 @@ def output_point(model, time, state, frozen, stim, p, smooth, row, q, values, sl
         slopes[row, i, q] = 0.0 if frozen[i] else slope[i]
 
 
-def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
+def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
                    before, stim, params, plan, stage, control, grid, rows, values, slopes,
                    next_out, knots, events, counts, worst):
-    """Adaptive steps of every row, events and refractory periods included, in place on its
-    time t, states y, step h, whether its last try was rejected (``retried``, see
-    :func:`step_control`), clamp and refractory end, event functions ``before`` and output:
-    the composed step with step doubling (:func:`doubled_step`), as
-    :meth:`splitpinn.solvers.composition.CompositionStepper.attempt`, controlled as the
-    marching loop does; the grid inside an accepted step sampled by :func:`sample_step`.
-    Steps end at the stimulus's ``breaks`` (its jumps and kinks, sorted; where the stimulus is
-    held over a step, none lies before a row's ``limit``) and at refractory ends.
+    """The composed steps of every row (:func:`composed_step`), adaptive or fixed, events and
+    refractory periods included, in place on its time t, states y, step h, whether its last
+    try was rejected (``retried``, see :func:`step_control`), clamp and refractory end, event
+    functions ``before`` and output; the grid inside an accepted step sampled by
+    :func:`sample_step`.  Adaptive steps (``order`` > 0) are controlled by the step-doubling
+    estimate as the marching loop does (:func:`step_control`); fixed steps (``order`` 0) land
+    on the ``grid``, and a step whose stage fails is tried again on half the step, down to
+    ``smallest``.  Steps end at the stimulus's ``breaks`` (its jumps and kinks, sorted; where
+    the stimulus is held over a step, none lies before a row's ``limit``) and at refractory
+    ends.
 
     Where an event :func:`fires` in an accepted step, its crossing is found by :func:`locate`;
     a spike detector's crossing before the first reset is recorded, and the step ends at the
@@ -1641,20 +1615,21 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
     threshold fires at once (Brian2's rule, as the marching loop's ``_release``).
 
     A row stops at its ``limit`` (before the step that reaches it where ``hand_back``), when
-    it would be stuck (a step below :data:`SAME_TIME`), when its tries reach ``max_tries``,
-    when its records have no room for another step's events, and after a reset that lands at
-    or past a threshold without a refractory period (status 1): the loop takes it from
-    there.  ``control`` = (rtol, atol, order, h_max, max_tries, same_step: the relative
-    difference below which two step lengths are the same, n_events: the number of reset
-    events, whose functions come before the spike detector's); ``counts`` (R, 5) gets
-    accepted and rejected steps, composed steps, events recorded and the status; ``worst``
-    the largest residual of a successful composed step.  ``rows``: each row's index in the
-    output ``values``, ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,).
-    ``knots`` (R, max_tries, 2 + 3n) gets each accepted step's start and end (time, states)
-    and its frozen states, the dense output's pieces (none where its second axis is
-    empty)."""
-    rtol, atol, order, h_max, max_tries, same_step, n_events = control
-    records = events[0]
+    it would be stuck (a step below :data:`SAME_TIME` or ``smallest``), when its tries reach
+    ``max_tries``, when its records have no room for another step's events, and after a
+    reset that lands at or past a threshold without a refractory period (status 1): the
+    loop takes it from there.  ``control`` = (rtol, atol, order, h_max, max_tries,
+    same_step: the relative difference below which two step lengths are the same, n_events:
+    the number of reset events, whose functions come before the spike detector's,
+    smallest); ``counts`` (R, 5) gets accepted and rejected steps, composed steps, events
+    recorded and the status; ``worst`` the largest residual of a successful composed step.
+    ``rows``: each row's index in the output ``values``, ``slopes`` (B, n, N; N = 0 without
+    traces) and ``next_out`` (B,).  ``knots`` (R, max_tries, 2 + 3n) gets each accepted
+    step's start and end (time, states) and its frozen states, the dense output's pieces
+    (none where its second axis is empty)."""
+    rtol, atol, order, h_max, max_tries, same_step, n_events, smallest = control
+    records, fixed = events[0], order == 0
+    floor = max(SAME_TIME, smallest)  # a try below it: stuck
     smooth = stage[18]
     scratch = stage_scratch(y.shape[1], stage)
     n = y.shape[1]
@@ -1691,19 +1666,25 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
             stop = min(limit[r], t[r] + h[r])
             if ahead < breaks.size and breaks[ahead] < stop:
                 stop = breaks[ahead]
+            if fixed:
+                on = np.searchsorted(grid, t[r] + SAME_TIME, side="right")  # the next point
+                stop = min(stop, grid[on]) if on < grid.size else stop
             stop = stop if armed else min(stop, refractory_end[r])
             step = stop - t[r]
             if step < SAME_TIME or (hand_back[r] and stop >= limit[r] - SAME_TIME):
                 break
-            err, res = doubled_step(model, t[r], y[r], step, frozen, stim[r], p, plan, stage,
-                                    scratch, trial, rtol, atol, order, split)
-            counts[r, 2] += 3
+            err, res = composed_step(model, t[r], y[r], step, frozen, stim[r], p, plan, stage,
+                                     scratch, trial, rtol, atol, order, split)
+            counts[r, 2] += 1 if fixed else 3
             worst[r] = max(worst[r], res)
-            accept, new_h = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
-                                         retried[r], order, h_max)
+            if fixed:  # on the grid again after a step, half the step after a failure
+                accept, new_h = err == 0.0, (math.inf if err == 0.0 else step / 2)
+            else:
+                accept, new_h = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
+                                             retried[r], order, h_max)
             retried[r] = not accept
             if not accept:
-                if new_h < SAME_TIME:
+                if new_h < floor:
                     break  # stuck: the loop reports it
                 counts[r, 1] += 1
                 h[r] = new_h
@@ -1718,7 +1699,7 @@ def march_adaptive(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
                     s, tries = locate(model, t[r], y[r], step, end, before[r, j], g[j], j,
                                       frozen, stim[r], p, plan, stage, scratch, trial, order,
                                       split, smooth, work, bracket, at)
-                    counts[r, 2] += 3 * tries
+                    counts[r, 2] += tries if fixed else 3 * tries
                     if j >= n_events:
                         spike = s
                         for i in range(n):

@@ -24,9 +24,9 @@ reference), which keeps the march second order where the solution behaves like
 steps in the kernel of the reference's march, the plan's composed step per step
 (:func:`~splitpinn.numeric.kernels.memory_compose`: the fractional sub-problems' fits against
 the memory, :func:`~splitpinn.numeric.kernels.memory_stage`, the integer-order ones' stages
-as in the compiled composed step), up to the step before a threshold fires; an
-integer-order plan on fixed steps likewise marches in
-:func:`~splitpinn.numeric.kernels.march_fixed`.
+as in the compiled composed step), up to the step before a threshold fires.  The rows of an
+integer-order plan march in :func:`~splitpinn.numeric.kernels.march_composed`, adaptive or
+on fixed steps, their events and refractory periods included.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ..errors import ModelError
 from ..numeric.bound import BoundModel
 from ..numeric.compiled import Composition, ModelKernels, plan_fit
 from .marching import march, solutions, union_breakpoints
-from .onsets import COMPILED_CHUNK, Onsets, march_stretch
+from .onsets import Onsets, march_stretch
 from .solution import Solution
 from .splitting import Plan, plan
 from .stepper import Stepper, Trial
@@ -163,12 +163,12 @@ class CompositionStepper(Stepper):
 
     def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp,
                     refractory_end, before, control, grid, out, next_out, knots, events):
-        """Adaptive steps, events included, in one compiled call (:meth:`Composition.march
-        <splitpinn.numeric.compiled.Composition.march>`): the composed steps of
+        """The composed steps, adaptive or fixed, events included, in one compiled call
+        (:meth:`Composition.march <splitpinn.numeric.compiled.Composition.march>`): those of
         :meth:`attempt`, the dense output of :meth:`dense`, the root finding on
         :meth:`partial`, the refractory periods; None without that path, else counts (R, 5)
         of accepted and rejected steps, composed steps, events recorded and the status."""
-        done = None if self.error_order is None else self._compiled(
+        done = self._compiled(
             "march", rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
             before, control, grid, out, next_out, knots, events)
         if done is None:
@@ -203,29 +203,21 @@ class CompositionStepper(Stepper):
         return self.fit is not None
 
     def run(self, row, t, y, stops, frozen, before, crossings, armed):
-        """Fixed steps of neuron ``row`` from (t, y), in the kernels: accept composed steps to
-        ``stops`` until an event would fire in a step (:func:`splitpinn.numeric.kernels.
-        crossed`; ``armed``: the neuron is out of its refractory period) or a step fails;
-        returns (how many stops were reached, the states there, the steps taken: the graded
-        ones among them included).  With a fast memory and a plan whose every stage the
-        kernels take (:func:`_memory_fit`), by the kernel of
+        """Fixed steps of neuron ``row`` from (t, y) with a fast memory, in the kernels: accept
+        composed steps to ``stops`` until an event would fire in a step
+        (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
+        refractory period) or a step fails; returns (how many stops were reached, the states
+        there, the steps taken: the graded ones among them included).  Where a plan's every
+        stage the kernels take (:func:`_memory_fit`), by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
-        included; an integer-order plan whose composed step is compiled by
-        :meth:`~splitpinn.numeric.compiled.Composition.march_fixed`; otherwise none are taken
-        (the marching loop takes the steps one by one)."""
+        included; otherwise none are taken (the marching loop takes the steps one by one, or
+        :meth:`march_plain` the integer-order ones)."""
+        if not self.runs_graded:
+            return 0, None, 0
         rows, time, frozen = np.array([row]), np.array([t]), frozen[None]
         self._clamp(rows, time, y[None], frozen)
-        if self.runs_graded:
-            graded = self.onsets.remaining(rows, time, frozen)[0]
-            return self._marched(row, y, stops, graded, frozen[0], before, armed)
-        if self.compiled is None:
-            return 0, None, 0
-        stops = stops[:COMPILED_CHUNK]
-        states, worst = self.compiled.march_fixed(row, t, y, stops, frozen[0], before, armed)
-        tried = min(len(states) + 1, len(stops))  # the step that stopped the march, too
-        self.stage_evaluations[row] += tried * sum(map(len, self.plan.branches))
-        self._worst(rows, np.array([worst]))
-        return len(states), states, len(states)
+        graded = self.onsets.remaining(rows, time, frozen)[0]
+        return self._marched(row, y, stops, graded, frozen[0], before, armed)
 
     def _march_row(self, row, y, chunk, keep, state, before, frozen, armed):
         """The kernel march (:func:`~splitpinn.numeric.compiled.march_uniform`, split-PINN's

@@ -22,7 +22,7 @@ size, events, refractory clamp and memory:
 * **output** — the stepper's dense output samples the grid inside each accepted step.
 * **compiled steps** — where the stepper offers them (split-PINN with compiled composed
   steps, on uncoupled rows), each row's adaptive steps run in one compiled call
-  (``stepper.march_plain``: :func:`splitpinn.numeric.kernels.march_adaptive`) under the same
+  (``stepper.march_plain``: :func:`splitpinn.numeric.kernels.march_composed`) under the same
   rules (:func:`~splitpinn.numeric.kernels.step_control`, the root finder
   :func:`~splitpinn.numeric.kernels.root_trial`, :func:`~splitpinn.numeric.kernels.fires`),
   events and resets included, up to its next refractory period, stimulus jump (of a
@@ -221,9 +221,9 @@ class _Loop:
         self.stretches = not self.free_steps and coupling is None and hasattr(stepper, "run")
         #: Per row: where its last stretch stopped before a step that the loop takes
         self.stopped = np.full(n_rows, np.nan)
-        #: Uncoupled adaptive rows may march their plain steps in the stepper
-        #: (``stepper.march_plain``) until it says it cannot.
-        self.plain = self.adaptive and coupling is None
+        #: Uncoupled rows may march in the stepper (``stepper.march_plain``) until it says it
+        #: cannot.
+        self.plain = coupling is None
 
     def result(self) -> MarchResult:
         out = self.out
@@ -241,11 +241,6 @@ class _Loop:
             self._release(rows)
             if self.coupling is not None:
                 self._deliver_due(float(self.t[0]))
-            if self.stretches:
-                rows = rows[[not self._stretch(r, max_steps) for r in rows]]
-                advance_to(bar, float(self.t.min() - self.grid[0]))
-                if rows.size == 0:
-                    continue
             if self.plain:
                 self._plain_steps(rows, max_steps)
                 advance_to(bar, float(self.t.min() - self.grid[0]))
@@ -253,6 +248,11 @@ class _Loop:
                 if rows.size == 0:
                     return
                 self._release(rows)
+            if self.stretches:
+                rows = rows[[not self._stretch(r, max_steps) for r in rows]]
+                advance_to(bar, float(self.t.min() - self.grid[0]))
+                if rows.size == 0:
+                    continue
             tr, yr = self.t[rows], self.y[rows]
             stop, frozen = self._stops(rows, tr)
             hr = stop - tr
@@ -330,8 +330,8 @@ class _Loop:
             self.refractory_end[rows]
         held = self.bound.stepwise_stimulus  # else the kernel evaluates it at any time
         jump = self._next_break(t) if held else np.full(len(rows), np.inf)
-        control = (self.rtol, self.atol, float(self.order), float(self.h_max), budget,
-                   SAME_STEP, len(events))
+        control = (self.rtol, self.atol, float(self.order or 0), float(self.h_max), budget,
+                   SAME_STEP, len(events), 0.0 if self.adaptive else self._smallest)
         clamps = np.zeros((len(events), n), dtype=bool)
         for c, event in enumerate(events):
             clamps[c, event.clamp_index] = True
@@ -457,11 +457,15 @@ class _Loop:
                 raise SolverError(f"the step from t = {self.t[rows][~ok][0]:.6g} ms gave a "
                                   "non-finite state")
             self.h[rows[~ok]] = hr[~ok] / 2
-            smallest = (self.grid[1] - self.grid[0]) / 2**MAX_HALVINGS * (1 - SAME_STEP)
-            if np.any(hr[~ok] / 2 < smallest):
+            if np.any(hr[~ok] / 2 < self._smallest):
                 raise SolverError(_stage_failure(self.stepper, self.t[rows][~ok][0],
                                                  hr[~ok][0]))
         return ok
+
+    @property
+    def _smallest(self) -> float:
+        """The shortest fixed step tried after failures (:data:`MAX_HALVINGS`)."""
+        return (self.grid[1] - self.grid[0]) / 2**MAX_HALVINGS * (1 - SAME_STEP)
 
     def _first_crossings(self, rows, t0, y0, t1, y1, frozen):
         """Per row: the time s of its first reset event inside the step (inf if none), that
