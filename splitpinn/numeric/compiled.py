@@ -129,8 +129,8 @@ class ModelFunctions(NamedTuple):
 
 @dataclass(frozen=True)
 class CompiledModel:
-    """The kernels ``march``, ``stage_rows``, ``compose``, ``march_composed``, ``rhs_rows``,
-    ``memory_stage_rows`` and the reference's implicit step
+    """The kernels ``march``, ``stage_rows``, ``compose``, ``march_composed``,
+    ``march_network``, ``rhs_rows``, ``memory_stage_rows`` and the reference's implicit step
     ``newton_step`` (see :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
     ``jit``: whether they are compiled (else the same functions as plain Python:
     :func:`plain_model`)."""
@@ -140,6 +140,7 @@ class CompiledModel:
     stage_rows: object
     compose: object
     march_composed: object
+    march_network: object
     rhs_rows: object
     memory_stage_rows: object
     functions: ModelFunctions
@@ -156,7 +157,7 @@ class CompiledModel:
 
 #: The kernels of :class:`CompiledModel`, by name in the module.
 _KERNELS = ("newton_step", "march", "stage_rows", "compose", "march_composed",
-            "rhs_rows", "memory_stage_rows")
+            "march_network", "rhs_rows", "memory_stage_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -786,26 +787,32 @@ class Composition(StageKernel):
         return out, ok, residuals, failed_at
 
     def march(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
-              before, control, grid, out, next_out, knots, events):
+              before, control, grid, out, next_out, knots, events, network=None):
         """The composed steps of ``rows`` up to ``limit``, adaptive or fixed, events and
-        refractory periods included (see :func:`splitpinn.numeric.kernels.march_composed`),
-        in place on t, y, h, retried, clamp, refractory_end and before (the rows' own copies),
-        the output ``out`` (2, B, n, N) or None and ``next_out`` (B, int64); returns counts
-        (R, 5) of accepted steps,
-        rejected steps, composed steps, events recorded into ``events`` (records, refractory
-        periods, clamps) and the status (1: a reset landed at or past a threshold), and the
-        largest residual of a successful composed step per row.  ``hand_back``: rows whose
-        limit is a stimulus jump, whose last step the loop takes (its output there sees the
-        stimulus after the jump); ``breaks``: the stimulus's jumps and kinks, where steps end.
+        refractory periods included (see :func:`splitpinn.numeric.kernels.march_composed`;
+        with a ``network``, every row of the batch in lockstep with its spike deliveries:
+        :func:`~splitpinn.numeric.kernels.march_network`), in place on t, y, h, retried, clamp,
+        refractory_end and before (the rows' own copies), the output ``out`` (2, B, n, N) or
+        None and ``next_out`` (B, int64); returns counts (R, 5) of accepted steps, rejected
+        steps, composed steps, events recorded into ``events`` (records, refractory periods,
+        clamps) and the status (1: a reset landed at or past a threshold), and the largest
+        residual of a successful composed step per row.  ``hand_back``: rows whose limit is a
+        stimulus jump, whose last step the loop takes (its output there sees the stimulus
+        after the jump); ``breaks``: the stimulus's jumps and kinks, where steps end.
         ``knots``: the accepted steps for the dense output.  A stepwise stimulus must be
         constant up to ``limit``."""
         _, stim, params = self._inputs(rows, t, limit - t)
         counts, worst = np.zeros((len(rows), 5), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
-        self.run("march_composed", t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
-                 np.ascontiguousarray(hand_back, dtype=bool),
-                 np.ascontiguousarray(breaks, dtype=float), clamp, refractory_end, before, stim,
-                 params, self.plan, self.stage, control, np.ascontiguousarray(grid, float),
-                 rows.astype(np.int64), values, slopes, next_out, knots, events, counts, worst)
+        common = (t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
+                  np.ascontiguousarray(hand_back, dtype=bool),
+                  np.ascontiguousarray(breaks, dtype=float), clamp, refractory_end, before, stim,
+                  params, self.plan, self.stage, control, np.ascontiguousarray(grid, float))
+        if network is None:
+            self.run("march_composed", *common, rows.astype(np.int64), values, slopes,
+                     next_out, knots, events, counts, worst)
+        else:
+            self.run("march_network", *common, values, slopes, next_out, knots, events, counts,
+                     worst, network)
         return counts, worst

@@ -36,8 +36,8 @@ INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_poi
 #: a composed HH step more than its arithmetic (a batch of HH neurons ran 2.4x slower).  A
 #: function without it must not return an array to one with it, whose count would then drop
 #: below its owners' (:func:`stage_arrays` is inlined instead).
-ALLOCATING = ("march", "stage_scratch", "march_composed", "compose", "stage_rows",
-              "memory_scratch", "memory_stage_rows", "coupled_scratch")
+ALLOCATING = ("march", "stage_scratch", "march_composed", "march_network", "compose",
+              "stage_rows", "memory_scratch", "memory_stage_rows", "coupled_scratch")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -1644,20 +1644,8 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
                 and counts[r, 3] + 2 <= records.shape[1] and counts[r, 4] == 0:
             armed = t[r] >= refractory_end[r] - SAME_TIME
             if armed and refractory_end[r] > -math.inf:  # the refractory period ends now
-                refractory_end[r] = -math.inf
-                call(model.crossings, t[r], input_at(model, t[r], stim[r], p, smooth),
-                     address(y[r]), address(p), address(before[r]))
-                for j in range(n_events):  # at or past a threshold: fires at once
-                    if before[r, j] >= 0:
-                        if values.shape[2] and next_out[row] > 1 and \
-                                abs(grid[next_out[row] - 1] - t[r]) <= SAME_TIME:
-                            next_out[row] -= 1  # the grid point here shows the reset
-                        for i in range(n):
-                            end[i] = y[r, i]
-                        apply_reset(model, r, j, end, y, clamp, refractory_end, before, stim[r],
-                                    p, smooth, t[r], events, counts, grid, row, values, slopes,
-                                    next_out, slope)
-                        break
+                release(model, r, y, clamp, refractory_end, before, stim[r], p, smooth, t[r],
+                        events, counts, grid, row, values, slopes, next_out, slope, end)
                 continue
             for i in range(n):
                 frozen[i] = clamp[r, i] and not armed
@@ -1735,6 +1723,254 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
                 call(model.crossings, t1, input_at(model, t1, stim[r], p, smooth), address(y[r]),
                      address(p), address(before[r]))
     return 0
+
+
+def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
+                  before, stim, params, plan, stage, control, grid, values, slopes, next_out,
+                  knots, events, counts, worst, network):
+    """The rows of a network (delta synapses) in lockstep, as :func:`march_composed` marches
+    one row: every row takes the same steps (the shortest any row's control allows; a try
+    that any row rejects, every row tries again on the shortest step proposed), stops at the
+    network's first spike, where the rows that fire there are reset, and at every delivery
+    (:func:`deliver`).  ``network`` = (weights (R, R), the target state, the delay, the
+    pending deliveries (Q, 2: time, source; in time order, from index ends[0] to ends[1]),
+    ``ends``, each row's last spike time).  The other arguments and the stops are
+    :func:`march_composed`'s (``rows``: the output rows are the rows)."""
+    rtol, atol, order, h_max, max_tries, same_step, n_events, smallest = control
+    queue, ends = network[3], network[4]
+    records, fixed = events[0], order == 0
+    floor = max(SAME_TIME, smallest)  # a try below it: stuck
+    smooth = stage[18]
+    n_rows, n, n_g = y.shape[0], y.shape[1], before.shape[1]
+    scratch = stage_scratch(n, stage)
+    trial, slope, at, hit = np.empty((3, n)), np.empty(n), np.empty(n), np.empty(n)
+    new, spike_at = np.empty((n_rows, n)), np.empty((n_rows, n))
+    g, work, bracket = np.empty((n_rows, n_g)), np.empty(n_g), np.empty(5)
+    frozen, fired_now = np.empty((n_rows, n), dtype=np.bool_), np.empty(n_rows, dtype=np.bool_)
+    first, spike, new_h, jump = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows), \
+        np.empty(n_rows)
+    which = np.empty(n_rows, dtype=np.int64)
+    split = plan[3].shape[0] > 1  # more than one sub-problem: a splitting error to extrapolate
+    ahead = 0  # breaks[ahead]: the next break
+    while True:
+        now = t[0]
+        deliver(model, now, y, clamp, refractory_end, before, stim, params, smooth, events,
+                counts, grid, values, slopes, next_out, slope, hit, g, network, fired_now, jump)
+        room = ends[1] + 2 * n_rows <= queue.shape[0]
+        for r in range(n_rows):
+            room = room and counts[r, 3] + 4 <= records.shape[1] and counts[r, 4] == 0 \
+                and counts[r, 0] + counts[r, 1] < max_tries
+        if not room or now >= limit[0] - SAME_TIME:
+            break
+        stop = limit[0]
+        for r in range(n_rows):
+            armed = now >= refractory_end[r] - SAME_TIME
+            stop = min(stop, now + h[r]) if armed else min(stop, now + h[r], refractory_end[r])
+            for i in range(n):
+                frozen[r, i] = clamp[r, i] and not armed
+        while ahead < breaks.size and breaks[ahead] <= now + SAME_TIME:
+            ahead += 1
+        if ahead < breaks.size:
+            stop = min(stop, breaks[ahead])
+        if fixed:
+            on = np.searchsorted(grid, now + SAME_TIME, side="right")  # the next grid point
+            stop = min(stop, grid[on]) if on < grid.size else stop
+        if ends[0] < ends[1]:
+            stop = min(stop, queue[ends[0], 0])  # the next delivery
+        step = stop - now
+        if step < SAME_TIME or (hand_back[0] and stop >= limit[0] - SAME_TIME):
+            break
+        accepted, stuck = True, False
+        for r in range(n_rows):
+            err, res = composed_step(model, now, y[r], step, frozen[r], stim[r], params[r], plan,
+                                     stage, scratch, trial, rtol, atol, order, split)
+            counts[r, 2] += 1 if fixed else 3
+            worst[r] = max(worst[r], res)
+            if fixed:  # on the grid again after a step, half the step after a failure
+                accept, new_h[r] = err == 0.0, (math.inf if err == 0.0 else step / 2)
+            else:
+                accept, new_h[r] = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
+                                                retried[r], order, h_max)
+            retried[r] = not accept
+            for i in range(n):
+                new[r, i] = trial[2, i]
+            if not accept:
+                accepted = False
+                counts[r, 1] += 1
+                stuck = stuck or new_h[r] < floor
+        if stuck:
+            break  # the loop reports it
+        if not accepted:  # lockstep: every row tries again
+            shortest = new_h.min()
+            for r in range(n_rows):
+                h[r] = shortest
+            continue
+        earliest = math.inf  # the network's first spike, a detector's included
+        for r in range(n_rows):
+            p, armed = params[r], now >= refractory_end[r] - SAME_TIME
+            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth),
+                 address(new[r]), address(p), address(g[r]))
+            first[r], which[r], spike[r] = math.inf, -1, math.inf
+            for j in range(n_g):
+                if fires(before[r, j], g[r, j], j, n_events, armed):
+                    s, tries = locate(model, now, y[r], step, new[r], before[r, j], g[r, j], j,
+                                      frozen[r], stim[r], p, plan, stage, scratch, trial, order,
+                                      split, smooth, work, bracket, at)
+                    counts[r, 2] += tries if fixed else 3 * tries
+                    if j >= n_events:
+                        spike[r] = s
+                        for i in range(n):
+                            spike_at[r, i] = at[i]
+                    elif s < first[r]:
+                        first[r], which[r] = s, j
+            earliest = min(earliest, first[r], spike[r])
+        t1 = stop
+        if earliest < math.inf:  # every row stops there
+            t1 = now + earliest
+            for r in range(n_rows):
+                composed_step(model, now, y[r], earliest, frozen[r], stim[r], params[r], plan,
+                              stage, scratch, trial, 1.0, 1.0, order, split)
+                counts[r, 2] += 1 if fixed else 3
+                for i in range(n):
+                    new[r, i] = trial[2, i]
+                if not first[r] <= earliest + SAME_TIME:
+                    which[r] = -1
+                else:
+                    spike[r] = math.inf  # a firing row's detector: not before its reset
+            for r in range(n_rows):  # detector crossings: no reset
+                if spike[r] <= earliest + SAME_TIME:
+                    record_event(records, r, counts[r, 3], now + spike[r], n_events,
+                                 spike_at[r], spike_at[r])
+                    counts[r, 3] += 1
+                    emit(network, now + spike[r], r)
+        for r in range(n_rows):
+            taken, res = sample_step(model, now, y[r], t1, new[r], which[r] >= 0, frozen[r],
+                                     stim[r], params[r], plan, stage, scratch, smooth, grid, r,
+                                     values, slopes, next_out, trial[1], slope)
+            counts[r, 2] += taken
+            worst[r] = max(worst[r], res)
+            if knots.shape[1]:
+                knot = knots[r, counts[r, 0]]
+                knot[0], knot[1 + n] = now, t1
+                for i in range(n):
+                    knot[1 + i], knot[2 + n + i] = y[r, i], new[r, i]
+                    knot[2 + 2 * n + i] = frozen[r, i]
+            t[r], h[r] = t1, new_h[r]
+            counts[r, 0] += 1
+            for i in range(n):
+                y[r, i] = new[r, i]
+            call(model.crossings, t1, input_at(model, t1, stim[r], params[r], smooth),
+                 address(y[r]), address(params[r]), address(before[r]))
+        for c in range(n_events):  # the resets, event by event
+            for r in range(n_rows):
+                if which[r] == c:
+                    for i in range(n):
+                        hit[i] = y[r, i]
+                    apply_reset(model, r, c, hit, y, clamp, refractory_end, before, stim[r],
+                                params[r], smooth, t1, events, counts, grid, r, values, slopes,
+                                next_out, slope)
+                    emit(network, t1, r)
+    return 0
+
+
+def emit(network, time, source):
+    """Row ``source`` spiked at ``time``: its delivery joins the queue (network[3]), and its
+    last spike time (network[5]) is ``time``."""
+    delay, queue, ends, last_spike = network[2], network[3], network[4], network[5]
+    queue[ends[1], 0], queue[ends[1], 1] = time + delay, source
+    ends[1] += 1
+    last_spike[source] = time
+
+
+def deliver(model, now, y, clamp, refractory_end, before, stim, params, smooth, events, counts,
+            grid, values, slopes, next_out, slope, hit, g, network, fired_now, jump):
+    """The rows whose refractory period ends ``now`` are released (:func:`release`), then the
+    spikes due ``now`` are delivered (every row is there: lockstep): the target state of
+    each row jumps by the summed weights of their sources.  A row that a jump carries past
+    its threshold fires at once unless it is refractory (then the jump only moves its
+    state), and its own spike (without delay) is delivered before the next one fires: one
+    at a time, lowest index first, each row at most once per instant (as the marching
+    loop's ``_deliver_due``).  ``network``: see :func:`march_network`."""
+    weights, target, queue, ends, last_spike = network[0], network[1], network[3], \
+        network[4], network[5]
+    n_rows, n_events = y.shape[0], events[1].shape[1]
+    for r in range(n_rows):
+        if now >= refractory_end[r] - SAME_TIME and refractory_end[r] > -math.inf and \
+                release(model, r, y, clamp, refractory_end, before, stim[r], params[r], smooth,
+                        now, events, counts, grid, r, values, slopes, next_out, slope, hit) >= 0:
+            emit(network, now, r)
+    if not (ends[0] < ends[1] and queue[ends[0], 0] <= now + SAME_TIME):
+        return
+    for r in range(n_rows):
+        fired_now[r] = abs(last_spike[r] - now) <= SAME_TIME
+    while True:
+        jumped = ends[0] < ends[1] and queue[ends[0], 0] <= now + SAME_TIME
+        if jumped:
+            for r in range(n_rows):
+                jump[r] = 0.0
+            while ends[0] < ends[1] and queue[ends[0], 0] <= now + SAME_TIME:
+                source = int(queue[ends[0], 1])
+                ends[0] += 1
+                for r in range(n_rows):
+                    jump[r] += weights[r, source]
+            for r in range(n_rows):
+                y[r, target] += jump[r]
+        ready, column = -1, -1
+        for r in range(n_rows):
+            p, armed, past = params[r], now >= refractory_end[r] - SAME_TIME, -1
+            call(model.crossings, now, input_at(model, now, stim[r], p, smooth), address(y[r]),
+                 address(p), address(g[r]))
+            for j in range(g.shape[1]):
+                if fires(before[r, j], g[r, j], j, n_events, armed):
+                    past = j if past < 0 else past
+                else:
+                    before[r, j] = g[r, j]
+            if past >= 0 and not fired_now[r] and ready < 0:
+                ready, column = r, past
+        if ready < 0:
+            for r in range(n_rows):
+                for j in range(g.shape[1]):
+                    before[r, j] = g[r, j]
+            if not jumped:
+                return
+            continue
+        fired_now[ready] = True
+        for i in range(y.shape[1]):
+            hit[i] = y[ready, i]
+        if column < n_events:
+            apply_reset(model, ready, column, hit, y, clamp, refractory_end, before, stim[ready],
+                        params[ready], smooth, now, events, counts, grid, ready, values, slopes,
+                        next_out, slope)
+        else:
+            record_event(events[0], ready, counts[ready, 3], now, column, hit, hit)
+            counts[ready, 3] += 1
+            for j in range(g.shape[1]):
+                before[ready, j] = g[ready, j]
+        emit(network, now, ready)
+        if counts[ready, 4]:
+            return
+
+
+def release(model, r, y, clamp, refractory_end, before, held, p, smooth, t, events, counts,
+            grid, row, values, slopes, next_out, slope, hit):
+    """Row r's refractory period ends at t: its thresholds are checked again, and a row at
+    or past one fires at once (the lowest event; Brian2's rule, as the marching loop's
+    ``_release``), the grid point at t showing the states after the reset.  Returns the
+    event that fired, or −1."""
+    refractory_end[r] = -math.inf
+    call(model.crossings, t, input_at(model, t, held, p, smooth), address(y[r]), address(p),
+         address(before[r]))
+    for j in range(events[1].shape[1]):
+        if before[r, j] >= 0:
+            if values.shape[2] and next_out[row] > 1 and \
+                    abs(grid[next_out[row] - 1] - t) <= SAME_TIME:
+                next_out[row] -= 1  # the grid point here shows the reset
+            for i in range(y.shape[1]):
+                hit[i] = y[r, i]
+            apply_reset(model, r, j, hit, y, clamp, refractory_end, before, held, p, smooth, t,
+                        events, counts, grid, row, values, slopes, next_out, slope)
+            return j
+    return -1
 
 
 def apply_reset(model, r, c, hit, y, clamp, refractory_end, before, held, p, smooth, t, events,

@@ -162,7 +162,8 @@ class CompositionStepper(Stepper):
         return kept, error, ok[: len(rows)] & ok[len(rows):] & ok2
 
     def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp,
-                    refractory_end, before, control, grid, out, next_out, knots, events):
+                    refractory_end, before, control, grid, out, next_out, knots, events,
+                    network=None):
         """The composed steps, adaptive or fixed, events included, in one compiled call
         (:meth:`Composition.march <splitpinn.numeric.compiled.Composition.march>`): those of
         :meth:`attempt`, the dense output of :meth:`dense`, the root finding on
@@ -170,7 +171,7 @@ class CompositionStepper(Stepper):
         of accepted and rejected steps, composed steps, events recorded and the status."""
         done = self._compiled(
             "march", rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
-            before, control, grid, out, next_out, knots, events)
+            before, control, grid, out, next_out, knots, events, network)
         if done is None:
             return None
         counts, worst = done

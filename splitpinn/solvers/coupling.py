@@ -66,6 +66,25 @@ class Coupling:
         heapq.heappush(self._pending, (time + self.delay, self._count, source))
         self._count += 1
 
+    def __len__(self) -> int:
+        """The pending deliveries."""
+        return len(self._pending)
+
+    def pending(self, room: int) -> np.ndarray:
+        """The pending deliveries as rows (time, source) in the order they are due, with
+        ``room`` more rows after them: the queue of the compiled march
+        (:func:`splitpinn.numeric.kernels.march_network`), which :meth:`replace` takes back."""
+        queue = np.empty((len(self._pending) + room, 2))
+        for k, (time, _, source) in enumerate(sorted(self._pending)):
+            queue[k] = time, source
+        return queue
+
+    def replace(self, queue: np.ndarray) -> None:
+        """The pending deliveries are the rows (time, source) of ``queue``, in that order."""
+        self._pending = [(float(time), k, int(source)) for k, (time, source) in enumerate(queue)]
+        heapq.heapify(self._pending)
+        self._count = len(self._pending)
+
     def next_delivery(self, after: float) -> float:
         """The earliest pending delivery later than ``after`` (inf if none)."""
         times = [d for d, _, _ in self._pending if d > after + SAME_TIME]

@@ -21,14 +21,14 @@ size, events, refractory clamp and memory:
   a row at or past a threshold fires at that instant (``_release``).
 * **output** — the stepper's dense output samples the grid inside each accepted step.
 * **compiled steps** — where the stepper offers them (split-PINN with compiled composed
-  steps, on uncoupled rows), each row's adaptive steps run in one compiled call
-  (``stepper.march_plain``: :func:`splitpinn.numeric.kernels.march_composed`) under the same
-  rules (:func:`~splitpinn.numeric.kernels.step_control`, the root finder
+  steps), the rows' steps, adaptive or fixed, run in one compiled call
+  (``stepper.march_plain``: :func:`splitpinn.numeric.kernels.march_composed`, each row up to
+  its next jump of a held stimulus or t_end; a network's rows in lockstep with their spike
+  deliveries, :func:`~splitpinn.numeric.kernels.march_network`) under the same rules
+  (:func:`~splitpinn.numeric.kernels.step_control`, the root finder
   :func:`~splitpinn.numeric.kernels.root_trial`, :func:`~splitpinn.numeric.kernels.fires`),
-  events and resets included, up to its next refractory period, stimulus jump (of a
-  stimulus held over each step; one that the kernel evaluates at any time ends its steps at
-  its jumps and kinks) or t_end; the loop records the events, begins the refractory periods
-  and takes the step that stopped a row.  Uncoupled rows on fixed steps likewise march
+  events, resets and refractory periods included; the loop records the events and takes
+  the step that stopped the rows.  Uncoupled fractional rows on fixed steps likewise march
   stretches of grid steps in ``stepper.run``, one row at a time, up to a step in which an
   event fires, which the loop takes.
 """
@@ -221,9 +221,8 @@ class _Loop:
         self.stretches = not self.free_steps and coupling is None and hasattr(stepper, "run")
         #: Per row: where its last stretch stopped before a step that the loop takes
         self.stopped = np.full(n_rows, np.nan)
-        #: Uncoupled rows may march in the stepper (``stepper.march_plain``) until it says it
-        #: cannot.
-        self.plain = coupling is None
+        #: The rows may march in the stepper (``stepper.march_plain``) until it says it cannot
+        self.plain = True
 
     def result(self) -> MarchResult:
         out = self.out
@@ -338,14 +337,24 @@ class _Loop:
         records = np.empty((len(rows), EVENT_CHUNK, 2 + 2 * n))
         refractory = np.array([ev.refractory_rows[rows] for ev in events]).reshape(-1, len(rows))
         knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
+        network = None
+        if self.coupling is not None:  # every row (lockstep), with its deliveries
+            coupling = self.coupling
+            queue = coupling.pending(EVENT_CHUNK * len(rows))
+            ends = np.array([0, len(coupling)])
+            last = np.array([s[-1] if s else -np.inf for s in self.spikes])
+            network = (coupling.weights, coupling.target, coupling.delay, queue, ends, last)
         counts = self.stepper.march_plain(rows, t, y, h, retried, np.minimum(jump, self.t_end),
                                           jump <= self.t_end, self.breaks, clamp,
                                           refractory_end, before, control, self.grid, self.out,
                                           self.next_out, knots,
-                                          (records, np.ascontiguousarray(refractory.T), clamps))
+                                          (records, np.ascontiguousarray(refractory.T), clamps),
+                                          network)
         if counts is None:
             self.plain = False
             return
+        if network is not None:
+            self.coupling.replace(queue[ends[0] : ends[1]])
         if self.recorder is not None:
             for j in np.nonzero(counts[:, 0])[0]:
                 k = knots[j, : counts[j, 0]]
@@ -361,7 +370,8 @@ class _Loop:
         for j in np.nonzero(counts[:, 3])[0]:
             for time, c, *states in records[j, : counts[j, 3]].tolist():
                 name = self.crossings.names[int(c)] if c < len(events) else "spike"
-                self._spike(rows[j], time, name, np.array(states[:n]), np.array(states[n:]))
+                self._spike(rows[j], time, name, np.array(states[:n]), np.array(states[n:]),
+                            emit=False)  # a network's: queued by the kernel
             if counts[j, 4]:
                 raise ModelError(self._fires_again(int(c), time))
 
@@ -570,10 +580,10 @@ class _Loop:
                                                                    self.clamp[r])
             self.next_out[r] += 1
 
-    def _spike(self, row: int, time: float, name: str, before, after) -> None:
+    def _spike(self, row: int, time: float, name: str, before, after, emit=True) -> None:
         self.spikes[row].append(float(time))
         self.records[row].append(event_record(self.bound.names, time, name, before, after))
-        if self.coupling is not None:
+        if self.coupling is not None and emit:
             self.coupling.emit(row, float(time))
 
     # -- coupling ------------------------------------------------------------------------

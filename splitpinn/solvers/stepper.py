@@ -113,9 +113,10 @@ class Stepper:
             recorder.add_steps(rows, t0, y0, t1, y1, frozen)
 
     def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp,
-                    refractory_end, before, control, grid, out, next_out, knots, events):
-        """Optional: take the adaptive steps of ``rows``, events and refractory periods
-        included, in compiled code
+                    refractory_end, before, control, grid, out, next_out, knots, events,
+                    network=None):
+        """Optional: take the steps of ``rows``, events and refractory periods included (and
+        the deliveries of a ``network``), in compiled code
         (see :meth:`splitpinn.solvers.marching._Loop._plain_steps`), returning counts per row
         (accepted, rejected, composed steps, events, status), or None where the stepper has
         no such path (the default)."""
