@@ -410,3 +410,31 @@ def test_adaptive_events_are_found_and_reset_in_the_kernel(monkeypatch):
                     assert after["V"] == -65.0 and 0.0 <= before["V"] + 50.0 < 1e-6
                 else:  # a detector: no reset
                     assert before == after and 0.0 <= before["V"] < 1e-6
+
+
+def test_a_pulse_train_is_marched_across_its_jumps_in_the_kernel(monkeypatch):
+    """HH under 20 pulses (40 jumps): the kernel holds the stimulus's level between its jumps
+    (kernels.level), so no step is taken by the marching loop; the spikes are DOP853's at rtol
+    1e-12, and at a jump the output shows the slope under the stimulus after it (Brian2's and
+    the reference's convention)."""
+    import splitpinn
+    from splitpinn.declare.stimulus import pulse_train
+    from splitpinn.solvers.composition import CompositionStepper
+
+    def refused(*args):
+        raise AssertionError("the marching loop took a step")
+
+    stimulus = pulse_train(15.0, 5.0, 2.0, 10.0, 20)
+    truth = splitpinn.solve("hh", "reference", 210.0, stimulus=stimulus, integrator="DOP853",
+                            rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(CompositionStepper, "attempt", refused)
+    ours = splitpinn.solve("hh", "split-pinn", 210.0, stimulus=stimulus)
+    assert ours.spike_times.size == truth.spike_times.size >= 10
+    np.testing.assert_allclose(ours.spike_times, truth.spike_times, rtol=0, atol=1e-4)
+    on = np.searchsorted(ours.t, 25.0)  # the fourth pulse begins at 25 ms, a grid point
+    assert ours.t[on] == 25.0
+    bound = resolve_model("hh").with_stimulus(stimulus).bind()
+    assert bound.stimulus_columns(np.array([25.0 - 1e-6, 25.0]), bound.params()).tolist() == \
+        [0.0, 15.0]
+    slope = bound.rhs_rows(np.array([25.0]), ours.y[None, :, on])[0]
+    np.testing.assert_allclose(ours.dydt[:, on], slope, rtol=1e-12)

@@ -786,9 +786,9 @@ class Composition(StageKernel):
         ok = (failed_at < 0) & np.isfinite(out).all(axis=1)
         return out, ok, residuals, failed_at
 
-    def march(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
+    def march(self, rows, t, y, h, retried, t_end, breaks, levels, clamp, refractory_end,
               before, control, grid, out, next_out, knots, events, network=None):
-        """The composed steps of ``rows`` up to ``limit``, adaptive or fixed, events and
+        """The composed steps of ``rows`` up to ``t_end``, adaptive or fixed, events and
         refractory periods included (see :func:`splitpinn.numeric.kernels.march_composed`;
         with a ``network``, every row of the batch in lockstep with its spike deliveries:
         :func:`~splitpinn.numeric.kernels.march_network`), in place on t, y, h, retried, clamp,
@@ -796,18 +796,15 @@ class Composition(StageKernel):
         None and ``next_out`` (B, int64); returns counts (R, 5) of accepted steps, rejected
         steps, composed steps, events recorded into ``events`` (records, refractory periods,
         clamps) and the status (1: a reset landed at or past a threshold), and the largest
-        residual of a successful composed step per row.  ``hand_back``: rows whose limit is a
-        stimulus jump, whose last step the loop takes (its output there sees the stimulus
-        after the jump); ``breaks``: the stimulus's jumps and kinks, where steps end.
-        ``knots``: the accepted steps for the dense output.  A stepwise stimulus must be
-        constant up to ``limit``."""
-        _, stim, params = self._inputs(rows, t, limit - t)
+        residual of a successful composed step per row.  ``breaks``: the stimulus's jumps
+        and kinks, where steps end; ``levels`` (R, breaks + 1): a stepwise stimulus between
+        them.  ``knots``: the accepted steps for the dense output."""
+        params = self.params[rows]  # an index array: a C-contiguous copy
         counts, worst = np.zeros((len(rows), 5), dtype=np.int64), np.zeros(len(rows))
         values, slopes = (out[0], out[1]) if out is not None else \
             2 * (np.empty((1, y.shape[1], 0)),)
-        common = (t, y, h, retried, np.ascontiguousarray(limit, dtype=float),
-                  np.ascontiguousarray(hand_back, dtype=bool),
-                  np.ascontiguousarray(breaks, dtype=float), clamp, refractory_end, before, stim,
+        common = (t, y, h, retried, float(t_end), np.ascontiguousarray(breaks, dtype=float),
+                  np.ascontiguousarray(levels, dtype=float), clamp, refractory_end, before,
                   params, self.plan, self.stage, control, np.ascontiguousarray(grid, float))
         if network is None:
             self.run("march_composed", *common, rows.astype(np.int64), values, slopes,

@@ -1558,12 +1558,13 @@ def record_event(records, r, count, time, column, before, after):
         records[r, count, 2 + i], records[r, count, 2 + n + i] = before[i], after[i]
 
 
-def sample_step(model, t0, y0, t1, y1, truncated, frozen, stim, p, plan, stage, scratch, smooth,
-                grid, row, values, slopes, next_out, work, slope):
+def sample_step(model, t0, y0, t1, y1, truncated, frozen, stim, stim_end, p, plan, stage,
+                scratch, smooth, grid, row, values, slopes, next_out, work, slope):
     """The output grid inside an accepted step (t0, t1] of output row ``row``: one composed
     step from its start to each grid point before t1 (dense output of the scheme's order),
-    the end states at t1; none at t1 where the step was ``truncated`` at an event (that
-    point shows the state after it).  Returns (composed steps, their largest residual)."""
+    the end states at t1 (their slopes with the stimulus there, ``stim_end``); none at t1
+    where the step was ``truncated`` at an event (that point shows the state after it).
+    Returns (composed steps, their largest residual)."""
     taken, worst = 0, 0.0
     last = t1 - SAME_TIME if truncated else t1 + SAME_TIME
     while values.shape[2] and next_out[row] < grid.size and grid[next_out[row]] <= last:
@@ -1576,8 +1577,8 @@ def sample_step(model, t0, y0, t1, y1, truncated, frozen, stim, p, plan, stage, 
             taken += 1
             if bad < 0 and res > worst:
                 worst = res
-        output_point(model, grid[q], work, frozen, stim, p, smooth, row, q, values, slopes,
-                     slope)
+        output_point(model, grid[q], work, frozen, stim if grid[q] < t1 else stim_end, p,
+                     smooth, row, q, values, slopes, slope)
         next_out[row] += 1
     return taken, worst
 
@@ -1592,9 +1593,9 @@ def output_point(model, time, state, frozen, stim, p, smooth, row, q, values, sl
         slopes[row, i, q] = 0.0 if frozen[i] else slope[i]
 
 
-def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
-                   before, stim, params, plan, stage, control, grid, rows, values, slopes,
-                   next_out, knots, events, counts, worst):
+def march_composed(model, t, y, h, retried, t_end, breaks, levels, clamp, refractory_end,
+                   before, params, plan, stage, control, grid, rows, values, slopes, next_out,
+                   knots, events, counts, worst):
     """The composed steps of every row (:func:`composed_step`), adaptive or fixed, events and
     refractory periods included, in place on its time t, states y, step h, whether its last
     try was rejected (``retried``, see :func:`step_control`), clamp and refractory end, event
@@ -1602,9 +1603,9 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
     :func:`sample_step`.  Adaptive steps (``order`` > 0) are controlled by the step-doubling
     estimate as the marching loop does (:func:`step_control`); fixed steps (``order`` 0) land
     on the ``grid``, and a step whose stage fails is tried again on half the step, down to
-    ``smallest``.  Steps end at the stimulus's ``breaks`` (its jumps and kinks, sorted; where
-    the stimulus is held over a step, none lies before a row's ``limit``) and at refractory
-    ends.
+    ``smallest``.  Steps end at the stimulus's ``breaks`` (its jumps and kinks, sorted),
+    between which a stepwise stimulus holds each row's ``levels`` (R, breaks + 1; see
+    :func:`level`), and at refractory ends.
 
     Where an event :func:`fires` in an accepted step, its crossing is found by :func:`locate`;
     a spike detector's crossing before the first reset is recorded, and the step ends at the
@@ -1614,18 +1615,18 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
     checked and the states of its ``clamp`` are frozen; when it ends, a row at or past a
     threshold fires at once (Brian2's rule, as the marching loop's ``_release``).
 
-    A row stops at its ``limit`` (before the step that reaches it where ``hand_back``), when
-    it would be stuck (a step below :data:`SAME_TIME` or ``smallest``), when its tries reach
-    ``max_tries``, when its records have no room for another step's events, and after a
-    reset that lands at or past a threshold without a refractory period (status 1): the
-    loop takes it from there.  ``control`` = (rtol, atol, order, h_max, max_tries,
-    same_step: the relative difference below which two step lengths are the same, n_events:
-    the number of reset events, whose functions come before the spike detector's,
-    smallest); ``counts`` (R, 5) gets accepted and rejected steps, composed steps, events
-    recorded and the status; ``worst`` the largest residual of a successful composed step.
-    ``rows``: each row's index in the output ``values``, ``slopes`` (B, n, N; N = 0 without
-    traces) and ``next_out`` (B,).  ``knots`` (R, max_tries, 2 + 3n) gets each accepted
-    step's start and end (time, states) and its frozen states, the dense output's pieces
+    A row stops at ``t_end``, when it would be stuck (a step below :data:`SAME_TIME` or
+    ``smallest``), when its tries reach ``max_tries``, when its records have no room for
+    another step's events, and after a reset that lands at or past a threshold without a
+    refractory period (status 1): the loop takes it from there.  ``control`` = (rtol, atol,
+    order, h_max, max_tries, same_step: the relative difference below which two step
+    lengths are the same, n_events: the number of reset events, whose functions come before
+    the spike detector's, smallest); ``counts`` (R, 5) gets accepted and rejected steps,
+    composed steps, events recorded and the status; ``worst`` the largest residual of a
+    successful composed step.  ``rows``: each row's index in the output ``values``,
+    ``slopes`` (B, n, N; N = 0 without traces) and ``next_out`` (B,).  ``knots`` (R,
+    max_tries, 2 + 3n) gets each accepted step's start and end (time, states) and its
+    frozen states, the dense output's pieces
     (none where its second axis is empty)."""
     rtol, atol, order, h_max, max_tries, same_step, n_events, smallest = control
     records, fixed = events[0], order == 0
@@ -1640,18 +1641,20 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
     split = plan[3].shape[0] > 1  # more than one sub-problem: a splitting error to extrapolate
     for r in range(y.shape[0]):
         p, row, ahead = params[r], rows[r], 0  # breaks[ahead]: the next break
-        while t[r] < limit[r] - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries \
+        while t[r] < t_end - SAME_TIME and counts[r, 0] + counts[r, 1] < max_tries \
                 and counts[r, 3] + 2 <= records.shape[1] and counts[r, 4] == 0:
             armed = t[r] >= refractory_end[r] - SAME_TIME
             if armed and refractory_end[r] > -math.inf:  # the refractory period ends now
-                release(model, r, y, clamp, refractory_end, before, stim[r], p, smooth, t[r],
-                        events, counts, grid, row, values, slopes, next_out, slope, end)
+                release(model, r, y, clamp, refractory_end, before,
+                        level(breaks, levels[r], t[r]), p, smooth, t[r], events, counts, grid,
+                        row, values, slopes, next_out, slope, end)
                 continue
             for i in range(n):
                 frozen[i] = clamp[r, i] and not armed
             while ahead < breaks.size and breaks[ahead] <= t[r] + SAME_TIME:
                 ahead += 1
-            stop = min(limit[r], t[r] + h[r])
+            held = levels[r, ahead]  # over the step
+            stop = min(t_end, t[r] + h[r])
             if ahead < breaks.size and breaks[ahead] < stop:
                 stop = breaks[ahead]
             if fixed:
@@ -1659,9 +1662,9 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
                 stop = min(stop, grid[on]) if on < grid.size else stop
             stop = stop if armed else min(stop, refractory_end[r])
             step = stop - t[r]
-            if step < SAME_TIME or (hand_back[r] and stop >= limit[r] - SAME_TIME):
+            if step < SAME_TIME:
                 break
-            err, res = composed_step(model, t[r], y[r], step, frozen, stim[r], p, plan, stage,
+            err, res = composed_step(model, t[r], y[r], step, frozen, held, p, plan, stage,
                                      scratch, trial, rtol, atol, order, split)
             counts[r, 2] += 1 if fixed else 3
             worst[r] = max(worst[r], res)
@@ -1679,13 +1682,14 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
                 continue
             for i in range(n):
                 end[i] = trial[2, i]
-            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth), address(end),
+            after = level(breaks, levels[r], stop)  # a jump at the stop: the value after it
+            call(model.crossings, stop, input_at(model, stop, after, p, smooth), address(end),
                  address(p), address(g))
             first, which, spike = math.inf, -1, math.inf
             for j in range(g.size):  # the first reset, and the detector's crossing
                 if fires(before[r, j], g[j], j, n_events, armed):
                     s, tries = locate(model, t[r], y[r], step, end, before[r, j], g[j], j,
-                                      frozen, stim[r], p, plan, stage, scratch, trial, order,
+                                      frozen, held, p, plan, stage, scratch, trial, order,
                                       split, smooth, work, bracket, at)
                     counts[r, 2] += tries if fixed else 3 * tries
                     if j >= n_events:
@@ -1697,11 +1701,12 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
                         for i in range(n):
                             first_at[i] = at[i]
             t1, y1 = (t[r] + first, first_at) if which >= 0 else (stop, end)
+            after = level(breaks, levels[r], t1)
             if spike < first:
                 record_event(records, r, counts[r, 3], t[r] + spike, n_events, spike_at, spike_at)
                 counts[r, 3] += 1
-            taken, res = sample_step(model, t[r], y[r], t1, y1, which >= 0, frozen, stim[r], p,
-                                     plan, stage, scratch, smooth, grid, row, values, slopes,
+            taken, res = sample_step(model, t[r], y[r], t1, y1, which >= 0, frozen, held, after,
+                                     p, plan, stage, scratch, smooth, grid, row, values, slopes,
                                      next_out, trial[1], slope)
             counts[r, 2] += taken
             worst[r] = max(worst[r], res)
@@ -1714,20 +1719,27 @@ def march_composed(model, t, y, h, retried, limit, hand_back, breaks, clamp, ref
             t[r], h[r] = t1, new_h
             counts[r, 0] += 1
             if which >= 0:
-                apply_reset(model, r, which, y1, y, clamp, refractory_end, before, stim[r], p,
+                apply_reset(model, r, which, y1, y, clamp, refractory_end, before, after, p,
                             smooth, t1, events, counts, grid, row, values, slopes, next_out,
                             slope)
             else:
                 for i in range(n):
                     y[r, i] = y1[i]
-                call(model.crossings, t1, input_at(model, t1, stim[r], p, smooth), address(y[r]),
-                     address(p), address(before[r]))
+                for j in range(g.size):
+                    before[r, j] = g[j]
     return 0
 
 
-def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
-                  before, stim, params, plan, stage, control, grid, values, slopes, next_out,
-                  knots, events, counts, worst, network):
+def level(breaks, levels, time):
+    """A stepwise stimulus at ``time``: its ``levels`` hold between its ``breaks`` (one more
+    than they), and at a break it has the value after it (a step's own value is the level
+    after its start)."""
+    return levels[np.searchsorted(breaks, time + SAME_TIME, side="right")]
+
+
+def march_network(model, t, y, h, retried, t_end, breaks, levels, clamp, refractory_end,
+                  before, params, plan, stage, control, grid, values, slopes, next_out, knots,
+                  events, counts, worst, network):
     """The rows of a network (delta synapses) in lockstep, as :func:`march_composed` marches
     one row: every row takes the same steps (the shortest any row's control allows; a try
     that any row rejects, every row tries again on the shortest step proposed), stops at the
@@ -1754,22 +1766,23 @@ def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refr
     ahead = 0  # breaks[ahead]: the next break
     while True:
         now = t[0]
+        while ahead < breaks.size and breaks[ahead] <= now + SAME_TIME:
+            ahead += 1
+        stim = levels[:, ahead]  # over the step
         deliver(model, now, y, clamp, refractory_end, before, stim, params, smooth, events,
                 counts, grid, values, slopes, next_out, slope, hit, g, network, fired_now, jump)
         room = ends[1] + 2 * n_rows <= queue.shape[0]
         for r in range(n_rows):
             room = room and counts[r, 3] + 4 <= records.shape[1] and counts[r, 4] == 0 \
                 and counts[r, 0] + counts[r, 1] < max_tries
-        if not room or now >= limit[0] - SAME_TIME:
+        if not room or now >= t_end - SAME_TIME:
             break
-        stop = limit[0]
+        stop = t_end
         for r in range(n_rows):
             armed = now >= refractory_end[r] - SAME_TIME
             stop = min(stop, now + h[r]) if armed else min(stop, now + h[r], refractory_end[r])
             for i in range(n):
                 frozen[r, i] = clamp[r, i] and not armed
-        while ahead < breaks.size and breaks[ahead] <= now + SAME_TIME:
-            ahead += 1
         if ahead < breaks.size:
             stop = min(stop, breaks[ahead])
         if fixed:
@@ -1778,8 +1791,10 @@ def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refr
         if ends[0] < ends[1]:
             stop = min(stop, queue[ends[0], 0])  # the next delivery
         step = stop - now
-        if step < SAME_TIME or (hand_back[0] and stop >= limit[0] - SAME_TIME):
+        if step < SAME_TIME:
             break
+        ends_at = levels[:, ahead + 1] if ahead < breaks.size and stop >= breaks[ahead] \
+            else stim  # a jump at the stop: the value after it
         accepted, stuck = True, False
         for r in range(n_rows):
             err, res = composed_step(model, now, y[r], step, frozen[r], stim[r], params[r], plan,
@@ -1808,7 +1823,7 @@ def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refr
         earliest = math.inf  # the network's first spike, a detector's included
         for r in range(n_rows):
             p, armed = params[r], now >= refractory_end[r] - SAME_TIME
-            call(model.crossings, stop, input_at(model, stop, stim[r], p, smooth),
+            call(model.crossings, stop, input_at(model, stop, ends_at[r], p, smooth),
                  address(new[r]), address(p), address(g[r]))
             first[r], which[r], spike[r] = math.inf, -1, math.inf
             for j in range(n_g):
@@ -1826,7 +1841,7 @@ def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refr
             earliest = min(earliest, first[r], spike[r])
         t1 = stop
         if earliest < math.inf:  # every row stops there
-            t1 = now + earliest
+            t1, ends_at = now + earliest, stim
             for r in range(n_rows):
                 composed_step(model, now, y[r], earliest, frozen[r], stim[r], params[r], plan,
                               stage, scratch, trial, 1.0, 1.0, order, split)
@@ -1845,8 +1860,8 @@ def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refr
                     emit(network, now + spike[r], r)
         for r in range(n_rows):
             taken, res = sample_step(model, now, y[r], t1, new[r], which[r] >= 0, frozen[r],
-                                     stim[r], params[r], plan, stage, scratch, smooth, grid, r,
-                                     values, slopes, next_out, trial[1], slope)
+                                     stim[r], ends_at[r], params[r], plan, stage, scratch,
+                                     smooth, grid, r, values, slopes, next_out, trial[1], slope)
             counts[r, 2] += taken
             worst[r] = max(worst[r], res)
             if knots.shape[1]:
@@ -1859,14 +1874,14 @@ def march_network(model, t, y, h, retried, limit, hand_back, breaks, clamp, refr
             counts[r, 0] += 1
             for i in range(n):
                 y[r, i] = new[r, i]
-            call(model.crossings, t1, input_at(model, t1, stim[r], params[r], smooth),
+            call(model.crossings, t1, input_at(model, t1, ends_at[r], params[r], smooth),
                  address(y[r]), address(params[r]), address(before[r]))
         for c in range(n_events):  # the resets, event by event
             for r in range(n_rows):
                 if which[r] == c:
                     for i in range(n):
                         hit[i] = y[r, i]
-                    apply_reset(model, r, c, hit, y, clamp, refractory_end, before, stim[r],
+                    apply_reset(model, r, c, hit, y, clamp, refractory_end, before, ends_at[r],
                                 params[r], smooth, t1, events, counts, grid, r, values, slopes,
                                 next_out, slope)
                     emit(network, t1, r)

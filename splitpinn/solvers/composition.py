@@ -161,7 +161,7 @@ class CompositionStepper(Stepper):
         kept = small + error if len(self.plan.subproblems) > 1 else small
         return kept, error, ok[: len(rows)] & ok[len(rows):] & ok2
 
-    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp,
+    def march_plain(self, rows, t, y, h, retried, t_end, breaks, levels, clamp,
                     refractory_end, before, control, grid, out, next_out, knots, events,
                     network=None):
         """The composed steps, adaptive or fixed, events included, in one compiled call
@@ -170,7 +170,7 @@ class CompositionStepper(Stepper):
         :meth:`partial`, the refractory periods; None without that path, else counts (R, 5)
         of accepted and rejected steps, composed steps, events recorded and the status."""
         done = self._compiled(
-            "march", rows, t, y, h, retried, limit, hand_back, breaks, clamp, refractory_end,
+            "march", rows, t, y, h, retried, t_end, breaks, levels, clamp, refractory_end,
             before, control, grid, out, next_out, knots, events, network)
         if done is None:
             return None

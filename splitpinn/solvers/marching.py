@@ -217,6 +217,8 @@ class _Loop:
         self.short = np.zeros(n_rows, dtype=int)  # tries in a row shorter than SAME_TIME
         self.short_from = np.zeros(n_rows)  # the time where they began
         self.breaks = union_breakpoints(bound, float(grid[0]), self.t_end)
+        #: A stepwise stimulus between the breaks, per row (rows, breaks + 1)
+        self.levels = _levels(bound, np.concatenate([[grid[0]], self.breaks, [self.t_end]]))
         #: Uncoupled rows on fixed steps may march stretches of grid steps in the stepper.
         self.stretches = not self.free_steps and coupling is None and hasattr(stepper, "run")
         #: Per row: where its last stretch stopped before a step that the loop takes
@@ -241,11 +243,11 @@ class _Loop:
             if self.coupling is not None:
                 self._deliver_due(float(self.t[0]))
             if self.plain:
-                self._plain_steps(rows, max_steps)
+                rows = self._plain_steps(rows, max_steps)
                 advance_to(bar, float(self.t.min() - self.grid[0]))
-                rows = np.nonzero(self.t < self.t_end - SAME_TIME)[0]
+                rows = rows[self.t[rows] < self.t_end - SAME_TIME]
                 if rows.size == 0:
-                    return
+                    continue
                 self._release(rows)
             if self.stretches:
                 rows = rows[[not self._stretch(r, max_steps) for r in rows]]
@@ -279,7 +281,7 @@ class _Loop:
         row, t0, grid = self.all[r : r + 1], float(self.t[r]), self.grid
         if t0 == self.stopped[r]:
             return False  # a stretch from here would stop again before its first step
-        limit, _, frozen = (a[0] for a in self._stretch_ends(row))
+        limit, frozen = self._stretch_ends(row)
         if not self.stepper.runs_graded and \
                 self.stepper.next_stop(row, self.t[row], frozen[None])[0] < np.inf:
             return False  # graded steps after an onset: one by one, unless run takes them
@@ -309,13 +311,13 @@ class _Loop:
         self.accepted[r] += taken  # the graded steps among the grid stops too
         return True
 
-    def _plain_steps(self, rows, max_steps: int) -> None:
-        """Let the stepper take the adaptive steps of ``rows`` in compiled code, their events,
-        resets and refractory periods included: each row up to its next stimulus jump or
-        t_end, at most :data:`PLAIN_CHUNK` tries and :data:`EVENT_CHUNK` events per call (the
-        progress bar moves between calls); here the events are recorded.  The loop then
-        takes the step that stopped a row (that reaches a jump, too).  Switched off where the
-        stepper has no such path."""
+    def _plain_steps(self, rows, max_steps: int) -> np.ndarray:
+        """Let the stepper take the steps of ``rows`` in compiled code, their events, resets
+        and refractory periods included (a network's deliveries too), up to t_end, at most
+        :data:`PLAIN_CHUNK` tries and :data:`EVENT_CHUNK` events per call (the progress bar
+        moves between calls); here the events are recorded.  Returns the rows that it could
+        not move on (stuck, or at the work limit), whose step the loop takes (and reports);
+        all of them where the stepper has no such path (then switched off)."""
         n, events = self.y.shape[1], self.bound.events
         width = 2 + 3 * n  # a knot: a step's start and end (time, states), its frozen states
         budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
@@ -323,12 +325,10 @@ class _Loop:
         if self.recorder is not None:
             budget = min(budget, max(100, KNOT_BUFFER // (width * len(rows))))
         if budget <= 0:
-            return
+            return rows
         t, y, h, before = self.t[rows], self.y[rows], self.h[rows], self.before[rows]
         retried, clamp, refractory_end = self.retried[rows], self.clamp[rows], \
             self.refractory_end[rows]
-        held = self.bound.stepwise_stimulus  # else the kernel evaluates it at any time
-        jump = self._next_break(t) if held else np.full(len(rows), np.inf)
         control = (self.rtol, self.atol, float(self.order or 0), float(self.h_max), budget,
                    SAME_STEP, len(events), 0.0 if self.adaptive else self._smallest)
         clamps = np.zeros((len(events), n), dtype=bool)
@@ -344,15 +344,15 @@ class _Loop:
             ends = np.array([0, len(coupling)])
             last = np.array([s[-1] if s else -np.inf for s in self.spikes])
             network = (coupling.weights, coupling.target, coupling.delay, queue, ends, last)
-        counts = self.stepper.march_plain(rows, t, y, h, retried, np.minimum(jump, self.t_end),
-                                          jump <= self.t_end, self.breaks, clamp,
-                                          refractory_end, before, control, self.grid, self.out,
+        counts = self.stepper.march_plain(rows, t, y, h, retried, self.t_end, self.breaks,
+                                          self.levels[rows], clamp, refractory_end, before,
+                                          control, self.grid, self.out,
                                           self.next_out, knots,
                                           (records, np.ascontiguousarray(refractory.T), clamps),
                                           network)
         if counts is None:
             self.plain = False
-            return
+            return rows
         if network is not None:
             self.coupling.replace(queue[ends[0] : ends[1]])
         if self.recorder is not None:
@@ -374,6 +374,7 @@ class _Loop:
                             emit=False)  # a network's: queued by the kernel
             if counts[j, 4]:
                 raise ModelError(self._fires_again(int(c), time))
+        return rows[(counts[:, 0] + counts[:, 1] + counts[:, 3]) == 0]
 
     def _armed(self, rows) -> np.ndarray:
         """Per row: whether it is out of its refractory period [spike, spike + t_ref), i.e.
@@ -404,15 +405,13 @@ class _Loop:
         for c in np.unique(first[first >= 0]):
             self._reset(ending[first == c], int(c))
 
-    def _stretch_ends(self, rows, held: bool = True):
-        """Where a stretch of ``rows`` without stops ends — t_end, the end of a refractory
-        hold, the next stimulus jump where the stimulus is ``held`` over each step (else steps
-        end at its jumps inside the stretch) — whether that end is a jump, and the clamped
-        states."""
-        clamped = ~self._armed(rows)
-        limit = np.where(clamped, np.minimum(self.refractory_end[rows], self.t_end), self.t_end)
-        jump = self._next_break(self.t[rows]) if held else np.full(len(rows), np.inf)
-        return np.minimum(limit, jump), jump <= limit, self.clamp[rows] & clamped[:, None]
+    def _stretch_ends(self, row):
+        """Where a stretch of ``row`` (an array of one) without stops ends — t_end, the end of
+        a refractory hold, the next stimulus jump — and its clamped states."""
+        clamped = ~self._armed(row)
+        limit = np.where(clamped, np.minimum(self.refractory_end[row], self.t_end), self.t_end)
+        return np.minimum(limit, self._next_break(self.t[row]))[0], \
+            (self.clamp[row] & clamped[:, None])[0]
 
     def _next_break(self, t) -> np.ndarray:
         """The first stimulus jump after each time t (inf where none is left)."""
@@ -622,6 +621,19 @@ class _Loop:
             else:
                 self._spike(r, time, "spike", self.y[r], self.y[r])
                 self.before[r] = g[r]
+
+
+def _levels(bound: BoundModel, edges: np.ndarray) -> np.ndarray:
+    """A stepwise stimulus per row on each interval between consecutive ``edges`` (rows,
+    intervals), taken at its middle (zeros where the stimulus varies smoothly: the kernels
+    evaluate it at any time)."""
+    middle = (edges[:-1] + edges[1:]) / 2
+    rows = bound.param_columns.shape[1]
+    if not bound.stepwise_stimulus:
+        return np.zeros((rows, middle.size))
+    params = [column[:, None] for column in bound.param_columns]
+    return np.broadcast_to(bound.stimulus_columns(middle[None, :], params),
+                           (rows, middle.size)).astype(float)
 
 
 def _sample(stepper, rows, t0, y0, t1, y1, frozen, out, next_out, grid, truncated):

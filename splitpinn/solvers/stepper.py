@@ -112,7 +112,7 @@ class Stepper:
         else:
             recorder.add_steps(rows, t0, y0, t1, y1, frozen)
 
-    def march_plain(self, rows, t, y, h, retried, limit, hand_back, breaks, clamp,
+    def march_plain(self, rows, t, y, h, retried, t_end, breaks, levels, clamp,
                     refractory_end, before, control, grid, out, next_out, knots, events,
                     network=None):
         """Optional: take the steps of ``rows``, events and refractory periods included (and
