@@ -72,6 +72,7 @@ def test_split_pinn_fast_and_full_history_give_the_same_spikes():
     full = _solve("frac-lif", "split-pinn", 18.0, 0.02, parameters, history="full")
     fast = _solve("frac-lif", "split-pinn", 18.0, 0.02, parameters, history="fast")
     assert full.meta["solver"]["history"] == "full" and fast.meta["solver"]["history"] == "fast"
+    assert full.meta["solver"]["compiled"] and fast.meta["solver"]["compiled"]  # both: kernels
     assert len(full.spike_times) == len(fast.spike_times) == 2
     assert np.max(np.abs(full.spike_times - fast.spike_times)) < 1e-8
     ref = _solve("frac-lif", "reference", 18.0, 0.02, parameters, history="full")

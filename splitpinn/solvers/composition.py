@@ -300,11 +300,25 @@ class CompositionStepper(Stepper):
             self.memory.record(rows, t, y_before)
             self.memory.record(rows, t, y_after)  # the jump: the reset stays in the memory
 
+    @property
+    def _kernel_stages(self) -> bool:
+        """Whether every stage runs in the kernels: the least-squares trainer's, of every
+        sub-problem (not the paper trainer's, nor exact or classical sub-flows)."""
+        return hasattr(self.trainer, "compiled_stage") and \
+            all(sub.solver == "pinn" for sub in self.plan.subproblems)
+
+    @property
+    def _ran(self):
+        """The kernels that took the stages (compiled, or fallen back to plain Python): the
+        composed step's, the fractional march's, or else the trainer's stage by stage."""
+        if self.compiled is not None:
+            return self.compiled
+        return self.kernels if self.runs_graded else self.trainer.kernels
+
     def settings(self) -> dict:
         out = {"name": "split-pinn", "scheme": self.plan.scheme, "plan": self.plan.describe(),
                **self.trainer.settings(),
-               "compiled": self.compiled is not None and self.compiled.jit
-               or self.runs_graded and self.kernels.jit}
+               "compiled": self._kernel_stages and self._ran.jit}
         if self.memory is not None:
             out["history"] = self.memory.kind
             out["memory_floats"] = self.memory.memory_floats
