@@ -111,7 +111,10 @@ class ModelFunctions(NamedTuple):
     ``rhs``, ``jacobian`` and ``crossings`` ``f(t, I_ext, y, p, out)`` (out: n values; the
     n×n Jacobian row by row; one value per event then the spike detector, as
     :class:`splitpinn.solvers.marching._Crossings`), ``state_diagonal(i, t, I_ext, y, p, out)``
-    (state i's right-hand side and its derivative in that state: all a decoupled stage needs)
+    (state i's right-hand side and its derivative in that state: all a decoupled stage needs),
+    ``state_diagonals(mask, t, I_ext, y, p, out)`` (the same of every state i whose bit
+    ``1 << i`` is set in ``mask``, into out[2i] and out[2i + 1]: a sub-problem's states in one
+    call, for models of at most :data:`~splitpinn.numeric.kernels.MASKED` states)
     and ``stimulus(t, I_ext, y, p, out)``, which returns the stimulus where it varies inside a
     step (0 where it is constant or stepwise: then the caller hands its value to every
     function); each returns a float.  Compiled, each is a numba ``cfunc`` of the signature in
@@ -123,6 +126,7 @@ class ModelFunctions(NamedTuple):
     state_diagonal: object
     crossings: object
     stimulus: object
+    state_diagonals: object
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,19 @@ def _branched_source(name: str, bound: BoundModel,
     return "\n".join([*lines, "    return 0.0"]) + "\n"
 
 
+def _masked_source(name: str, bound: BoundModel,
+                   blocks: list[list[tuple[str, sp.Expr]]]) -> str:
+    """Python source of ``def name(mask, t, I_ext, y, p, out)`` that assigns the outputs of
+    ``blocks[k]`` for every bit k set in ``mask`` (each block as :func:`_branched_source`
+    prints branch k: the same expressions, the same results); the first
+    :data:`~splitpinn.numeric.kernels.MASKED` blocks only (an int64's bits; the kernels call
+    it for no more states)."""
+    lines = [f"def {name}(mask, t, I_ext, y, p, out):"]
+    for k, outputs in enumerate(blocks[:kernels.MASKED]):
+        lines += [f"    if mask & {1 << k}:", *_body(bound, outputs, "        ")]
+    return "\n".join([*lines, "    return 0.0"]) + "\n"
+
+
 def _body(bound: BoundModel, outputs: list[tuple[str, sp.Expr]], indent: str) -> list[str]:
     """The lines that load the states and parameters the expressions use from ``y`` and
     ``p`` and assign each (common subexpressions shared) to its slot of ``out`` (or return
@@ -312,7 +329,10 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
                                         for j in range(n)]),
             _branched_source("state_diagonal", bound, [[("0", rhs[i]), ("1", jac[i, i])]
                                                        for i in range(n)]),
-            _source("crossings", bound, crossings))
+            _source("crossings", bound, crossings),
+            _masked_source("state_diagonals", bound,
+                           [[(str(2 * i), rhs[i]), (str(2 * i + 1), jac[i, i])]
+                            for i in range(n)]))
 
 
 def _build(sources: tuple[str, ...]) -> CompiledModel:
@@ -446,7 +466,8 @@ _F, _I = _numba.float64, _numba.int64
 _P = _numba.types.CPointer(_F)
 _SIGNATURES = {"rhs": _F(_F, _F, _P, _P, _P), "jacobian": _F(_F, _F, _P, _P, _P),
                "state_diagonal": _F(_I, _F, _F, _P, _P, _P), "crossings": _F(_F, _F, _P, _P, _P),
-               "stimulus": _F(_F, _F, _P, _P, _P)} if %r else {}
+               "stimulus": _F(_F, _F, _P, _P, _P),
+               "state_diagonals": _F(_I, _F, _F, _P, _P, _P)} if %r else {}
 for _name, _value in list(globals().items()):
     if _name in _SIGNATURES:
         globals()[_name] = _numba.cfunc(_SIGNATURES[_name], cache=True)(_value)
