@@ -112,6 +112,9 @@ class ModelFunctions(NamedTuple):
     n×n Jacobian row by row; one value per event then the spike detector, as
     :class:`splitpinn.solvers.marching._Crossings`), ``state_diagonal(i, t, I_ext, y, p, out)``
     (state i's right-hand side and its derivative in that state: all a decoupled stage needs),
+    ``state_diagonals(mask, t, I_ext, y, p, out)`` (the same of every state i whose bit
+    ``1 << i`` is set in ``mask``, into out[2i] and out[2i + 1]: a sub-problem's states in one
+    call, for models of at most :data:`~splitpinn.numeric.kernels.MASKED` states),
     ``reset(c, t, I_ext, y, p, out)`` (event c's reset: the states it sets, into ``out``)
     and ``stimulus(t, I_ext, y, p, out)``, which returns the stimulus where it varies inside a
     step (0 where it is constant or stepwise: then the caller hands its value to every
@@ -125,6 +128,7 @@ class ModelFunctions(NamedTuple):
     crossings: object
     reset: object
     stimulus: object
+    state_diagonals: object
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,19 @@ def _branched_source(name: str, bound: BoundModel,
     return "\n".join([*lines, "    return 0.0"]) + "\n"
 
 
+def _masked_source(name: str, bound: BoundModel,
+                   blocks: list[list[tuple[str, sp.Expr]]]) -> str:
+    """Python source of ``def name(mask, t, I_ext, y, p, out)`` that assigns the outputs of
+    ``blocks[k]`` for every bit k set in ``mask`` (each block as :func:`_branched_source`
+    prints branch k: the same expressions, the same results); the first
+    :data:`~splitpinn.numeric.kernels.MASKED` blocks only (an int64's bits; the kernels call
+    it for no more states)."""
+    lines = [f"def {name}(mask, t, I_ext, y, p, out):"]
+    for k, outputs in enumerate(blocks[:kernels.MASKED]):
+        lines += [f"    if mask & {1 << k}:", *_body(bound, outputs, "        ")]
+    return "\n".join([*lines, "    return 0.0"]) + "\n"
+
+
 def _body(bound: BoundModel, outputs: list[tuple[str, sp.Expr]], indent: str) -> list[str]:
     """The lines that load the states and parameters the expressions use from ``y`` and
     ``p`` and assign each (common subexpressions shared) to its slot of ``out`` (or return
@@ -315,6 +332,9 @@ def _sources(bound: BoundModel) -> tuple[str, ...]:
             _branched_source("state_diagonal", bound, [[("0", rhs[i]), ("1", jac[i, i])]
                                                        for i in range(n)]),
             _source("crossings", bound, crossings),
+            _masked_source("state_diagonals", bound,
+                           [[(str(2 * i), rhs[i]), (str(2 * i + 1), jac[i, i])]
+                            for i in range(n)]),
             _branched_source("reset", bound, [list(zip(map(str, ev.reset_index), ev.reset_exprs,
                                                        strict=True))
                                               for ev in numeric.events]))
@@ -451,8 +471,8 @@ _F, _I = _numba.float64, _numba.int64
 _P = _numba.types.CPointer(_F)
 _SIGNATURES = {"rhs": _F(_F, _F, _P, _P, _P), "jacobian": _F(_F, _F, _P, _P, _P),
                "state_diagonal": _F(_I, _F, _F, _P, _P, _P), "crossings": _F(_F, _F, _P, _P, _P),
-               "reset": _F(_I, _F, _F, _P, _P, _P),
-               "stimulus": _F(_F, _F, _P, _P, _P)} if %r else {}
+               "reset": _F(_I, _F, _F, _P, _P, _P), "stimulus": _F(_F, _F, _P, _P, _P),
+               "state_diagonals": _F(_I, _F, _F, _P, _P, _P)} if %r else {}
 for _name, _value in list(globals().items()):
     if _name in _SIGNATURES:
         globals()[_name] = _numba.cfunc(_SIGNATURES[_name], cache=True)(_value)

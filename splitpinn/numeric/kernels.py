@@ -28,6 +28,7 @@ _NO_CANCELLATION = 0.5
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
+          "stage_diagonals", "frozen_values",
           "stage_arrays", "linearised_weights", "copy_memory", "memory_compose")
 
 #: The functions that allocate arrays, and their callers: only they are compiled with numba's
@@ -864,7 +865,7 @@ def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):
     the table or the bound misses ``tol`` (then the stage is solved directly).  The piece's
     polynomial by Horner's rule in s² on its even and its odd powers at once: two independent
     chains of operations, each half as long as one (a composed HH step waits on them)."""
-    x = (z - z_low) / width
+    x = (z - z_low) * (1.0 / width)  # exactly (z − z_low) / width: a power of two
     if not (x >= 0.0 and x < coefficients.shape[0]) or not math.isfinite(b):
         return math.nan, math.inf
     piece = int(x)
@@ -1066,7 +1067,7 @@ def coupled_stage(model, t0, hh, y, members, frozen, held, p, smooth, basis, ite
     Gauss–Newton did not converge."""
     vals, ops, end, tau, n_fit = basis
     w, point = scratch[0], scratch[1]
-    f, jac, normal, step, row, base, trial, live = scratch[12:]
+    f, jac, normal, step, row, base, trial, live = scratch[13:]
     n_points, width = vals.shape
     count = 0
     for m in range(members.size):
@@ -1273,30 +1274,66 @@ def coupled_scratch(size, n, width):
             np.empty(n * width), np.empty(n * width), np.empty(n), np.empty(n), np.empty(n))
 
 
+#: Up to this many states, a model's ``state_diagonals`` takes a sub-problem's states as the
+#: bits of one int64 (:func:`stage_diagonals`); beyond, ``state_diagonal`` is called per state.
+MASKED = 62
+
+
+def stage_diagonals(model, t0, drive, y, members, k, p, diagonal):
+    """f and ∂f/∂x of sub-problem k's states (``members[k]``) at (t0, y) into their rows of
+    ``diagonal`` (n, 2): one call of the model's ``state_diagonals`` (up to :data:`MASKED`
+    states), else one ``state_diagonal`` per state."""
+    if y.size <= MASKED:
+        mask = 0
+        for m in range(members.shape[1]):
+            i = members[k, m]
+            if i < 0:
+                break
+            mask |= 1 << i
+        call(model.state_diagonals, mask, t0, drive, address(y), address(p), address(diagonal))
+    else:
+        for m in range(members.shape[1]):
+            i = members[k, m]
+            if i < 0:
+                break
+            call(model.state_diagonal, i, t0, drive, address(y), address(p),
+                 address(diagonal[i]))
+
+
 def frozen_stage(model, t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_sum, v_sum, o_check,
-                 v_check, end, tol, z_low, width, coefficients, residual, reach, fd, g, w, new):
+                 v_check, end, tol, z_low, width, coefficients, residual, reach, diagonal, g, w):
     """One least-squares PINN stage of length ``hh`` of a decoupled sub-problem with frozen
     coefficients and a right-hand side constant over the stage (HH's, LIF's), as
-    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.frozen_system` describes: per state,
-    z = hh·∂f/∂x and b = hh·f at the stage start, the value from the table where its bounded
-    residual meets the tolerance (:func:`tabulated_stage`), else the K×K normal equations
-    (G0 − zG1 + z²G2) w = b(Σo − zΣv) and the residual at the check points.  Writes the
-    states at the stage end into ``new``; returns the largest residual.  Its arrays come
-    one by one (the table's, ``members[k]``: sub-problem k's states), not in tuples: taking
-    arrays out of a tuple per stage cost a composed HH step more than its arithmetic."""
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.frozen_system` describes:
+    :func:`stage_diagonals`, then :func:`frozen_values`.  Returns the largest residual.  Its
+    arrays come one by one (the table's, ``members[k]``: sub-problem k's states), not in
+    tuples: taking arrays out of a tuple per stage cost a composed HH step more than its
+    arithmetic."""
+    stage_diagonals(model, t0, drive, y, members, k, p, diagonal)
+    return frozen_values(hh, y, members, k, frozen, g0, g1, g2, o_sum, v_sum, o_check, v_check,
+                         end, tol, z_low, width, coefficients, residual, reach, diagonal, g, w)
+
+
+def frozen_values(hh, y, members, k, frozen, g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol,
+                  z_low, width, coefficients, residual, reach, diagonal, g, w):
+    """The frozen-coefficient stage of :func:`frozen_stage` from its states' f and ∂f/∂x at
+    the stage start (``diagonal``), in place on y: per state, z = hh·∂f/∂x and b = hh·f, the
+    value from the table where its bounded residual meets the tolerance
+    (:func:`tabulated_stage`), else the K×K normal equations (G0 − zG1 + z²G2) w = b(Σo − zΣv)
+    and the residual at the check points.  Returns the largest residual."""
     K, C = end.size, o_check.shape[0]
     worst = 0.0
     for m in range(members.shape[1]):
         i = members[k, m]
         if i < 0:
             break
-        call(model.state_diagonal, i, t0, drive, address(y), address(p), address(fd))
-        active = 0.0 if frozen[i] else 1.0
-        z, b, u0 = hh * fd[1] * active, hh * fd[0] * active, y[i]
+        z, b, u0 = hh * diagonal[i, 1], hh * diagonal[i, 0], y[i]
+        if frozen[i]:  # as z·0 and b·0: NaN from a non-finite diagonal stays
+            z, b = z * 0.0, b * 0.0
         value, bound = tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach,
                                        tol)
         if bound <= tol:
-            new[i] = value
+            y[i] = value
             worst = bound if bound > worst else worst
             continue
         linearised_weights(z, b, g0, g1, g2, o_sum, v_sum, g, w)
@@ -1310,7 +1347,7 @@ def frozen_stage(model, t0, hh, y, members, k, frozen, drive, p, g0, g1, g2, o_s
         value = u0
         for a in range(K):
             value += w[a] * end[a]
-        new[i] = value
+        y[i] = value
     return worst
 
 
@@ -1326,18 +1363,18 @@ def stage_row(model, members, k, iterations, coupled, t0, hh, y, frozen, held, p
     g0, g1, g2, o_sum, v_sum, o_check, v_check, end, tol, z_low, width, coefficients, residual, \
         reach = table
     smooth = basis[5]
-    fd, g, w, new = scratch[2], scratch[5], scratch[6], scratch[7]
+    g, w, new, diagonal = scratch[5], scratch[6], scratch[7], scratch[12]
     if coupled:
         worst = coupled_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, basis[:5],
                               abs(iterations), iterations < 0, tol, scratch, new)
     elif iterations != 0:
         worst = fitted_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, table,
                              basis[:5], abs(iterations), iterations < 0, tol, scratch, new)
-    else:
-        worst = frozen_stage(model, t0, hh, y, members, k, frozen,
-                             input_at(model, t0, held, p, smooth), p, g0, g1, g2, o_sum, v_sum,
-                             o_check, v_check, end, tol, z_low, width, coefficients, residual,
-                             reach, fd, g, w, new)
+    else:  # in place on y
+        return frozen_stage(model, t0, hh, y, members, k, frozen,
+                            input_at(model, t0, held, p, smooth), p, g0, g1, g2, o_sum, v_sum,
+                            o_check, v_check, end, tol, z_low, width, coefficients, residual,
+                            reach, diagonal, g, w)
     for m in range(members.shape[1]):
         if members[k, m] < 0:
             break
@@ -1361,7 +1398,7 @@ def stage_scratch(n, stage):
     K, M = stage[7].size, stage[16].size
     return (np.empty((n, K)), np.empty(n), np.empty(2), np.empty((n, M)), np.empty((n, M)),
             np.empty((K, K)), np.empty(K), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-            np.empty(K)) + coupled_scratch(n, n, K)
+            np.empty(K), np.empty((n, 2))) + coupled_scratch(n, n, K)
 
 
 def stage_rows(model, members, iterations, coupled, t0, hh, y, frozen, held, params, stage,

@@ -34,8 +34,10 @@ Z_LOW, Z_HIGH = -64.0, 5.0
 #: Chebyshev coefficient is ~1e-15 of it where steps live, z in [−20, 0]).  Narrow pieces of
 #: low degree: a composed HH step spent 40% of its time evaluating E (8 coefficients instead of
 #: 17 at width 0.5).  DEGREE is odd: :func:`~splitpinn.numeric.kernels.tabulated_stage` takes
-#: the coefficients in pairs.
+#: the coefficients in pairs.  WIDTH is a power of two: the kernel multiplies by its reciprocal,
+#: exactly as dividing by it.
 WIDTH, DEGREE = 0.125, 7
+assert np.frexp(WIDTH)[0] == 0.5, "WIDTH must be a power of two"
 #: Safety factor of the residual and value bounds over the sums of coefficients.
 MARGIN = 2.0
 #: T_k(s) in powers of s: row k holds its coefficients of s⁰, ..., s^DEGREE.
