@@ -161,7 +161,7 @@ class CompositionStepper(Stepper):
         kept = small + error if len(self.plan.subproblems) > 1 else small
         return kept, error, ok[: len(rows)] & ok[len(rows):] & ok2
 
-    def march_plain(self, rows, t, y, h, retried, t_end, breaks, levels, clamp,
+    def march_compiled(self, rows, t, y, h, retried, t_end, breaks, levels, clamp,
                     refractory_end, before, control, grid, out, next_out, knots, events,
                     network=None):
         """The composed steps, adaptive or fixed, events included, in one compiled call
@@ -212,7 +212,7 @@ class CompositionStepper(Stepper):
         stage the kernels take (:func:`_memory_fit`), by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
         included; otherwise none are taken (the marching loop takes the steps one by one, or
-        :meth:`march_plain` the integer-order ones)."""
+        :meth:`march_compiled` the integer-order ones)."""
         if not self.runs_graded:
             return 0, None, 0
         rows, time, frozen = np.array([row]), np.array([t]), frozen[None]

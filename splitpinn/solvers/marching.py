@@ -22,7 +22,7 @@ size, events, refractory clamp and memory:
 * **output** — the stepper's dense output samples the grid inside each accepted step.
 * **compiled steps** — where the stepper offers them (split-PINN with compiled composed
   steps), the rows' steps, adaptive or fixed, run in one compiled call
-  (``stepper.march_plain``: :func:`splitpinn.numeric.kernels.march_composed`, each row up to
+  (``stepper.march_compiled``: :func:`splitpinn.numeric.kernels.march_composed`, each row up to
   its next jump of a held stimulus or t_end; a network's rows in lockstep with their spike
   deliveries, :func:`~splitpinn.numeric.kernels.march_network`) under the same rules
   (:func:`~splitpinn.numeric.kernels.step_control`, the root finder
@@ -63,9 +63,9 @@ from .stepper import Stepper
 
 #: A fixed-step trial that fails is retried on steps down to dt / 2**MAX_HALVINGS.
 MAX_HALVINGS = 4
-#: Tries per row in one call of the stepper's compiled plain steps.
-PLAIN_CHUNK = 2000
-#: Floats that one call of the compiled plain steps may fill with dense-output knots.
+#: Tries per row in one call of the stepper's compiled steps.
+STEP_CHUNK = 2000
+#: Floats that one call of the compiled steps may fill with dense-output knots.
 KNOT_BUFFER = 4_000_000
 #: Events one call of the compiled steps may record per row.
 EVENT_CHUNK = 256
@@ -223,8 +223,8 @@ class _Loop:
         self.stretches = not self.free_steps and coupling is None and hasattr(stepper, "run")
         #: Per row: where its last stretch stopped before a step that the loop takes
         self.stopped = np.full(n_rows, np.nan)
-        #: The rows may march in the stepper (``stepper.march_plain``) until it says it cannot
-        self.plain = True
+        #: The rows may march in the stepper (``stepper.march_compiled``) until it says it cannot
+        self.in_kernel = True
 
     def result(self) -> MarchResult:
         out = self.out
@@ -242,8 +242,8 @@ class _Loop:
             self._release(rows)
             if self.coupling is not None:
                 self._deliver_due(float(self.t[0]))
-            if self.plain:
-                rows = self._plain_steps(rows, max_steps)
+            if self.in_kernel:
+                rows = self._compiled_steps(rows, max_steps)
                 advance_to(bar, float(self.t.min() - self.grid[0]))
                 rows = rows[self.t[rows] < self.t_end - SAME_TIME]
                 if rows.size == 0:
@@ -311,16 +311,16 @@ class _Loop:
         self.accepted[r] += taken  # the graded steps among the grid stops too
         return True
 
-    def _plain_steps(self, rows, max_steps: int) -> np.ndarray:
+    def _compiled_steps(self, rows, max_steps: int) -> np.ndarray:
         """Let the stepper take the steps of ``rows`` in compiled code, their events, resets
         and refractory periods included (a network's deliveries too), up to t_end, at most
-        :data:`PLAIN_CHUNK` tries and :data:`EVENT_CHUNK` events per call (the progress bar
+        :data:`STEP_CHUNK` tries and :data:`EVENT_CHUNK` events per call (the progress bar
         moves between calls); here the events are recorded.  Returns the rows that it could
         not move on (stuck, or at the work limit), whose step the loop takes (and reports);
         all of them where the stepper has no such path (then switched off)."""
         n, events = self.y.shape[1], self.bound.events
         width = 2 + 3 * n  # a knot: a step's start and end (time, states), its frozen states
-        budget = min(PLAIN_CHUNK, max_steps - int(np.max(self.accepted[rows]
+        budget = min(STEP_CHUNK, max_steps - int(np.max(self.accepted[rows]
                                                          + self.rejected[rows])))
         if self.recorder is not None:
             budget = min(budget, max(100, KNOT_BUFFER // (width * len(rows))))
@@ -344,14 +344,14 @@ class _Loop:
             ends = np.array([0, len(coupling)])
             last = np.array([s[-1] if s else -np.inf for s in self.spikes])
             network = (coupling.weights, coupling.target, coupling.delay, queue, ends, last)
-        counts = self.stepper.march_plain(rows, t, y, h, retried, self.t_end, self.breaks,
+        counts = self.stepper.march_compiled(rows, t, y, h, retried, self.t_end, self.breaks,
                                           self.levels[rows], clamp, refractory_end, before,
                                           control, self.grid, self.out,
                                           self.next_out, knots,
                                           (records, np.ascontiguousarray(refractory.T), clamps),
                                           network)
         if counts is None:
-            self.plain = False
+            self.in_kernel = False
             return rows
         if network is not None:
             self.coupling.replace(queue[ends[0] : ends[1]])

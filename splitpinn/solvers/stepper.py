@@ -20,7 +20,7 @@ progress — for a batch of R rows (neurons) at once.  A stepper only knows how 
 
 Optional fast paths, which the core uses where a stepper offers them: ``run`` (one row's
 stretch of fixed grid steps, each uncoupled row in turn, which stops before a step in which
-an event fires by :func:`splitpinn.numeric.kernels.crossed`) and ``march_plain`` (rows'
+an event fires by :func:`splitpinn.numeric.kernels.crossed`) and ``march_compiled`` (rows'
 adaptive steps up to their next stop, events, resets and refractory periods included, in
 compiled code).
 
@@ -112,12 +112,12 @@ class Stepper:
         else:
             recorder.add_steps(rows, t0, y0, t1, y1, frozen)
 
-    def march_plain(self, rows, t, y, h, retried, t_end, breaks, levels, clamp,
+    def march_compiled(self, rows, t, y, h, retried, t_end, breaks, levels, clamp,
                     refractory_end, before, control, grid, out, next_out, knots, events,
                     network=None):
         """Optional: take the steps of ``rows``, events and refractory periods included (and
         the deliveries of a ``network``), in compiled code
-        (see :meth:`splitpinn.solvers.marching._Loop._plain_steps`), returning counts per row
+        (see :meth:`splitpinn.solvers.marching._Loop._compiled_steps`), returning counts per row
         (accepted, rejected, composed steps, events, status), or None where the stepper has
         no such path (the default)."""
         return None
