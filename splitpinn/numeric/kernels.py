@@ -28,7 +28,7 @@ _NO_CANCELLATION = 0.5
 #: Functions numba inlines into their callers (called per stage and state: a call that
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
-          "stage_diagonals", "frozen_values",
+          "stage_diagonals", "frozen_values", "step_decision", "record_knot",
           "stage_arrays", "linearised_weights", "copy_memory", "memory_compose")
 
 #: The functions that allocate arrays, and their callers: only they are compiled with numba's
@@ -1630,6 +1630,51 @@ def output_point(model, time, state, frozen, stim, p, smooth, row, q, values, sl
         slopes[row, i, q] = 0.0 if frozen[i] else slope[i]
 
 
+def step_decision(err, step, h, retried, order, h_max, same_step):
+    """(accept, next step) of a try of length ``step`` whose error (:func:`composed_step`) is
+    ``err``: a fixed step (``order`` 0) is accepted where every stage met its tolerance, and
+    is followed by one to the grid (or half the step after a failure); an adaptive one by
+    :func:`step_control`, which keeps the current step ``h`` after one cut short of it by
+    more than ``same_step``."""
+    if order == 0:
+        return err == 0.0, (math.inf if err == 0.0 else step / 2)
+    return step_control(err, step, h, step < h * (1.0 - same_step), retried, order, h_max)
+
+
+def first_crossings(model, t, y, step, end, before, g, armed, n_events, frozen, held, p, plan,
+                    stage, scratch, trial, order, split, smooth, work, bracket, at, first_at,
+                    spike_at):
+    """The events that :func:`fires` in the accepted step from (t, y) to its ``end`` states
+    (event functions ``before`` there, ``g`` at its end), each found by :func:`locate`:
+    returns the offset of the first reset's crossing and its event (inf and −1 where none
+    fires; the lowest event of a tie), that of the spike detector's (inf), and the composed
+    steps taken; their states into ``first_at`` and ``spike_at``."""
+    first, which, spike, taken = math.inf, -1, math.inf, 0
+    for j in range(g.size):
+        if fires(before[j], g[j], j, n_events, armed):
+            s, tries = locate(model, t, y, step, end, before[j], g[j], j, frozen, held, p, plan,
+                              stage, scratch, trial, order, split, smooth, work, bracket, at)
+            taken += tries if order == 0 else 3 * tries
+            if j >= n_events:
+                spike = s
+                for i in range(y.size):
+                    spike_at[i] = at[i]
+            elif s < first:
+                first, which = s, j
+                for i in range(y.size):
+                    first_at[i] = at[i]
+    return first, which, spike, taken
+
+
+def record_knot(knot, t0, y0, t1, y1, frozen):
+    """An accepted step as a piece of the dense output: ``knot`` (2 + 3n) gets its start and
+    end (time, states) and its frozen states."""
+    n = y0.size
+    knot[0], knot[1 + n] = t0, t1
+    for i in range(n):
+        knot[1 + i], knot[2 + n + i], knot[2 + 2 * n + i] = y0[i], y1[i], frozen[i]
+
+
 def march_composed(model, t, y, h, retried, t_end, breaks, levels, clamp, refractory_end,
                    before, params, plan, stage, control, grid, rows, values, slopes, next_out,
                    knots, events, counts, worst):
@@ -1705,11 +1750,7 @@ def march_composed(model, t, y, h, retried, t_end, breaks, levels, clamp, refrac
                                      scratch, trial, rtol, atol, order, split)
             counts[r, 2] += 1 if fixed else 3
             worst[r] = max(worst[r], res)
-            if fixed:  # on the grid again after a step, half the step after a failure
-                accept, new_h = err == 0.0, (math.inf if err == 0.0 else step / 2)
-            else:
-                accept, new_h = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
-                                             retried[r], order, h_max)
+            accept, new_h = step_decision(err, step, h[r], retried[r], order, h_max, same_step)
             retried[r] = not accept
             if not accept:
                 if new_h < floor:
@@ -1722,21 +1763,11 @@ def march_composed(model, t, y, h, retried, t_end, breaks, levels, clamp, refrac
             after = level(breaks, levels[r], stop)  # a jump at the stop: the value after it
             call(model.crossings, stop, input_at(model, stop, after, p, smooth), address(end),
                  address(p), address(g))
-            first, which, spike = math.inf, -1, math.inf
-            for j in range(g.size):  # the first reset, and the detector's crossing
-                if fires(before[r, j], g[j], j, n_events, armed):
-                    s, tries = locate(model, t[r], y[r], step, end, before[r, j], g[j], j,
-                                      frozen, held, p, plan, stage, scratch, trial, order,
-                                      split, smooth, work, bracket, at)
-                    counts[r, 2] += tries if fixed else 3 * tries
-                    if j >= n_events:
-                        spike = s
-                        for i in range(n):
-                            spike_at[i] = at[i]
-                    elif s < first:
-                        first, which = s, j
-                        for i in range(n):
-                            first_at[i] = at[i]
+            first, which, spike, taken = first_crossings(
+                model, t[r], y[r], step, end, before[r], g, armed, n_events, frozen, held, p,
+                plan, stage, scratch, trial, order, split, smooth, work, bracket, at, first_at,
+                spike_at)
+            counts[r, 2] += taken
             t1, y1 = (t[r] + first, first_at) if which >= 0 else (stop, end)
             after = level(breaks, levels[r], t1)
             if spike < first:
@@ -1748,11 +1779,7 @@ def march_composed(model, t, y, h, retried, t_end, breaks, levels, clamp, refrac
             counts[r, 2] += taken
             worst[r] = max(worst[r], res)
             if knots.shape[1]:
-                knot = knots[r, counts[r, 0]]
-                knot[0], knot[1 + n] = t[r], t1
-                for i in range(n):
-                    knot[1 + i], knot[2 + n + i] = y[r, i], y1[i]
-                    knot[2 + 2 * n + i] = frozen[i]
+                record_knot(knots[r, counts[r, 0]], t[r], y[r], t1, y1, frozen)
             t[r], h[r] = t1, new_h
             counts[r, 0] += 1
             if which >= 0:
@@ -1838,11 +1865,8 @@ def march_network(model, t, y, h, retried, t_end, breaks, levels, clamp, refract
                                      stage, scratch, trial, rtol, atol, order, split)
             counts[r, 2] += 1 if fixed else 3
             worst[r] = max(worst[r], res)
-            if fixed:  # on the grid again after a step, half the step after a failure
-                accept, new_h[r] = err == 0.0, (math.inf if err == 0.0 else step / 2)
-            else:
-                accept, new_h[r] = step_control(err, step, h[r], step < h[r] * (1.0 - same_step),
-                                                retried[r], order, h_max)
+            accept, new_h[r] = step_decision(err, step, h[r], retried[r], order, h_max,
+                                             same_step)
             retried[r] = not accept
             for i in range(n):
                 new[r, i] = trial[2, i]
@@ -1862,19 +1886,11 @@ def march_network(model, t, y, h, retried, t_end, breaks, levels, clamp, refract
             p, armed = params[r], now >= refractory_end[r] - SAME_TIME
             call(model.crossings, stop, input_at(model, stop, ends_at[r], p, smooth),
                  address(new[r]), address(p), address(g[r]))
-            first[r], which[r], spike[r] = math.inf, -1, math.inf
-            for j in range(n_g):
-                if fires(before[r, j], g[r, j], j, n_events, armed):
-                    s, tries = locate(model, now, y[r], step, new[r], before[r, j], g[r, j], j,
-                                      frozen[r], stim[r], p, plan, stage, scratch, trial, order,
-                                      split, smooth, work, bracket, at)
-                    counts[r, 2] += tries if fixed else 3 * tries
-                    if j >= n_events:
-                        spike[r] = s
-                        for i in range(n):
-                            spike_at[r, i] = at[i]
-                    elif s < first[r]:
-                        first[r], which[r] = s, j
+            first[r], which[r], spike[r], taken = first_crossings(
+                model, now, y[r], step, new[r], before[r], g[r], armed, n_events, frozen[r],
+                stim[r], p, plan, stage, scratch, trial, order, split, smooth, work, bracket, at,
+                hit, spike_at[r])  # the state at a reset: the step to the earliest, below
+            counts[r, 2] += taken
             earliest = min(earliest, first[r], spike[r])
         t1 = stop
         if earliest < math.inf:  # every row stops there
@@ -1902,11 +1918,7 @@ def march_network(model, t, y, h, retried, t_end, breaks, levels, clamp, refract
             counts[r, 2] += taken
             worst[r] = max(worst[r], res)
             if knots.shape[1]:
-                knot = knots[r, counts[r, 0]]
-                knot[0], knot[1 + n] = now, t1
-                for i in range(n):
-                    knot[1 + i], knot[2 + n + i] = y[r, i], new[r, i]
-                    knot[2 + 2 * n + i] = frozen[r, i]
+                record_knot(knots[r, counts[r, 0]], now, y[r], t1, new[r], frozen[r])
             t[r], h[r] = t1, new_h[r]
             counts[r, 0] += 1
             for i in range(n):

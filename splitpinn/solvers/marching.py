@@ -225,6 +225,12 @@ class _Loop:
         self.stopped = np.full(n_rows, np.nan)
         #: The rows may march in the stepper (``stepper.march_compiled``) until it says it cannot
         self.in_kernel = True
+        #: Per row and event, its refractory period (rows, E); per event, the states it clamps
+        self.refractory = np.array([ev.refractory_rows for ev in bound.events]).reshape(
+            len(bound.events), n_rows).T.copy()
+        self.clamps = np.zeros((len(bound.events), n), dtype=bool)
+        for c, event in enumerate(bound.events):
+            self.clamps[c, event.clamp_index] = True
 
     def result(self) -> MarchResult:
         out = self.out
@@ -331,11 +337,7 @@ class _Loop:
             self.refractory_end[rows]
         control = (self.rtol, self.atol, float(self.order or 0), float(self.h_max), budget,
                    SAME_STEP, len(events), 0.0 if self.adaptive else self._smallest)
-        clamps = np.zeros((len(events), n), dtype=bool)
-        for c, event in enumerate(events):
-            clamps[c, event.clamp_index] = True
         records = np.empty((len(rows), EVENT_CHUNK, 2 + 2 * n))
-        refractory = np.array([ev.refractory_rows[rows] for ev in events]).reshape(-1, len(rows))
         knots = np.empty((len(rows), budget if self.recorder is not None else 0, width))
         network = None
         if self.coupling is not None:  # every row (lockstep), with its deliveries
@@ -348,7 +350,7 @@ class _Loop:
                                           self.levels[rows], clamp, refractory_end, before,
                                           control, self.grid, self.out,
                                           self.next_out, knots,
-                                          (records, np.ascontiguousarray(refractory.T), clamps),
+                                          (records, self.refractory[rows], self.clamps),
                                           network)
         if counts is None:
             self.in_kernel = False
