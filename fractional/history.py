@@ -13,9 +13,10 @@ At t = t_last + h this is exactly the L1 scheme. A jump (u changes at one instan
 reset) adds du (t - t_jump)^(-a) / Gamma(1-a), the Caputo derivative of a step, so memory survives
 resets. Components of order a = 1 have no history; their local term is the backward difference.
 
-`FullHistory` keeps every sample (exact, O(N) work per evaluation and O(N) memory).
 `FastHistory` folds all but the most recent intervals into sum-of-exponentials accumulators
 (`soe.soe_kernel`): O(N_exp) work per step and O(N_exp) memory, relative kernel error <= tol.
+`FullHistory` is the same memory without exponentials: every interval stays exact (O(N) work
+per evaluation and O(N) memory).
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def soe_setup(alpha: np.ndarray, t0: float, t_end: float, dt_min: float, tol: fl
     delta = float(dt_min) * (1.0 - 1e-6)
     s, w = soe_tables(alpha, delta, span, tol)
     return delta, t0 + span * (1.0 + SAME_STEP), s, w  # t_max: slack for rounding only
+
+
+def exact_setup(alpha: np.ndarray):
+    """The set-up of a full memory as a fast one: (delta, t_max, s, w) with no exponentials,
+    no interval ever folded (delta = inf) and no horizon (t_max = inf)."""
+    none = np.zeros((alpha.size, 0))
+    return math.inf, math.inf, none, none.copy()
 
 
 #: Taylor coefficients of phi(y) = int_0^1 (1 - 2v) exp(-y v) dv = sum_k PHI_SERIES[k-1] y^k
@@ -239,34 +247,6 @@ class History(ABC):
         """History at times t (P,), shape (P, n_components)."""
 
 
-class FullHistory(History):
-    """Exact history: keeps all samples; O(N) work per evaluation, O(N) memory."""
-
-    def __init__(self, alpha, t0: float, u0):
-        super().__init__(alpha, t0, u0)
-        self._n = 1
-        self._t = np.empty(64)
-        self._u = np.empty((64, self._u_last.shape[0]))
-        self._t[0] = self._t_last
-        self._u[0] = self._u_last
-
-    @property
-    def memory_floats(self) -> int:
-        return self._t.size + self._u.size
-
-    def _record(self, t, u):
-        if self._n == self._t.shape[0]:  # amortised O(1) append by doubling
-            self._t = np.concatenate([self._t, np.empty_like(self._t)])
-            self._u = np.concatenate([self._u, np.empty_like(self._u)])
-        self._t[self._n] = t
-        self._u[self._n] = u
-        self._n += 1
-
-    def _history(self, t):
-        ts, us = self._t[: self._n], self._u[: self._n]
-        return _interval_terms(t, ts[:-1], ts[1:], np.diff(us, axis=0), self._groups)
-
-
 class FastHistory(History):
     """Sum-of-exponentials history (Jiang et al., CiCP 2017): O(N_exp) per step and memory.
 
@@ -280,6 +260,10 @@ class FastHistory(History):
         self._delta, self._t_max, self._s, self._w = soe_setup(
             self._alpha, self._t_last, t_end, dt_min, tol
         )
+        self._start_window()
+
+    def _start_window(self) -> None:
+        """Empty accumulators and window, from t_last on."""
         self._acc = np.zeros_like(self._s)  # weighted sums over absorbed intervals at _t_ref
         self._t_ref = self._t_last
         self._window: list[tuple[float, float, np.ndarray]] = []  # exact recent (a, b, du)
@@ -343,6 +327,17 @@ class FastHistory(History):
             a, b, du = (np.array(x) for x in zip(*self._window, strict=True))
             out += _interval_terms(t, a, b, du, self._groups)
         return out
+
+
+class FullHistory(FastHistory):
+    """Exact history: every interval kept, O(N) work per evaluation and O(N) memory — a fast
+    history without exponentials (``n_exp`` 0), whose window never folds, so that the
+    compiled march takes it too."""
+
+    def __init__(self, alpha, t0: float, u0):
+        History.__init__(self, alpha, t0, u0)
+        self._delta, self._t_max, self._s, self._w = exact_setup(self._alpha)
+        self._start_window()
 
 
 def default_history_kind(n_steps: int) -> str:

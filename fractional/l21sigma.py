@@ -40,6 +40,7 @@ from .history import (
     History,
     MarchState,
     _interval_terms,
+    exact_setup,
     march_tables,
     reuse,
     soe_setup,
@@ -352,34 +353,6 @@ class L21SigmaHistory(History):
         """Contribution of the settled pieces at times t (P,): (P, n_components)."""
 
 
-class FullL21SigmaHistory(L21SigmaHistory):
-    """Exact L2-1σ memory: keeps every piece; O(N) work per evaluation, O(N) memory."""
-
-    def __init__(self, alpha, t0: float, u0, sigma: float | None = None):
-        super().__init__(alpha, t0, u0, sigma)
-        self._n = 0
-        self._ends = np.empty((64, 2))  # (a, b) per piece
-        self._diffs = np.empty((64, 2, self._u_last.shape[0]))  # (du, d2) per piece
-
-    @property
-    def memory_floats(self) -> int:
-        return self._ends.size + self._diffs.size + self._pending_floats()
-
-    def _settle(self, a, b, du, d2):
-        if self._n == self._ends.shape[0]:  # amortised O(1) append by doubling
-            self._ends = np.concatenate([self._ends, np.empty_like(self._ends)])
-            self._diffs = np.concatenate([self._diffs, np.empty_like(self._diffs)])
-        self._ends[self._n] = a, b
-        self._diffs[self._n] = du, d2
-        self._n += 1
-
-    def _settled(self, t):
-        if self._n == 0:
-            return np.zeros((t.shape[0], self._u_last.shape[0]))
-        ends, diffs = self._ends[: self._n], self._diffs[: self._n]
-        return _settled_terms(t, ends[:, 0], ends[:, 1], diffs[:, 0], diffs[:, 1], self._groups)
-
-
 class FastL21SigmaHistory(L21SigmaHistory):
     """Fast L2-1σ (Yan, Sun & Zhang, CiCP 2017): O(N_exp) work per step and memory.
 
@@ -393,6 +366,10 @@ class FastL21SigmaHistory(L21SigmaHistory):
         self._delta, self._t_max, self._s, self._w = soe_setup(
             self._alpha, self._t_last, t_end, dt_min, tol
         )
+        self._start_window()
+
+    def _start_window(self) -> None:
+        """Empty accumulators and window, from t_last on."""
         self._acc = np.zeros_like(self._s)  # weighted integrals over absorbed pieces at _t_ref
         self._t_ref = self._t_last
         self._window: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # exact pieces
@@ -465,3 +442,14 @@ class FastL21SigmaHistory(L21SigmaHistory):
             a, b, du, d2 = (np.array(x) for x in zip(*self._window, strict=True))
             out += _settled_terms(t, a, b, du, d2, self._groups)
         return out
+
+
+class FullL21SigmaHistory(FastL21SigmaHistory):
+    """Exact L2-1σ memory: every piece kept, O(N) work per evaluation and O(N) memory — a
+    fast memory without exponentials (``n_exp`` 0), whose window never folds, so that the
+    compiled march takes it too."""
+
+    def __init__(self, alpha, t0: float, u0, sigma: float | None = None):
+        L21SigmaHistory.__init__(self, alpha, t0, u0, sigma)
+        self._delta, self._t_max, self._s, self._w = exact_setup(self._alpha)
+        self._start_window()

@@ -20,7 +20,7 @@ the L2-1σ relation of its memory at every collocation time (second order for ev
 :class:`~splitpinn.solvers.subsolvers.LeastSquaresPINN`); its steps are graded after every onset and
 every kink is marked in the memory (:class:`~splitpinn.solvers.onsets.Onsets`, as in the L2-1σ
 reference), which keeps the march second order where the solution behaves like
-(t − t_on)^α.  Each neuron of an uncoupled run with a fast memory marches its grid and graded
+(t − t_on)^α.  Each neuron of an uncoupled run marches its grid and graded
 steps in the kernel of the reference's march, the plan's composed step per step
 (:func:`~splitpinn.numeric.kernels.memory_compose`: the fractional sub-problems' fits against
 the memory, :func:`~splitpinn.numeric.kernels.memory_stage`, the integer-order ones' stages
@@ -65,7 +65,7 @@ class CompositionStepper(Stepper):
             bound.batch or 1)
         self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
                         "classical": ClassicalRK4(bound)}
-        #: Each neuron's steps marched in the kernel with a fast memory (see :meth:`run`)
+        #: Each neuron's steps marched in the kernel (see :meth:`run`)
         self.fit = _memory_fit(bound, the_plan, trainer, memory)
         self.kernels = ModelKernels(bound, compiled)
         self.error_order = None if fixed else (the_plan.order or 4)
@@ -78,7 +78,7 @@ class CompositionStepper(Stepper):
 
     def compose(self, rows, t, y, h, frozen):
         """The states (R, n) after one composed step of length ``h`` (R,), and a mask of the
-        rows whose stages all succeeded.  With a fast memory (:attr:`runs_graded`), each row's
+        rows whose stages all succeeded.  With a memory (:attr:`runs_graded`), each row's
         step from the memory's last record (t) by the kernel march, which leaves the memory
         as it was."""
         done = self._compiled("__call__", rows, t, y, h, frozen)
@@ -204,7 +204,7 @@ class CompositionStepper(Stepper):
         return self.fit is not None
 
     def run(self, row, t, y, stops, frozen, before, crossings, armed):
-        """Fixed steps of neuron ``row`` from (t, y) with a fast memory, in the kernels: accept
+        """Fixed steps of neuron ``row`` from (t, y) with its memory, in the kernels: accept
         composed steps to ``stops`` until an event would fire in a step
         (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
         refractory period) or a step fails; returns (how many stops were reached, the states
@@ -340,12 +340,12 @@ def _compiled_composition(bound: BoundModel, the_plan: Plan, trainer, jit: bool)
 
 def _memory_fit(bound: BoundModel, the_plan: Plan, trainer, memory):
     """The ``fit`` of :meth:`CompositionStepper.run`'s kernel march (:func:`~splitpinn.numeric.
-    compiled.plan_fit`) where it applies — a fast memory, and every sub-problem's stage taken
-    by the kernels: a fractional one's against the memory (``trainer.memory_fit``), an
-    integer-order one's as in the compiled composed step (``trainer.compiled_stage``) —
+    compiled.plan_fit`) where it applies — every sub-problem's stage taken by the kernels (a
+    full memory or a fast one): a fractional one's against the memory
+    (``trainer.memory_fit``), an integer-order one's as in the compiled composed step (``trainer.compiled_stage``) —
     else None.  (Each fractional sub-problem is advanced once per branch over the whole step,
     :func:`~splitpinn.solvers.splitting.plan` sees to that.)"""
-    if memory is None or memory.kind != "fast" or not hasattr(trainer, "memory_fit"):
+    if memory is None or not hasattr(trainer, "memory_fit"):
         return None
     fits, iterations = [], []
     for sub in the_plan.subproblems:

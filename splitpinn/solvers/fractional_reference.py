@@ -433,11 +433,11 @@ class _CoreStepper(Stepper):
         """Accept steps of the neuron (``row`` 0) to the grid ``stops`` until an event would
         fire in a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out
         of its refractory period) or a step is not finite; returns (how many stops were reached, the
-        states there, the steps taken: the graded ones among them included).  A fast L1 /
-        L2-1σ memory marches by the kernel of
+        states there, the steps taken: the graded ones among them included).  An L1 / L2-1σ
+        memory (full or fast) marches by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
-        (:meth:`~splitpinn.solvers.onsets.Onsets.remaining`) included; otherwise (a full
-        memory, Adams) the steps are taken one by one, and a stretch with graded steps is left
+        (:meth:`~splitpinn.solvers.onsets.Onsets.remaining`) included; otherwise (Adams)
+        the steps are taken one by one, and a stretch with graded steps is left
         to the marching loop (none taken)."""
         graded = self.onsets.remaining([0], np.array([t]), frozen[None])[0]
         active = self._active(t, y, frozen)
@@ -463,11 +463,11 @@ class _CoreStepper(Stepper):
     def _compiled(self, stops, graded, active, before, armed):
         """(count, states) of the kernel march over the grid ``stops`` with the ``graded``
         step ends inserted (:func:`~splitpinn.solvers.onsets.march_stretch`), or None where
-        it does not apply (a full memory, Adams); every step it takes is recorded at once."""
+        it does not apply (Adams); every step it takes is recorded at once."""
         from ..numeric.compiled import march_uniform
 
         history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
-        if not hasattr(history, "march_state"):  # Adams, a full memory
+        if not hasattr(history, "march_state"):  # Adams
             return None
 
         def call(tables, chunk, keep, state, before):
@@ -525,7 +525,7 @@ def solve_fractional_reference(bound: BoundModel, grid: np.ndarray, *,
     this solve's error (states and spike times) in ``meta["solver"]["error_estimate"]``, so
     that a user can see how converged the reference is (half the work again, so opt-in).
     ``compiled``: run the L1 / L2-1σ steps (Newton) compiled, and march the stretches of grid
-    steps of a fast memory (the graded steps after an onset included) in the compiled kernel
+    steps (the graded steps after an onset included) in the compiled kernel
     of :mod:`splitpinn.numeric.compiled` (False: the same kernels as plain Python, for
     debugging).
     ``max_steps``: the work limit per neuron (default

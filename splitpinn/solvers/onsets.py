@@ -139,7 +139,7 @@ COMPILED_CHUNK = 4096
 
 def march_stretch(history, stops: np.ndarray, graded: np.ndarray, before: np.ndarray, call,
                   after_record):
-    """March a single neuron's fast memory ``history`` over the grid ``stops`` with the
+    """March a single neuron's memory ``history`` over the grid ``stops`` with the
     ``graded`` step ends inserted (:meth:`Onsets.merge`) in the kernel of
     :func:`~splitpinn.numeric.compiled.march_uniform`, chunk by chunk (COMPILED_CHUNK grid
     stops and the graded ends among them), until it stops before a step (a crossing, a
