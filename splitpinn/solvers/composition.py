@@ -342,9 +342,10 @@ def _memory_fit(bound: BoundModel, the_plan: Plan, trainer, memory):
     """The ``fit`` of :meth:`CompositionStepper.run`'s kernel march (:func:`~splitpinn.numeric.
     compiled.plan_fit`) where it applies — every sub-problem's stage taken by the kernels (a
     full memory or a fast one): a fractional one's against the memory
-    (``trainer.memory_fit``), an integer-order one's as in the compiled composed step (``trainer.compiled_stage``) —
-    else None.  (Each fractional sub-problem is advanced once per branch over the whole step,
-    :func:`~splitpinn.solvers.splitting.plan` sees to that.)"""
+    (``trainer.memory_fit``), an integer-order one's as in the compiled composed step
+    (``trainer.compiled_stage``) — else None.  (Each fractional sub-problem is advanced once
+    per branch over the whole step, :func:`~splitpinn.solvers.splitting.plan` sees to
+    that.)"""
     if memory is None or not hasattr(trainer, "memory_fit"):
         return None
     fits, iterations = [], []

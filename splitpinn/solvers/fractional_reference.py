@@ -104,31 +104,52 @@ class _RightHandSide:
 # -- implicit L1 ------------------------------------------------------------------------------
 class _ImplicitStepper:
     """Implicit L1 or L2-1σ steps from the memory's last point; Newton per step for the
-    whole system (:func:`splitpinn.numeric.kernels.newton_step`, the rule of the compiled
-    march, run by ``kernels``).  The relation history_term(t) + c(t)·(u − u_last) = f(t*, u*)
-    holds at t* = t_last + σ(t − t_last), u* = σu + (1 − σ)u_last: σ = 1 for L1 (backward
-    Euler for order-1 states), the memory's σ for L2-1σ (the midpoint rule for order-1
-    states)."""
+    whole system.  Every step is one of the compiled march
+    (:func:`~splitpinn.numeric.compiled.march_uniform`: the memory terms of
+    :func:`~splitpinn.numeric.kernels.memory_terms`, Newton by
+    :func:`~splitpinn.numeric.kernels.newton_step`), a trial on a copy of the memory.  The
+    relation history_term(t) + c(t)·(u − u_last) = f(t*, u*) holds at
+    t* = t_last + σ(t − t_last), u* = σu + (1 − σ)u_last: σ = 1 for L1 (backward Euler for
+    order-1 states), the memory's σ for L2-1σ (the midpoint rule for order-1 states)."""
 
     def __init__(self, rhs: _RightHandSide, history, newton_tol: float, max_newton: int,
                  kernels: ModelKernels):
         self.rhs, self.history, self.kernels = rhs, history, kernels
         self.sigma = float(getattr(history, "sigma", 1.0))
         self.newton_tol, self.max_newton = newton_tol, max_newton
+        self.n_events = len(rhs.bound.events)
         self.newton_iterations = 0
-        n = len(history.u_last)
-        self._jac = rhs.jac_const.copy() if rhs.linear else np.empty((n, n))
-        self._scratch = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n)))
 
     def trial(self, t: float, active: np.ndarray) -> np.ndarray:
         """The state at time t >= t_last (not recorded); clamped states (~active) held."""
         hist = self.history
-        u_last = hist.u_last
         if t <= hist.t_last:
-            return u_last
-        known = hist.history_term(t)
-        coef = hist.local_coefficient(t)
-        return self._newton(t, known, coef, u_last, active)
+            return hist.u_last
+        untouched = np.ones(self.rhs.bound.crossing_count)  # no crossing starts above zero
+        marched = self.march(hist.march_state(1), np.array([t]), np.ones(1, bool), active,
+                             untouched, False)
+        if not len(marched.states):
+            raise SolverError(f"Newton iteration did not converge to a finite state at "
+                              f"t = {t:.10g} ms in {self.max_newton} iterations; try a "
+                              "smaller dt")
+        return marched.states[0]
+
+    def march(self, state, stops, keep, active, before, armed):
+        """The compiled march (:func:`~splitpinn.numeric.compiled.march_uniform`) of the memory's
+        arrays ``state`` to ``stops``, up to a step in which an event fires (``before``: the
+        crossing functions at the start; ``armed``: the neuron is out of its refractory
+        period); counts its Newton iterations."""
+        from ..numeric.compiled import march_uniform
+
+        rhs = self.rhs
+        t_star, stim_star = self.relation_point(np.append(state.clock[0], stops[:-1]), stops)
+        marched = march_uniform(
+            self.kernels, self.history.march_tables(), state, stops, keep, t_star, stim_star,
+            rhs.stimulus(stops), rhs.param_array, active, before, rhs.jac_const,
+            self.newton_tol, self.max_newton, n_events=self.n_events, armed=armed)
+        self.newton_iterations += marched.iterations
+        rhs.evaluations += marched.iterations
+        return marched
 
     def relation_point(self, t_last, t):
         """The time t* = t_last + σ(t − t_last) where the relation of a step from t_last to
@@ -138,22 +159,6 @@ class _ImplicitStepper:
             return t, self.rhs.stimulus(t, -1)
         t_star = t_last + self.sigma * (t - t_last)
         return t_star, self.rhs.stimulus(t_star)
-
-    def _newton(self, t, known, coef, u_last, active):
-        t_star, stim = self.relation_point(self.history.t_last, t)
-        u = np.empty(len(u_last))
-        converged, tries = self.kernels.run(
-            "newton_step", float(t_star), float(stim), self.rhs.param_array,
-            np.ascontiguousarray(active, dtype=bool), self.rhs.linear, self._jac,
-            float(self.newton_tol), int(self.max_newton), self.sigma,
-            np.ascontiguousarray(u_last, dtype=float), np.ascontiguousarray(known, dtype=float),
-            np.ascontiguousarray(coef, dtype=float), u, self._scratch)
-        self.newton_iterations += tries
-        self.rhs.evaluations += tries
-        if not converged:
-            raise SolverError(f"Newton iteration did not converge to a finite state at "
-                              f"t = {t:.10g} ms in {tries} iterations; try a smaller dt")
-        return u
 
     def mark_kink(self, t: float, y: np.ndarray) -> None:
         """u' jumps at t (a clamp begins or ends, the stimulus jumps): a same-time record with
@@ -464,24 +469,14 @@ class _CoreStepper(Stepper):
         """(count, states) of the kernel march over the grid ``stops`` with the ``graded``
         step ends inserted (:func:`~splitpinn.solvers.onsets.march_stretch`), or None where
         it does not apply (Adams); every step it takes is recorded at once."""
-        from ..numeric.compiled import march_uniform
-
-        history, rhs = getattr(self.scheme, "history", None), self.scheme.rhs
-        if not hasattr(history, "march_state"):  # Adams
+        if self.adams:
             return None
 
         def call(tables, chunk, keep, state, before):
-            t_star, stim_star = self.scheme.relation_point(
-                np.append(history.t_last, chunk[:-1]), chunk)
-            marched = march_uniform(
-                self.kernels, tables, state, chunk, keep, t_star, stim_star, rhs.stimulus(chunk),
-                np.array(rhs.params), active, before, rhs.jac_const, self.scheme.newton_tol,
-                self.scheme.max_newton, n_events=len(self.bound.events), armed=armed)
-            self.scheme.newton_iterations += marched.iterations
-            rhs.evaluations += marched.iterations
-            return marched
+            return self.scheme.march(state, chunk, keep, active, before, armed)
 
-        return march_stretch(history, stops, graded, before, call, self._after_record)
+        return march_stretch(self.scheme.history, stops, graded, before, call,
+                             self._after_record)
 
     def accept(self, rows, t, y) -> None:
         self._flush()
