@@ -134,12 +134,11 @@ class ModelFunctions(NamedTuple):
 @dataclass(frozen=True)
 class CompiledModel:
     """The kernels ``march``, ``stage_rows``, ``compose``, ``march_composed``,
-    ``march_network``, ``rhs_rows``, ``memory_stage_rows`` and the reference's implicit step
-    ``newton_step`` (see :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
+    ``march_network``, ``rhs_rows`` and ``memory_stage_rows`` (see
+    :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
     ``jit``: whether they are compiled (else the same functions as plain Python:
     :func:`plain_model`)."""
 
-    newton_step: object
     march: object
     stage_rows: object
     compose: object
@@ -160,7 +159,7 @@ class CompiledModel:
 
 
 #: The kernels of :class:`CompiledModel`, by name in the module.
-_KERNELS = ("newton_step", "march", "stage_rows", "compose", "march_composed",
+_KERNELS = ("march", "stage_rows", "compose", "march_composed",
             "march_network", "rhs_rows", "memory_stage_rows")
 
 
