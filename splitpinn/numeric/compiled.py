@@ -134,7 +134,7 @@ class ModelFunctions(NamedTuple):
 @dataclass(frozen=True)
 class CompiledModel:
     """The kernels ``march``, ``stage_rows``, ``compose``, ``march_composed``,
-    ``march_network``, ``rhs_rows`` and ``memory_stage_rows`` (see
+    ``march_network``, ``rhs_rows``, ``memory_stage_rows`` and ``memory_at`` (see
     :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
     ``jit``: whether they are compiled (else the same functions as plain Python:
     :func:`plain_model`)."""
@@ -146,6 +146,7 @@ class CompiledModel:
     march_network: object
     rhs_rows: object
     memory_stage_rows: object
+    memory_at: object
     functions: ModelFunctions
     jit: bool = True
 
@@ -160,7 +161,7 @@ class CompiledModel:
 
 #: The kernels of :class:`CompiledModel`, by name in the module.
 _KERNELS = ("march", "stage_rows", "compose", "march_composed",
-            "march_network", "rhs_rows", "memory_stage_rows")
+            "march_network", "rhs_rows", "memory_stage_rows", "memory_at")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -605,6 +606,21 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
         state.window, state.wa, state.wb, state.wdu, state.wd2, s, w, orders, constants,
         series, fit, out)
     return Marched(out[:count], after, iterations, residual)
+
+
+def memory_terms_at(kernels: ModelKernels, history, times: np.ndarray):
+    """The memory terms of ``history`` (a memory of :mod:`splitpinn.fractional`, full or fast)
+    for steps from its last time to ``times`` (P,): H, c (P, n) with
+    H + c (u − u_last) ≈ D^α u at t_last + σ(t − t_last), by the compiled rule of the march
+    (:func:`~splitpinn.numeric.kernels.memory_terms`) rather than the memory's own numpy
+    form."""
+    state = history.march_state(0)
+    sigma, _, s, _, orders, constants, series = history.march_tables()
+    taus = np.ascontiguousarray(np.asarray(times, dtype=float) - state.clock[0])
+    H, c = np.empty((state.u_last.size, taus.size)), np.empty((state.u_last.size, taus.size))
+    kernels.run("memory_at", taus, sigma, state.clock, state.acc, s, state.window, state.wa,
+                state.wb, state.wdu, state.wd2, state.du_p, orders, constants, series, H, c)
+    return H.T, c.T
 
 
 def plan_arrays(plan, iterations) -> tuple:

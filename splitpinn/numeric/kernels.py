@@ -38,7 +38,8 @@ INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_poi
 #: function without it must not return an array to one with it, whose count would then drop
 #: below its owners' (:func:`stage_arrays` is inlined instead).
 ALLOCATING = ("march", "stage_scratch", "march_composed", "march_network", "compose",
-              "stage_rows", "memory_scratch", "memory_stage_rows", "coupled_scratch")
+              "stage_rows", "memory_scratch", "memory_stage_rows", "coupled_scratch",
+              "memory_cache", "memory_at")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -425,6 +426,25 @@ def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, ord
                 H[i, q] += du_p[i] / h_p * local[1, i, q]
 
 
+def memory_cache(n, modes, points):
+    """The ``cache`` of :func:`memory_terms` for n states, ``modes`` exponentials and
+    ``points`` lengths, empty."""
+    return (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
+            np.empty((n, modes, points)), np.full((points, 5), np.nan),
+            np.empty((2, n, points)), np.full(3, np.nan), np.empty((n, modes)),
+            np.empty(SLOW_TERMS))
+
+
+def memory_at(model, taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+              constants, tables, H, c):
+    """:func:`memory_terms` outside a march (``model`` unused: a kernel's first argument),
+    for steps of lengths ``taus`` from the memory's last time: a stage of a plan that the
+    march does not take, or the paper trainer's."""
+    memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+                 constants, tables, memory_cache(acc.shape[0], acc.shape[1], taus.size), H, c)
+    return 0
+
+
 def memory_record(t, u, u_last, clock, acc, s, w, window, wa, wb, wdu, wd2, du_p, delta,
                   constants, tables, cache):
     """Record the step from (clock[0], u_last) to (t, u) in the memory: the L2-1σ piece
@@ -779,10 +799,7 @@ def march(model, stops, keep, t_star, stim_star, stim_end, p, active, y, index, 
         frozen[i] = not active[i]
     for i in range(n):
         free[i] = active[index[i]]
-    cache = (np.empty((n, modes)), np.empty((n, modes)), np.empty((n, modes)),
-             np.empty((n, modes, taus.size)), np.full((taus.size, 5), np.nan),
-             np.empty((2, n, taus.size)), np.full(3, np.nan), np.empty((n, modes)),
-             np.empty(SLOW_TERMS))
+    cache = memory_cache(n, modes, taus.size)
     # the memory at the last stop kept (restored if the march stops between kept stops)
     saved = (clock.copy(), acc.copy(), u_last.copy(), du_p.copy(), window.copy(), before.copy(),
              y.copy())

@@ -436,7 +436,7 @@ def solve_split(bound: BoundModel, grid: np.ndarray, *, scheme: str | None = Non
         if bound.fractional:
             from .fractional_memory import SplitMemory
 
-            memory = SplitMemory(bound, the_plan, grid, history)
+            memory = SplitMemory(bound, the_plan, grid, history, compiled=compiled)
         stepper = CompositionStepper(bound, the_plan, pinn, fixed_step, memory, grid, compiled)
         rtol = DEFAULT_RTOL if rtol is None else rtol
         atol = DEFAULT_ATOL if atol is None else atol

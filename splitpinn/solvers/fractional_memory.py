@@ -15,6 +15,7 @@ from ..errors import ModelError
 from ..fractional import HISTORY_KINDS, default_history_kind, make_history
 from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
+from ..numeric.compiled import ModelKernels, memory_terms_at
 from .splitting import Plan
 
 #: A fast memory's sum of exponentials holds the kernel from the grid step over this on;
@@ -38,7 +39,8 @@ class SplitMemory:
     states' part.  One history for all of them: they record the same states at the same
     times with one σ, each state's memory is its own (the same as one history per
     sub-problem), and the kernel march of a neuron (:meth:`~splitpinn.solvers.composition.
-    CompositionStepper.run`) takes one memory.
+    CompositionStepper.run`) takes one memory.  A stage outside that march reads its memory
+    terms by the march's compiled rule too (``compiled``; False: the same as plain Python).
 
     Bookkeeping: the histories record the composed state at step ends only, so a fractional
     sub-problem must be advanced once per step, over the whole step, from the step's start —
@@ -61,7 +63,8 @@ class SplitMemory:
     """
 
     def __init__(self, bound: BoundModel, plan: Plan, grid: np.ndarray,
-                 kind: str | None = None, tol: float = 1e-8) -> None:
+                 kind: str | None = None, tol: float = 1e-8, compiled: bool = True) -> None:
+        self.kernels = ModelKernels(bound, compiled)
         self.kind = "fast" if kind is None else choose_history(kind, len(grid) - 1)
         sigma = 0.5 if len(plan.subproblems) > 1 else None
         y0 = np.atleast_2d(bound.y0)
@@ -86,11 +89,9 @@ class SplitMemory:
         return k in self.columns
 
     def __getitem__(self, k: int) -> list:
-        """Per neuron, sub-problem k's part of its history."""
-        columns = self.columns[k]
-        if columns is None:
-            return self.histories
-        return [_Columns(history, columns) for history in self.histories]
+        """Per neuron, sub-problem k's part of its history, as its stage reads it."""
+        return [_StageMemory(history, self.columns[k], self.kernels)
+                for history in self.histories]
 
     @property
     def memory_floats(self) -> int:
@@ -104,19 +105,21 @@ class SplitMemory:
             self.histories[r].append(float(time), state[self.index])
 
 
-class _Columns:
-    """Some states of a history, as a sub-problem's stage reads them: its ``sigma``, and its
-    ``history_term`` and ``local_coefficient`` at those states."""
+class _StageMemory:
+    """Some states of a history (``columns``; None: all), as a sub-problem's stage reads them:
+    its ``sigma`` and its memory terms at the stage's points (:meth:`terms`)."""
 
-    def __init__(self, history, columns: np.ndarray) -> None:
-        self.history, self.columns = history, columns
+    def __init__(self, history, columns: np.ndarray | None, kernels: ModelKernels) -> None:
+        self.history, self.columns, self.kernels = history, columns, kernels
 
     @property
     def sigma(self) -> float:
         return self.history.sigma
 
-    def history_term(self, t) -> np.ndarray:
-        return self.history.history_term(t)[..., self.columns]
-
-    def local_coefficient(self, t) -> np.ndarray:
-        return self.history.local_coefficient(t)[..., self.columns]
+    def terms(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """H, c (P, states) for steps from the last record to ``times`` (P,), by the compiled
+        rule (:func:`~splitpinn.numeric.compiled.memory_terms_at`)."""
+        H, c = memory_terms_at(self.kernels, self.history, times)
+        if self.columns is None:
+            return H, c
+        return H[:, self.columns], c[:, self.columns]

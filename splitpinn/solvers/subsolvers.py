@@ -374,9 +374,8 @@ class LeastSquaresPINN:
         shape = (stage.rows, len(sub.index), len(tail))
         history, coefficient = np.empty(shape), np.empty(shape)
         for r, memory in enumerate(stage.memory):
-            times = stage.t0[r] + tail * stage.h[r]
-            history[r] = memory.history_term(times).T
-            coefficient[r] = memory.local_coefficient(times).T
+            H, c = memory.terms(stage.t0[r] + tail * stage.h[r])
+            history[r], coefficient[r] = H.T, c.T
         values, residual = self.kernels.memory_advance(
             sub.index, not sub.decoupled, fit, stage.t0, stage.h, stage.y, stage.frozen,
             stage.params, stage.stimulus, stage.memory[0].sigma, history, coefficient)
@@ -473,8 +472,7 @@ class AdamLBFGSPINN:
                                                                         len(sub.index)))
             for r, memory in enumerate(stage.memory):
                 at = stage.t0[r] + self.tau[tail] * stage.h[r]
-                hist[r, tail], coef[r, tail] = memory.history_term(at), \
-                    memory.local_coefficient(at)
+                hist[r, tail], coef[r, tail] = memory.terms(at)
             hist, coef = torch.tensor(hist) * active, torch.tensor(coef)
         times = stage.t0[:, None] + sigma * self.tau[None] * stage.h[:, None]  # f's times
         params = list(stage.params[:, :, None])
