@@ -82,3 +82,54 @@ def test_l1_estimate_reports_its_lower_order():
     sol = splitpinn.solve("frac-lif", "reference", 5.0, 0.05, parameters=FRAC_LIF,
                           integrator="l1", estimate_error=True)
     assert sol.meta["solver"]["error_estimate"]["order"] == pytest.approx(1.4)
+
+
+@pytest.fixture
+def numpy_memory_refused(monkeypatch):
+    """The fractional memories' own numpy evaluation raises: what runs must use the engine's
+    compiled rule (``kernels.memory_terms``)."""
+    from splitpinn.fractional import history, l21sigma
+
+    def refuse(*args):
+        raise AssertionError("the engine evaluated a memory by its numpy form")
+
+    for cls in (history.History, l21sigma.L21SigmaHistory):
+        monkeypatch.setattr(cls, "history_term", refuse)
+        monkeypatch.setattr(cls, "local_coefficient", refuse)
+
+
+@pytest.mark.parametrize("history", ["full", "fast"])
+def test_every_memory_evaluation_is_the_compiled_rule(numpy_memory_refused, history):
+    """With the numpy memories refused, full and fast alike: D^α x = −x (α 0.6) against the
+    Mittag-Leffler closed form by the L2-1σ and L1 references and by split-PINN over [0, 2]
+    at dt 0.01 (max error: L2-1σ and split-PINN 9.0e-7, limit 1e-5; L1 1.4e-2 at its
+    ungraded first steps, limit 3e-2); frac-LIF's first spike (α 0.6, I 1.5) against its
+    converged time 31.96682814 ms, the step that crosses and root finding's partial steps
+    included (L2-1σ and split-PINN 4.4e-7 ms, limit 1e-5; L1 5.0e-3 ms, limit 1e-2).  The
+    full memory went through the numpy form until it became a fast one without
+    exponentials."""
+    for method, options, limit in (("reference", {}, 1e-5),
+                                   ("reference", {"integrator": "l1"}, 3e-2),
+                                   ("split-pinn", {}, 1e-5)):
+        sol = splitpinn.solve(_relaxation(), method, 2.0, 0.01, parameters={"alpha": 0.6},
+                              history=history, **options)
+        assert np.max(np.abs(sol["x"] - mittag_leffler(0.6, -(sol.t**0.6)))) < limit
+    for method, options, limit in (("reference", {}, 1e-5),
+                                   ("reference", {"integrator": "l1"}, 1e-2),
+                                   ("split-pinn", {}, 1e-5)):
+        sol = splitpinn.solve("frac-lif", method, 33.0, 0.01, parameters=FRAC_LIF,
+                              history=history, traces=False, **options)
+        assert abs(sol.spike_times[0] - 31.96682814) < limit
+
+
+def test_a_stage_outside_the_march_reads_the_compiled_rule(numpy_memory_refused):
+    """FO-HH (n of order 0.8) with V advanced by classical RK4: the plan has a stage that the
+    kernel march does not take, whose n sub-problem is fitted against memory terms from the
+    compiled rule (``memory_at``); its spike within 2e-3 ms of the L2-1σ reference, as
+    split-PINN's own plan (test_fractional_split)."""
+    parameters = {"eta": 0.8, "t_on": 0.0, "I": 10.0}
+    split = splitpinn.solve("fo-hh", "split-pinn", 15.0, 0.01, parameters=parameters,
+                            preset="n", solvers={"V": "classical"})
+    ref = splitpinn.solve("fo-hh", "reference", 15.0, 0.01, parameters=parameters, preset="n")
+    assert len(split.spike_times) == len(ref.spike_times) >= 1
+    assert np.max(np.abs(split.spike_times - ref.spike_times)) < 2e-3
