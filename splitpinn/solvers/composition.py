@@ -207,14 +207,14 @@ class CompositionStepper(Stepper):
         """Fixed steps of neuron ``row`` from (t, y) with its memory, in the kernels: accept
         composed steps to ``stops`` until an event would fire in a step
         (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
-        refractory period) or a step fails; returns (how many stops were reached, the states
-        there, the steps taken: the graded ones among them included).  Where a plan's every
-        stage the kernels take (:func:`_memory_fit`), by the kernel of
+        refractory period) or a step fails; returns (how many stops were reached, the end
+        times and states of every step taken: the graded ones among them included).  Where
+        a plan's every stage the kernels take (:func:`_memory_fit`), by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
         included; otherwise none are taken (the marching loop takes the steps one by one, or
         :meth:`march_compiled` the integer-order ones)."""
         if not self.runs_graded:
-            return 0, None, 0
+            return 0, None, None
         rows, time, frozen = np.array([row]), np.array([t]), frozen[None]
         self._clamp(rows, time, y[None], frozen)
         graded = self.onsets.remaining(rows, time, frozen)[0]

@@ -437,8 +437,9 @@ class _CoreStepper(Stepper):
     def run(self, row, t, y, stops, frozen, before, crossings, armed):
         """Accept steps of the neuron (``row`` 0) to the grid ``stops`` until an event would
         fire in a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out
-        of its refractory period) or a step is not finite; returns (how many stops were reached, the
-        states there, the steps taken: the graded ones among them included).  An L1 / L2-1σ
+        of its refractory period) or a step is not finite; returns (how many stops were
+        reached, the end times and states of every step taken: the graded ones among them
+        included).  An L1 / L2-1σ
         memory (full or fast) marches by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
         (:meth:`~splitpinn.solvers.onsets.Onsets.remaining`) included; otherwise (Adams)
@@ -452,7 +453,7 @@ class _CoreStepper(Stepper):
             return marched
         out = np.empty((len(stops), len(y)))
         if graded.size:
-            return 0, out[:0], 0
+            return 0, stops[:0], out[:0]
         row, when = np.array([0]), np.empty(1)
         for k, stop in enumerate(stops):
             self._flush()
@@ -460,13 +461,13 @@ class _CoreStepper(Stepper):
             when[0] = stop
             g = crossings(row, when, y1[None])[0]
             if not np.all(np.isfinite(y1)) or crossed(before, g, len(self.bound.events), armed):
-                return k, out[:k], k
+                return k, stops[:k], out[:k]
             self.accept(row, when, y1[None])
             out[k], before = y1, g
-        return len(stops), out, len(stops)
+        return len(stops), stops, out
 
     def _compiled(self, stops, graded, active, before, armed):
-        """(count, states) of the kernel march over the grid ``stops`` with the ``graded``
+        """(count, times, states) of the kernel march over the grid ``stops`` with the ``graded``
         step ends inserted (:func:`~splitpinn.solvers.onsets.march_stretch`), or None where
         it does not apply (Adams); every step it takes is recorded at once."""
         if self.adams:

@@ -296,25 +296,26 @@ class _Loop:
         last = min(last, first + max_steps - int(self.accepted[r] + self.rejected[r]))
         if last - first < 2 or self.h[r] < np.inf:
             return False
-        count, states, taken = self.stepper.run(r, t0, self.y[r], grid[first:last], frozen,
-                                                self.before[r], self.crossings,
-                                                bool(self._armed(row)[0]))
+        count, ends, states = self.stepper.run(r, t0, self.y[r], grid[first:last], frozen,
+                                               self.before[r], self.crossings,
+                                               bool(self._armed(row)[0]))
         if count == 0:
             return False
         stops = grid[first : first + count]
         if count < last - first:
             self.stopped[r] = stops[-1]
         if self.out is not None:
-            where, held = np.full(count, r), np.broadcast_to(frozen, states.shape)
-            self.out[0, r, :, first : first + count] = states.T
+            on_grid = states[np.isin(ends, stops)]
+            where, held = np.full(len(ends), r), np.broadcast_to(frozen, states.shape)
+            self.out[0, r, :, first : first + count] = on_grid.T
             self.out[1, r, :, first : first + count] = self.stepper.derivative(
-                where, stops, states, held).T
+                where[:count], stops, on_grid, held[:count]).T
             self.next_out[r] = first + count
-            self.stepper.record(self.recorder, where, np.append(t0, stops[:-1]),
-                                np.vstack([self.y[row], states[:-1]]), stops, states, held)
+            self.stepper.record(self.recorder, where, np.append(t0, ends[:-1]),
+                                np.vstack([self.y[row], states[:-1]]), ends, states, held)
         self.t[r], self.y[r] = stops[-1], states[-1]
         self.before[r] = self.crossings(row, self.t[row], self.y[row])[0]
-        self.accepted[r] += taken  # the graded steps among the grid stops too
+        self.accepted[r] += len(ends)  # the graded steps among the grid stops too
         return True
 
     def _compiled_steps(self, rows, max_steps: int) -> np.ndarray:

@@ -146,22 +146,23 @@ def march_stretch(history, stops: np.ndarray, graded: np.ndarray, before: np.nda
     failed step).  ``call(tables, chunk, keep, state, before)`` runs the kernel and returns
     its :class:`~splitpinn.numeric.compiled.Marched`.  Each chunk's steps are recorded in
     the memory at once, and ``after_record(t, y)`` is told the last.  Returns (grid stops
-    reached, the states there, the steps taken: the graded ones included)."""
-    tables, done, taken, steps = history.march_tables(), 0, [], 0
+    reached, the end times and states of every step taken: the graded ones included)."""
+    tables, done, times, states = history.march_tables(), 0, [], []
     while done < len(stops):
         grid = stops[done : done + COMPILED_CHUNK]
         chunk, keep = Onsets.merge(grid, graded[graded > history.t_last + SAME_TIME])
         state = history.march_state(len(chunk))
         marched = call(tables, chunk, keep, state, before)
         count = len(marched.states)
-        reached, steps = int(np.sum(keep[:count])), steps + count
+        reached = int(np.sum(keep[:count]))
         if count:
             history.take(state)
             after_record(float(chunk[count - 1]), marched.states[-1])
-            taken.append(marched.states[keep[:count]])
+            times.append(chunk[:count])
+            states.append(marched.states)
         done, before = done + reached, marched.before
         if reached < len(grid):
             break
-    if not taken:
-        return 0, np.empty((0, len(history.u_last))), 0
-    return done, np.concatenate(taken), steps
+    if not times:
+        return 0, np.empty(0), np.empty((0, len(history.u_last)))
+    return done, np.concatenate(times), np.concatenate(states)
