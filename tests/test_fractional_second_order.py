@@ -122,14 +122,24 @@ def test_every_memory_evaluation_is_the_compiled_rule(numpy_memory_refused, hist
         assert abs(sol.spike_times[0] - 31.96682814) < limit
 
 
-def test_a_stage_outside_the_march_reads_the_compiled_rule(numpy_memory_refused):
-    """FO-HH (n of order 0.8) with V advanced by classical RK4: the plan has a stage that the
-    kernel march does not take, whose n sub-problem is fitted against memory terms from the
-    compiled rule (``memory_at``); its spike within 2e-3 ms of the L2-1σ reference, as
-    split-PINN's own plan (test_fractional_split)."""
+def test_classical_and_exact_sub_flows_march_with_the_memory(numpy_memory_refused, monkeypatch):
+    """FO-HH (n of order 0.8) with V advanced by classical RK4, and split V | m, h | n with
+    m, h by their exact flow: the kernel march takes those stages too (the least-squares trainer's
+    stage-by-stage path is refused), n fitted against the memory; the spike within 2e-3 ms
+    of the L2-1σ reference, as split-PINN's own plan (test_fractional_split).  Such plans
+    went stage by stage, their sub-flows in numpy, until the sub-flows were compiled."""
+    from splitpinn.solvers.subsolvers import LeastSquaresPINN
+
+    def refuse(*args):
+        raise AssertionError("a stage was taken stage by stage")
+
+    monkeypatch.setattr(LeastSquaresPINN, "advance", refuse)
     parameters = {"eta": 0.8, "t_on": 0.0, "I": 10.0}
-    split = splitpinn.solve("fo-hh", "split-pinn", 15.0, 0.01, parameters=parameters,
-                            preset="n", solvers={"V": "classical"})
     ref = splitpinn.solve("fo-hh", "reference", 15.0, 0.01, parameters=parameters, preset="n")
-    assert len(split.spike_times) == len(ref.spike_times) >= 1
-    assert np.max(np.abs(split.spike_times - ref.spike_times)) < 2e-3
+    for options in ({"solvers": {"V": "classical"}},
+                    {"partition": [["V"], ["m", "h"], ["n"]], "solvers": {"m,h": "exact"}}):
+        split = splitpinn.solve("fo-hh", "split-pinn", 15.0, 0.01, parameters=parameters,
+                                preset="n", **options)
+        assert split.meta["solver"]["compiled"]
+        assert len(split.spike_times) == len(ref.spike_times) >= 1
+        assert np.max(np.abs(split.spike_times - ref.spike_times)) < 2e-3

@@ -22,15 +22,15 @@ def test_frac_lif_split_pinn_matches_the_l2_1sigma_reference(monkeypatch):
     point), on the same graded steps, so both give the same solution up to the fit's
     rounding and the fast memory's kernel tolerance (measured: rel. L2 ~1e-13, spikes within
     2e-11 ms).  Every step, those that cross the threshold and root finding's partial steps
-    included, is taken by the kernel march against the fast memory, never by the numpy
-    memory.  Was: the L1 reference, which split-PINN matched while it used the L1 relation
+    included, is taken by the kernel march against the fast memory, never stage by stage.
+    Was: the L1 reference, which split-PINN matched while it used the L1 relation
     (order 2 − alpha, 4e-2 ms from the converged spike times)."""
     from splitpinn.solvers.subsolvers import LeastSquaresPINN
 
     def refuse(*args):
-        raise AssertionError("a step of a fast memory reached the numpy memory")
+        raise AssertionError("a stage of a fractional step was taken stage by stage")
 
-    monkeypatch.setattr(LeastSquaresPINN, "_advance_memory", refuse)
+    monkeypatch.setattr(LeastSquaresPINN, "advance", refuse)
     parameters = {"alpha": 0.6, "I": 1.5}
     split = _solve("frac-lif", "split-pinn", 200.0, 0.01, parameters)
     ref = _solve("frac-lif", "reference", 200.0, 0.01, parameters)
@@ -126,8 +126,8 @@ def test_unsplit_fractional_plan_whose_states_couple_solves_the_reference_relati
         monkeypatch, history, dt):
     """frac-Izhikevich as one sub-problem [["v", "u"]] (v and u couple, both Caputo): its
     stages are fitted by Gauss–Newton on both states together against the memory, in the
-    kernels (kernels.coupled_memory_stage; with the fast memory in the kernel march, never a
-    stage from Python; no numpy right-hand side either way).  Unsplit, the PINN solves the
+    kernels (kernels.coupled_memory_stage, in the kernel march with a full or a fast memory,
+    never a stage from Python).  Unsplit, the PINN solves the
     L2-1σ relation of the reference's Newton steps on the same grid, so the two agree to the
     fit's tolerance: states within 1e-6 (measured at dt 0.01: 3.9e-9 mV, fast memory), the
     spike within 1e-6 ms."""
@@ -136,9 +136,7 @@ def test_unsplit_fractional_plan_whose_states_couple_solves_the_reference_relati
     def refuse(*args):
         raise AssertionError("a stage left the kernels")
 
-    monkeypatch.setattr(subsolvers, "evaluate", refuse)
-    if history == "fast":
-        monkeypatch.setattr(subsolvers.LeastSquaresPINN, "advance", refuse)
+    monkeypatch.setattr(subsolvers.LeastSquaresPINN, "advance", refuse)
     split = _solve("frac-izhikevich", "split-pinn", 5.0, dt, partition=[["v", "u"]],
                    history=history)
     ref = _solve("frac-izhikevich", "reference", 5.0, dt, history=history)

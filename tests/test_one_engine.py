@@ -59,14 +59,13 @@ def test_the_symmetric_scheme_averages_its_branches_in_the_kernel(model):
 
 def _refuse_stages_outside_the_compiled_step(monkeypatch) -> None:
     """Fail on any stage solved from Python (:meth:`LeastSquaresPINN.advance`, one
-    sub-problem at a time) or any numpy right-hand side (``subsolvers.evaluate``)."""
+    sub-problem at a time)."""
     from splitpinn.solvers import subsolvers
 
     def refuse(*args):
         raise AssertionError("a stage left the compiled composed step")
 
     monkeypatch.setattr(subsolvers.LeastSquaresPINN, "advance", refuse)
-    monkeypatch.setattr(subsolvers, "evaluate", refuse)
 
 
 @pytest.mark.parametrize("partition", [None, [["V", "m"], ["h", "n"]]])

@@ -134,7 +134,7 @@ class ModelFunctions(NamedTuple):
 @dataclass(frozen=True)
 class CompiledModel:
     """The kernels ``march``, ``stage_rows``, ``compose``, ``march_composed``,
-    ``march_network``, ``rhs_rows``, ``memory_stage_rows`` and ``memory_at`` (see
+    ``march_network``, ``rhs_rows``, ``memory_at`` and ``flow_rows`` (see
     :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
     ``jit``: whether they are compiled (else the same functions as plain Python:
     :func:`plain_model`)."""
@@ -145,8 +145,8 @@ class CompiledModel:
     march_composed: object
     march_network: object
     rhs_rows: object
-    memory_stage_rows: object
     memory_at: object
+    flow_rows: object
     functions: ModelFunctions
     jit: bool = True
 
@@ -161,7 +161,7 @@ class CompiledModel:
 
 #: The kernels of :class:`CompiledModel`, by name in the module.
 _KERNELS = ("march", "stage_rows", "compose", "march_composed",
-            "march_network", "rhs_rows", "memory_stage_rows", "memory_at")
+            "march_network", "rhs_rows", "memory_at", "flow_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -688,38 +688,15 @@ _NO_FIT = (np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0), dtype=bool), 
             np.empty(0, dtype=bool), np.empty(0, dtype=np.int64)), _NO_STAGE)
 
 
-class StageKernel(ModelKernels):
-    """The least-squares PINN stages of every sub-problem, for all rows at once, by the
-    kernels of :mod:`splitpinn.numeric.kernels` (what
-    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does):
+class FlowKernel(ModelKernels):
+    """Stages without a trial space, for all rows at once: a linear sub-problem's exact flow
+    (:func:`~splitpinn.numeric.kernels.exact_stage`) or classical RK4 sub-steps
+    (:func:`~splitpinn.numeric.kernels.rk4_stage`), the plan's ``exact`` and ``classical``
+    sub-solvers; and the rows' inputs of every stage kernel."""
 
-    * frozen coefficients and a right-hand side constant over the stage (HH's sub-problems,
-      LIF): per state z = h·∂f/∂x and b = h·f at the stage start, the K×K normal equations
-      (G0 − zG1 + z²G2) w = b(Σo − zΣv) (``trainer.frozen_system``), the residual at the check
-      points and the value at the stage end — or the value from the
-      :class:`~splitpinn.numeric.stage_table.StageTable` where the bounded residual meets the
-      tolerance (:func:`~splitpinn.numeric.kernels.frozen_stage`);
-    * any other stage (nonlinear, or driven by a time-varying input): the fit at every point
-      by Gauss–Newton (:func:`~splitpinn.numeric.kernels.fitted_stage`), of all its states
-      together where they couple (:func:`~splitpinn.numeric.kernels.coupled_stage`);
-    * Caputo states, against their memory (:meth:`memory_advance`).
-
-    A time-varying stimulus that is not stepwise is compiled with the model
-    (:func:`smooth_stimulus`) and evaluated wherever a stage needs it.  ``jit=False`` runs
-    the same functions as plain Python; so does a model numba cannot compile, after a
-    :class:`~splitpinn.errors.CompilationWarning` (:func:`fall_back`)."""
-
-    def __init__(self, bound: BoundModel, trainer, jit: bool = True) -> None:
+    def __init__(self, bound: BoundModel, jit: bool = True) -> None:
         super().__init__(bound, jit)
-        self.tol = float(trainer.tol)
-        system = tuple(np.ascontiguousarray(a, dtype=float) for a in trainer.frozen_system())
-        table = StageTable.of(system)
-        vals, ops, _, tau, n_fit = trainer.compiled_basis()
-        #: The trial space and its table (kernels.stage_row)
-        self.stage = (*system, self.tol, Z_LOW, WIDTH, table.coefficients, table.residual,
-                      table.reach, np.ascontiguousarray(vals), np.ascontiguousarray(ops),
-                      np.ascontiguousarray(tau, dtype=float), int(n_fit),
-                      smooth_stimulus(bound) is not None)
+        self.smooth = smooth_stimulus(bound) is not None
         #: Each row's parameters (R, P): what a model's function reads, contiguous per row
         self.params = np.ascontiguousarray(np.asarray(bound.param_columns, dtype=float).T)
         constant = bound.constant_stimulus
@@ -751,6 +728,60 @@ class StageKernel(ModelKernels):
         return (t0, np.ascontiguousarray(stim, dtype=float),
                 np.ascontiguousarray(np.asarray(params, dtype=float).T))
 
+    def flow(self, index, kind: int, t0, h, y, frozen, params, held=None,
+             substeps: int = kernels.RK4_SUBSTEPS):
+        """One stage of ``kind`` (:data:`~splitpinn.numeric.kernels.STAGE_EXACT` or
+        :data:`~splitpinn.numeric.kernels.STAGE_RK4`, on ``substeps``) of length ``h`` (R,)
+        from (t0, y) of
+        the states ``index`` of R rows with parameter columns ``params`` (P, R); ``held``:
+        the stimulus over the stage where it is stepwise.  Returns the states (R, n) after
+        it and the rows' residuals (0, or inf where not finite)."""
+        t0, stim, params = self._stage_inputs(t0, params, held)
+        out = np.array(y, dtype=float, order="C")
+        residuals = np.zeros(len(t0))
+        self.run("flow_rows", np.asarray(index, dtype=np.int64), int(kind), int(substeps), t0,
+                 np.ascontiguousarray(h, dtype=float), out,
+                 np.ascontiguousarray(frozen, dtype=bool), stim, params, self.smooth,
+                 residuals)
+        return out, residuals
+
+
+class StageKernel(FlowKernel):
+    """The least-squares PINN stages of every sub-problem, for all rows at once, by the
+    kernels of :mod:`splitpinn.numeric.kernels` (what
+    :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.advance` does):
+
+    * frozen coefficients and a right-hand side constant over the stage (HH's sub-problems,
+      LIF): per state z = h·∂f/∂x and b = h·f at the stage start, the K×K normal equations
+      (G0 − zG1 + z²G2) w = b(Σo − zΣv) (``trainer.frozen_system``), the residual at the check
+      points and the value at the stage end — or the value from the
+      :class:`~splitpinn.numeric.stage_table.StageTable` where the bounded residual meets the
+      tolerance (:func:`~splitpinn.numeric.kernels.frozen_stage`);
+    * any other stage (nonlinear, or driven by a time-varying input): the fit at every point
+      by Gauss–Newton (:func:`~splitpinn.numeric.kernels.fitted_stage`), of all its states
+      together where they couple (:func:`~splitpinn.numeric.kernels.coupled_stage`);
+    * the exact and classical sub-flows (:class:`FlowKernel`).
+
+    (Caputo states are fitted against their memory inside the fractional march: see
+    :func:`march_uniform`.)
+
+    A time-varying stimulus that is not stepwise is compiled with the model
+    (:func:`smooth_stimulus`) and evaluated wherever a stage needs it.  ``jit=False`` runs
+    the same functions as plain Python; so does a model numba cannot compile, after a
+    :class:`~splitpinn.errors.CompilationWarning` (:func:`fall_back`)."""
+
+    def __init__(self, bound: BoundModel, trainer, jit: bool = True) -> None:
+        super().__init__(bound, jit)
+        self.tol = float(trainer.tol)
+        system = tuple(np.ascontiguousarray(a, dtype=float) for a in trainer.frozen_system())
+        table = StageTable.of(system)
+        vals, ops, _, tau, n_fit = trainer.compiled_basis()
+        #: The trial space and its table (kernels.stage_row)
+        self.stage = (*system, self.tol, Z_LOW, WIDTH, table.coefficients, table.residual,
+                      table.reach, np.ascontiguousarray(vals), np.ascontiguousarray(ops),
+                      np.ascontiguousarray(tau, dtype=float), int(n_fit),
+                      self.smooth)
+
     def advance(self, index, iterations: int, coupled: bool, t0, h, y, frozen, params,
                 held=None):
         """One stage of length ``h`` (R,) from (t0, y) of the states ``index`` of R rows with
@@ -765,27 +796,6 @@ class StageKernel(ModelKernels):
                  bool(coupled), t0,
                  np.ascontiguousarray(h, dtype=float), out,
                  np.ascontiguousarray(frozen, dtype=bool), stim, params, self.stage, residuals)
-        return out, residuals
-
-    def memory_advance(self, index, coupled, fit, t0, h, y, frozen, params, held, sigma, H, c):
-        """One stage of a sub-problem with Caputo states ``index`` against its memory
-        (:func:`~splitpinn.numeric.kernels.memory_stage`, or
-        :func:`~splitpinn.numeric.kernels.coupled_memory_stage` where they are ``coupled``;
-        ``fit``: :meth:`~splitpinn.solvers.subsolvers.LeastSquaresPINN.memory_fit`; H, c
-        (R, n, m − 1): the memory terms at the fit and check points), from (t0, y) over ``h``
-        (R,), the other states held.  Returns the sub-problem's states (R, n) after it and the rows'
-        residuals."""
-        t0, stim, params = self._stage_inputs(t0, params, held)
-        index = np.asarray(index, dtype=np.int64)
-        out = np.empty((len(t0), len(index)))
-        residuals = np.zeros(len(t0))
-        self.run("memory_stage_rows", index, bool(coupled), t0,
-                 np.ascontiguousarray(h, dtype=float),
-                 np.ascontiguousarray(y, dtype=float),
-                 np.ascontiguousarray(~np.asarray(frozen)[:, index]),
-                 stim, params, float(sigma),
-                 np.ascontiguousarray(H, dtype=float), np.ascontiguousarray(c, dtype=float),
-                 fit, out, residuals)
         return out, residuals
 
     def derivative(self, rows, t, y, frozen) -> np.ndarray:

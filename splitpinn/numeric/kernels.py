@@ -38,8 +38,8 @@ INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_poi
 #: function without it must not return an array to one with it, whose count would then drop
 #: below its owners' (:func:`stage_arrays` is inlined instead).
 ALLOCATING = ("march", "stage_scratch", "march_composed", "march_network", "compose",
-              "stage_rows", "memory_scratch", "memory_stage_rows", "coupled_scratch",
-              "memory_cache", "memory_at")
+              "stage_rows", "memory_scratch", "coupled_scratch",
+              "memory_cache", "memory_at", "flow_scratch", "flow_rows")
 
 #: Times closer than this (ms) are the same instant: a step's end and a stop (a stimulus jump,
 #: a refractory end, t_end, a grid point, a spike delivery), an event and a grid point.  The
@@ -649,30 +649,6 @@ def memory_scratch(n, size, n_points, width):
             np.full((n, n_points, width), np.nan)) + coupled_scratch(size, n, width)
 
 
-def memory_stage_rows(model, members, coupled, t0, h, y, active, held, params, sigma, H, c, fit,
-                      out, residuals):
-    """:func:`memory_stage` (:func:`coupled_memory_stage` where the states are ``coupled``)
-    for every row r of a batch: the states ``members`` of y[r] from
-    t0[r] over h[r], against the memory terms H[r], c[r] (n, m − 1), ``active`` (R, n),
-    the stimulus ``held`` (R,) and parameter rows ``params`` (R, P); writes the states
-    at the stage end into out[r] (n,) and its residual into residuals[r]."""
-    n, vals = members.size, fit[0]
-    scratch = memory_scratch(n, y.shape[1], vals.shape[1], vals.shape[2])
-    u_last = np.empty(n)
-    for r in range(y.shape[0]):
-        for i in range(n):
-            u_last[i] = y[r, members[i]]
-        if coupled:
-            res, _ = coupled_memory_stage(model, h[r], out[r], u_last, members, y[r], params[r],
-                                          held[r], active[r], sigma, t0[r], H[r], c[r], fit,
-                                          scratch, 0, n)
-        else:
-            res, _ = memory_stage(model, h[r], out[r], u_last, members, y[r], params[r], held[r],
-                                  active[r], sigma, t0[r], H[r], c[r], fit, scratch, 0, n)
-        residuals[r] = res
-    return 0
-
-
 def copy_memory(into, source):
     """The arrays of the fractional march's memory (clock, accumulators, last state and
     slope, window), its event functions and the model's states of ``source`` copied into
@@ -1084,7 +1060,7 @@ def coupled_stage(model, t0, hh, y, members, frozen, held, p, smooth, basis, ite
     Gauss–Newton did not converge."""
     vals, ops, end, tau, n_fit = basis
     w, point = scratch[0], scratch[1]
-    f, jac, normal, step, row, base, trial, live = scratch[13:]
+    f, jac, normal, step, row, base, trial, live = scratch[13:21]
     n_points, width = vals.shape
     count = 0
     for m in range(members.size):
@@ -1373,7 +1349,8 @@ def stage_row(model, members, k, iterations, coupled, t0, hh, y, frozen, held, p
     """Stage of sub-problem k (its states ``members[k]``) of one row in place on its states y
     (n,): :func:`frozen_stage` where ``iterations`` is 0, else :func:`fitted_stage` (or
     :func:`coupled_stage` where its states are ``coupled``): with at most that many
-    Gauss–Newton iterations (−1: a linear sub-problem, one solve).  ``table``
+    Gauss–Newton iterations (−1: a linear sub-problem, one solve); :func:`exact_stage` where
+    it is :data:`STAGE_EXACT`, :func:`rk4_stage` where :data:`STAGE_RK4`.  ``table``
     and ``basis``: the trial space's arrays, taken out of the kernel's ``stage`` tuple once per
     kernel call (:func:`stage_arrays`); ``held``: the input over the stage, unless it varies
     smoothly.  Returns the stage's largest residual."""
@@ -1381,6 +1358,12 @@ def stage_row(model, members, k, iterations, coupled, t0, hh, y, frozen, held, p
         reach = table
     smooth = basis[5]
     g, w, new, diagonal = scratch[5], scratch[6], scratch[7], scratch[12]
+    if iterations == STAGE_EXACT:
+        return exact_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, scratch[13],
+                           scratch[14], scratch[21:])
+    if iterations == STAGE_RK4:
+        return rk4_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, RK4_SUBSTEPS,
+                         scratch[13], scratch[21:])
     if coupled:
         worst = coupled_stage(model, t0, hh, y, members[k], frozen, held, p, smooth, basis[:5],
                               abs(iterations), iterations < 0, tol, scratch, new)
@@ -1399,6 +1382,147 @@ def stage_row(model, members, k, iterations, coupled, t0, hh, y, frozen, held, p
     return worst
 
 
+#: Codes of a sub-problem's stage kind in a plan's ``iterations`` (beside the Gauss–Newton
+#: iterations of a least-squares stage, >= −1): its exact flow, or classical RK4.
+STAGE_EXACT = -2
+STAGE_RK4 = -3
+#: Equal RK4 sub-steps per stage of :func:`rk4_stage`.
+RK4_SUBSTEPS = 4
+#: Terms of the Taylor series of :func:`expm_in_place` once the matrix is scaled to a norm of
+#: at most 1/4: the first left out is below 0.25^15/15! < 1e-21.
+TAYLOR_TERMS = 14
+
+
+def flow_scratch(n):
+    """Work arrays of :func:`exact_stage` (four (n + 1)-square matrices) and of
+    :func:`rk4_stage` (three vectors) for n states."""
+    return (np.empty((n + 1, n + 1)), np.empty((n + 1, n + 1)), np.empty((n + 1, n + 1)),
+            np.empty((n + 1, n + 1)), np.empty(n), np.empty(n), np.empty(n))
+
+
+def expm_in_place(a, m, out, term, work):
+    """out[:m, :m] <- e^A of A = a[:m, :m] (destroyed) by scaling and squaring: A/2^s of
+    1-norm at most 1/4, its Taylor series (:data:`TAYLOR_TERMS`), squared s times."""
+    norm = 0.0
+    for j in range(m):
+        column = 0.0
+        for i in range(m):
+            column += abs(a[i, j])
+        norm = max(norm, column)
+    squarings = 0
+    while norm > 0.25:
+        norm *= 0.5
+        squarings += 1
+    scale = 0.5**squarings
+    for i in range(m):
+        for j in range(m):
+            a[i, j] *= scale
+            out[i, j] = 1.0 if i == j else 0.0
+            term[i, j] = out[i, j]
+    for k in range(1, TAYLOR_TERMS + 1):
+        matmul_into(term, a, m, work, 1.0 / k)
+        for i in range(m):
+            for j in range(m):
+                term[i, j] = work[i, j]
+                out[i, j] += work[i, j]
+    for _ in range(squarings):
+        matmul_into(out, out, m, work, 1.0)
+        for i in range(m):
+            for j in range(m):
+                out[i, j] = work[i, j]
+
+
+def matmul_into(x, y, m, out, factor):
+    """out[:m, :m] <- factor · x[:m, :m] y[:m, :m]."""
+    for i in range(m):
+        for j in range(m):
+            total = 0.0
+            for k in range(m):
+                total += x[i, k] * y[k, j]
+            out[i, j] = factor * total
+
+
+def exact_stage(model, t0, hh, y, members, frozen, held, p, smooth, f, jac, work):
+    """The exact flow of a linear sub-problem (its states ``members``, −1 padded) over hh, in
+    place on y: x' = A x + b with A, b frozen at (t0, y), the others held; x(hh) is the top
+    of e^(hh [[A, b], [0, 0]]) (x, 1) (:func:`expm_in_place`).  Clamped states have zero
+    rows and columns (they stay).  Returns 0, or inf where the flow is not finite."""
+    a, e, term = work[0], work[1], work[2]
+    size = 0
+    while size < members.size and members[size] >= 0:
+        size += 1
+    stim = input_at(model, t0, held, p, smooth)
+    call(model.rhs, t0, stim, address(y), address(p), address(f))
+    call(model.jacobian, t0, stim, address(y), address(p), address(jac))
+    for r in range(size):
+        i = members[r]
+        b = 0.0 if frozen[i] else f[i]
+        for c in range(size):
+            j = members[c]
+            value = 0.0 if frozen[i] or frozen[j] else jac[i, j]
+            a[r, c] = hh * value
+            b -= value * y[j]
+        a[r, size], a[size, r] = hh * b, 0.0
+    a[size, size] = 0.0
+    expm_in_place(a, size + 1, e, term, work[3])
+    worst = 0.0
+    for r in range(size):  # the states last: e's top rows times (x, 1)
+        value = e[r, size]
+        for c in range(size):
+            value += e[r, c] * y[members[c]]
+        term[0, r] = value
+    for r in range(size):
+        y[members[r]] = term[0, r]
+        worst = worst if math.isfinite(term[0, r]) else math.inf
+    return worst
+
+
+def rk4_stage(model, t0, hh, y, members, frozen, held, p, smooth, substeps, f, work):
+    """Classical RK4 on a sub-problem (its states ``members``, −1 padded) over hh in
+    ``substeps`` equal sub-steps (a plan's: :data:`RK4_SUBSTEPS`), the others held, in place
+    on y; clamped states stay.  Returns 0, or inf where the result is not finite."""
+    start, slope, total = work[4], work[5], work[6]
+    size = 0
+    while size < members.size and members[size] >= 0:
+        size += 1
+    dt = hh / substeps
+    for j in range(substeps):
+        for r in range(size):
+            start[r], slope[r], total[r] = y[members[r]], 0.0, 0.0
+        for q in range(4):
+            c = 0.0 if q == 0 else (1.0 if q == 3 else 0.5)
+            time = t0 + (j + c) * dt
+            for r in range(size):
+                y[members[r]] = start[r] + c * dt * slope[r]
+            call(model.rhs, time, input_at(model, time, held, p, smooth), address(y),
+                 address(p), address(f))
+            for r in range(size):
+                slope[r] = 0.0 if frozen[members[r]] else f[members[r]]
+                total[r] += (2.0 if q == 1 or q == 2 else 1.0) * slope[r]
+        for r in range(size):
+            y[members[r]] = start[r] + dt / 6.0 * total[r]
+    worst = 0.0
+    for r in range(size):
+        worst = worst if math.isfinite(y[members[r]]) else math.inf
+    return worst
+
+
+def flow_rows(model, members, kind, substeps, t0, hh, y, frozen, held, params, smooth,
+              residuals):
+    """:func:`exact_stage` (``kind`` :data:`STAGE_EXACT`) or :func:`rk4_stage` (on
+    ``substeps``) of the states ``members`` for every row of a batch, in place on y (R, n)."""
+    n = y.shape[1]
+    f, jac, work = np.empty(n), np.empty((n, n)), flow_scratch(n)
+    for r in range(y.shape[0]):
+        if kind == STAGE_EXACT:
+            residuals[r] = exact_stage(model, t0[r], hh[r], y[r], members, frozen[r], held[r],
+                                       params[r], smooth, f, jac, work)
+        else:
+            residuals[r] = rk4_stage(model, t0[r], hh[r], y[r], members, frozen[r], held[r],
+                                     params[r], smooth, substeps, f, work)
+    return 0
+
+
 def stage_arrays(stage):
     """The kernel's ``stage`` tuple (:class:`splitpinn.numeric.compiled.StageKernel`) as the
     table of the frozen-coefficient stage and the basis of the fitted one (+ smooth)."""
@@ -1415,7 +1539,7 @@ def stage_scratch(n, stage):
     K, M = stage[7].size, stage[16].size
     return (np.empty((n, K)), np.empty(n), np.empty(2), np.empty((n, M)), np.empty((n, M)),
             np.empty((K, K)), np.empty(K), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-            np.empty(K), np.empty((n, 2))) + coupled_scratch(n, n, K)
+            np.empty(K), np.empty((n, 2))) + coupled_scratch(n, n, K) + flow_scratch(n)
 
 
 def stage_rows(model, members, iterations, coupled, t0, hh, y, frozen, held, params, stage,

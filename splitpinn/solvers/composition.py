@@ -46,6 +46,9 @@ from .splitting import Plan, plan
 from .stepper import Stepper, Trial
 from .subsolvers import ClassicalRK4, ExactFlow, Stage
 
+#: The kernels' stage kind of each sub-solver without a trial space (in a plan's iterations)
+FLOWS = {flow.name: flow.kind for flow in (ExactFlow, ClassicalRK4)}
+
 #: Default tolerances of the adaptive split-PINN (chosen so that the benchmark targets hold).
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-7, 1e-9
 
@@ -63,8 +66,8 @@ class CompositionStepper(Stepper):
         self.onsets = None if memory is None else Onsets(
             bound.orders, grid, union_breakpoints(bound, float(grid[0]), float(grid[-1])),
             bound.batch or 1)
-        self.solvers = {"pinn": trainer, "exact": ExactFlow(bound),
-                        "classical": ClassicalRK4(bound)}
+        self.solvers = {"pinn": trainer, "exact": ExactFlow(bound, compiled),
+                        "classical": ClassicalRK4(bound, compiled)}
         #: Each neuron's steps marched in the kernel (see :meth:`run`)
         self.fit = _memory_fit(bound, the_plan, trainer, memory)
         self.kernels = ModelKernels(bound, compiled)
@@ -302,10 +305,9 @@ class CompositionStepper(Stepper):
 
     @property
     def _kernel_stages(self) -> bool:
-        """Whether every stage runs in the kernels: the least-squares trainer's, of every
-        sub-problem (not the paper trainer's, nor exact or classical sub-flows)."""
-        return hasattr(self.trainer, "compiled_stage") and \
-            all(sub.solver == "pinn" for sub in self.plan.subproblems)
+        """Whether every stage runs in the kernels: the least-squares trainer's, with the
+        exact and classical sub-flows (not the paper trainer's)."""
+        return hasattr(self.trainer, "compiled_stage")
 
     @property
     def _ran(self):
@@ -331,7 +333,7 @@ def _compiled_composition(bound: BoundModel, the_plan: Plan, trainer, jit: bool)
     compiled_stage = getattr(trainer, "compiled_stage", None)
     if compiled_stage is None:
         return None
-    iterations = [compiled_stage(sub) if sub.solver == "pinn" else None
+    iterations = [compiled_stage(sub) if sub.solver == "pinn" else FLOWS[sub.solver]
                   for sub in the_plan.subproblems]
     if any(k is None for k in iterations):
         return None
@@ -350,10 +352,9 @@ def _memory_fit(bound: BoundModel, the_plan: Plan, trainer, memory):
         return None
     fits, iterations = [], []
     for sub in the_plan.subproblems:
-        if sub.solver != "pinn":
-            return None
         fits.append(trainer.memory_fit(sub) if sub.fractional else None)
-        iterations.append(None if sub.fractional else trainer.compiled_stage(sub))
+        iterations.append(None if sub.fractional else trainer.compiled_stage(sub)
+                          if sub.solver == "pinn" else FLOWS[sub.solver])
     stage = None if all(sub.fractional for sub in the_plan.subproblems) else \
         trainer.kernels.stage
     return plan_fit(the_plan, fits, iterations, stage)

@@ -179,6 +179,9 @@ def _subproblem(bound: BoundModel, states: list[str], solver: str) -> SubProblem
     analysis = cache.cached(bound.model.key, ("sub-problem", tuple(states)),
                             lambda: _analysis(bound, index))
     kind, reason, exprs = analysis["kind"], analysis["reason"], analysis["exprs"]
+    if solver != "pinn" and np.any(bound.orders[index] < 1):
+        raise ModelError(f"sub-problem {', '.join(states)} has Caputo states: only pinn solves "
+                         f"it against its memory, not {solver}")
     if solver == "exact" and kind == "nonlinear":
         raise ModelError(f"sub-problem {', '.join(states)} is nonlinear ({reason}); "
                          "no exact flow exists, use pinn or classical")

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.linalg
 import sympy as sp
 
 from ..declare.model import I_ext, t
@@ -30,7 +29,8 @@ from ..errors import ModelError
 from ..fractional.history import SAME_STEP
 from ..numeric import cache
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import StageKernel, smooth_stimulus
+from ..numeric.compiled import FlowKernel, StageKernel, smooth_stimulus
+from ..numeric.kernels import RK4_SUBSTEPS, STAGE_EXACT, STAGE_RK4
 from ..numeric.lambdify import lambdify
 from .splitting import SubProblem
 
@@ -75,95 +75,32 @@ def stage_stimulus(bound: BoundModel, times: np.ndarray, params, fixed=None) -> 
     return bound.stimulus_columns(np.clip(times, lo + margin, hi - margin), params)
 
 
-def evaluate(bound: BoundModel, sub: SubProblem, times: np.ndarray, u: np.ndarray,
-             stage: Stage, jacobian: bool = True):
-    """Right-hand sides (S, R, m) of ``sub`` at ``times`` (R, m) with its own states ``u``
-    (S, R, m) and the others frozen at ``stage.y``, and with ``jacobian`` the Jacobians
-    (S, S, R, m).  Clamped states have zero right-hand side (Brian2's ``not_refractory``)."""
-    states = [stage.y[:, i, None] for i in range(stage.y.shape[1])]
-    for k, i in enumerate(sub.index):
-        states[i] = u[k]
-    params = list(stage.params[:, :, None])
-    args = (times, stage_stimulus(bound, times, params, stage.stimulus), *states, *params)
-    n, shape = len(sub.index), (len(sub.index), *times.shape)
-    frozen = stage.frozen[:, sub.index]
-
-    def columns(args):
-        f, jac = np.empty(shape), None
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            for k, value in enumerate(sub.f(*args)):
-                f[k] = value
-            if jacobian:
-                jac = np.empty((n, *shape))
-                for k, row in enumerate(sub.jacobian(*args)):
-                    for j, value in enumerate(row):
-                        jac[k, j] = value
-        return f, jac
-
-    if times.size == 1:  # one row at one point: Python floats are several times faster
-        try:
-            f, jac = columns(tuple(float(np.asarray(a).reshape(-1)[0]) for a in args))
-        except OverflowError:  # Python floats raise where numpy's give inf
-            f, jac = columns(args)
-    else:
-        f, jac = columns(args)
-    if frozen.any():  # clamped states: zero right-hand side (Brian2's not_refractory)
-        active = (~frozen).T[:, :, None].astype(float)
-        f *= active
-        if jac is not None:
-            jac *= active[:, None] * active[None, :]
-    return f, jac
-
-
 class ExactFlow:
-    """x(t0+h) = e^{hA}x0 + ∫ e^{(h−s)A} b ds for x' = A x + b with A, b frozen at the stage."""
+    """x(t0+h) = e^{hA}x0 + ∫ e^{(h−s)A} b ds for x' = A x + b with A, b frozen at the stage,
+    by the compiled rule (:func:`~splitpinn.numeric.kernels.exact_stage`)."""
 
     name = "exact"
+    kind = STAGE_EXACT
 
-    def __init__(self, bound: BoundModel) -> None:
-        self.bound = bound
+    def __init__(self, bound: BoundModel, jit: bool = True, substeps: int = RK4_SUBSTEPS):
+        self.bound, self.kernels, self.substeps = bound, FlowKernel(bound, jit), substeps
 
     def advance(self, sub: SubProblem, stage: Stage):
-        if sub.kind == "nonlinear" or sub.fractional:
-            raise ModelError(f"no exact flow for the {sub.kind} sub-problem {sub.name}")
-        x0 = stage.y[:, sub.index]  # (R, S)
-        f, jac = evaluate(self.bound, sub, stage.t0[:, None], x0.T[:, :, None], stage)
-        a = jac[:, :, :, 0].transpose(2, 0, 1)  # (R, S, S)
-        b = f[:, :, 0].T - np.einsum("rij,rj->ri", a, x0)
-        rows, n = x0.shape
-        aug = np.zeros((rows, n + 1, n + 1))
-        aug[:, :n, :n], aug[:, :n, n] = a, b
-        flow = scipy.linalg.expm(stage.h[:, None, None] * aug)
-        values = np.einsum("rij,rj->ri", flow, np.hstack([x0, np.ones((rows, 1))]))[:, :n]
-        return values, np.all(np.isfinite(values), axis=1)
+        """(:func:`~splitpinn.solvers.splitting.plan` refuses a sub-problem that it cannot
+        solve: a nonlinear one for the exact flow, one with Caputo states for both.)"""
+        y, residual = self.kernels.flow(sub.index, self.kind, stage.t0, stage.h, stage.y,
+                                        stage.frozen, stage.params, stage.stimulus,
+                                        self.substeps)
+        return y[:, sub.index], np.isfinite(residual)
 
 
-class ClassicalRK4:
-    """Classical 4th-order Runge–Kutta with ``substeps`` equal sub-steps per stage."""
+class ClassicalRK4(ExactFlow):
+    """Classical 4th-order Runge–Kutta with ``substeps`` equal sub-steps per stage (a plan's:
+    :data:`~splitpinn.numeric.kernels.RK4_SUBSTEPS`), by the compiled rule
+    (:func:`~splitpinn.numeric.kernels.rk4_stage`)."""
 
     name = "classical"
-
-    def __init__(self, bound: BoundModel, substeps: int = 4) -> None:
-        self.bound, self.substeps = bound, substeps
-
-    def advance(self, sub: SubProblem, stage: Stage):
-        if sub.fractional:
-            raise ModelError(f"classical RK cannot solve the fractional sub-problem {sub.name}")
-        x = stage.y[:, sub.index].T.astype(float)  # (S, R)
-        dt = stage.h / self.substeps
-
-        def rhs(time, xs):
-            f, _ = evaluate(self.bound, sub, time[:, None], xs[:, :, None], stage, False)
-            return f[:, :, 0]
-
-        for j in range(self.substeps):
-            s = stage.t0 + j * dt
-            k1 = rhs(s, x)
-            k2 = rhs(s + dt / 2, x + dt / 2 * k1)
-            k3 = rhs(s + dt / 2, x + dt / 2 * k2)
-            k4 = rhs(s + dt, x + dt * k3)
-            x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        return x.T, np.all(np.isfinite(x), axis=0)
+    kind = STAGE_RK4
 
 
 def chebyshev_points(m: int) -> np.ndarray:
@@ -365,22 +302,6 @@ class LeastSquaresPINN:
                                             stage.stimulus)
         return self._finish(y[:, sub.index].T, residual, sub)
 
-    def _advance_memory(self, sub: SubProblem, stage: Stage, fit: tuple):
-        """:meth:`advance` of a sub-problem with Caputo states, by the stage of the
-        fractional march (:func:`~splitpinn.numeric.kernels.memory_stage`, or
-        :func:`~splitpinn.numeric.kernels.coupled_memory_stage` where they couple), against
-        each row's memory (full or fast) at the collocation times t0 + τ_j h, τ_j > 0."""
-        tail = self.tau[1:]  # τ_0 = 0
-        shape = (stage.rows, len(sub.index), len(tail))
-        history, coefficient = np.empty(shape), np.empty(shape)
-        for r, memory in enumerate(stage.memory):
-            H, c = memory.terms(stage.t0[r] + tail * stage.h[r])
-            history[r], coefficient[r] = H.T, c.T
-        values, residual = self.kernels.memory_advance(
-            sub.index, not sub.decoupled, fit, stage.t0, stage.h, stage.y, stage.frozen,
-            stage.params, stage.stimulus, stage.memory[0].sigma, history, coefficient)
-        return self._finish(values.T, residual, sub)
-
     def _finish(self, values: np.ndarray, residual: np.ndarray, sub: SubProblem):
         """Values (R, S) and the mask of rows whose residual meets the tolerance."""
         residual = np.where(np.isfinite(residual), residual, np.inf)
@@ -391,10 +312,13 @@ class LeastSquaresPINN:
 
     def advance(self, sub: SubProblem, stage: Stage):
         """``sub``'s stage for the rows of ``stage``: (values (R, S), the rows that met the
-        tolerance), by the stage kernels: integer order by :meth:`compiled_stage`'s kernel,
-        Caputo states against each row's memory (:meth:`memory_fit`)."""
+        tolerance), by :meth:`compiled_stage`'s kernel.  A sub-problem with Caputo states is
+        fitted against its memory inside the kernel march
+        (:meth:`~splitpinn.solvers.composition.CompositionStepper.run`, :meth:`memory_fit`),
+        never stage by stage."""
         if sub.fractional:
-            return self._advance_memory(sub, stage, self.memory_fit(sub))
+            raise ModelError(f"sub-problem {sub.name}: its Caputo states are fitted against "
+                             "the memory by the kernel march, not stage by stage")
         return self._advance_compiled(sub, stage, self.compiled_stage(sub))
 
 class AdamLBFGSPINN:
