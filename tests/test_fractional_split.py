@@ -97,6 +97,16 @@ def test_split_pinn_refuses_unclamped_fractional_reset():
         _solve("frac-izhikevich", "split-pinn", 10.0, 0.01, {"t_ref": 0.0})
 
 
+@pytest.mark.parametrize("solvers", [{"n": "exact"}, "classical", {"n": "classical"}])
+def test_a_sub_flow_without_memory_is_refused_for_caputo_states(solvers):
+    """The exact flow and classical RK4 know no memory: a sub-problem with Caputo states is
+    refused when the plan is made, with its name (fo-HH's gate n of order 0.8)."""
+    partition = [["V"], ["m", "h"], ["n"]]
+    with pytest.raises(ModelError, match="sub-problem n has Caputo states"):
+        _solve("fo-hh", "split-pinn", 1.0, 0.01, {"eta": 0.8}, "n", partition=partition,
+               solvers=solvers)
+
+
 def test_frac_izhikevich_with_its_clamp_agrees_with_the_reference():
     """Default t_ref = 0.5 ms: 0-30 ms, dt 0.01, two spikes; measured 3.04947 and 13.74711 ms
     by split-PINN (symmetric: the mean of Lie and reversed Lie, second order with v and u
