@@ -98,12 +98,14 @@ class Marched(NamedTuple):
     updated in place), the crossing functions ``before`` the next step and the Newton
     ``iterations`` (a step whose Newton iteration failed is not taken: the caller's numpy step
     repeats it and reports the failure); ``residual``: the largest residual of split-PINN's
-    stages among them (0 for Newton steps)."""
+    stages among them (0 for Newton steps); ``event``: where a reset event fires in the next
+    step, (its index, its time, the states there: root-found, not recorded), else None."""
 
     states: np.ndarray
     before: np.ndarray
     iterations: int
     residual: float = 0.0
+    event: tuple | None = None
 
 
 class ModelFunctions(NamedTuple):
@@ -571,7 +573,8 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
                   stim_end: np.ndarray, params: np.ndarray, active: np.ndarray,
                   before: np.ndarray, jac_const: np.ndarray | None, newton_tol: float,
                   max_newton: int, *, n_events: int, armed: bool, fit: tuple | None = None,
-                  y: np.ndarray | None = None, index: np.ndarray | None = None):
+                  y: np.ndarray | None = None, index: np.ndarray | None = None,
+                  locate: bool = False):
     """March a fast L1 / L2-1σ memory (``state``, a
     :class:`~splitpinn.fractional.history.MarchState`, and its constants ``tables``, from the
     memory's ``march_tables``) to ``stops`` (equal or graded steps) until a step would cross
@@ -585,7 +588,10 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
     composed step in place of Newton (:func:`splitpinn.numeric.kernels.memory_compose`;
     ``stim_star`` then holds the stimulus over each step), from :func:`plan_fit`; then the
     memory holds the model's states ``index`` (default: all of them, in order) and ``y`` are
-    the model's states at the memory's last time (default: the memory's).
+    the model's states at the memory's last time (default: the memory's).  ``locate``: where
+    a reset event fires in the step after a kept stop, root-find it in the kernel
+    (:func:`~splitpinn.numeric.kernels.memory_event`; only where the stimulus inside a step
+    is ``stim_star``'s, or ``fit`` evaluates it).
 
     Returns a :class:`Marched` (its states: the model's)."""
     n = state.u_last.size
@@ -597,6 +603,7 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
     sigma, delta, s, w, orders, constants, series = tables
     if fit is None:
         fit = _NO_FIT
+    event = np.empty(2 + y.size)
     count, iterations, residual = kernels.run(
         "march", stops, np.ascontiguousarray(keep, dtype=bool), t_star, stim_star,
         stim_end, params, np.ascontiguousarray(active, dtype=bool), y, index, after,
@@ -604,8 +611,9 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
         np.array(jac_const, dtype=float) if linear else np.zeros((n, n)), float(newton_tol),
         int(max_newton), sigma, delta, state.clock, state.acc, state.u_last, state.du_p,
         state.window, state.wa, state.wb, state.wdu, state.wd2, s, w, orders, constants,
-        series, fit, out)
-    return Marched(out[:count], after, iterations, residual)
+        series, fit, bool(locate), event, out)
+    found = None if event[0] < 0 else (int(event[0]), float(event[1]), event[2:].copy())
+    return Marched(out[:count], after, iterations, residual, found)
 
 
 def memory_terms_at(kernels: ModelKernels, history, times: np.ndarray):

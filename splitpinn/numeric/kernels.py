@@ -29,7 +29,8 @@ _NO_CANCELLATION = 0.5
 #: passes the stage's arrays costs more than the stage itself).
 INLINE = ("input_at", "tabulated_stage", "frozen_stage", "stage_row", "trial_points",
           "stage_diagonals", "frozen_values", "step_decision", "record_knot",
-          "stage_arrays", "linearised_weights", "copy_memory", "memory_compose")
+          "stage_arrays", "linearised_weights", "copy_memory", "memory_compose",
+          "memory_trial")
 
 #: The functions that allocate arrays, and their callers: only they are compiled with numba's
 #: reference counting (NRT).  Every other function allocates nothing and is compiled without
@@ -739,7 +740,7 @@ def memory_compose(model, t, h, y, x, p, held, frozen, free, index, sigma, H, c,
 
 def march(model, stops, keep, t_star, stim_star, stim_end, p, active, y, index, before, n_events,
           armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
-          window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, out):
+          window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, locate, event, out):
     """The implicit L1 / L2-1σ march of :func:`splitpinn.numeric.compiled.march_uniform` with a
     sum-of-exponentials memory of the model's states ``index``, over any step ends ``stops``
     (equal or graded), from the model's states y (updated in place): per step Newton
@@ -755,6 +756,11 @@ def march(model, stops, keep, t_star, stim_star, stim_end, p, active, y, index, 
     piece; ``acc``, ``u_last``, ``du_p``; the window of exact pieces ``wa``, ``wb``, ``wdu``,
     ``wd2`` from window[0] to window[1]; window[2]: a piece is pending), y and ``before`` are
     left as they were there.  ``out`` (stops, model states) gets the states at each stop.
+    Where a reset event fires in the step after a kept stop (and no spike detector in it),
+    and ``locate`` holds (the stimulus inside a step is ``stim_star``'s, or ``fit`` evaluates
+    it), the crossing is root-found on the step's own flow (:func:`memory_trial` of shorter
+    steps, :func:`root_trial`), not taken: ``event`` = (its column, time, the states there);
+    else event[0] = −1.
 
     ``fit`` = (vals (n, m, K), end (n, K), padding (n, K): the fractional sub-problems' trial
     spaces stacked along the memory's states (see :func:`memory_stage`), τ (m,), the number of
@@ -783,55 +789,42 @@ def march(model, stops, keep, t_star, stim_star, stim_end, p, active, y, index, 
             np.empty((n, taus.size)), np.empty((n, taus.size)),
             (np.empty(n), np.empty(n), np.empty(n), np.empty((n, n))), free, frozen,
             memory_scratch(n, size, n_points, width),
-            (stage_scratch(size, fit[11]), np.empty(n), np.empty(n)), cache, saved)
+            (stage_scratch(size, fit[11]), np.empty(n), np.empty(n)), cache, saved,
+            np.empty(before.size), np.empty(5))
     return march_steps(model, stops, keep, t_star, stim_star, stim_end, p, y, index, before,
                        n_events, armed, linear, jac, newton_tol, max_newton, sigma, delta, clock,
                        acc, u_last, du_p, window, wa, wb, wdu, wd2, s, w, orders, constants,
-                       tables, fit, out, work)
+                       tables, fit, locate, event, out, work)
 
 
 def march_steps(model, stops, keep, t_star, stim_star, stim_end, p, y, index, before, n_events,
                 armed, linear, jac, newton_tol, max_newton, sigma, delta, clock, acc, u_last, du_p,
-                window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, out, work):
+                window, wa, wb, wdu, wd2, s, w, orders, constants, tables, fit, locate, event,
+                out, work):
     """The steps of :func:`march`, with its work arrays ``work`` (allocated there: the steps
     run without reference counting, which would cost the composed step's arrays an atomic
     increment and decrement each per step)."""
-    u, x, g, taus, H, c, newton, free, frozen, stage, composing, cache, saved = work
+    u, x, g, taus, H, c, newton, free, frozen, stage, composing, cache, saved = work[:13]
     n, size = u.size, y.size
-    fitted, tau = fit[0].size > 0, fit[3]
-    first = 1 if fitted else 0  # the stage's memory skips τ = 0
-    # a composed step fits only the memory's free states: with all of them clamped (a
-    # refractory period) it reads no memory terms
-    needed = not fitted
-    for i in range(n):
-        needed = needed or free[i]
+    memory = (clock, acc, u_last, du_p, window, wa, wb, wdu, wd2, s, orders, constants, tables)
+    solver = (linear, jac, newton_tol, max_newton, sigma)
     live = (clock, acc, u_last, du_p, window, before, y)
     iterations, count, kept, kept_iterations = 0, 0, 0, 0
     worst, kept_worst = 0.0, 0.0
+    event[0] = -1.0
     for k in range(stops.size):
         h = stops[k] - clock[0]
-        for j in range(taus.size):
-            taus[j] = tau[first + j] * h if fitted else h
-        if needed:
-            memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
-                         constants, tables, cache, H, c)
-        if fitted:
-            res, good, tries = memory_compose(model, clock[0], h, y, x, p, stim_star[k], frozen,
-                                              free, index, sigma, H, c, fit, stage, composing)
-            worst = res if good and res > worst else worst
-        else:
-            good, tries = newton_step(model, t_star[k], stim_star[k], p, free, linear, jac,
-                                      newton_tol, max_newton, sigma, u_last, H.reshape(n),
-                                      c.reshape(n), u, newton)
-            for i in range(size):
-                x[i] = y[i]
-            for i in range(n):
-                x[index[i]] = u[i]
+        good, tries, res = memory_trial(model, h, t_star[k], stim_star[k], p, y, x, index,
+                                        memory, solver, fit, work)
         if not good:
             break
         call(model.crossings, stops[k], stim_end[k], address(x), address(p), address(g))
         if crossed(before, g, n_events, armed):
+            if locate and kept == count:
+                memory_event(model, h, stim_star[k], p, y, index, before, n_events, armed,
+                             memory, solver, fit, work, event)
             break
+        worst = res if res > worst else worst
         iterations += tries  # accepted (only accepted work is counted): record it
         for i in range(n):
             u[i] = x[index[i]]
@@ -850,6 +843,85 @@ def march_steps(model, stops, keep, t_star, stim_star, stim_end, p, y, index, be
     if kept < count:  # back to the last kept stop (the window's arrays are only appended to)
         copy_memory(live, saved)
     return kept, kept_iterations, kept_worst
+
+
+def memory_trial(model, h, t_star, held, p, y, x, index, memory, solver, fit, work):
+    """x <- the model's states after a step of length h from the memory's last record (its
+    states y), not recorded: Newton (:func:`newton_step`; the memory holds every state) with
+    the relation at ``t_star``, or split-PINN's composed step (:func:`memory_compose`) where
+    ``fit`` holds a trial space; ``held``: the stimulus of the step.  Returns (whether it is
+    good: converged, finite, every stage within its tolerance; the iterations; the largest
+    stage residual)."""
+    u, taus, H, c, newton, free, frozen, stage, composing, cache = \
+        work[0], work[3], work[4], work[5], work[6], work[7], work[8], work[9], work[10], \
+        work[11]
+    clock, acc, u_last, du_p, window, wa, wb, wdu, wd2, s, orders, constants, tables = memory
+    linear, jac, newton_tol, max_newton, sigma = solver
+    n = u.size
+    fitted, tau = fit[0].size > 0, fit[3]
+    first = 1 if fitted else 0  # the stage's memory skips τ = 0
+    # a composed step fits only the memory's free states: with all of them clamped (a
+    # refractory period) it reads no memory terms
+    needed = not fitted
+    for i in range(n):
+        needed = needed or free[i]
+    for j in range(taus.size):
+        taus[j] = tau[first + j] * h if fitted else h
+    if needed:
+        memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
+                     constants, tables, cache, H, c)
+    if fitted:
+        res, good, tries = memory_compose(model, clock[0], h, y, x, p, held, frozen, free,
+                                          index, sigma, H, c, fit, stage, composing)
+        return good, tries, res if good else 0.0
+    good, tries = newton_step(model, t_star, held, p, free, linear, jac, newton_tol,
+                              max_newton, sigma, u_last, H.reshape(n), c.reshape(n), u, newton)
+    for i in range(y.size):
+        x[i] = y[i]
+    for i in range(n):
+        x[index[i]] = u[i]
+    return good, tries, 0.0
+
+
+def memory_event(model, h, held, p, y, index, before, n_events, armed, memory, solver, fit,
+                 work, event):
+    """The first reset event that fires in the step of length h from the memory's last
+    record (:func:`march_steps` found one): each firing threshold's crossing by
+    :func:`root_trial` on the step's flow (:func:`memory_trial` of shorter steps), the
+    earliest into ``event`` = (column, time, the states there); none (event[0] = −1) where
+    the spike detector fires in the step too, or a shorter step fails."""
+    x, g, end, bracket, at = work[1], work[2], work[13], work[14], event[2:]
+    clock, sigma, smooth = memory[0], solver[4], fit[6]
+    for j in range(g.size):  # the step's end values: g from march_steps
+        if j >= n_events and fires(before[j], g[j], j, n_events, armed):
+            return
+        end[j] = g[j]
+    t0 = clock[0]
+    for column in range(n_events):
+        if not fires(before[column], end[column], column, n_events, armed):
+            continue
+        bracket[0], bracket[1], bracket[2], bracket[3], bracket[4] = \
+            0.0, h, before[column], end[column], 0.0
+        tol = root_tolerance(t0)
+        for _ in range(ROOT_ITERATIONS):
+            s = root_trial(bracket, tol)
+            if s < 0.0:
+                break
+            stop = t0 + s  # the step as the loop's partial step takes it: to t0 + s
+            good, _, _ = memory_trial(model, stop - t0, t0 + sigma * (stop - t0), held, p, y,
+                                      x, index, memory, solver, fit, work)
+            if not good:
+                event[0] = -1.0
+                return
+            call(model.crossings, stop, input_at(model, stop, held, p, smooth), address(x),
+                 address(p), address(g))
+            root_update(bracket, s, g[column])
+        if event[0] < 0 or t0 + bracket[1] < event[1]:  # the earliest wins
+            event[0], event[1] = column, t0 + bracket[1]
+    memory_trial(model, event[1] - t0, t0 + sigma * (event[1] - t0), held, p, y, x, index,
+                 memory, solver, fit, work)
+    for i in range(y.size):
+        at[i] = x[i]
 
 
 def tabulated_stage(z, b, u0, z_low, width, coefficients, residual, reach, tol):

@@ -211,23 +211,25 @@ class CompositionStepper(Stepper):
         composed steps to ``stops`` until an event would fire in a step
         (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out of its
         refractory period) or a step fails; returns (how many stops were reached, the end
-        times and states of every step taken: the graded ones among them included).  Where
+        times and states of every step taken: the graded ones among them included, and a
+        reset the kernel root-found in the next step or None).  Where
         a plan's every stage the kernels take (:func:`_memory_fit`), by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
         included; otherwise none are taken (the marching loop takes the steps one by one, or
         :meth:`march_compiled` the integer-order ones)."""
         if not self.runs_graded:
-            return 0, None, None
+            return 0, None, None, None
         rows, time, frozen = np.array([row]), np.array([t]), frozen[None]
         self._clamp(rows, time, y[None], frozen)
         graded = self.onsets.remaining(rows, time, frozen)[0]
         return self._marched(row, y, stops, graded, frozen[0], before, armed)
 
-    def _march_row(self, row, y, chunk, keep, state, before, frozen, armed):
+    def _march_row(self, row, y, chunk, keep, state, before, frozen, armed, locate=False):
         """The kernel march (:func:`~splitpinn.numeric.compiled.march_uniform`, split-PINN's
         composed step per step: :func:`~splitpinn.numeric.kernels.memory_compose`) of neuron
         ``row`` from the states ``y`` at its memory's last record (``state``: that memory's
-        arrays) to the stops ``chunk``."""
+        arrays) to the stops ``chunk``; ``locate``: a reset in the step after the last one
+        is root-found in the kernel (:class:`~splitpinn.numeric.compiled.Marched`)."""
         from ..numeric.compiled import march_uniform
 
         bound, history = self.bound, self.memory.histories[row]
@@ -243,7 +245,7 @@ class CompositionStepper(Stepper):
             np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
             .astype(float), np.ascontiguousarray(params[:, 0], dtype=float), ~frozen, before,
             None, 0.0, 0, n_events=len(bound.events), armed=armed, fit=self.fit, y=y,
-            index=self.memory.index)
+            index=self.memory.index, locate=locate)
         self.stage_evaluations[row] += len(marched.states) * sum(map(len, self.plan.branches))
         self._worst(np.array([row]), np.array([marched.residual]))
         return marched
@@ -274,7 +276,8 @@ class CompositionStepper(Stepper):
         start = [y]  # the states at the memory's last record
 
         def call(tables, chunk, keep, state, before):
-            marched = self._march_row(row, start[0], chunk, keep, state, before, frozen, armed)
+            marched = self._march_row(row, start[0], chunk, keep, state, before, frozen, armed,
+                                      locate=True)
             if len(marched.states):
                 start[0] = marched.states[-1]
             return marched

@@ -118,6 +118,9 @@ class _ImplicitStepper:
         self.sigma = float(getattr(history, "sigma", 1.0))
         self.newton_tol, self.max_newton = newton_tol, max_newton
         self.n_events = len(rhs.bound.events)
+        #: Events root-found in the kernel where the stimulus inside a step is one value
+        #: (its value at the relation point: constant or stepwise)
+        self.locate = rhs.bound.constant_stimulus is not None or rhs.bound.stepwise_stimulus
         self.newton_iterations = 0
 
     def trial(self, t: float, active: np.ndarray) -> np.ndarray:
@@ -134,11 +137,12 @@ class _ImplicitStepper:
                               "smaller dt")
         return marched.states[0]
 
-    def march(self, state, stops, keep, active, before, armed):
+    def march(self, state, stops, keep, active, before, armed, locate=False):
         """The compiled march (:func:`~splitpinn.numeric.compiled.march_uniform`) of the memory's
         arrays ``state`` to ``stops``, up to a step in which an event fires (``before``: the
         crossing functions at the start; ``armed``: the neuron is out of its refractory
-        period); counts its Newton iterations."""
+        period; ``locate``: root-find a reset there, where :attr:`locate` allows); counts
+        its Newton iterations."""
         from ..numeric.compiled import march_uniform
 
         rhs = self.rhs
@@ -146,7 +150,8 @@ class _ImplicitStepper:
         marched = march_uniform(
             self.kernels, self.history.march_tables(), state, stops, keep, t_star, stim_star,
             rhs.stimulus(stops), rhs.param_array, active, before, rhs.jac_const,
-            self.newton_tol, self.max_newton, n_events=self.n_events, armed=armed)
+            self.newton_tol, self.max_newton, n_events=self.n_events, armed=armed,
+            locate=locate and self.locate)
         self.newton_iterations += marched.iterations
         rhs.evaluations += marched.iterations
         return marched
@@ -439,7 +444,7 @@ class _CoreStepper(Stepper):
         fire in a step (:func:`splitpinn.numeric.kernels.crossed`; ``armed``: the neuron is out
         of its refractory period) or a step is not finite; returns (how many stops were
         reached, the end times and states of every step taken: the graded ones among them
-        included).  An L1 / L2-1σ
+        included, and a reset the kernel root-found in the next step or None).  An L1 / L2-1σ
         memory (full or fast) marches by the kernel of
         :func:`~splitpinn.numeric.compiled.march_uniform`, the graded steps after an onset
         (:meth:`~splitpinn.solvers.onsets.Onsets.remaining`) included; otherwise (Adams)
@@ -453,7 +458,7 @@ class _CoreStepper(Stepper):
             return marched
         out = np.empty((len(stops), len(y)))
         if graded.size:
-            return 0, stops[:0], out[:0]
+            return 0, stops[:0], out[:0], None
         row, when = np.array([0]), np.empty(1)
         for k, stop in enumerate(stops):
             self._flush()
@@ -461,10 +466,10 @@ class _CoreStepper(Stepper):
             when[0] = stop
             g = crossings(row, when, y1[None])[0]
             if not np.all(np.isfinite(y1)) or crossed(before, g, len(self.bound.events), armed):
-                return k, stops[:k], out[:k]
+                return k, stops[:k], out[:k], None
             self.accept(row, when, y1[None])
             out[k], before = y1, g
-        return len(stops), stops, out
+        return len(stops), stops, out, None
 
     def _compiled(self, stops, graded, active, before, armed):
         """(count, times, states) of the kernel march over the grid ``stops`` with the ``graded``
@@ -474,7 +479,7 @@ class _CoreStepper(Stepper):
             return None
 
         def call(tables, chunk, keep, state, before):
-            return self.scheme.march(state, chunk, keep, active, before, armed)
+            return self.scheme.march(state, chunk, keep, active, before, armed, locate=True)
 
         return march_stretch(self.scheme.history, stops, graded, before, call,
                              self._after_record)

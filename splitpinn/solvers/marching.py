@@ -30,7 +30,9 @@ size, events, refractory clamp and memory:
   events, resets and refractory periods included; the loop records the events and takes
   the step that stopped the rows.  Uncoupled fractional rows on fixed steps likewise march
   stretches of grid steps in ``stepper.run``, one row at a time, up to a step in which an
-  event fires, which the loop takes.
+  event fires; where it is a reset in the step after a grid stop the kernel root-finds it
+  on the step's flow and the loop applies it (:meth:`_Loop._event_step`), else the loop
+  takes that step.
 """
 
 from __future__ import annotations
@@ -296,13 +298,15 @@ class _Loop:
         last = min(last, first + max_steps - int(self.accepted[r] + self.rejected[r]))
         if last - first < 2 or self.h[r] < np.inf:
             return False
-        count, ends, states = self.stepper.run(r, t0, self.y[r], grid[first:last], frozen,
-                                               self.before[r], self.crossings,
-                                               bool(self._armed(row)[0]))
+        count, ends, states, event = self.stepper.run(r, t0, self.y[r], grid[first:last],
+                                                      frozen, self.before[r], self.crossings,
+                                                      bool(self._armed(row)[0]))
         if count == 0:
-            return False
+            if event is not None:
+                self._event_step(row, event, frozen)
+            return event is not None
         stops = grid[first : first + count]
-        if count < last - first:
+        if count < last - first and event is None:
             self.stopped[r] = stops[-1]
         if self.out is not None:
             on_grid = states[np.isin(ends, stops)]
@@ -316,7 +320,18 @@ class _Loop:
         self.t[r], self.y[r] = stops[-1], states[-1]
         self.before[r] = self.crossings(row, self.t[row], self.y[row])[0]
         self.accepted[r] += len(ends)  # the graded steps among the grid stops too
+        if event is not None:
+            self._event_step(row, event, frozen)
         return True
+
+    def _event_step(self, row, event, frozen) -> None:
+        """The step of ``row`` (an array of one) that a stretch stopped before, in which the
+        kernel root-found a reset ``event`` = (its index, time, the states there): taken to
+        the event, which fires there (:meth:`_close`)."""
+        c, time, state = event
+        self._close(row, self.t[row], self.y[row], np.array([time]), state[None],
+                    frozen[None], np.array([c]))
+        self.accepted[row] += 1
 
     def _compiled_steps(self, rows, max_steps: int) -> np.ndarray:
         """Let the stepper take the steps of ``rows`` in compiled code, their events, resets
@@ -525,6 +540,13 @@ class _Loop:
             t_new[idx] = t0[idx] + first[idx]
             y_new[idx] = self.stepper.partial(rows[idx], t0[idx], y0[idx], first[idx],
                                               frozen[idx])
+        self._close(rows, t0, y0, t_new, y_new, frozen, which)
+
+    def _close(self, rows, t0, y0, t_new, y_new, frozen, which) -> None:
+        """Steps of ``rows`` from (t0, y0) taken to (t_new, y_new), where event ``which`` fires
+        (−1: none): sample the output grid, hand the steps to the dense output and the
+        stepper (a reset records itself: :meth:`_reset`), move the rows on."""
+        resets = which >= 0
         _sample(self.stepper, rows, t0, y0, t_new, y_new, frozen, self.out, self.next_out,
                 self.grid, resets)
         if self.recorder is not None:

@@ -146,8 +146,10 @@ def march_stretch(history, stops: np.ndarray, graded: np.ndarray, before: np.nda
     failed step).  ``call(tables, chunk, keep, state, before)`` runs the kernel and returns
     its :class:`~splitpinn.numeric.compiled.Marched`.  Each chunk's steps are recorded in
     the memory at once, and ``after_record(t, y)`` is told the last.  Returns (grid stops
-    reached, the end times and states of every step taken: the graded ones included)."""
-    tables, done, times, states = history.march_tables(), 0, [], []
+    reached, the end times and states of every step taken: the graded ones included, the
+    kernel's ``event`` where it stopped before one: see
+    :class:`~splitpinn.numeric.compiled.Marched`)."""
+    tables, done, times, states, event = history.march_tables(), 0, [], [], None
     while done < len(stops):
         grid = stops[done : done + COMPILED_CHUNK]
         chunk, keep = Onsets.merge(grid, graded[graded > history.t_last + SAME_TIME])
@@ -160,9 +162,9 @@ def march_stretch(history, stops: np.ndarray, graded: np.ndarray, before: np.nda
             after_record(float(chunk[count - 1]), marched.states[-1])
             times.append(chunk[:count])
             states.append(marched.states)
-        done, before = done + reached, marched.before
+        done, before, event = done + reached, marched.before, marched.event
         if reached < len(grid):
             break
     if not times:
-        return 0, np.empty(0), np.empty((0, len(history.u_last)))
-    return done, np.concatenate(times), np.concatenate(states)
+        return 0, np.empty(0), np.empty((0, len(history.u_last))), event
+    return done, np.concatenate(times), np.concatenate(states), event

@@ -22,7 +22,8 @@ Optional fast paths, which the core uses where a stepper offers them: ``run`` (o
 stretch of fixed grid steps, each uncoupled row in turn, which stops before a step in which
 an event fires by :func:`splitpinn.numeric.kernels.crossed`; it returns the grid stops
 reached and the end times and states of every step it took, graded ones included, so that
-the dense output follows them) and ``march_compiled`` (rows'
+the dense output follows them, and a reset it root-found in the step it stopped before, or
+None) and ``march_compiled`` (rows'
 adaptive steps up to their next stop, events, resets and refractory periods included, in
 compiled code).
 
