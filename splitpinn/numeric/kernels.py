@@ -918,6 +918,8 @@ def memory_event(model, h, held, p, y, index, before, n_events, armed, memory, s
             root_update(bracket, s, g[column])
         if event[0] < 0 or t0 + bracket[1] < event[1]:  # the earliest wins
             event[0], event[1] = column, t0 + bracket[1]
+    if event[0] < 0:
+        return
     memory_trial(model, event[1] - t0, t0 + sigma * (event[1] - t0), held, p, y, x, index,
                  memory, solver, fit, work)
     for i in range(y.size):
@@ -1474,13 +1476,19 @@ def flow_scratch(n):
 
 def expm_in_place(a, m, out, term, work):
     """out[:m, :m] <- e^A of A = a[:m, :m] (destroyed) by scaling and squaring: A/2^s of
-    1-norm at most 1/4, its Taylor series (:data:`TAYLOR_TERMS`), squared s times."""
+    1-norm at most 1/4, its Taylor series (:data:`TAYLOR_TERMS`), squared s times; NaN where
+    A is not finite."""
     norm = 0.0
     for j in range(m):
         column = 0.0
         for i in range(m):
             column += abs(a[i, j])
-        norm = max(norm, column)
+        norm = column if not column <= norm else norm  # NaN wins
+    if not math.isfinite(norm):
+        for i in range(m):
+            for j in range(m):
+                out[i, j] = np.nan
+        return
     squarings = 0
     while norm > 0.25:
         norm *= 0.5
