@@ -150,17 +150,21 @@ def test_classical_and_exact_sub_flows_march_with_the_memory(numpy_memory_refuse
 def test_fractional_resets_are_root_found_in_the_kernel(monkeypatch, method, history):
     """The kernel march root-finds a reset in the step it stops before (kernels.memory_event:
     the Illinois rule on the step's own flow, shorter steps from the memory) and hands the
-    crossing back; the loop's root finding is refused.  frac-LIF (α 0.6, I 1.5): the first
+    crossing back, and it takes the step to a refractory end between grid points as the
+    stretch's last stop: the loop's root finding and its own steps are refused.  frac-LIF (α 0.6, I 1.5): the first
     spike within 1e-5 ms of its converged time 31.96682814 ms (measured 4.4e-7, as when the
     loop found it), and with I 3 over 60 ms, four spikes within 1e-4 ms of the L2-1σ
     reference at a quarter of the step.  The reference took 0.40 s for 140 spikes over
-    2000 ms when the loop found them, 0.29 s now."""
-    from splitpinn.solvers import marching
+    2000 ms when the loop found them and took the steps to the refractory ends, 0.25 s
+    now."""
+    from splitpinn.solvers import composition, fractional_reference, marching
 
     def refuse(*args):
-        raise AssertionError("the loop root-found a fractional reset")
+        raise AssertionError("the loop root-found a fractional reset or took a step")
 
     monkeypatch.setattr(marching, "_locate", refuse)
+    for stepper in (composition.CompositionStepper, fractional_reference._CoreStepper):
+        monkeypatch.setattr(stepper, "attempt", refuse)
     sol = splitpinn.solve("frac-lif", method, 33.0, 0.01, parameters=FRAC_LIF,
                           history=history, traces=False)
     assert abs(sol.spike_times[0] - 31.96682814) < 1e-5

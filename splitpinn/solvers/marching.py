@@ -29,9 +29,10 @@ size, events, refractory clamp and memory:
   :func:`~splitpinn.numeric.kernels.root_trial`, :func:`~splitpinn.numeric.kernels.fires`),
   events, resets and refractory periods included; the loop records the events and takes
   the step that stopped the rows.  Uncoupled fractional rows on fixed steps likewise march
-  stretches of grid steps in ``stepper.run``, one row at a time, up to a step in which an
-  event fires; where it is a reset in the step after a grid stop the kernel root-finds it
-  on the step's flow and the loop applies it (:meth:`_Loop._event_step`), else the loop
+  stretches of grid steps in ``stepper.run``, one row at a time, to their next refractory
+  end, stimulus jump or t_end (on the grid or between grid points), up to a step in which
+  an event fires; where it is a reset in the step after a grid stop the kernel root-finds
+  it on the step's flow and the loop applies it (:meth:`_Loop._event_step`), else the loop
   takes that step.
 """
 
@@ -283,9 +284,10 @@ class _Loop:
 
     def _stretch(self, r: int, max_steps: int) -> bool:
         """March row ``r`` over the grid steps up to its next stimulus jump, refractory end or
-        t_end inside the stepper (``stepper.run``), which stops before the first step that
-        crosses a threshold, and within the work limit ``max_steps``; False when there is no
-        such stretch (the loop then takes the row's next step)."""
+        t_end inside the stepper (``stepper.run``), the step to such an end between grid points
+        included, which stops before the first step that crosses a threshold (a reset there
+        it may root-find: :meth:`_event_step`), and within the work limit ``max_steps``; False
+        when there is no such stretch (the loop then takes the row's next step)."""
         row, t0, grid = self.all[r : r + 1], float(self.t[r]), self.grid
         if t0 == self.stopped[r]:
             return False  # a stretch from here would stop again before its first step
@@ -294,30 +296,35 @@ class _Loop:
                 self.stepper.next_stop(row, self.t[row], frozen[None])[0] < np.inf:
             return False  # graded steps after an onset: one by one, unless run takes them
         first = int(np.searchsorted(grid, t0 + SAME_TIME, "right"))
-        last = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
-        last = min(last, first + max_steps - int(self.accepted[r] + self.rejected[r]))
-        if last - first < 2 or self.h[r] < np.inf:
+        end = int(np.searchsorted(grid, limit + SAME_TIME, "right"))
+        last = max(first, min(end, first + max_steps - int(self.accepted[r]
+                                                           + self.rejected[r])))
+        stops = grid[first:last]
+        if last == end and limit > (stops[-1] if stops.size else t0) + SAME_TIME:
+            stops = np.append(stops, limit)  # a refractory end or a jump between grid points
+        if stops.size < 2 or self.h[r] < np.inf:
             return False
-        count, ends, states, event = self.stepper.run(r, t0, self.y[r], grid[first:last],
-                                                      frozen, self.before[r], self.crossings,
+        count, ends, states, event = self.stepper.run(r, t0, self.y[r], stops, frozen,
+                                                      self.before[r], self.crossings,
                                                       bool(self._armed(row)[0]))
         if count == 0:
             if event is not None:
                 self._event_step(row, event, frozen)
             return event is not None
-        stops = grid[first : first + count]
-        if count < last - first and event is None:
-            self.stopped[r] = stops[-1]
+        on_grid = min(count, last - first)  # the grid stops reached
+        if count < stops.size and event is None:
+            self.stopped[r] = stops[count - 1]
         if self.out is not None:
-            on_grid = states[np.isin(ends, stops)]
+            grid_states = states[np.isin(ends, grid[first : first + on_grid])]
             where, held = np.full(len(ends), r), np.broadcast_to(frozen, states.shape)
-            self.out[0, r, :, first : first + count] = on_grid.T
-            self.out[1, r, :, first : first + count] = self.stepper.derivative(
-                where[:count], stops, on_grid, held[:count]).T
-            self.next_out[r] = first + count
+            self.out[0, r, :, first : first + on_grid] = grid_states.T
+            self.out[1, r, :, first : first + on_grid] = self.stepper.derivative(
+                where[:on_grid], grid[first : first + on_grid], grid_states,
+                held[:on_grid]).T
+            self.next_out[r] = first + on_grid
             self.stepper.record(self.recorder, where, np.append(t0, ends[:-1]),
                                 np.vstack([self.y[row], states[:-1]]), ends, states, held)
-        self.t[r], self.y[r] = stops[-1], states[-1]
+        self.t[r], self.y[r] = stops[count - 1], states[-1]
         self.before[r] = self.crossings(row, self.t[row], self.y[row])[0]
         self.accepted[r] += len(ends)  # the graded steps among the grid stops too
         if event is not None:
