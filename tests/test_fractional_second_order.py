@@ -151,12 +151,12 @@ def test_fractional_resets_are_root_found_in_the_kernel(monkeypatch, method, his
     """The kernel march root-finds a reset in the step it stops before (kernels.memory_event:
     the Illinois rule on the step's own flow, shorter steps from the memory) and hands the
     crossing back, and it takes the step to a refractory end between grid points as the
-    stretch's last stop: the loop's root finding and its own steps are refused.  frac-LIF (α 0.6, I 1.5): the first
-    spike within 1e-5 ms of its converged time 31.96682814 ms (measured 4.4e-7, as when the
-    loop found it), and with I 3 over 60 ms, four spikes within 1e-4 ms of the L2-1σ
-    reference at a quarter of the step.  The reference took 0.40 s for 140 spikes over
-    2000 ms when the loop found them and took the steps to the refractory ends, 0.25 s
-    now."""
+    stretch's last stop: the loop's root finding and its own steps are refused.  frac-LIF
+    (α 0.6, I 1.5): the first spike within 1e-5 ms of its converged time 31.96682814 ms
+    (measured 4.4e-7, as when the loop found it), and with I 3 over 60 ms, four spikes
+    within 1e-4 ms of the L2-1σ reference at a quarter of the step.  The reference took
+    0.40 s for 140 spikes over 2000 ms when the loop found them and took the steps to the
+    refractory ends, 0.25 s now."""
     from splitpinn.solvers import composition, fractional_reference, marching
 
     def refuse(*args):
