@@ -98,8 +98,9 @@ class Marched(NamedTuple):
     updated in place), the crossing functions ``before`` the next step and the Newton
     ``iterations`` (a step whose Newton iteration failed is not taken: the caller's numpy step
     repeats it and reports the failure); ``residual``: the largest residual of split-PINN's
-    stages among them (0 for Newton steps); ``event``: where a reset event fires in the next
-    step, (its index, its time, the states there: root-found, not recorded), else None."""
+    stages among them (0 for Newton steps); ``event``: where a reset event or the spike
+    detector fires in the next step, (its index, its time, the states there: root-found,
+    not recorded), else None."""
 
     states: np.ndarray
     before: np.ndarray

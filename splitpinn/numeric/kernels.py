@@ -756,8 +756,8 @@ def march(model, stops, keep, t_star, stim_star, stim_end, p, active, y, index, 
     piece; ``acc``, ``u_last``, ``du_p``; the window of exact pieces ``wa``, ``wb``, ``wdu``,
     ``wd2`` from window[0] to window[1]; window[2]: a piece is pending), y and ``before`` are
     left as they were there.  ``out`` (stops, model states) gets the states at each stop.
-    Where a reset event fires in the step after a kept stop (and no spike detector in it),
-    and ``locate`` holds (the stimulus inside a step is ``stim_star``'s, or ``fit`` evaluates
+    Where a reset event or the spike detector (not both) fires in the step after a kept
+    stop, and ``locate`` holds (the stimulus inside a step is ``stim_star``'s, or ``fit`` evaluates
     it), the crossing is root-found on the step's own flow (:func:`memory_trial` of shorter
     steps, :func:`root_trial`), not taken: ``event`` = (its column, time, the states there);
     else event[0] = −1.
@@ -885,19 +885,23 @@ def memory_trial(model, h, t_star, held, p, y, x, index, memory, solver, fit, wo
 
 def memory_event(model, h, held, p, y, index, before, n_events, armed, memory, solver, fit,
                  work, event):
-    """The first reset event that fires in the step of length h from the memory's last
-    record (:func:`march_steps` found one): each firing threshold's crossing by
-    :func:`root_trial` on the step's flow (:func:`memory_trial` of shorter steps), the
-    earliest into ``event`` = (column, time, the states there); none (event[0] = −1) where
-    the spike detector fires in the step too, or a shorter step fails."""
+    """The first event that fires in the step of length h from the memory's last record
+    (:func:`march_steps` found one): each firing reset threshold's crossing, or where none
+    fires the spike detector's, by :func:`root_trial` on the step's flow
+    (:func:`memory_trial` of shorter steps), the earliest into ``event`` = (column, time,
+    the states there); none (event[0] = −1) where both a reset and the detector fire, or a
+    shorter step fails."""
     x, g, end, bracket, at = work[1], work[2], work[13], work[14], event[2:]
     clock, sigma, smooth = memory[0], solver[4], fit[6]
+    resets, detector = False, False
     for j in range(g.size):  # the step's end values: g from march_steps
-        if j >= n_events and fires(before[j], g[j], j, n_events, armed):
-            return
         end[j] = g[j]
+        if fires(before[j], g[j], j, n_events, armed):
+            resets, detector = resets or j < n_events, detector or j >= n_events
+    if resets and detector:
+        return
     t0 = clock[0]
-    for column in range(n_events):
+    for column in range(n_events if resets else g.size):
         if not fires(before[column], end[column], column, n_events, armed):
             continue
         bracket[0], bracket[1], bracket[2], bracket[3], bracket[4] = \

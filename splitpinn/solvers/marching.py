@@ -31,9 +31,9 @@ size, events, refractory clamp and memory:
   the step that stopped the rows.  Uncoupled fractional rows on fixed steps likewise march
   stretches of grid steps in ``stepper.run``, one row at a time, to their next refractory
   end, stimulus jump or t_end (on the grid or between grid points), up to a step in which
-  an event fires; where it is a reset in the step after a grid stop the kernel root-finds
-  it on the step's flow and the loop applies it (:meth:`_Loop._event_step`), else the loop
-  takes that step.
+  an event fires; where it is a reset or a spike detector's crossing in the step after a
+  grid stop the kernel root-finds it on the step's flow and the loop applies or records it
+  (:meth:`_Loop._event_step`), else the loop takes that step.
 """
 
 from __future__ import annotations
@@ -333,9 +333,15 @@ class _Loop:
 
     def _event_step(self, row, event, frozen) -> None:
         """The step of ``row`` (an array of one) that a stretch stopped before, in which the
-        kernel root-found a reset ``event`` = (its index, time, the states there): taken to
-        the event, which fires there (:meth:`_close`)."""
+        kernel root-found an ``event`` = (its index, time, the states there): a reset is
+        taken to the event, which fires there (:meth:`_close`); a spike detector's crossing
+        is recorded, and its function marked as crossed, so that the next stretch takes the
+        step on without stopping (no reset: the state there is recorded unchanged)."""
         c, time, state = event
+        if c >= len(self.bound.events):
+            self._spike(int(row[0]), time, "spike", state, state)
+            self.before[row, c] = 0.0  # at or past zero: it fires no more in this step
+            return
         self._close(row, self.t[row], self.y[row], np.array([time]), state[None],
                     frozen[None], np.array([c]))
         self.accepted[row] += 1
