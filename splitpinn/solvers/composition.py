@@ -275,7 +275,7 @@ class CompositionStepper(Stepper):
         the states ``y`` (:func:`~splitpinn.solvers.onsets.march_stretch`)."""
         start = [y]  # the states at the memory's last record
 
-        def call(tables, chunk, keep, state, before):
+        def call(chunk, keep, state, before):
             marched = self._march_row(row, start[0], chunk, keep, state, before, frozen, armed,
                                       locate=True)
             if len(marched.states):

@@ -478,7 +478,7 @@ class _CoreStepper(Stepper):
         if self.adams:
             return None
 
-        def call(tables, chunk, keep, state, before):
+        def call(chunk, keep, state, before):
             return self.scheme.march(state, chunk, keep, active, before, armed, locate=True)
 
         return march_stretch(self.scheme.history, stops, graded, before, call,

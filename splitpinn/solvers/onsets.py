@@ -143,18 +143,18 @@ def march_stretch(history, stops: np.ndarray, graded: np.ndarray, before: np.nda
     ``graded`` step ends inserted (:meth:`Onsets.merge`) in the kernel of
     :func:`~splitpinn.numeric.compiled.march_uniform`, chunk by chunk (COMPILED_CHUNK grid
     stops and the graded ends among them), until it stops before a step (a crossing, a
-    failed step).  ``call(tables, chunk, keep, state, before)`` runs the kernel and returns
+    failed step).  ``call(chunk, keep, state, before)`` runs the kernel and returns
     its :class:`~splitpinn.numeric.compiled.Marched`.  Each chunk's steps are recorded in
     the memory at once, and ``after_record(t, y)`` is told the last.  Returns (grid stops
     reached, the end times and states of every step taken: the graded ones included, the
     kernel's ``event`` where it stopped before one: see
     :class:`~splitpinn.numeric.compiled.Marched`)."""
-    tables, done, times, states, event = history.march_tables(), 0, [], [], None
+    done, times, states, event = 0, [], [], None
     while done < len(stops):
         grid = stops[done : done + COMPILED_CHUNK]
         chunk, keep = Onsets.merge(grid, graded[graded > history.t_last + SAME_TIME])
         state = history.march_state(len(chunk))
-        marched = call(tables, chunk, keep, state, before)
+        marched = call(chunk, keep, state, before)
         count = len(marched.states)
         reached = int(np.sum(keep[:count]))
         if count:
