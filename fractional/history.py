@@ -16,58 +16,29 @@ resets. Components of order a = 1 have no history; their local term is the backw
 `FastHistory` folds all but the most recent intervals into sum-of-exponentials accumulators
 (`soe.soe_kernel`): O(N_exp) work per step and O(N_exp) memory, relative kernel error <= tol.
 `FullHistory` is the same memory without exponentials: every interval stays exact (O(N) work
-per evaluation and O(N) memory).
+per evaluation and O(N) memory).  Both are a `History`, whose arithmetic is
+`splitpinn.fractional.rules`: the rules of splitpinn's compiled march, run as plain Python.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import rgamma
 
-from .l1 import l1_kernel_quotient, validate_alpha
+from . import rules
+from .l1 import validate_alpha
 from .soe import soe_tables
 
 FAST_THRESHOLD_STEPS = 2000  # above this many steps the fast history is the default
-_ROUNDING = 8 * np.finfo(float).eps  # relative rounding of a difference of two times
 #: Step lengths that differ by less than this fraction are the same step (rounding of the
 #: times): the one definition, for these memories and the marching of :mod:`splitpinn`.
 SAME_STEP = 1e-9
-
-
-def _interval_terms(t, a, b, du, groups):
-    """History contribution at times t (P,) of intervals [a_k, b_k] with increments du (K, m).
-
-    Intervals with b_k == a_k are jumps. groups: (alpha, component indices, 1/Gamma(1-alpha))
-    per distinct order below 1. Returns (P, m). Requires t > b_k for all k.
-    """
-    out = np.zeros((t.shape[0], du.shape[1]))
-    h = b - a
-    jump = h == 0
-    any_jump = bool(jump.any())
-    if any_jump:
-        h = np.where(jump, 1.0, h)  # placeholder length, overwritten below
-    gap_b = t[:, None] - b
-    for order, comp, rg1 in groups:
-        coef = l1_kernel_quotient(gap_b, h, order)
-        if any_jump:
-            coef[:, jump] = rg1 * gap_b[:, jump] ** (-order)
-        out[:, comp] = coef @ du[:, comp]
-    return out
-
-
-def reuse(cache: dict, key: str, lengths: tuple, scale: float, fn):
-    """fn(*lengths), reused from cache[key] while lengths repeat up to rounding of times ~ scale."""
-    hit = cache.get(key)
-    if hit is None or len(hit[0]) != len(lengths) or any(
-        abs(x - y) > _ROUNDING * scale for x, y in zip(hit[0], lengths, strict=True)
-    ):
-        hit = (lengths, fn(*lengths))
-        cache[key] = hit
-    return hit[1]
 
 
 def soe_setup(alpha: np.ndarray, t0: float, t_end: float, dt_min: float, tol: float):
@@ -133,32 +104,44 @@ class MarchState:
                    np.array(u_last, dtype=float), np.array(du_p, dtype=float),
                    np.array([0, k, pending is not None], dtype=np.int64), wa, wb, wdu, wd2)
 
-    def pieces(self) -> list:
-        """The exact pieces (a, b, du, d2) of the window, in order."""
-        return [(float(self.wa[k]), float(self.wb[k]), self.wdu[k].copy(), self.wd2[k].copy())
-                for k in range(self.window[0], self.window[1])]
+    def compacted(self, room: int) -> MarchState:
+        """A copy without the pieces already folded, with room for ``room`` more."""
+        first, end = self.window[0], self.window[1]
+        pieces = list(zip(self.wa[first:end], self.wb[first:end], self.wdu[first:end],
+                          self.wd2[first:end], strict=True))
+        pending = (self.clock[2], self.du_p) if self.window[2] else None
+        return MarchState.of(self.clock[0], self.clock[1], self.acc, self.u_last, pieces,
+                             pending, room)
 
 
-def march_tables(history, sigma: float, quadratic: bool, beta) -> tuple:
-    """The constants of a fast memory for the compiled march: (sigma, delta, s, w, orders,
-    constants (4, m): 1/Gamma(1-a), 1/Gamma(2-a), 1/Gamma(3-a), quadratic; (beta (m, terms):
-    the series of the L2-1σ curvature integral per component, zero for order 1 or L1;
-    PHI_SERIES))."""
-    alpha = history._alpha
-    constants = np.array([rgamma(1.0 - alpha), history._rg2, rgamma(3.0 - alpha),
-                          np.full(alpha.shape, float(quadratic))])
-    return (float(sigma), float(history._delta), history._s, history._w, alpha, constants,
-            (np.ascontiguousarray(beta, dtype=float), PHI_SERIES))
+class MemoryRules(NamedTuple):
+    """The functions of :mod:`splitpinn.fractional.rules` that a :class:`History` calls:
+    as they are (:data:`PLAIN_RULES`), or the same compiled (splitpinn's solvers hand their
+    memories the compiled march's)."""
+
+    record: Callable
+    terms: Callable
+    cache: Callable
 
 
-class History(ABC):
-    """Common interface: append completed intervals, evaluate history and local coefficients.
+PLAIN_RULES = MemoryRules(rules.memory_record, rules.memory_terms, rules.memory_cache)
 
+
+class History:
+    """A Caputo memory for time marching: record the states at step ends (:meth:`append`),
+    evaluate the memory for the next step (:meth:`terms`).
+
+    Held as a :class:`MarchState` and updated by :mod:`splitpinn.fractional.rules`, the rules
+    that splitpinn's compiled march runs too (``rules``: those functions, plain or compiled).
     alpha: Caputo order(s) in (0, 1], a scalar or one per component; t0: initial time (ms in
-    splitpinn, any unit here); u0: 1-D array of initial state values, one per component.
+    splitpinn, any unit here); u0: 1-D array of initial state values, one per component;
+    ``setup`` = (delta, t_max, s, w) (:func:`soe_setup` or :func:`exact_setup`); ``sigma``,
+    ``quadratic`` and ``beta``: the scheme (L1: σ = 1, linear pieces; L2-1σ: see
+    :mod:`splitpinn.fractional.l21sigma`).
     """
 
-    def __init__(self, alpha, t0: float, u0):
+    def __init__(self, alpha, t0: float, u0, setup=None, *, sigma: float = 1.0,
+                 quadratic: bool = False, beta=None):
         u0 = np.array(u0, dtype=float, ndmin=1)
         if u0.ndim != 1:
             raise ValueError(f"u0 must be a 1-D array of state values, got shape {u0.shape}")
@@ -171,15 +154,18 @@ class History(ABC):
         if not math.isfinite(t0):
             raise ValueError(f"t0 must be finite, got {t0!r}")
         self._alpha = np.broadcast_to(alpha, u0.shape).copy()
-        self._rg2 = rgamma(2.0 - self._alpha)
-        # Components of order 1 have no memory (the kernel of a first derivative is local).
-        self._groups = [
-            (order, np.flatnonzero(self._alpha == order), float(rgamma(1.0 - order)))
-            for order in np.unique(self._alpha)
-            if order < 1.0
-        ]
-        self._t_last = float(t0)
-        self._u_last = u0
+        delta, self._t_max, s, w = setup or exact_setup(self._alpha)
+        constants = np.array([rgamma(1.0 - self._alpha), rgamma(2.0 - self._alpha),
+                              rgamma(3.0 - self._alpha),
+                              np.full(self._alpha.shape, float(quadratic))])
+        beta = np.zeros((u0.size, 1)) if beta is None else beta
+        #: The constants of the rules: (sigma, delta, s, w, orders, constants (4, m):
+        #: 1/Γ(1−α), 1/Γ(2−α), 1/Γ(3−α), quadratic; (the L2-1σ curvature series per
+        #: component, PHI_SERIES)), as the compiled march takes them.
+        self.tables = (float(sigma), float(delta), s, w, self._alpha, constants,
+                       (np.ascontiguousarray(beta, dtype=float), PHI_SERIES))
+        self._state = MarchState.of(float(t0), float(t0), np.zeros_like(s), u0, [], None, 16)
+        self.rules = PLAIN_RULES
 
     @property
     def alpha(self) -> np.ndarray:
@@ -187,68 +173,108 @@ class History(ABC):
         return self._alpha.copy()
 
     @property
+    def sigma(self) -> float:
+        """The point t_last + sigma (t - t_last) at which the relation holds, for all components."""
+        return self.tables[0]
+
+    @property
     def t_last(self) -> float:
         """End time of the last completed interval (t0 before any append)."""
-        return self._t_last
+        return float(self._state.clock[0])
 
     @property
     def u_last(self) -> np.ndarray:
         """State at t_last (after any jump recorded there)."""
-        return self._u_last.copy()
+        return self._state.u_last.copy()
 
     @property
-    @abstractmethod
+    def n_exp(self) -> int:
+        """Number of exponentials per component (0: a full memory)."""
+        return self.tables[2].shape[1]
+
+    @property
     def memory_floats(self) -> int:
-        """Number of floats the object holds for the memory."""
+        """Number of floats the memory holds: the exponentials' nodes, weights and
+        accumulators, the exact pieces, the pending piece."""
+        state, m = self._state, self._alpha.size
+        pieces = int(state.window[1] - state.window[0])
+        return 3 * self.tables[2].size + pieces * (2 + 2 * m) + int(state.window[2]) * (1 + m)
 
     def append(self, t: float, u) -> None:
         """Record the state u (1-D) at the end of the completed interval [t_last, t].
 
-        t == t_last records a jump of u at that instant (kept in memory, e.g. a spike reset).
+        t == t_last records a jump of u at that instant (kept in memory, e.g. a spike reset);
+        for L2-1σ, a same-time append with u unchanged marks a kink.
         """
         t = float(t)
         u = np.array(u, dtype=float, ndmin=1)
-        if u.shape != self._u_last.shape:
-            raise ValueError(f"u must have shape {self._u_last.shape}, got {u.shape}")
-        if not t >= self._t_last:
-            raise ValueError(f"times must not decrease: t={t!r} < t_last={self._t_last!r}")
-        self._record(t, u)
-        self._t_last = t
-        self._u_last = u
+        if u.shape != self._state.u_last.shape:
+            raise ValueError(f"u must have shape {self._state.u_last.shape}, got {u.shape}")
+        if not t >= self.t_last:
+            raise ValueError(f"times must not decrease: t={t!r} < t_last={self.t_last!r}")
+        if self._state.window[1] + 1 >= self._state.wa.size:
+            self._state = self.march_state(self._state.wa.size)  # compacted, twice the room
+        sigma, delta, s, w, _, constants, series = self.tables
+        state = self._state
+        self.rules.record(t, u, state.u_last, state.clock, state.acc, s, w, state.window,
+                          state.wa, state.wb, state.wdu, state.wd2, state.du_p, delta,
+                          constants, series, self._cache(1))
+
+    def terms(self, t) -> tuple[np.ndarray, np.ndarray]:
+        """The memory for steps from t_last to the times ``t`` (P,) > t_last: H and c (P, m)
+        with D^a u(t_last + σ(t − t_last)) ≈ H + c·(u(t) − u_last)."""
+        times = np.asarray(t, dtype=float).reshape(-1)
+        if not times.min() > self.t_last:
+            raise ValueError(f"evaluation times must exceed t_last={self.t_last!r}")
+        if times.max() > self._t_max:
+            raise ValueError(f"evaluation time beyond t_end={self._t_max!r} of the SOE kernel")
+        sigma, _, s, _, orders, constants, series = self.tables
+        state, m = self._state, self._alpha.size
+        H, c = np.empty((m, times.size)), np.empty((m, times.size))
+        self.rules.terms(np.ascontiguousarray(times - self.t_last), sigma, state.clock,
+                         state.acc, s, state.window, state.wa, state.wb, state.wdu, state.wd2,
+                         state.du_p, orders, constants, series, self._cache(times.size), H, c)
+        return H.T, c.T
 
     def history_term(self, t) -> np.ndarray:
-        """History part of D^a u for a step ending at t > t_last: (n_components,) or (P, n_comp)."""
-        times, scalar = self._times(t)
-        out = self._history(times)
-        return out[0] if scalar else out
+        """The part of the derivative fixed by the recorded steps, for steps ending at t >
+        t_last: (m,) for a scalar t, else (P, m)."""
+        return self._one(t, 0)
 
     def local_coefficient(self, t) -> np.ndarray:
-        """1/(Gamma(2-a)(t - t_last)^a): multiplies u(t) - u_last; same shape as history_term."""
-        times, scalar = self._times(t)
-        out = self._rg2 * (times[:, None] - self._t_last) ** (-self._alpha)
-        return out[0] if scalar else out
+        """What multiplies u(t) − u_last; the shape of :meth:`history_term`."""
+        return self._one(t, 1)
 
-    def _times(self, t):
+    def _one(self, t, which: int) -> np.ndarray:
         times = np.asarray(t, dtype=float)
         if times.ndim > 1:
             raise ValueError(f"t must be a scalar or a 1-D array, got shape {times.shape}")
-        scalar = times.ndim == 0
-        times = times.reshape(-1)
-        if not times.min() > self._t_last:
-            raise ValueError(f"evaluation times must exceed t_last={self._t_last!r}")
-        return times, scalar
+        out = self.terms(times)[which]
+        return out[0] if times.ndim == 0 else out
 
-    @abstractmethod
-    def _record(self, t: float, u: np.ndarray) -> None:
-        """Store the interval [t_last, t] ending at state u (called before t_last moves)."""
+    def _cache(self, points: int) -> tuple:
+        """The work space of the rules for ``points`` evaluation times (fresh: nothing in it
+        is reused across calls)."""
+        return self.rules.cache(self._alpha.size, self.tables[2].shape[1], points)
 
-    @abstractmethod
-    def _history(self, t: np.ndarray) -> np.ndarray:
-        """History at times t (P,), shape (P, n_components)."""
+    def march_state(self, room: int) -> MarchState:
+        """A copy of the memory as the arrays of the compiled march, its window compacted,
+        with room for ``room`` more steps."""
+        return self._state.compacted(room + 1)
+
+    def take(self, state: MarchState) -> None:
+        """Take over the memory that a compiled march left in ``state``."""
+        self._state = state
+
+    def copy(self) -> History:
+        """An independent copy (the constants shared)."""
+        twin = copy.copy(self)
+        twin._state = self.march_state(0)
+        return twin
 
 
 class FastHistory(History):
-    """Sum-of-exponentials history (Jiang et al., CiCP 2017): O(N_exp) per step and memory.
+    """Sum-of-exponentials L1 memory (Jiang et al., CiCP 2017): O(N_exp) per step and memory.
 
     t_end: last time at which the history is evaluated; dt_min: the smallest time step (intervals
     whose end is closer than dt_min to t_last are kept exact, so shorter steps stay correct);
@@ -256,88 +282,16 @@ class FastHistory(History):
     """
 
     def __init__(self, alpha, t0: float, u0, t_end: float, dt_min: float, tol: float = 1e-8):
-        super().__init__(alpha, t0, u0)
-        self._delta, self._t_max, self._s, self._w = soe_setup(
-            self._alpha, self._t_last, t_end, dt_min, tol
-        )
-        self._start_window()
-
-    def _start_window(self) -> None:
-        """Empty accumulators and window, from t_last on."""
-        self._acc = np.zeros_like(self._s)  # weighted sums over absorbed intervals at _t_ref
-        self._t_ref = self._t_last
-        self._window: list[tuple[float, float, np.ndarray]] = []  # exact recent (a, b, du)
-        self._cache: dict = {}  # for reuse()
-
-    @property
-    def n_exp(self) -> int:
-        """Number of exponentials per component."""
-        return self._s.shape[1]
-
-    @property
-    def memory_floats(self) -> int:
-        window = sum(2 + du.size for _, _, du in self._window)
-        return self._s.size + self._w.size + self._acc.size + window
-
-    def _record(self, t, u):
-        self._window.append((self._t_last, t, u - self._u_last))
-        while self._window and t - self._window[0][1] >= self._delta:
-            self._absorb(*self._window.pop(0))
-
-    def _absorb(self, a, b, du):
-        """Fold interval [a, b] (or a jump if a == b) into the accumulators, now referenced to b."""
-        s, w = self._s, self._w
-        scale = abs(b) + abs(self._t_ref)
-        decay = reuse(self._cache, "decay", (b - self._t_ref,), scale, lambda d: np.exp(-s * d))
-        if b > a:  # w * integral_a^b exp(-s (b - tau)) dtau / (b - a): u is linear on [a, b]
-            gain = reuse(
-                self._cache, "gain", (b - a,), scale, lambda h: -w * np.expm1(-s * h) / (s * h)
-            )
-        else:
-            gain = w
-        self._acc = self._acc * decay + du[:, None] * gain
-        self._t_ref = b
-
-    def march_state(self, room: int) -> MarchState:
-        """The memory as the arrays of the compiled march, with room for ``room`` steps."""
-        zero = np.zeros_like(self._u_last)
-        pieces = [(a, b, du, zero) for a, b, du in self._window]
-        return MarchState.of(self._t_last, self._t_ref, self._acc, self._u_last, pieces, None,
-                             room + 1)
-
-    def march_tables(self) -> tuple:
-        """The constants of the compiled march (:func:`march_tables`): L1, sigma = 1."""
-        if "march" not in self._cache:
-            beta = np.zeros((self._alpha.size, 1))
-            self._cache["march"] = march_tables(self, 1.0, False, beta)
-        return self._cache["march"]
-
-    def take(self, state: MarchState) -> None:
-        """Take over the memory that a compiled march left in ``state``."""
-        self._t_last, self._t_ref = float(state.clock[0]), float(state.clock[1])
-        self._u_last, self._acc = state.u_last.copy(), state.acc.copy()
-        self._window = [(a, b, du) for a, b, du, _ in state.pieces()]
-
-    def _history(self, t):
-        if t.max() > self._t_max:
-            raise ValueError(f"evaluation time beyond t_end={self._t_max!r} of the SOE kernel")
-        decay = np.exp(-self._s * (t - self._t_ref)[:, None, None])
-        out = (decay * self._acc).sum(axis=2)
-        if self._window:
-            a, b, du = (np.array(x) for x in zip(*self._window, strict=True))
-            out += _interval_terms(t, a, b, du, self._groups)
-        return out
+        alpha = np.broadcast_to(validate_alpha(alpha), np.shape(np.atleast_1d(u0))).astype(float)
+        super().__init__(alpha, t0, u0, soe_setup(alpha, float(t0), t_end, dt_min, tol))
 
 
-class FullHistory(FastHistory):
-    """Exact history: every interval kept, O(N) work per evaluation and O(N) memory — a fast
-    history without exponentials (``n_exp`` 0), whose window never folds, so that the
-    compiled march takes it too."""
+class FullHistory(History):
+    """Exact L1 memory: every interval kept, O(N) work per evaluation and O(N) memory — a
+    fast memory without exponentials (``n_exp`` 0), whose window never folds."""
 
     def __init__(self, alpha, t0: float, u0):
-        History.__init__(self, alpha, t0, u0)
-        self._delta, self._t_max, self._s, self._w = exact_setup(self._alpha)
-        self._start_window()
+        super().__init__(alpha, t0, u0)
 
 
 def default_history_kind(n_steps: int) -> str:

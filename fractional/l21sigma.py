@@ -30,21 +30,10 @@ from __future__ import annotations
 
 import functools
 import math
-from abc import abstractmethod
 
 import numpy as np
-from scipy.special import rgamma
 
-from .history import (
-    PHI_SERIES,
-    History,
-    MarchState,
-    _interval_terms,
-    exact_setup,
-    march_tables,
-    reuse,
-    soe_setup,
-)
+from .history import History, soe_setup
 from .l1 import _check_mesh, graded_mesh, l1_kernel_quotient, validate_alpha
 
 _SERIES_Z2 = 1.0 / 16.0  # first moment: series where z^2 = (h / (2 gap + h))^2 is at most this
@@ -232,32 +221,6 @@ def caputo_l21sigma(u, t, alpha: float, sigma: float | None = None) -> np.ndarra
     return np.tensordot(_l21sigma_matrix(t, alpha, sigma), np.diff(u, axis=0), axes=1)
 
 
-def _phi(y: np.ndarray) -> np.ndarray:
-    """int_0^1 (1 - 2v) exp(-y v) dv for y >= 0, without cancellation."""
-    small = y <= 1.0
-    ys = np.where(small, y, 1.0)
-    series = np.zeros_like(ys)
-    for coefficient in PHI_SERIES[::-1]:
-        series = series * ys + coefficient
-    yl = np.where(small, 1.0, y)
-    closed = (-np.expm1(-yl) * (1.0 - 2.0 / yl) + 2.0 * np.exp(-yl)) / yl
-    return np.where(small, series * ys, closed)
-
-
-def _settled_terms(t, a, b, du, d2, groups):
-    """Contribution at times t (P,) of settled pieces [a_k, b_k] (jumps: a_k == b_k): (P, m).
-
-    du: increments (K, m); d2: curvatures (K, m), 0 for jumps and linear pieces.
-    """
-    out = _interval_terms(t, a, b, du, groups)
-    proper = b > a
-    if proper.any():
-        gap, h, d2 = t[:, None] - b[proper], (b - a)[proper], d2[proper]
-        for order, comp, _ in groups:
-            out[:, comp] += _first_moment(gap, h, order) @ d2[:, comp]
-    return out
-
-
 class L21SigmaHistory(History):
     """Memory of the L2-1σ derivative for time marching (the interface of `History`).
 
@@ -275,82 +238,15 @@ class L21SigmaHistory(History):
     A same-time append with u unchanged marks a kink (u' jumps: the end of a hold, a jump of f),
     so that no quadratic piece straddles it: mark every such point, or the march loses its
     accuracy there (an O(1) error when onset_mesh steps follow, their first slopes are steep).
+    ``setup``: see `History` (default: full).
     """
 
-    def __init__(self, alpha, t0: float, u0, sigma: float | None = None):
-        super().__init__(alpha, t0, u0)
-        self._sigma = _check_sigma(sigma, self._alpha)
-        self._rg3 = rgamma(3.0 - self._alpha)
-        self._pending = None  # (start, end, du) of the last interval; its curvature needs the next
-        self._cache: dict = {}  # for reuse()
-
-    @property
-    def sigma(self) -> float:
-        """The point t_last + sigma (t - t_last) at which the relation holds, for all components."""
-        return self._sigma
-
-    def _pending_floats(self) -> int:
-        return 0 if self._pending is None else 2 + self._u_last.size
-
-    def _record(self, t, u):
-        du = u - self._u_last
-        h = t - self._t_last
-        if self._pending is not None:
-            a, b, du_p = self._pending
-            d2 = (du / h - du_p / (b - a)) / (b - a + h) if h > 0 else np.zeros_like(du)
-            self._settle(a, b, du_p, d2)
-        if h > 0:
-            self._pending = (self._t_last, t, du)
-        else:
-            self._settle(t, t, du, np.zeros_like(du))
-            self._pending = None
-
-    def _pending_integrals(self, t):
-        """I0 of the pending interval at the points t* of steps ending at t, and K/(h_p + tau).
-
-        K = I1 + J1 multiplies the curvature (q_new - q_p)/(h_p + tau) of the pending interval.
-        Reused while the step lengths repeat (they depend on nothing else).
-        """
-        a, b, _ = self._pending
-        scale = abs(self._t_last) + float(np.max(np.abs(t)))
-        return reuse(self._cache, "pending", (b - a, *(t - self._t_last)), scale, self._integrals)
-
-    def _integrals(self, h: float, *taus: float):
-        tau = np.array(taus)[:, None]
-        gap = self._sigma * tau  # t* - end of the pending interval
-        i0 = np.zeros((tau.shape[0], self._alpha.shape[0]))
-        i1 = np.zeros_like(i0)
-        for order, comp, _ in self._groups:
-            i0[:, comp] = h * l1_kernel_quotient(gap, h, order)
-            i1[:, comp] = _first_moment(gap, h, order)
-        _, j1 = _partial_terms(tau, self._alpha, self._sigma, self._rg2, self._rg3)
-        return i0, (i1 + j1) / (h + tau)
-
-    def _history(self, t):
-        out = self._settled(self._t_last + self._sigma * (t - self._t_last))
-        if self._pending is not None:
-            a, b, du = self._pending
-            i0, k = self._pending_integrals(t)
-            out += du / (b - a) * (i0 - k)
-        return out
-
-    def local_coefficient(self, t) -> np.ndarray:
-        """Multiplies u(t) - u_last in the L2-1σ relation; same shape as history_term."""
-        times, scalar = self._times(t)
-        tau = times[:, None] - self._t_last
-        j0, _ = _partial_terms(tau, self._alpha, self._sigma, self._rg2, self._rg3)
-        out = j0 / tau
-        if self._pending is not None:
-            out += self._pending_integrals(times)[1] / tau
-        return out[0] if scalar else out
-
-    @abstractmethod
-    def _settle(self, a: float, b: float, du: np.ndarray, d2: np.ndarray) -> None:
-        """Store a completed piece with its curvature (a jump if a == b)."""
-
-    @abstractmethod
-    def _settled(self, t: np.ndarray) -> np.ndarray:
-        """Contribution of the settled pieces at times t (P,): (P, n_components)."""
+    def __init__(self, alpha, t0: float, u0, sigma: float | None = None, setup=None):
+        alpha = validate_alpha(alpha)
+        beta = [_moment_series(order) if order < 1 else (0.0,) * _SERIES_TERMS
+                for order in np.broadcast_to(alpha, np.shape(np.atleast_1d(u0)))]
+        super().__init__(alpha, t0, u0, setup, sigma=_check_sigma(sigma, alpha),
+                         quadratic=True, beta=np.array(beta))
 
 
 class FastL21SigmaHistory(L21SigmaHistory):
@@ -362,94 +258,11 @@ class FastL21SigmaHistory(L21SigmaHistory):
 
     def __init__(self, alpha, t0: float, u0, t_end: float, dt_min: float, tol: float = 1e-8,
                  sigma: float | None = None):
-        super().__init__(alpha, t0, u0, sigma)
-        self._delta, self._t_max, self._s, self._w = soe_setup(
-            self._alpha, self._t_last, t_end, dt_min, tol
-        )
-        self._start_window()
-
-    def _start_window(self) -> None:
-        """Empty accumulators and window, from t_last on."""
-        self._acc = np.zeros_like(self._s)  # weighted integrals over absorbed pieces at _t_ref
-        self._t_ref = self._t_last
-        self._window: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # exact pieces
-
-    @property
-    def n_exp(self) -> int:
-        """Number of exponentials per component."""
-        return self._s.shape[1]
-
-    @property
-    def memory_floats(self) -> int:
-        window = sum(2 + du.size + d2.size for _, _, du, d2 in self._window)
-        return self._s.size + self._w.size + self._acc.size + window + self._pending_floats()
-
-    def _settle(self, a, b, du, d2):
-        self._window.append((a, b, du, d2))
-
-    def _record(self, t, u):
-        super()._record(t, u)
-        while self._window and t - self._window[0][1] >= self._delta:
-            self._absorb(*self._window.pop(0))
-
-    def _absorb(self, a, b, du, d2):
-        """Fold a piece into the accumulators, now referenced to b: w int e^{-s(b-r)} Q'(r) dr."""
-        s, scale = self._s, abs(a) + abs(b) + abs(self._t_ref)
-        decay = reuse(self._cache, "decay", (b - self._t_ref,), scale, lambda d: np.exp(-s * d))
-        if b > a:  # Q'(b - x) = du/h + d2 (h - 2x), x in [0, h]
-            slope, curve = reuse(self._cache, "gain", (b - a,), scale, self._gains)
-            gain = du[:, None] * slope + d2[:, None] * curve
-        else:
-            gain = self._w * du[:, None]
-        self._acc = self._acc * decay + gain
-        self._t_ref = b
-
-    def march_state(self, room: int) -> MarchState:
-        """The memory as the arrays of the compiled march, with room for ``room`` steps."""
-        pending = None
-        if self._pending is not None:
-            pending = (self._pending[0], self._pending[2])
-        return MarchState.of(self._t_last, self._t_ref, self._acc, self._u_last, self._window,
-                             pending, room + 1)
-
-    def march_tables(self) -> tuple:
-        """The constants of the compiled march (:func:`~splitpinn.fractional.history.
-        march_tables`): this sigma, the curvature kept."""
-        if "march" not in self._cache:
-            beta = np.array([_moment_series(order) if order < 1 else (0.0,) * _SERIES_TERMS
-                             for order in self._alpha])
-            self._cache["march"] = march_tables(self, self._sigma, True, beta)
-        return self._cache["march"]
-
-    def take(self, state: MarchState) -> None:
-        """Take over the memory that a compiled march left in ``state``."""
-        self._t_last, self._t_ref = float(state.clock[0]), float(state.clock[1])
-        self._u_last, self._acc = state.u_last.copy(), state.acc.copy()
-        self._window = state.pieces()
-        self._pending = ((float(state.clock[2]), self._t_last, state.du_p.copy())
-                         if state.window[2] else None)
-
-    def _gains(self, h: float):
-        """w int_0^h e^(-s x) dx / h and w int_0^h e^(-s x) (h - 2x) dx per node."""
-        y = self._s * h
-        return -self._w * np.expm1(-y) / y, self._w * h * h * _phi(y)
-
-    def _settled(self, t):
-        if t.max() > self._t_max:
-            raise ValueError(f"evaluation time beyond t_end={self._t_max!r} of the SOE kernel")
-        out = (np.exp(-self._s * (t - self._t_ref)[:, None, None]) * self._acc).sum(axis=2)
-        if self._window:
-            a, b, du, d2 = (np.array(x) for x in zip(*self._window, strict=True))
-            out += _settled_terms(t, a, b, du, d2, self._groups)
-        return out
+        orders = np.broadcast_to(validate_alpha(alpha),
+                                 np.shape(np.atleast_1d(u0))).astype(float)
+        super().__init__(alpha, t0, u0, sigma, soe_setup(orders, float(t0), t_end, dt_min, tol))
 
 
-class FullL21SigmaHistory(FastL21SigmaHistory):
+class FullL21SigmaHistory(L21SigmaHistory):
     """Exact L2-1σ memory: every piece kept, O(N) work per evaluation and O(N) memory — a
-    fast memory without exponentials (``n_exp`` 0), whose window never folds, so that the
-    compiled march takes it too."""
-
-    def __init__(self, alpha, t0: float, u0, sigma: float | None = None):
-        L21SigmaHistory.__init__(self, alpha, t0, u0, sigma)
-        self._delta, self._t_max, self._s, self._w = exact_setup(self._alpha)
-        self._start_window()
+    fast memory without exponentials (``n_exp`` 0), whose window never folds."""

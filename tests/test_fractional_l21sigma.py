@@ -20,6 +20,7 @@ from splitpinn.fractional import (
     onset_mesh,
     onset_refinement,
 )
+from splitpinn.numeric.compiled import memory_rules
 
 NS = np.array([32, 64, 128, 256])
 
@@ -319,6 +320,7 @@ def test_fast_agrees_with_full_to_tolerance_over_5000_steps_with_a_jump(alpha):
 
     fast = FastL21SigmaHistory(alpha, 0.0, signal(0.0), t_end=(n + 1) * dt, dt_min=dt, tol=tol)
     full = FullL21SigmaHistory(alpha, 0.0, signal(0.0))
+    fast.rules = full.rules = memory_rules()  # compiled: the full sum is O(N) per call
     ratio = 0.0
     for k, tk in enumerate(times):
         u = signal(tk) + (2.5 if k >= 2000 else 0.0)
@@ -395,6 +397,6 @@ def test_first_moment_reads_no_further_than_its_series():
     integral (its pieces have no curvature); far from a piece (z² <= 1e-4) the integral used
     to read four terms — past the end: an IndexError in plain Python, memory beyond the array
     in compiled code.  It reads only what is there: zero."""
-    from splitpinn.numeric import kernels
+    from splitpinn.fractional import rules
 
-    assert kernels.piece_moments(1.0, 1e-3, 0.6, 1.0, 1.0, np.zeros(1))[1] == 0.0
+    assert rules.piece_moments(1.0, 1e-3, 0.6, 1.0, 1.0, np.zeros(1))[1] == 0.0

@@ -85,29 +85,25 @@ def test_l1_estimate_reports_its_lower_order():
 
 
 @pytest.fixture
-def numpy_memory_refused(monkeypatch):
-    """The fractional memories' own numpy evaluation raises: what runs must use the engine's
-    compiled rule (``kernels.memory_terms``)."""
-    from splitpinn.fractional import history, l21sigma
+def plain_memory_rules_refused(monkeypatch):
+    """A memory made with the plain-Python rules raises when it records or evaluates: the
+    solvers' memories must run the compiled march's rules (the same functions, compiled)."""
+    from splitpinn.fractional import history
 
     def refuse(*args):
-        raise AssertionError("the engine evaluated a memory by its numpy form")
+        raise AssertionError("a solver's memory ran the plain-Python rules")
 
-    for cls in (history.History, l21sigma.L21SigmaHistory):
-        monkeypatch.setattr(cls, "history_term", refuse)
-        monkeypatch.setattr(cls, "local_coefficient", refuse)
+    monkeypatch.setattr(history, "PLAIN_RULES", history.MemoryRules(refuse, refuse, refuse))
 
 
 @pytest.mark.parametrize("history", ["full", "fast"])
-def test_every_memory_evaluation_is_the_compiled_rule(numpy_memory_refused, history):
-    """With the numpy memories refused, full and fast alike: D^α x = −x (α 0.6) against the
+def test_every_memory_evaluation_is_the_compiled_rule(plain_memory_rules_refused, history):
+    """With the plain-Python rules refused, full and fast alike: D^α x = −x (α 0.6) against the
     Mittag-Leffler closed form by the L2-1σ and L1 references and by split-PINN over [0, 2]
     at dt 0.01 (max error: L2-1σ and split-PINN 9.0e-7, limit 1e-5; L1 1.4e-2 at its
     ungraded first steps, limit 3e-2); frac-LIF's first spike (α 0.6, I 1.5) against its
     converged time 31.96682814 ms, the step that crosses and root finding's partial steps
-    included (L2-1σ and split-PINN 4.4e-7 ms, limit 1e-5; L1 5.0e-3 ms, limit 1e-2).  The
-    full memory went through the numpy form until it became a fast one without
-    exponentials."""
+    included (L2-1σ and split-PINN 4.4e-7 ms, limit 1e-5; L1 5.0e-3 ms, limit 1e-2)."""
     for method, options, limit in (("reference", {}, 1e-5),
                                    ("reference", {"integrator": "l1"}, 3e-2),
                                    ("split-pinn", {}, 1e-5)):
@@ -122,7 +118,8 @@ def test_every_memory_evaluation_is_the_compiled_rule(numpy_memory_refused, hist
         assert abs(sol.spike_times[0] - 31.96682814) < limit
 
 
-def test_classical_and_exact_sub_flows_march_with_the_memory(numpy_memory_refused, monkeypatch):
+def test_classical_and_exact_sub_flows_march_with_the_memory(plain_memory_rules_refused,
+                                                              monkeypatch):
     """FO-HH (n of order 0.8) with V advanced by classical RK4, and split V | m, h | n with
     m, h by their exact flow: the kernel march takes those stages too (the least-squares trainer's
     stage-by-stage path is refused), n fitted against the memory; the spike within 2e-3 ms

@@ -61,6 +61,8 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from ..declare.stimulus import Sampled
 from ..errors import CompilationWarning
+from ..fractional import rules
+from ..fractional.history import PLAIN_RULES, MemoryRules
 from . import cache, kernels
 from .bound import BoundModel
 from .stage_table import WIDTH, Z_LOW, StageTable
@@ -137,7 +139,7 @@ class ModelFunctions(NamedTuple):
 @dataclass(frozen=True)
 class CompiledModel:
     """The kernels ``march``, ``stage_rows``, ``compose``, ``march_composed``,
-    ``march_network``, ``rhs_rows``, ``memory_at`` and ``flow_rows`` (see
+    ``march_network``, ``rhs_rows`` and ``flow_rows`` (see
     :mod:`splitpinn.numeric.kernels`) and the model's ``functions``.
     ``jit``: whether they are compiled (else the same functions as plain Python:
     :func:`plain_model`)."""
@@ -148,7 +150,6 @@ class CompiledModel:
     march_composed: object
     march_network: object
     rhs_rows: object
-    memory_at: object
     flow_rows: object
     functions: ModelFunctions
     jit: bool = True
@@ -164,7 +165,7 @@ class CompiledModel:
 
 #: The kernels of :class:`CompiledModel`, by name in the module.
 _KERNELS = ("march", "stage_rows", "compose", "march_composed",
-            "march_network", "rhs_rows", "memory_at", "flow_rows")
+            "march_network", "rhs_rows", "flow_rows")
 
 
 def compiled_model(bound: BoundModel) -> CompiledModel:
@@ -387,12 +388,21 @@ def _module(sources: tuple[str, ...], role: str):
     return module
 
 
+def _rulebook_text() -> str:
+    """The rulebook as one module's text: the memory's rules (:mod:`splitpinn.fractional.rules`,
+    which the kernels import), then :mod:`~splitpinn.numeric.kernels` without that import, so
+    that the kernels call the compiled rules of their own module."""
+    own = [line for line in inspect.getsource(kernels).splitlines(keepends=True)
+           if not line.startswith("from ..fractional.rules import ")]
+    return inspect.getsource(rules) + "\n\n" + "".join(own)
+
+
 def _module_text(sources: tuple[str, ...], role: str) -> tuple[str, str]:
     """The key (a hash of numba's version and the text) and the text of the module of
     ``sources`` (see :func:`_module`)."""
     import numba
 
-    text = "\n\n".join([inspect.getsource(kernels), *sources, _FOOTERS[role]])
+    text = "\n\n".join([_rulebook_text(), *sources, _FOOTERS[role]])
     return hashlib.sha256(f"{numba.__version__}\n{text}".encode()).hexdigest()[:20], text
 
 
@@ -578,7 +588,7 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
                   locate: bool = False):
     """March a fast L1 / L2-1σ memory (``state``, a
     :class:`~splitpinn.fractional.history.MarchState`, and its constants ``tables``, from the
-    memory's ``march_tables``) to ``stops`` (equal or graded steps) until a step would cross
+    memory's ``tables``) to ``stops`` (equal or graded steps) until a step would cross
     a threshold (``before`` < 0 <= crossing; the first ``n_events`` functions, the thresholds
     of resets, only where the neuron is ``armed``: see :func:`splitpinn.numeric.kernels.fires`)
     or Newton fails, then back to the last stop where ``keep`` holds (see
@@ -617,19 +627,18 @@ def march_uniform(kernels: ModelKernels, tables: tuple, state, stops: np.ndarray
     return Marched(out[:count], after, iterations, residual, found)
 
 
-def memory_terms_at(kernels: ModelKernels, history, times: np.ndarray):
-    """The memory terms of ``history`` (a memory of :mod:`splitpinn.fractional`, full or fast)
-    for steps from its last time to ``times`` (P,): H, c (P, n) with
-    H + c (u − u_last) ≈ D^α u at t_last + σ(t − t_last), by the compiled rule of the march
-    (:func:`~splitpinn.numeric.kernels.memory_terms`) rather than the memory's own numpy
-    form."""
-    state = history.march_state(0)
-    sigma, _, s, _, orders, constants, series = history.march_tables()
-    taus = np.ascontiguousarray(np.asarray(times, dtype=float) - state.clock[0])
-    H, c = np.empty((state.u_last.size, taus.size)), np.empty((state.u_last.size, taus.size))
-    kernels.run("memory_at", taus, sigma, state.clock, state.acc, s, state.window, state.wa,
-                state.wb, state.wdu, state.wd2, state.du_p, orders, constants, series, H, c)
-    return H.T, c.T
+def memory_rules(jit: bool = True) -> MemoryRules:
+    """The rules of a fractional memory (:mod:`splitpinn.fractional.rules`) as the kernels'
+    module compiled them, for the memories the solvers march
+    (:attr:`~splitpinn.fractional.history.History.rules`); as plain Python where ``jit`` is
+    False or the module cannot be built."""
+    if not jit:
+        return PLAIN_RULES
+    try:
+        module = cache.cached("kernels", "module", lambda: _module((), "kernels"))
+    except NotCompilable:
+        return PLAIN_RULES
+    return MemoryRules(module.memory_record, module.memory_terms, module.memory_cache)
 
 
 def plan_arrays(plan, iterations) -> tuple:

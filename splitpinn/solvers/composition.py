@@ -240,7 +240,7 @@ class CompositionStepper(Stepper):
             constant = bound.constant_stimulus
             held = np.full(chunk.shape, 0.0 if constant is None else float(constant[row]))
         marched = march_uniform(
-            self.kernels, history.march_tables(), state, chunk, keep, chunk,
+            self.kernels, history.tables, state, chunk, keep, chunk,
             np.ascontiguousarray(held),
             np.broadcast_to(bound.stimulus_columns(chunk, list(params)), chunk.shape)
             .astype(float), np.ascontiguousarray(params[:, 0], dtype=float), ~frozen, before,

@@ -15,7 +15,7 @@ from ..errors import ModelError
 from ..fractional import HISTORY_KINDS, default_history_kind, make_history
 from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import ModelKernels, memory_terms_at
+from ..numeric.compiled import memory_rules
 from .splitting import Plan
 
 #: A fast memory's sum of exponentials holds the kernel from the grid step over this on;
@@ -39,8 +39,8 @@ class SplitMemory:
     states' part.  One history for all of them: they record the same states at the same
     times with one σ, each state's memory is its own (the same as one history per
     sub-problem), and the kernel march of a neuron (:meth:`~splitpinn.solvers.composition.
-    CompositionStepper.run`) takes one memory.  A stage outside that march reads its memory
-    terms by the march's compiled rule too (``compiled``; False: the same as plain Python).
+    CompositionStepper.run`) takes one memory.  The histories run the march's compiled rules
+    (``compiled``; False: the same as plain Python).
 
     Bookkeeping: the histories record the composed state at step ends only, so a fractional
     sub-problem must be advanced once per step, over the whole step, from the step's start —
@@ -64,7 +64,6 @@ class SplitMemory:
 
     def __init__(self, bound: BoundModel, plan: Plan, grid: np.ndarray,
                  kind: str | None = None, tol: float = 1e-8, compiled: bool = True) -> None:
-        self.kernels = ModelKernels(bound, compiled)
         self.kind = "fast" if kind is None else choose_history(kind, len(grid) - 1)
         sigma = 0.5 if len(plan.subproblems) > 1 else None
         y0 = np.atleast_2d(bound.y0)
@@ -77,6 +76,8 @@ class SplitMemory:
         self.histories = [make_history(self.kind, bound.orders[self.index], t0, row[self.index],
                                        t_end=t_end, dt_min=dt_min, tol=tol, scheme="l21sigma",
                                        sigma=sigma) for row in y0]
+        for history in self.histories:
+            history.rules = memory_rules(compiled)
         #: Sub-problem k's states among the histories' (None: all of them)
         self.columns, start = {}, 0
         for k in fractional:
@@ -90,8 +91,7 @@ class SplitMemory:
 
     def __getitem__(self, k: int) -> list:
         """Per neuron, sub-problem k's part of its history, as its stage reads it."""
-        return [_StageMemory(history, self.columns[k], self.kernels)
-                for history in self.histories]
+        return [_StageMemory(history, self.columns[k]) for history in self.histories]
 
     @property
     def memory_floats(self) -> int:
@@ -109,17 +109,16 @@ class _StageMemory:
     """Some states of a history (``columns``; None: all), as a sub-problem's stage reads them:
     its ``sigma`` and its memory terms at the stage's points (:meth:`terms`)."""
 
-    def __init__(self, history, columns: np.ndarray | None, kernels: ModelKernels) -> None:
-        self.history, self.columns, self.kernels = history, columns, kernels
+    def __init__(self, history, columns: np.ndarray | None) -> None:
+        self.history, self.columns = history, columns
 
     @property
     def sigma(self) -> float:
         return self.history.sigma
 
     def terms(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """H, c (P, states) for steps from the last record to ``times`` (P,), by the compiled
-        rule (:func:`~splitpinn.numeric.compiled.memory_terms_at`)."""
-        H, c = memory_terms_at(self.kernels, self.history, times)
+        """H, c (P, states) for steps from the last record to ``times`` (P,)."""
+        H, c = self.history.terms(times)
         if self.columns is None:
             return H, c
         return H[:, self.columns], c[:, self.columns]

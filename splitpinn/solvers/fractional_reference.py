@@ -44,7 +44,6 @@ clamped for t_ref) works.
 
 from __future__ import annotations
 
-import copy
 import time as _time
 
 import numpy as np
@@ -55,7 +54,7 @@ from ..errors import ModelError, SolverError
 from ..fractional import make_history
 from ..fractional.history import SAME_STEP
 from ..numeric.bound import BoundModel
-from ..numeric.compiled import ModelKernels
+from ..numeric.compiled import ModelKernels, memory_rules
 from ..numeric.kernels import SAME_TIME, crossed
 from .fractional_memory import choose_history
 from .marching import march, solutions, union_breakpoints
@@ -115,7 +114,7 @@ class _ImplicitStepper:
     def __init__(self, rhs: _RightHandSide, history, newton_tol: float, max_newton: int,
                  kernels: ModelKernels):
         self.rhs, self.history, self.kernels = rhs, history, kernels
-        self.sigma = float(getattr(history, "sigma", 1.0))
+        self.sigma = history.sigma
         self.newton_tol, self.max_newton = newton_tol, max_newton
         self.n_events = len(rhs.bound.events)
         #: Events root-found in the kernel where the stimulus inside a step is one value
@@ -148,7 +147,7 @@ class _ImplicitStepper:
         rhs = self.rhs
         t_star, stim_star = self.relation_point(np.append(state.clock[0], stops[:-1]), stops)
         marched = march_uniform(
-            self.kernels, self.history.march_tables(), state, stops, keep, t_star, stim_star,
+            self.kernels, self.history.tables, state, stops, keep, t_star, stim_star,
             rhs.stimulus(stops), rhs.param_array, active, before, rhs.jac_const,
             self.newton_tol, self.max_newton, n_events=self.n_events, armed=armed,
             locate=locate and self.locate)
@@ -354,7 +353,7 @@ class _AdamsStepper:
         if not np.array_equal(y_after, y_before):
             memory.append(t, y_after)
         self.restarts += 1
-        self._start(t, y_after, active, h0, copy.deepcopy(memory))
+        self._start(t, y_after, active, h0, memory.copy())
 
     @property
     def memory_floats(self) -> int:
@@ -609,6 +608,7 @@ def _make_scheme(bound, grid, integrator, kind, newton_tol, max_newton, history_
     memory = make_history(kind, bound.orders, t0, y0, t_end=t_end + (t_end - t0) * SAME_STEP,
                           dt_min=step / 10 if scheme == "l21sigma" else step, tol=history_tol,
                           scheme=scheme)
+    memory.rules = memory_rules(kernels.jit)
     if integrator != "adams":
         return _ImplicitStepper(rhs, memory, newton_tol, max_newton, kernels)
     return _AdamsStepper(rhs, bound.orders, y0, step, len(grid) - 1, memory, t0)
