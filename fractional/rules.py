@@ -162,20 +162,20 @@ def stage_modes(taus, sigma, clock, acc, s, cache, H):
 
 def memory_terms(taus, sigma, clock, acc, s, window, wa, wb, wdu, wd2, du_p, orders,
                  constants, tables, cache, H, c):
-    """The fractional memory for steps of lengths ``taus`` (P,) from t_last = clock[0]: H and
-    c (n, P) with H + c (u − u_last) ≈ D^α u at t_last + σ tau (L1 at σ = 1 without curvature;
-    see :mod:`splitpinn.fractional`): the accumulators decayed to t*, the exact pieces of the
-    window, and the L2-1σ piece still pending (through the new point).  One length for a
-    step of a march; the collocation points of a stage for split-PINN's
-    (:func:`memory_stage`).  ``constants`` (4, n): 1/Γ(1−α), 1/Γ(2−α), 1/Γ(3−α), whether the
-    scheme is L2-1σ; ``tables``: the series coefficients of :func:`piece_moments` (n, terms)
-    and of :func:`phi_moment`; ``cache``: see :func:`memory_absorb`, and per length its
-    decay to t* (fourth array, (n, modes, P); of the many points of a stage: the fast
-    modes' decay over x_q, see :func:`stage_modes`), c and the pending piece's factor
-    (sixth, (2, n, P)), reused while the lengths they depend on repeat (fifth, (P, 5): slots
-    2-4 of each row); for :func:`stage_modes` its keys (seventh: t_last − t_ref, max x_q,
-    whether E holds the slow modes too), the modes' decay to t_last (eighth, (n, modes))
-    and the moments (ninth, (SLOW_TERMS,))."""
+    """The fractional memory for steps of lengths ``taus`` (P,) from t_last = clock[0]: H and c
+    (n, P) with H + c (u − u_last) ≈ D^α u at t_last + σ tau (L1 at σ = 1 without curvature; see
+    :mod:`splitpinn.fractional`): the accumulators decayed to t*, the exact pieces of the
+    window, and the L2-1σ piece still pending (through the new point). One length for a step of
+    a march; the collocation points of a stage for split-PINN's
+    (:func:`splitpinn.numeric.kernels.memory_stage`). ``constants`` (4, n): 1/Γ(1−α), 1/Γ(2−α),
+    1/Γ(3−α), whether the scheme is L2-1σ; ``tables``: the series coefficients of
+    :func:`piece_moments` (n, terms) and of :func:`phi_moment`; ``cache``: see
+    :func:`memory_absorb`, and per length its decay to t* (fourth array, (n, modes, P); of the
+    many points of a stage: the fast modes' decay over x_q, see :func:`stage_modes`), c and the
+    pending piece's factor (sixth, (2, n, P)), reused while the lengths they depend on repeat
+    (fifth, (P, 5): slots 2-4 of each row); for :func:`stage_modes` its keys (seventh: t_last −
+    t_ref, max x_q, whether E holds the slow modes too), the modes' decay to t_last (eighth, (n,
+    modes)) and the moments (ninth, (SLOW_TERMS,))."""
     n, modes = acc.shape
     E, lengths, local = cache[3], cache[4], cache[5]
     if taus.size > 1:
