@@ -315,7 +315,8 @@ class _Loop:
         if count < stops.size and event is None:
             self.stopped[r] = stops[count - 1]
         if self.out is not None:
-            grid_states = states[np.isin(ends, grid[first : first + on_grid])]
+            at = np.searchsorted(ends, grid[first : first + on_grid])  # ends hold the stops
+            grid_states = states[at]
             where, held = np.full(len(ends), r), np.broadcast_to(frozen, states.shape)
             self.out[0, r, :, first : first + on_grid] = grid_states.T
             self.out[1, r, :, first : first + on_grid] = self.stepper.derivative(

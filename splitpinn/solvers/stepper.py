@@ -110,8 +110,12 @@ class Stepper:
         when asked; with a memory (fractional), which has moved on by then, linear pieces
         for the fractional states and cubic Hermite for the others."""
         if self.bound.fractional:
-            recorder.add_hermite(rows, t0, y0, t1, y1, self.derivative(rows, t0, y0, frozen),
-                                 self.derivative(rows, t1, y1, frozen))
+            if np.any(self.bound.orders >= 1):  # the integer-order states' cubic pieces
+                f0, f1 = self.derivative(rows, t0, y0, frozen), self.derivative(rows, t1, y1,
+                                                                                frozen)
+            else:  # linear pieces only: no slopes
+                f0 = f1 = np.zeros(np.shape(y0))
+            recorder.add_hermite(rows, t0, y0, t1, y1, f0, f1)
         else:
             recorder.add_steps(rows, t0, y0, t1, y1, frozen)
 
