@@ -6,7 +6,9 @@ solvers keep the memory of the derivative in a `History`: `FullHistory` sums ove
 samples (O(N) per step), `FastHistory` approximates the kernel by a sum of exponentials
 (`soe_kernel`, Jiang et al., CiCP 2017) for O(N_exp) work and memory per step; jumps such as spike
 resets stay in the memory. `make_history` builds one of the `HISTORY_KINDS`;
-`default_history_kind` picks one by the length of a run.
+`default_history_kind` picks one by the length of a run. A memory's arithmetic is written once,
+in `splitpinn.fractional.rules`: plain Python that a `History` runs as it is, and that
+splitpinn's solvers run compiled (their histories' ``rules``).
 
 The L2-1σ scheme (Alikhanov 2015; `caputo_l21sigma`, `l21sigma_weights`)
 is second order for every alpha: it approximates the derivative at t_{n-1} + sigma tau_n
