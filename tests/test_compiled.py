@@ -68,7 +68,7 @@ def _both(monkeypatch, bound, grid, integrator):
 
 
 @pytest.mark.parametrize("integrator", ["l1", "l2-1sigma"])
-def test_compiled_march_equals_the_numpy_march(monkeypatch, integrator):
+def test_compiled_march_equals_the_plain_python_march(monkeypatch, integrator):
     """frac-LIF with resets and refractory holds: the same spikes and trace, most of the
     steps compiled."""
     bound = resolve_model("frac-lif").bind({"alpha": 0.6, "I": 3.0})
@@ -211,7 +211,7 @@ def test_integer_fixed_steps_march_in_the_kernel(monkeypatch):
     np.testing.assert_allclose(batch[1].y, single.y, rtol=0, atol=1e-7)
 
 
-def test_a_model_numba_cannot_compile_keeps_the_numpy_path(monkeypatch):
+def test_a_model_numba_cannot_compile_runs_the_plain_python_kernels(monkeypatch):
     def refuse(bound):
         raise compiled.NotCompilable("no numba form")
 
