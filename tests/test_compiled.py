@@ -106,38 +106,20 @@ def _fitted_steps(monkeypatch) -> list[int]:
     return fitted
 
 
-def test_fractional_split_pinn_marches_in_the_kernel(monkeypatch):
-    """frac-LIF by split-PINN (one sub-problem, a fast memory): the steps, the graded ones
-    after each onset included, are fitted in the kernel march (kernels.memory_stage),
-    compiled or as plain Python (``compiled=False``) with the same spikes and trace."""
-    import splitpinn
-
-    fitted = _fitted_steps(monkeypatch)
-    parameters = {"alpha": 0.6, "I": 3.0}
-    fast = splitpinn.solve("frac-lif", "split-pinn", 10.0, 0.05, parameters=parameters)
-    share = sum(fitted) / fast.meta["solver"]["steps_accepted"]
-    slow = splitpinn.solve("frac-lif", "split-pinn", 10.0, 0.05, parameters=parameters,
-                           compiled=False)
-    assert fast.meta["solver"]["compiled"] and not slow.meta["solver"]["compiled"]
-    assert share > 0.9
-    assert fast.spike_times.size == slow.spike_times.size >= 1
-    np.testing.assert_allclose(fast.spike_times, slow.spike_times, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(fast.y, slow.y, rtol=0, atol=1e-7)
-    assert fast.meta["solver"]["steps_accepted"] == slow.meta["solver"]["steps_accepted"]
-
-
 @pytest.mark.parametrize("name, t_end, options", [
+    ("frac-lif", 10.0, {"parameters": {"alpha": 0.6, "I": 3.0}}),  # one sub-problem
     ("fo-hh", 12.5, {"parameters": {"eta": 0.8}, "preset": "n"}),  # a spike after t_on 10
     ("frac-izhikevich", 5.0, {}),  # a spike at 3.05 ms, its reset and 0.5 ms clamp
 ])
 def test_fractional_split_plans_march_in_the_kernel(monkeypatch, name, t_end, options):
-    """Plans of several sub-problems against one memory: FO-HH (Strang: the integer-order V
-    in halves around the fractional gates) and frac-Izhikevich (symmetric: v and u both
-    fractional, two branches averaged).  Their composed steps, the graded ones after each
-    onset included, run in the kernel march (kernels.memory_compose), compiled or as plain
-    Python (``compiled=False``), with the same spikes, states and steps.  (A third leg ran
-    the composed steps stage by stage from Python until that path was deleted: nothing but
-    this test took it.)"""
+    """frac-LIF (one sub-problem, a fast memory), and plans of several sub-problems against
+    one memory: FO-HH (Strang: the integer-order V in halves around the fractional gates)
+    and frac-Izhikevich (symmetric: v and u both fractional, two branches averaged).  Their
+    composed steps, the graded ones after each onset included, run in the kernel march
+    (kernels.memory_compose, the fractional stages by kernels.memory_stage), compiled or as
+    plain Python (``compiled=False``), with the same spikes, states and steps.  (A third leg
+    ran the composed steps stage by stage from Python until that path was deleted: nothing
+    but this test took it.)"""
     import splitpinn
 
     fitted = _fitted_steps(monkeypatch)
