@@ -4,7 +4,8 @@
 state ``target`` of every neuron i jumps by ``W[i, j]`` at t + delay.  The marching core asks
 for the deliveries that are due, fires the neurons a jump carries past their threshold at the
 same instant (each at most once per instant, in index order), and stops every neuron at the
-next delivery time.
+next delivery time.  The target must be of order 1: a jump in a fractional state would stay
+in its memory (an ill-posed, dt-dependent answer).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class Coupling:
         if target not in bound.names:
             raise ModelError(f"coupling target {target!r} is not a state of "
                              f"{bound.model.name} (states: {', '.join(bound.names)})")
+        order = float(bound.orders[bound.index(target)])
+        if order < 1:
+            raise ModelError(
+                f"coupling target {target!r} of {bound.model.name} is a fractional state (order "
+                f"{order:g}): a jump in it stays in its memory and is undone in part at every "
+                "step after it, so the answer would depend on dt (as for a reset without a "
+                "refractory clamp); couple into a state of order 1")
         if not (isinstance(delay, int | float) and math.isfinite(delay) and delay >= 0):
             raise ModelError(f"coupling delay must be a finite number >= 0 ms, got {delay!r}")
         self.weights, self.target, self.delay = w, bound.index(target), float(delay)
