@@ -166,6 +166,9 @@ class History:
                        (np.ascontiguousarray(beta, dtype=float), PHI_SERIES))
         self._state = MarchState.of(float(t0), float(t0), np.zeros_like(s), u0, [], None, 16)
         self.rules = PLAIN_RULES
+        #: The records' work space: the decays and gains of the lengths folded last, reused
+        #: while those lengths repeat (each keyed by its length, so any rules may use it)
+        self._record_cache = rules.memory_cache(u0.size, s.shape[1], 1)
 
     @property
     def alpha(self) -> np.ndarray:
@@ -218,7 +221,7 @@ class History:
         state = self._state
         self.rules.record(t, u, state.u_last, state.clock, state.acc, s, w, state.window,
                           state.wa, state.wb, state.wdu, state.wd2, state.du_p, delta,
-                          constants, series, self._cache(1))
+                          constants, series, self._record_cache)
 
     def terms(self, t) -> tuple[np.ndarray, np.ndarray]:
         """The memory for steps from t_last to the times ``t`` (P,) > t_last: H and c (P, m)
@@ -233,7 +236,8 @@ class History:
         H, c = np.empty((m, times.size)), np.empty((m, times.size))
         self.rules.terms(np.ascontiguousarray(times - self.t_last), sigma, state.clock,
                          state.acc, s, state.window, state.wa, state.wb, state.wdu, state.wd2,
-                         state.du_p, orders, constants, series, self._cache(times.size), H, c)
+                         state.du_p, orders, constants, series,
+                         self.rules.cache(m, s.shape[1], times.size), H, c)
         return H.T, c.T
 
     def history_term(self, t) -> np.ndarray:
@@ -252,11 +256,6 @@ class History:
         out = self.terms(times)[which]
         return out[0] if times.ndim == 0 else out
 
-    def _cache(self, points: int) -> tuple:
-        """The work space of the rules for ``points`` evaluation times (fresh: nothing in it
-        is reused across calls)."""
-        return self.rules.cache(self._alpha.size, self.tables[2].shape[1], points)
-
     def march_state(self, room: int) -> MarchState:
         """A copy of the memory as the arrays of the compiled march, its window compacted,
         with room for ``room`` more steps."""
@@ -270,6 +269,7 @@ class History:
         """An independent copy (the constants shared)."""
         twin = copy.copy(self)
         twin._state = self.march_state(0)
+        twin._record_cache = tuple(a.copy() for a in self._record_cache)
         return twin
 
 

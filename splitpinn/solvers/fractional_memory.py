@@ -76,8 +76,9 @@ class SplitMemory:
         self.histories = [make_history(self.kind, bound.orders[self.index], t0, row[self.index],
                                        t_end=t_end, dt_min=dt_min, tol=tol, scheme="l21sigma",
                                        sigma=sigma) for row in y0]
+        rules = memory_rules(compiled)
         for history in self.histories:
-            history.rules = memory_rules(compiled)
+            history.rules = rules
         #: Sub-problem k's states among the histories' (None: all of them)
         self.columns, start = {}, 0
         for k in fractional:

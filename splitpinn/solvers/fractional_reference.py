@@ -346,8 +346,8 @@ class _AdamsStepper:
         memory = self.memory
         h0 = np.zeros(self.m)
         if t > memory.t_last:
-            h0 = memory.history_term(t) + memory.local_coefficient(t) * (y_before
-                                                                         - memory.u_last)
+            H, c = memory.terms(t)
+            h0 = H[0] + c[0] * (y_before - memory.u_last)
             h0 = np.where(self.fractional, h0, 0.0)
             memory.append(t, y_before)
         if not np.array_equal(y_after, y_before):
